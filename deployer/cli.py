@@ -1,0 +1,72 @@
+"""The ``deployer`` command: Fabric's own CLI (same flags as ``fab``) with deployer's
+tasks built in, plus the classic Fabric 1 form ``task:arg,key=value``::
+
+    deployer -H web1 deploy templates/app.yaml --instance customer1
+    deployer -H web1 deploy:templates/app.yaml,instance=customer1
+"""
+
+import os
+import re
+
+from fabric import Config, Executor
+from fabric.main import Fab
+
+from . import __version__
+from .tasks import ns
+
+_UNESCAPED_COMMA = re.compile(r"(?<!\\),")
+
+
+class Program(Fab):
+    def parse_collection(self):
+        """A bundled namespace makes invoke skip ``./fabric.yaml``; load it as fab would."""
+        super().parse_collection()
+        self.config.set_project_location(os.getcwd())
+        self.config.load_project()
+
+    def parse_tasks(self):
+        """Rewrite classic ``task:args`` tokens into flags before invoke parses them."""
+        self.core.unparsed = [arg for token in self.core.unparsed for arg in self.classic(token)]
+        super().parse_tasks()
+
+    def classic(self, token):
+        """``deploy:t.yaml,instance=c1`` -> ``deploy --template=t.yaml --instance=c1``.
+
+        Only a token naming a known task before its colon is touched; ``\\,`` is a
+        literal comma. Positional values map to the task's parameters in order.
+        """
+        name, colon, rest = token.partition(":")
+        if not colon or name not in self.collection.task_names:
+            return [token]
+        arguments = self.collection[name].get_arguments()
+        positional = iter(a for a in arguments if a.positional)
+        args = [name]
+        for part in (p.replace("\\,", ",") for p in _UNESCAPED_COMMA.split(rest) if p):
+            key, eq, value = part.partition("=")
+            if not eq:
+                argument = next(positional, None)
+                if argument is None:
+                    return [token]  # too many values: let invoke say what is wrong
+                key, value = argument.name, part
+            argument = next((a for a in arguments if a.name == key.replace("-", "_")), None)
+            flag = "--" + key.replace("_", "-")
+            if argument is not None and argument.kind is bool:
+                if value.lower() in ("1", "true", "yes", "on"):
+                    args.append(flag)
+            else:
+                args.append(f"{flag}={value}")
+        return args
+
+
+program = Program(
+    name="deployer",
+    binary="deployer",
+    version=__version__,
+    namespace=ns,
+    executor_class=Executor,
+    config_class=Config,
+)
+
+
+def main():
+    program.run()

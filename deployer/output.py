@@ -1,0 +1,66 @@
+"""Human output: every line a task prints goes through here."""
+
+import sys
+
+
+def table(header, rows, out=None):
+    out = out or sys.stdout
+    rows = [tuple(str(cell) for cell in row) for row in rows]
+    widths = [max(len(str(h)), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    for row in [tuple(header), *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip(), file=out)
+
+
+def deployed(result):
+    table(("ACTION", "SERVICE", "WHY"), [(a.kind, a.service, a.reason) for a in result.actions])
+    print(
+        f"deployed {result.instance} on {result.host}: release {result.release}, "
+        f"{len(result.actions)} steps in {result.seconds:.1f}s"
+    )
+
+
+def instances(host, states):
+    if not states:
+        print(f"no instances on {host}")
+        return
+    table(
+        ("INSTANCE", "SERVICES", "RELEASE", "DEPLOYED", "BY", "TEMPLATE"),
+        [
+            (s.instance, ", ".join(s.services), s.release, s.deployed_at, s.deployed_by, s.template)
+            for s in sorted(states, key=lambda s: s.instance)
+        ],
+    )
+
+
+def status(result):
+    """One row per service the state knows, plus containers Docker has that it does not."""
+    state = result.state
+    by_name = {c.name: c for c in result.containers}
+    rows = []
+    for service, svc in (state.services.items() if state else ()):
+        container = by_name.pop(svc.container, None)
+        rows.append(
+            (
+                service,
+                svc.container,
+                container.status if container else "missing",
+                svc.image,
+                ", ".join(container.ports if container else svc.ports) or "-",
+                ", ".join(svc.volumes) or "-",
+            )
+        )
+    for container in by_name.values():
+        rows.append((container.service, container.name, f"{container.status} (not in state)", container.image, ", ".join(container.ports) or "-", "-"))
+    if state:
+        print(f"{result.instance} on {result.host}: release {state.release}, {state.deployed_at} by {state.deployed_by}, from {state.template}")
+    table(("SERVICE", "CONTAINER", "STATE", "IMAGE", "PORTS", "VOLUMES"), rows)
+
+
+def destroyed(host, instance, volumes):
+    kept = "volumes removed" if volumes else "volumes kept (destroy --volumes removes them)"
+    print(f"destroyed {instance} on {host}: {kept}")
+
+
+def valid(template):
+    names = ", ".join(s.name for s in template.services)
+    print(f"{template.path}: ok ({len(template.services)} services: {names})")

@@ -1,0 +1,291 @@
+"""Voluptuous schemas for templates: what each key accepts, and the message when it doesn't.
+
+Validators normalise as they check (an int port becomes ``"8080"``, a string cmd a
+list), so everything after the loader sees one shape per key. Messages say what was
+expected, in the words of the template language; template.py adds file and key path.
+"""
+
+import posixpath
+import re
+import shlex
+
+from voluptuous import Any, Invalid, Optional, Required, Schema
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?[bkmgBKMG]?$")
+DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$")
+PORT = re.compile(
+    r"^(?:(?:(?P<ip>[0-9.]+|\[[0-9a-fA-F:]+\]):)?(?P<host>[0-9]{1,5})?:)?"
+    r"(?P<container>[0-9]{1,5})(?:/(?P<proto>tcp|udp|sctp))?$"
+)
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE = re.compile(
+    rf"^(?:(?P<domain>[a-zA-Z0-9.-]+(?::[0-9]+)?)/)?"
+    rf"(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
+    r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[a-z0-9]+:[0-9a-fA-F]{32,}))?$"
+)
+RESTART = re.compile(r"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$")
+RESERVED_LABEL_PREFIX = "deployer."
+
+
+def text(value):
+    """A string without NUL (which no argv or env var can carry)."""
+    if not isinstance(value, str):
+        raise Invalid("expected a string")
+    if "\0" in value:
+        raise Invalid("contains a NUL byte")
+    return value
+
+
+def scalar(value):
+    """A string, number or boolean, as the string a container sees (booleans: true/false)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return text(value)
+    raise Invalid("expected a string, number or boolean")
+
+
+def image(value):
+    if not isinstance(value, str) or not IMAGE.match(value):
+        raise Invalid(f"expected an image reference such as 'redis:7' or 'team/app', got {value!r}")
+    return value
+
+
+def name(value):
+    if not isinstance(value, str) or not NAME.match(value):
+        raise Invalid(
+            f"{value!r} is not a valid name: use letters, digits, '_', '.', '-' "
+            "(at most 63, starting with a letter or digit)"
+        )
+    return value
+
+
+def command(value):
+    """A string is split like a shell would (no shell runs it); a list is the argv as is."""
+    if isinstance(value, str):
+        text(value)
+        try:
+            argv = shlex.split(value)
+        except ValueError as e:
+            raise Invalid(f"cannot split {value!r} into words: {e}") from None
+    elif isinstance(value, list):
+        argv = [scalar(item) for item in value]
+    else:
+        raise Invalid("expected a string or a list of strings")
+    if not argv:
+        raise Invalid("is empty")
+    return argv
+
+
+def absolute_path(value):
+    text(value)
+    if not value.startswith("/"):
+        raise Invalid(f"expected an absolute path, got {value!r}")
+    return posixpath.normpath(value)
+
+
+def volume(value):
+    """``/path`` or ``/path:ro`` inside the container; the host side is always deployer's."""
+    text(value)
+    path, _, mode = value.partition(":")
+    if mode not in ("", "ro", "rw"):
+        raise Invalid(f"expected '/path', '/path:ro' or '/path:rw', got {value!r}")
+    path = absolute_path(path)
+    if path == "/":
+        raise Invalid("cannot mount a volume over the container's root '/'")
+    return {"path": path, "read_only": mode == "ro"}
+
+
+def port(value):
+    """The ``-p`` forms of docker run: ``8080``, ``80:8080``, ``127.0.0.1:80:8080``, ``/udp``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    match = PORT.match(value) if isinstance(value, str) else None
+    if not match or not all(
+        0 < int(p) < 65536 for p in (match["host"], match["container"]) if p
+    ):
+        raise Invalid(f"expected a port such as 8080, '80:8080' or '127.0.0.1:80:8080/udp', got {value!r}")
+    return value
+
+
+def env_name(value):
+    if not isinstance(value, str) or not ENV_NAME.match(value):
+        raise Invalid(f"{value!r} is not a valid environment variable name")
+    return value
+
+
+def memory(value):
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return str(value)
+    if isinstance(value, str) and MEMORY.match(value):
+        return value
+    raise Invalid(f"expected a size such as 512m or 2g, got {value!r}")
+
+
+def cpus(value):
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return str(value)
+    raise Invalid(f"expected a positive number of CPUs, got {value!r}")
+
+
+def duration(value):
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return f"{value}s"
+    if isinstance(value, str) and DURATION.match(value):
+        return value
+    raise Invalid(f"expected a duration such as 30s or 1m30s, got {value!r}")
+
+
+def restart(value):
+    if not isinstance(value, str) or not RESTART.match(value):
+        raise Invalid(f"expected no, always, unless-stopped or on-failure[:N], got {value!r}")
+    return value
+
+
+def label_key(value):
+    text(value)
+    if value.startswith(RESERVED_LABEL_PREFIX):
+        raise Invalid(f"labels starting with {RESERVED_LABEL_PREFIX!r} are deployer's own")
+    if not value:
+        raise Invalid("empty label name")
+    return value
+
+
+def boolean(value):
+    if not isinstance(value, bool):
+        raise Invalid(f"expected true or false, got {value!r}")
+    return value
+
+
+def positive_int(value):
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise Invalid(f"expected a positive whole number, got {value!r}")
+
+
+def mapping(key, value):
+    """A mapping validator whose messages say 'mapping' (voluptuous says 'dictionary')."""
+    inner = Schema({key: value})
+
+    def validate(data):
+        if not isinstance(data, dict):
+            raise Invalid("expected a mapping of name: value")
+        return inner(data)
+
+    return validate
+
+
+def sequence(item):
+    inner = Schema([item])
+
+    def validate(data):
+        if not isinstance(data, list):
+            raise Invalid("expected a list")
+        return inner(data)
+
+    return validate
+
+
+def healthcheck(value):
+    """``false`` turns off the image's healthcheck; otherwise docker run's --health-* flags."""
+    if value is False:
+        return False
+    if not isinstance(value, dict):
+        raise Invalid("expected a mapping with 'cmd' (and interval, timeout, retries, start_period), or false")
+    return HEALTHCHECK(value)
+
+
+def health_command(value):
+    """docker runs a healthcheck with the container's shell, so a string stays as written."""
+    argv = command(value)
+    return value if isinstance(value, str) else shlex.join(argv)
+
+
+HEALTHCHECK = Schema(
+    {
+        Required("cmd"): health_command,
+        Optional("interval"): duration,
+        Optional("timeout"): duration,
+        Optional("retries"): positive_int,
+        Optional("start_period"): duration,
+    }
+)
+
+ENV = mapping(env_name, scalar)
+
+# register/expose/git are validated now and refused until their plugins exist.
+ENDPOINT_REF = re.compile(r"^(?:(?P<instance>[A-Za-z0-9][A-Za-z0-9_-]*)/)?(?P<service>[^/:]+):(?P<endpoint>[^/:]+)$")
+
+
+def endpoint_ref(value):
+    if not isinstance(value, str) or not ENDPOINT_REF.match(value):
+        raise Invalid(f"expected 'service:endpoint' (or 'instance/service:endpoint'), got {value!r}")
+    return value
+
+
+def registered_port(value):
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.isdigit() or not 0 < int(value) < 65536:
+        raise Invalid(f"expected a container port number, got {value!r}")
+    return value
+
+
+def git_source(value):
+    if isinstance(value, str):
+        return {"path": text(value)}
+    return GIT(value)
+
+
+GIT = Schema(
+    {
+        Required("path"): text,
+        Optional("ref"): text,
+        Optional("dockerfile"): text,
+        Optional("build_args"): mapping(text, scalar),
+    }
+)
+
+# Keys the spec builder handles itself (everything docker run has a flag for).
+CORE_KEYS = {
+    "image": image,
+    "cmd": command,
+    "entrypoint": command,
+    "privileged": boolean,
+    "init": boolean,
+    "restart": restart,
+    "user": text,
+    "workdir": absolute_path,
+    "labels": mapping(label_key, scalar),
+    "memory": memory,
+    "cpus": cpus,
+    "healthcheck": healthcheck,
+}
+
+# Keys of the template language whose plugins ship in a later release: the loader
+# refuses them by name unless an installed plugin claims them.
+PENDING_KEYS = {
+    "register": (mapping(registered_port, name), "service discovery (register)"),
+    "expose": (mapping(endpoint_ref, env_name), "service discovery (expose)"),
+    "git": (git_source, "building from git"),
+}
+
+# Capitalised top-level keys: settings for the whole template.
+SETTINGS = Schema({Optional("Env"): ENV})
+
+
+def service_schema(plugin_keys):
+    """The schema of one service: core keys, pending keys, and what plugins add."""
+    keys = dict(CORE_KEYS)
+    keys.update({key: validator for key, (validator, _) in PENDING_KEYS.items()})
+    keys.update(plugin_keys)
+    return Schema({Optional(key): validator for key, validator in keys.items()})
+
+
+def image_service_name(ref):
+    """The service name an image gives: its last path part without tag or digest."""
+    return IMAGE.match(ref)["path"].rsplit("/", 1)[-1]

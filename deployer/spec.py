@@ -1,0 +1,123 @@
+"""Service + plugins -> ContainerSpec: everything ``docker run`` needs, as data.
+
+A ContainerSpec is pure and hashable. Its config hash (a label on the container) lets
+later deploys tell whether a running container still matches its template; its argv is
+built here and quoted only where it meets a shell (host.py), so tests assert on lists.
+
+Defaults chosen for users of ``docker run``: restart policy ``unless-stopped`` (the
+instance comes back after a host reboot) and ``init: true`` (a tiny init as PID 1, so
+signals reach the process and ``docker stop`` does not wait out its timeout).
+"""
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+from .plugins.base import Mount, RenderContext
+
+LABEL_INSTANCE = "deployer.instance"
+LABEL_SERVICE = "deployer.service"
+LABEL_CONFIG_HASH = "deployer.config-hash"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    instance: str
+    service: str
+    image: str
+    cmd: tuple[str, ...]
+    entrypoint: str | None
+    env: tuple[tuple[str, str], ...]
+    mounts: tuple[Mount, ...]
+    ports: tuple[str, ...]
+    labels: tuple[tuple[str, str], ...]
+    flags: tuple[str, ...]  # the remaining docker run options, e.g. ("--restart", "always")
+    host_dirs: tuple[str, ...]
+
+    @property
+    def name(self):
+        """``<instance>.<service>``: unambiguous, since instance names hold no dot."""
+        return container_name(self.instance, self.service)
+
+    @property
+    def config_hash(self):
+        data = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+    def run_args(self):
+        """The arguments of ``docker run``: detached, under the spec's name and labels."""
+        args = ["-d", "--name", self.name]
+        labels = self.labels + ((LABEL_CONFIG_HASH, self.config_hash),)
+        args += _pairs("--label", labels)
+        args += _pairs("-e", self.env)
+        for m in self.mounts:
+            args += ["-v", f"{m.source}:{m.target}{':ro' if m.read_only else ''}"]
+        for p in self.ports:
+            args += ["-p", p]
+        args += self.flags
+        if self.entrypoint is not None:
+            args += ["--entrypoint", self.entrypoint]
+        # "--" is not understood by docker run; the image ends the options instead.
+        return args + [self.image, *self.cmd]
+
+
+def container_name(instance, service):
+    return f"{instance}.{service}"
+
+
+def render(template, instance, volume_dir, plugins):
+    """Every service of the template as the ContainerSpec of ``instance``, in template order."""
+    context = RenderContext(instance=instance, volume_dir=volume_dir, settings=template.settings)
+    return tuple(_spec(service, context, plugins) for service in template.services)
+
+
+def _spec(service, context, plugins):
+    fragments = [plugin.fragment(service, context) for plugin in plugins]
+    options = service.options
+    env, labels = {}, dict(options.get("labels", {}))
+    for fragment in fragments:
+        env.update(fragment.env)
+        labels.update(fragment.labels)
+    labels.update({LABEL_INSTANCE: context.instance, LABEL_SERVICE: service.name})
+    cmd = list(options.get("cmd", ()))
+    entrypoint = options.get("entrypoint")
+    if entrypoint:
+        # docker run takes one word for --entrypoint; the rest goes before the cmd.
+        cmd = entrypoint[1:] + cmd
+        entrypoint = entrypoint[0]
+    return ContainerSpec(
+        instance=context.instance,
+        service=service.name,
+        image=service.image,
+        cmd=tuple(cmd),
+        entrypoint=entrypoint,
+        env=tuple(sorted(env.items())),
+        mounts=tuple(m for f in fragments for m in f.mounts),
+        ports=tuple(p for f in fragments for p in f.ports),
+        labels=tuple(sorted(labels.items())),
+        flags=tuple(_flags(options)),
+        host_dirs=tuple(d for f in fragments for d in f.host_dirs),
+    )
+
+
+def _flags(options):
+    yield from ("--restart", options.get("restart", "unless-stopped"))
+    if options.get("init", True):
+        yield "--init"
+    if options.get("privileged"):
+        yield "--privileged"
+    for key, flag in (("user", "--user"), ("workdir", "--workdir"), ("memory", "--memory"), ("cpus", "--cpus")):
+        if key in options:
+            yield from (flag, options[key])
+    health = options.get("healthcheck")
+    if health is False:
+        yield "--no-healthcheck"
+    elif health:
+        yield from ("--health-cmd", health["cmd"])
+        for key in ("interval", "timeout", "retries", "start_period"):
+            if key in health:
+                yield from (f"--health-{key.replace('_', '-')}", str(health[key]))
+
+
+def _pairs(flag, items):
+    return [arg for key, value in items for arg in (flag, f"{key}={value}")]

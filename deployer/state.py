@@ -1,0 +1,126 @@
+"""What a host knows about an instance: its state file, and the containers Docker runs.
+
+Pure data and JSON, no I/O: host.py reads and writes the files, this module decides
+what they mean. A state file that is corrupt, or written by a newer deployer, is an
+error naming the file, so nothing is ever overwritten on a guess.
+"""
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+
+from .errors import DeployerError, TemplateError
+
+FORMAT = 1
+INSTANCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+
+
+def check_instance_name(name):
+    """Instance names become directory and container names, so they are strict.
+
+    No dot: container names are ``<instance>.<service>``, and the first dot splits them.
+    """
+    if not isinstance(name, str) or not INSTANCE_NAME.match(name):
+        raise TemplateError(
+            f"invalid instance name {name!r}: use letters, digits, '_' and '-' "
+            "(at most 63, starting with a letter or digit)"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    container: str
+    image: str
+    config_hash: str
+    ports: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()  # "host-dir:container-path[:ro]", as given to docker run -v
+
+    @classmethod
+    def of(cls, spec):
+        return cls(
+            container=spec.name,
+            image=spec.image,
+            config_hash=spec.config_hash,
+            ports=spec.ports,
+            volumes=tuple(f"{m.source}:{m.target}{':ro' if m.read_only else ''}" for m in spec.mounts),
+        )
+
+
+@dataclass(frozen=True)
+class InstanceState:
+    instance: str
+    template: str  # the template file it was deployed from, as the deploying side named it
+    release: int
+    deployed_at: str  # ISO 8601, UTC
+    deployed_by: str
+    services: dict[str, ServiceState] = field(default_factory=dict)
+
+    def to_json(self):
+        return json.dumps({"format": FORMAT, **asdict(self)}, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text, path):
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            if data.get("format", FORMAT) > FORMAT:
+                raise DeployerError(
+                    f"written by a newer deployer (format {data['format']}, this one reads {FORMAT}): "
+                    "upgrade deployer; nothing was changed",
+                    file=path,
+                )
+            services = {
+                name: ServiceState(**{k: tuple(v) if isinstance(v, list) else v for k, v in svc.items()})
+                for name, svc in data["services"].items()
+            }
+            return cls(
+                instance=data["instance"],
+                template=data["template"],
+                release=int(data["release"]),
+                deployed_at=data["deployed_at"],
+                deployed_by=data["deployed_by"],
+                services=services,
+            )
+        except DeployerError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise DeployerError(f"corrupt state file ({type(e).__name__}: {e}); nothing was changed", file=path) from None
+
+    def applied(self, specs, removed, **release):
+        """This state after the given specs were started and the named services removed."""
+        services = {n: s for n, s in self.services.items() if n not in removed}
+        services.update({spec.service: ServiceState.of(spec) for spec in specs})
+        return InstanceState(instance=self.instance, services=services, **release)
+
+
+@dataclass(frozen=True)
+class Container:
+    """A container Docker runs with our labels, as ``docker inspect`` described it."""
+
+    name: str
+    service: str
+    running: bool
+    status: str
+    image: str
+    config_hash: str
+    ports: tuple[str, ...]
+
+    @classmethod
+    def from_inspect(cls, data):
+        labels = data["Config"].get("Labels") or {}
+        bindings = (data.get("NetworkSettings") or {}).get("Ports") or {}
+        return cls(
+            name=data["Name"].lstrip("/"),
+            service=labels.get("deployer.service", ""),
+            running=bool(data["State"].get("Running")),
+            status=data["State"].get("Status", "unknown"),
+            image=data["Config"].get("Image", ""),
+            config_hash=labels.get("deployer.config-hash", ""),
+            ports=tuple(
+                f"{b['HostIp'] or '0.0.0.0'}:{b['HostPort']}->{port}"
+                for port, binds in sorted(bindings.items())
+                for b in binds or ()
+            ),
+        )

@@ -1,0 +1,174 @@
+"""YAML -> Template: the shorthand of the template language, validated.
+
+The language (ORIGIN.txt): a top-level key is either a template setting (capitalised,
+such as ``Env``) or a service. A service key with no ``image:`` (and no ``git:``) *is*
+the image, and the service is named after its last path part: ``elsdoerfer/rethinkdb``
+is the service ``rethinkdb``. A string value is the service's ``cmd``.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import yaml
+from voluptuous import Invalid, MultipleInvalid
+
+from . import plugins as plugin_registry
+from . import schema
+from .errors import TemplateError
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    key: str  # the top-level key as written, for error messages
+    image: str | None
+    options: Mapping[str, Any]  # validated and normalised keys, image excluded
+
+
+@dataclass(frozen=True)
+class Template:
+    path: str
+    text: str
+    settings: Mapping[str, Any]
+    services: tuple[Service, ...]
+
+
+def load(path, plugins=None):
+    """Read and validate a template file; every problem is a TemplateError naming file and key."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise TemplateError(f"cannot read template: {getattr(e, 'strerror', None) or e}", file=path) from None
+    return parse(text, path, plugins)
+
+
+def parse(text, path="<template>", plugins=None):
+    plugins = plugin_registry.installed() if plugins is None else plugins
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)
+    except yaml.YAMLError as e:
+        raise TemplateError(_yaml_message(e), file=path) from None
+    if not isinstance(data, dict) or not data:
+        raise TemplateError("expected a mapping of services (and capitalised settings)", file=path)
+    for key in data:
+        if not isinstance(key, str):
+            raise TemplateError(f"top-level key {key!r} must be a string", file=path)
+    settings = {k: v for k, v in data.items() if k[:1].isupper()}
+    for key in settings.keys() - schema.SETTINGS.schema.keys():
+        raise TemplateError(
+            f"unknown template setting (known: {', '.join(map(str, schema.SETTINGS.schema))}; "
+            "capitalised top-level keys are settings, services start with a lowercase letter or digit)",
+            file=path,
+            key=key,
+        )
+    settings = _validate(schema.SETTINGS, settings, path, "")
+    service_schema = schema.service_schema(
+        {key: validator for plugin in plugins for key, validator in plugin.keys.items()}
+    )
+    claimed = {key for plugin in plugins for key in plugin.keys}
+    services = tuple(
+        _service(key, value, service_schema, claimed, path)
+        for key, value in data.items()
+        if not key[:1].isupper()
+    )
+    if not services:
+        raise TemplateError("defines no services", file=path)
+    _check_unique(services, path)
+    return Template(path=str(path), text=text, settings=settings, services=services)
+
+
+def _service(key, value, service_schema, claimed, path):
+    if value is None:
+        value = {}
+    elif isinstance(value, str):
+        value = {"cmd": value}
+    elif not isinstance(value, dict):
+        raise TemplateError("expected a mapping of keys, or a string (the cmd)", file=path, key=key)
+    options = _validate(service_schema, value, path, key)
+    for pending, (_, what) in schema.PENDING_KEYS.items():
+        if pending in options and pending not in claimed:
+            raise TemplateError(
+                f"{what} is not supported yet by this version of deployer", file=path, key=f"{key}.{pending}"
+            )
+    image = options.pop("image", None)
+    if image is not None or "git" in options:
+        name = _validate(schema.name, key, path, key)
+    else:
+        try:
+            image = schema.image(key)
+        except Invalid:
+            raise TemplateError(
+                "no image: the key is not an image reference and there is no 'image:' key",
+                file=path,
+                key=key,
+            ) from None
+        name = schema.image_service_name(image)
+    return Service(name=name, key=key, image=image, options=options)
+
+
+def _check_unique(services, path):
+    seen = {}
+    for service in services:
+        if service.name in seen:
+            raise TemplateError(
+                f"{seen[service.name]!r} and {service.key!r} are both the service {service.name!r}: "
+                f"name one yourself, e.g. '{service.name}2: {{image: {service.image or '...'}}}'",
+                file=path,
+                key=service.key,
+            )
+        seen[service.name] = service.key
+
+
+def _validate(validator, value, path, prefix):
+    try:
+        return validator(value)
+    except (MultipleInvalid, Invalid) as e:
+        errors = e.errors if isinstance(e, MultipleInvalid) else [e]
+        first = min(errors, key=lambda err: [str(p) for p in err.path])
+        raise TemplateError(_message(first), file=path, key=_key_path(prefix, first.path)) from None
+
+
+def _message(error):
+    if error.error_message == "extra keys not allowed":
+        return "unknown key"
+    if error.error_message == "expected a dictionary":
+        return "expected a mapping"
+    return error.error_message
+
+
+def _key_path(prefix, path):
+    out = prefix
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out = f"{out}.{part}" if out else str(part)
+    return out or None
+
+
+def _yaml_message(error):
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error)
+    if mark is None:
+        return f"invalid YAML: {problem}"
+    return f"line {mark.line + 1}, column {mark.column + 1}: invalid YAML: {problem}"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice (PyYAML silently keeps the last one)."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (list, dict)):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key must be a string", key_node.start_mark
+                )
+            if key in keys:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark
+                )
+            keys.add(key)
+        return super().construct_mapping(node, deep)

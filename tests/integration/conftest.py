@@ -1,0 +1,196 @@
+"""Fixtures for integration tests: a real dockerd, a local test image and a throwaway sshd.
+
+These fixtures never skip: a missing engine, image or sshd is a failure, so CI cannot
+go green by silently testing nothing. `.ci/setup` prepares a machine for them.
+"""
+
+import dataclasses
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+IMAGE = "local/busybox:latest"
+SSHD = "/usr/sbin/sshd"
+CLI_TIMEOUT = 120
+
+
+def _fail(msg):
+    pytest.fail(msg, pytrace=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class SSHHost:
+    host: str
+    port: int
+    user: str
+    key: Path  # client private key
+    state_dir: Path  # DEPLOYER_STATE_DIR in every ssh session (not created in advance)
+    volume_dir: Path  # DEPLOYER_VOLUME_DIR in every ssh session (not created in advance)
+    known_hosts: Path  # a known_hosts file holding this sshd's host key
+    log: Path  # sshd's own log, for debugging
+
+    @property
+    def target(self):
+        return f"{self.user}@{self.host}:{self.port}"
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    try:
+        res = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        _fail(f"docker engine unusable ({e}); run .ci/setup")
+    if res.returncode != 0:
+        _fail(f"`docker info` failed; run .ci/setup\n{res.stderr}")
+    return res.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def busybox_image(docker_engine):
+    res = subprocess.run([str(REPO_ROOT / ".ci" / "busybox-image")],
+                         capture_output=True, text=True, timeout=300)
+    if res.returncode != 0:
+        _fail(f".ci/busybox-image failed:\n{res.stdout}\n{res.stderr}")
+    return IMAGE
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _keygen(path):
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "deployer-test",
+                    "-f", str(path)], check=True, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    if not os.access(SSHD, os.X_OK) or not shutil.which("ssh-keygen"):
+        _fail(f"{SSHD} or ssh-keygen missing (openssh-server); run .ci/setup")
+    tmp = tmp_path_factory.mktemp("sshd")
+    host_key, client_key = tmp / "host_key", tmp / "client_key"
+    _keygen(host_key)
+    _keygen(client_key)
+    shutil.copy(tmp / "client_key.pub", tmp / "authorized_keys")
+    state_dir, volume_dir = tmp / "state", tmp / "volumes"
+    port = _free_port()
+    cfg = tmp / "sshd_config"
+    # sshd keeps only the first SetEnv directive, hence one line for all variables.
+    cfg.write_text(f"""\
+Port {port}
+ListenAddress 127.0.0.1
+HostKey {host_key}
+PidFile {tmp / "sshd.pid"}
+AuthorizedKeysFile {tmp / "authorized_keys"}
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+Subsystem sftp internal-sftp
+SetEnv DEPLOYER_STATE_DIR={state_dir} DEPLOYER_VOLUME_DIR={volume_dir}
+""")
+    host_pub = (tmp / "host_key.pub").read_text().split()
+    known_hosts = tmp / "known_hosts"
+    known_hosts.write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
+    Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # privilege separation dir
+
+    log = tmp / "sshd.log"
+    with open(log, "w") as logf:
+        proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(cfg)],
+                                stdout=logf, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_banner(proc, port, log)
+        yield SSHHost(host="127.0.0.1", port=port, user="root", key=client_key,
+                      state_dir=state_dir, volume_dir=volume_dir,
+                      known_hosts=known_hosts, log=log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_for_banner(proc, port, log, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            _fail(f"sshd exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                if s.recv(64).startswith(b"SSH-"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    _fail(f"sshd on port {port} gave no banner within {timeout}s:\n{log.read_text()}")
+
+
+def _runner(module, sshd, repo_env):
+    def run(*args, host=True, check=None, env=None, cwd=None, input=None):
+        core = ["-H", sshd.target, "-i", str(sshd.key)] if host else []
+        cmd = [sys.executable, "-m", module, *core, *map(str, args)]
+        full_env = dict(os.environ)
+        if not host:
+            # Local mode acts on this machine: keep its state in the test dirs, too.
+            full_env.update(repo_env)
+        full_env.update(env or {})
+        try:
+            res = subprocess.run(cmd, capture_output=True, text=True, env=full_env,
+                                 cwd=cwd or REPO_ROOT, input=input, timeout=CLI_TIMEOUT)
+        except subprocess.TimeoutExpired as e:
+            _fail(f"timed out after {CLI_TIMEOUT}s: {cmd}\n"
+                  f"--- stdout\n{e.stdout}\n--- stderr\n{e.stderr}")
+        shown = f"{cmd} -> {res.returncode}\n--- stdout\n{res.stdout}\n--- stderr\n{res.stderr}"
+        if check is True:
+            assert res.returncode == 0, shown
+        elif check is False:
+            assert res.returncode != 0, shown
+        return res
+    return run
+
+
+def _local_env(sshd):
+    return {"DEPLOYER_STATE_DIR": str(sshd.state_dir),
+            "DEPLOYER_VOLUME_DIR": str(sshd.volume_dir)}
+
+
+@pytest.fixture
+def deployer_cli(sshd, docker_engine, busybox_image):
+    """run(*args, host=True, check=None, env=None, cwd=None, input=None) -> CompletedProcess
+    of `python -m deployer`. host=False runs in local mode (no -H/-i)."""
+    return _runner("deployer", sshd, _local_env(sshd))
+
+
+@pytest.fixture
+def fab_cli(sshd, docker_engine, busybox_image):
+    """Same as deployer_cli, but runs plain `python -m fabric` (uses the repo's fabfile.py)."""
+    return _runner("fabric", sshd, _local_env(sshd))
+
+
+@pytest.fixture
+def unique_instance():
+    name = f"t{secrets.token_hex(4)}"
+    yield name
+    # Best effort: never let a test leak containers into the next one.
+    label = f"label=deployer.instance={name}"
+    try:
+        ids = subprocess.run(["docker", "ps", "-aq", "--filter", label],
+                             capture_output=True, text=True, timeout=60).stdout.split()
+        if ids:
+            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
