@@ -1,0 +1,199 @@
+"""Deploys through a real sshd into the real Docker engine, checked as a user would."""
+
+import json
+import socket
+import subprocess
+
+import pytest
+
+APP = """\
+Env: {TZ: UTC}
+web:
+  image: local/busybox
+  cmd: [httpd, -f, -p, "8080", -h, /www]
+  volumes: [/www]
+  ports: ["127.0.0.1::8080"]
+  env: {GREETING: hello}
+worker:
+  image: local/busybox
+  cmd: sh -c 'while true; do sleep 3600; done'
+"""
+
+
+def docker(*args):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60)
+
+
+def inspect(name, fmt):
+    result = docker("inspect", "--format", fmt, name)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def env_of(container):
+    return dict(line.split("=", 1) for line in json.loads(inspect(container, "{{json .Config.Env}}")))
+
+
+@pytest.fixture
+def app(tmp_path):
+    path = tmp_path / "app.yaml"
+    path.write_text(APP)
+    return path
+
+
+@pytest.fixture
+def other_instance(unique_instance):
+    """A second throwaway instance, cleaned up by a second unique_instance-style teardown."""
+    name = unique_instance + "b"
+    yield name
+    ids = docker("ps", "-aq", "--filter", f"label=deployer.instance={name}").stdout.split()
+    if ids:
+        docker("rm", "-f", *ids)
+
+
+def test_two_instances_of_one_template_run_side_by_side(deployer_cli, app, unique_instance, other_instance, sshd):
+    for name in (unique_instance, other_instance):
+        result = deployer_cli("deploy", app, "--instance", name, check=True)
+        assert f"deployed {name} on {sshd.target}" in result.stdout
+    for name in (unique_instance, other_instance):
+        for service in ("web", "worker"):
+            assert inspect(f"{name}.{service}", "{{.State.Running}}") == "true"
+        assert env_of(f"{name}.web")["GREETING"] == "hello"
+        assert env_of(f"{name}.worker")["TZ"] == "UTC"
+        assert inspect(f"{name}.web", "{{.HostConfig.RestartPolicy.Name}}") == "unless-stopped"
+    listing = deployer_cli("list", check=True).stdout
+    assert unique_instance in listing and other_instance in listing
+
+
+def test_a_file_written_in_a_volume_survives_a_redeploy(deployer_cli, app, unique_instance, sshd):
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+    first = inspect(f"{unique_instance}.web", "{{.Id}}")
+    assert docker("exec", f"{unique_instance}.web", "sh", "-c", "echo kept > /www/index.html").returncode == 0
+
+    result = deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+
+    assert "recreate" in result.stdout and "release 2" in result.stdout
+    assert inspect(f"{unique_instance}.web", "{{.Id}}") != first
+    assert docker("exec", f"{unique_instance}.web", "cat", "/www/index.html").stdout == "kept\n"
+    assert (sshd.volume_dir / unique_instance / "web" / "www" / "index.html").read_text() == "kept\n"
+
+
+def test_list_and_status_are_answered_from_the_hosts_files_alone(deployer_cli, app, unique_instance, sshd, tmp_path):
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+    app.unlink()  # no local template any more: only the host knows the instance
+
+    listing = deployer_cli("list", check=True, cwd=tmp_path).stdout
+    status = deployer_cli("status", unique_instance, check=True, cwd=tmp_path).stdout
+
+    line = next(l for l in listing.splitlines() if l.startswith(unique_instance))
+    assert "web, worker" in line and str(app) in line
+    rows = {l.split()[0]: l for l in status.splitlines()[2:]}
+    assert set(rows) == {"web", "worker"}
+    assert f"{unique_instance}.web" in rows["web"] and "running" in rows["web"]
+    assert "127.0.0.1:" in rows["web"] and "->8080/tcp" in rows["web"]
+    assert f"{sshd.volume_dir}/{unique_instance}/web/www:/www" in rows["web"]
+    state = sshd.state_dir / "instances" / unique_instance / "state.json"
+    assert state.stat().st_mode & 0o777 == 0o600
+    assert json.loads(state.read_text())["services"]["web"]["container"] == f"{unique_instance}.web"
+    assert (state.parent / "template.yaml").read_text() == APP
+
+
+def test_destroy_leaves_nothing_but_the_volumes(deployer_cli, app, unique_instance, sshd):
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+
+    result = deployer_cli("destroy", unique_instance, check=True)
+
+    assert "volumes kept" in result.stdout
+    assert docker("ps", "-aq", "--filter", f"label=deployer.instance={unique_instance}").stdout == ""
+    assert not (sshd.state_dir / "instances" / unique_instance).exists()
+    assert (sshd.volume_dir / unique_instance / "web" / "www").is_dir()
+    assert unique_instance not in deployer_cli("list", check=True).stdout
+    assert "no such instance" in deployer_cli("status", unique_instance, check=False).stderr
+
+    deployer_cli("destroy", unique_instance, "--volumes", check=True)
+    assert not (sshd.volume_dir / unique_instance).exists()
+    again = deployer_cli("destroy", unique_instance, check=False)
+    assert again.returncode == 1 and "no such instance" in again.stderr
+
+
+HOSTILE = [
+    "it's \"quoted\"",
+    "$(touch {canary}.dollar)",
+    "`touch {canary}.backtick`",
+    "a; touch {canary}.semicolon | cat",
+    "two\nlines and  spaces ",
+    "--leading-dash",
+    "ünïcode ✓",
+]
+
+
+def test_hostile_values_arrive_verbatim_and_nothing_runs_on_the_host(deployer_cli, unique_instance, tmp_path):
+    canary = tmp_path / "canary"
+    values = [value.format(canary=canary) for value in HOSTILE]
+    template = {
+        "Env": {f"T{i}": value for i, value in enumerate(values)},
+        "probe": {
+            "image": "local/busybox",
+            "cmd": ["sh", "-c", 'printf "%s" "$1" > /out/arg; exec sleep 3600', "sh", values[1] + values[4]],
+            "volumes": ["/out"],
+            "labels": {"note": values[0]},
+        },
+    }
+    path = tmp_path / "hostile.yaml"
+    path.write_text(json.dumps(template))  # JSON is YAML
+
+    deployer_cli("deploy", path, "--instance", unique_instance, check=True)
+
+    container = f"{unique_instance}.probe"
+    env = env_of(container)
+    assert [env[f"T{i}"] for i in range(len(values))] == values
+    assert docker("exec", container, "cat", "/out/arg").stdout == values[1] + values[4]
+    assert json.loads(inspect(container, "{{json .Config.Labels}}"))["note"] == values[0]
+    assert list(tmp_path.glob("canary*")) == []
+
+
+def test_a_deploy_that_fails_keeps_the_running_instance_and_its_state(deployer_cli, app, unique_instance, tmp_path):
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+    running = inspect(f"{unique_instance}.web", "{{.Id}}")
+    with socket.socket() as taken:  # the new web wants a host port something else holds
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        broken = tmp_path / "broken.yaml"
+        broken.write_text(APP.replace("127.0.0.1::8080", f"127.0.0.1:{taken.getsockname()[1]}:8080"))
+
+        result = deployer_cli("deploy", broken, "--instance", unique_instance, check=False)
+
+    assert result.returncode == 1
+    assert "deploy stopped at service 'web'" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert inspect(f"{unique_instance}.web", "{{.Id}}") == running
+    assert inspect(f"{unique_instance}.web", "{{.State.Running}}") == "true"
+    status = deployer_cli("status", unique_instance, check=True).stdout
+    assert "release 1" in status
+
+
+def test_plain_fab_and_the_classic_colon_syntax_deploy_over_ssh(fab_cli, deployer_cli, app, unique_instance):
+    fab_cli("deploy", app, "--instance", unique_instance, check=True)
+    assert inspect(f"{unique_instance}.web", "{{.State.Running}}") == "true"
+
+    result = deployer_cli(f"deploy:{app},instance={unique_instance}", check=True)
+
+    assert "release 2" in result.stdout
+    fab_cli("destroy", unique_instance, check=True)
+    assert docker("ps", "-aq", "--filter", f"label=deployer.instance={unique_instance}").stdout == ""
+
+
+def test_without_a_host_deploy_uses_the_local_engine(deployer_cli, app, unique_instance, sshd):
+    result = deployer_cli("deploy", app, "--instance", unique_instance, host=False, check=True)
+
+    assert f"deployed {unique_instance} on local" in result.stdout
+    assert inspect(f"{unique_instance}.worker", "{{.State.Running}}") == "true"
+    assert (sshd.state_dir / "instances" / unique_instance / "state.json").is_file()
+
+
+def test_an_unreachable_host_is_one_line_naming_it(deployer_cli, app, unique_instance):
+    result = deployer_cli("-H", "root@127.0.0.1:1", "deploy", app, "--instance", unique_instance, host=False)
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: host root@127.0.0.1:1: cannot connect")
+    assert len(result.stderr.strip().splitlines()) == 1
