@@ -216,7 +216,7 @@ rm -rf -- "$S/instances/$I" || exit 1
         return result, _sections(result.stdout, boundary)
 
     def _error(self, result, instance):
-        lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
+        lines = [l for l in result.stderr.splitlines() if l.strip() and not l.startswith("Run 'docker")]
         detail = " | ".join(lines[-3:]) or f"exit status {result.exited}"
         return DeployerError(detail, host=self.name, instance=instance)
 
