@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import paramiko
 
 from .errors import DeployerError
+from .plan import KEEP
 from .state import Container, InstanceState
 
 # Shell functions every script may use. $B is the boundary, $S and $V the roots.
@@ -45,6 +46,12 @@ put() {
 inspect() {
   ids=$(docker ps -aq --no-trunc --filter "label=deployer.instance=$1") || return 1
   if [ -n "$ids" ]; then docker inspect $ids; else echo '[]'; fi
+}
+# image_ids REF...: each reference's image id, one per line, "-" where it is not on the
+# host; one docker call unless one is missing
+image_ids() {
+  if ids=$(docker image inspect --format '{{.Id}}' "$@" 2>/dev/null); then echo "$ids"; return 0; fi
+  for ref; do docker image inspect --format '{{.Id}}' "$ref" 2>/dev/null || echo -; done
 }
 # up SERVICE NAME RUN-ARGS...: start NAME; a container of that name is stopped first
 # and brought back if the new one does not start.
@@ -85,6 +92,7 @@ class Facts:
     roots: Roots
     state: InstanceState | None
     containers: tuple[Container, ...]
+    images: dict  # image reference -> id, for the references present on the host
 
 
 @dataclass(frozen=True)
@@ -112,7 +120,8 @@ class Host:
 
     # -- operations, each one round trip ------------------------------------------------
 
-    def facts(self, instance):
+    def facts(self, instance, images=()):
+        """State, containers and the ids the given image references have on the host."""
         out = self._script(
             f"""
 I={q(instance)}
@@ -120,13 +129,15 @@ mark roots; printf '%s\\n%s\\n' "$S" "$V"
 mark state; F="$S/instances/$I/state.json"
 if [ -f "$F" ]; then cat "$F" || exit 1; fi
 mark containers; inspect "$I" || exit 1
+mark images; {"image_ids " + join(images) if images else ""}
 """,
             instance=instance,
         )
         roots = Roots(*out["roots"].splitlines())
         path = f"{roots.state_dir}/instances/{instance}/state.json"
         state = InstanceState.from_json(out["state"], f"{self.name}:{path}") if out["state"].strip() else None
-        return Facts(roots, state, self._containers(out["containers"]))
+        ids = {ref: id for ref, id in zip(images, out["images"].split()) if id != "-"}
+        return Facts(roots, state, self._containers(out["containers"]), ids)
 
     def apply(self, instance, actions, final_state, template_text):
         """Run the actions in order and, if all succeed, write state and template.
@@ -139,6 +150,8 @@ mark containers; inspect "$I" || exit 1
         if dirs:
             steps.append(f"mkdir -p {join(dirs)} || exit 1")
         for action in actions:
+            if action.kind == KEEP:
+                continue
             if action.spec is None:
                 steps.append(f"down {q(action.service)} \"$I\" || exit 1")
             else:

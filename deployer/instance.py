@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 from . import plugins, template as templates
 from .errors import DeployerError
-from .plan import plan
+from .plan import KEEP, plan
 from .spec import render
 from .state import InstanceState, check_instance_name
 
@@ -24,6 +24,7 @@ class Deployed:
     release: int
     actions: tuple
     seconds: float
+    applied: bool = True  # False: a dry run, or nothing to change
 
 
 @dataclass(frozen=True)
@@ -41,40 +42,45 @@ def validate(template_path):
     return template
 
 
-def deploy(host, template_path, instance):
+def deploy(host, template_path, instance, force=False, dry_run=False):
+    """Bring the instance to the template: only services that changed are recreated."""
     started = time.monotonic()
     check_instance_name(instance)
     template = templates.load(template_path)
-    facts = host.facts(instance)
+    facts = host.facts(instance, tuple(dict.fromkeys(s.image for s in template.services)))
     specs = render(template, instance, facts.roots.volume_dir, plugins.installed())
-    actions = plan(specs, facts.state, facts.containers)
+    actions = plan(specs, facts.state, facts.containers, facts.images, force)
     previous = facts.state or InstanceState(instance, str(template_path), 0, "", "")
+    if dry_run or all(a.kind == KEEP for a in actions):
+        return Deployed(host.name, instance, previous.release, actions, time.monotonic() - started, applied=False)
     release = dict(
         template=str(template_path),
         release=previous.release + 1,
         deployed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         deployed_by=f"{getpass.getuser()}@{socket.gethostname()}",
     )
-    final = previous.applied(specs, {a.service for a in actions if a.spec is None}, **release)
+    removed = {a.service for a in actions if a.spec is None}
+    final = previous.applied(specs, removed, facts.images, **release)
     done, error = host.apply(instance, actions, final, template.text)
     if error:
-        raise _partial(host, instance, previous, actions, done, release, error)
+        raise _partial(host, instance, previous, actions, done, facts.images, release, error)
     return Deployed(host.name, instance, final.release, actions, time.monotonic() - started)
 
 
-def _partial(host, instance, previous, actions, done, release, error):
+def _partial(host, instance, previous, actions, done, images, release, error):
     """Record what did change before the failure, so the state still describes what runs."""
-    failed = next(a for a in actions if a.service not in done)
+    steps = [a for a in actions if a.kind != KEEP]
+    failed = next(a for a in steps if a.service not in done)
     if done:
-        started = [a.spec for a in actions if a.spec and a.service in done]
-        removed = {a.service for a in actions if a.spec is None and a.service in done}
+        started = [a.spec for a in steps if a.spec and a.service in done]
+        removed = {a.service for a in steps if a.spec is None and a.service in done}
         try:
-            host.write_state(instance, previous.applied(started, removed, **release))
+            host.write_state(instance, previous.applied(started, removed, images, **release))
         except DeployerError:
             pass  # the deploy's own error says more; the labels on containers still tell
     error.message = (
         f"deploy stopped at service {failed.service!r} ({failed.kind}): {error.message}; "
-        f"{len(done)} of {len(actions)} steps were done, the rest still run as before"
+        f"{len(done)} of {len(steps)} changes were made, the other services run as before"
     )
     return error
 

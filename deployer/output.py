@@ -11,12 +11,16 @@ def table(header, rows, out=None):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip(), file=out)
 
 
-def deployed(result):
+def deployed(result, dry_run=False):
     table(("ACTION", "SERVICE", "WHY"), [(a.kind, a.service, a.reason) for a in result.actions])
-    print(
-        f"deployed {result.instance} on {result.host}: release {result.release}, "
-        f"{len(result.actions)} steps in {result.seconds:.1f}s"
-    )
+    changed = sum(a.kind != "keep" for a in result.actions)
+    where = f"{result.instance} on {result.host}"
+    if dry_run:
+        print(f"dry run: {changed} of {len(result.actions)} services would change on {where}; nothing was changed")
+    elif not result.applied:
+        print(f"{where} is up to date (release {result.release}); nothing was changed")
+    else:
+        print(f"deployed {where}: release {result.release}, {changed} services changed in {result.seconds:.1f}s")
 
 
 def instances(host, states):

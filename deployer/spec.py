@@ -41,8 +41,19 @@ class ContainerSpec:
 
     @property
     def config_hash(self):
-        data = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        data = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+    def to_dict(self):
+        """Plain JSON data (lists, not tuples): what state and history record."""
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data):
+        """The spec a release recorded, for rollback and for saying what changed."""
+        fields = {key: _tuples(value) if isinstance(value, list) else value for key, value in data.items()}
+        fields["mounts"] = tuple(Mount(**m) for m in data["mounts"])
+        return cls(**fields)
 
     def run_args(self):
         """The arguments of ``docker run``: detached, under the spec's name and labels."""
@@ -59,6 +70,10 @@ class ContainerSpec:
             args += ["--entrypoint", self.entrypoint]
         # "--" is not understood by docker run; the image ends the options instead.
         return args + [self.image, *self.cmd]
+
+
+def _tuples(items):
+    return tuple(_tuples(item) if isinstance(item, list) else item for item in items)
 
 
 def container_name(instance, service):
@@ -121,3 +136,28 @@ def _flags(options):
 
 def _pairs(flag, items):
     return [arg for key, value in items for arg in (flag, f"{key}={value}")]
+
+
+def changes(recorded, spec):
+    """What differs between a recorded spec (a dict) and a new one, in template words:
+    ``["env.DB_URL changed", "image redis:6 -> redis:7"]``."""
+    new = spec.to_dict()
+    out = []
+    for key in new:
+        old_value, new_value = recorded.get(key), new[key]
+        if old_value == new_value:
+            continue
+        if key == "image":
+            out.append(f"image {old_value} -> {new_value}")
+        elif key in ("env", "labels"):
+            before, after = dict(old_value or ()), dict(new_value)
+            out += [
+                f"{key}.{name} {'added' if name not in before else 'removed' if name not in after else 'changed'}"
+                for name in sorted(before.keys() | after.keys())
+                if before.get(name) != after.get(name)
+            ]
+        elif key == "mounts":
+            out.append("volumes changed")
+        else:
+            out.append(f"{key} changed")
+    return out

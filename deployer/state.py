@@ -30,21 +30,29 @@ def check_instance_name(name):
 
 @dataclass(frozen=True)
 class ServiceState:
+    """One service as deployed: its full spec (for diffs and rollback) and image id."""
+
     container: str
-    image: str
     config_hash: str
-    ports: tuple[str, ...] = ()
-    volumes: tuple[str, ...] = ()  # "host-dir:container-path[:ro]", as given to docker run -v
+    image_id: str  # "" when the image was not on the host before docker run pulled it
+    spec: dict
 
     @classmethod
-    def of(cls, spec):
-        return cls(
-            container=spec.name,
-            image=spec.image,
-            config_hash=spec.config_hash,
-            ports=spec.ports,
-            volumes=tuple(f"{m.source}:{m.target}{':ro' if m.read_only else ''}" for m in spec.mounts),
-        )
+    def of(cls, spec, image_id):
+        return cls(spec.name, spec.config_hash, image_id or "", spec.to_dict())
+
+    @property
+    def image(self):
+        return self.spec["image"]
+
+    @property
+    def ports(self):
+        return tuple(self.spec["ports"])
+
+    @property
+    def volumes(self):
+        """``host-dir:container-path[:ro]``, as given to docker run -v."""
+        return tuple(f"{m['source']}:{m['target']}{':ro' if m['read_only'] else ''}" for m in self.spec["mounts"])
 
 
 @dataclass(frozen=True)
@@ -71,10 +79,7 @@ class InstanceState:
                     "upgrade deployer; nothing was changed",
                     file=path,
                 )
-            services = {
-                name: ServiceState(**{k: tuple(v) if isinstance(v, list) else v for k, v in svc.items()})
-                for name, svc in data["services"].items()
-            }
+            services = {name: ServiceState(**svc) for name, svc in data["services"].items()}
             return cls(
                 instance=data["instance"],
                 template=data["template"],
@@ -88,10 +93,10 @@ class InstanceState:
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise DeployerError(f"corrupt state file ({type(e).__name__}: {e}); nothing was changed", file=path) from None
 
-    def applied(self, specs, removed, **release):
+    def applied(self, specs, removed, images, **release):
         """This state after the given specs were started and the named services removed."""
         services = {n: s for n, s in self.services.items() if n not in removed}
-        services.update({spec.service: ServiceState.of(spec) for spec in specs})
+        services.update({spec.service: ServiceState.of(spec, images.get(spec.image)) for spec in specs})
         return InstanceState(instance=self.instance, services=services, **release)
 
 
@@ -104,7 +109,9 @@ class Container:
     running: bool
     status: str
     image: str
+    image_id: str
     config_hash: str
+    created: str
     ports: tuple[str, ...]
 
     @classmethod
@@ -117,7 +124,9 @@ class Container:
             running=bool(data["State"].get("Running")),
             status=data["State"].get("Status", "unknown"),
             image=data["Config"].get("Image", ""),
+            image_id=data.get("Image", ""),
             config_hash=labels.get("deployer.config-hash", ""),
+            created=data.get("Created", ""),
             ports=tuple(
                 f"{b['HostIp'] or '0.0.0.0'}:{b['HostPort']}->{port}"
                 for port, binds in sorted(bindings.items())

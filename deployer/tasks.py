@@ -33,14 +33,20 @@ def user_errors():
 
 @task(
     auto_shortflags=False,
-    help={"template": "the template file (YAML)", "instance": "the instance's name, e.g. staging"},
+    help={
+        "template": "the template file (YAML)",
+        "instance": "the instance's name, e.g. staging",
+        "force": "recreate every service, changed or not",
+        "dry-run": "print the plan (what would change and why), change nothing",
+    },
 )
-def deploy(c, template, instance=None):
-    """Deploy a template to the host as an instance (created, or its containers replaced)."""
+def deploy(c, template, instance=None, force=False, dry_run=False):
+    """Deploy a template to the host as an instance; only services that changed are recreated."""
     if not instance:
         raise Exit("error: deploy needs the instance's name: --instance NAME", code=EXIT_USAGE)
     with user_errors():
-        output.deployed(instances.deploy(Host.for_context(c), template, instance))
+        result = instances.deploy(Host.for_context(c), template, instance, force=force, dry_run=dry_run)
+        output.deployed(result, dry_run=dry_run)
 
 
 @task(name="list")

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support import APP
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "local/busybox:latest"
@@ -179,6 +180,14 @@ def deployer_cli(sshd, docker_engine, busybox_image):
 def fab_cli(sshd, docker_engine, busybox_image):
     """Same as deployer_cli, but runs plain `python -m fabric` (uses the repo's fabfile.py)."""
     return _runner("fabric", sshd, _local_env(sshd))
+
+
+@pytest.fixture
+def app(tmp_path):
+    """A two-service template (web with a volume and a port, worker) in a temp file."""
+    path = tmp_path / "app.yaml"
+    path.write_text(APP)
+    return path
 
 
 @pytest.fixture

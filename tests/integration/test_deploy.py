@@ -2,43 +2,10 @@
 
 import json
 import socket
-import subprocess
 
 import pytest
 
-APP = """\
-Env: {TZ: UTC}
-web:
-  image: local/busybox
-  cmd: [httpd, -f, -p, "8080", -h, /www]
-  volumes: [/www]
-  ports: ["127.0.0.1::8080"]
-  env: {GREETING: hello}
-worker:
-  image: local/busybox
-  cmd: sh -c 'while true; do sleep 3600; done'
-"""
-
-
-def docker(*args):
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60)
-
-
-def inspect(name, fmt):
-    result = docker("inspect", "--format", fmt, name)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
-
-
-def env_of(container):
-    return dict(line.split("=", 1) for line in json.loads(inspect(container, "{{json .Config.Env}}")))
-
-
-@pytest.fixture
-def app(tmp_path):
-    path = tmp_path / "app.yaml"
-    path.write_text(APP)
-    return path
+from support import APP, docker, env_of, inspect
 
 
 @pytest.fixture
@@ -70,9 +37,9 @@ def test_a_file_written_in_a_volume_survives_a_redeploy(deployer_cli, app, uniqu
     first = inspect(f"{unique_instance}.web", "{{.Id}}")
     assert docker("exec", f"{unique_instance}.web", "sh", "-c", "echo kept > /www/index.html").returncode == 0
 
-    result = deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+    result = deployer_cli("deploy", app, "--instance", unique_instance, "--force", check=True)
 
-    assert "recreate" in result.stdout and "release 2" in result.stdout
+    assert "forced (--force)" in result.stdout and "release 2" in result.stdout
     assert inspect(f"{unique_instance}.web", "{{.Id}}") != first
     assert docker("exec", f"{unique_instance}.web", "cat", "/www/index.html").stdout == "kept\n"
     assert (sshd.volume_dir / unique_instance / "web" / "www" / "index.html").read_text() == "kept\n"
@@ -176,7 +143,7 @@ def test_plain_fab_and_the_classic_colon_syntax_deploy_over_ssh(fab_cli, deploye
     fab_cli("deploy", app, "--instance", unique_instance, check=True)
     assert inspect(f"{unique_instance}.web", "{{.State.Running}}") == "true"
 
-    result = deployer_cli(f"deploy:{app},instance={unique_instance}", check=True)
+    result = deployer_cli(f"deploy:{app},instance={unique_instance},force=true", check=True)
 
     assert "release 2" in result.stdout
     fab_cli("destroy", unique_instance, check=True)

@@ -1,0 +1,31 @@
+"""What the integration tests share: a two-service template and docker helpers."""
+
+import json
+import subprocess
+
+APP = """\
+Env: {TZ: UTC}
+web:
+  image: local/busybox
+  cmd: [httpd, -f, -p, "8080", -h, /www]
+  volumes: [/www]
+  ports: ["127.0.0.1::8080"]
+  env: {GREETING: hello}
+worker:
+  image: local/busybox
+  cmd: sh -c 'while true; do sleep 3600; done'
+"""
+
+
+def docker(*args):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60)
+
+
+def inspect(name, fmt):
+    result = docker("inspect", "--format", fmt, name)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def env_of(container):
+    return dict(line.split("=", 1) for line in json.loads(inspect(container, "{{json .Config.Env}}")))
