@@ -5,6 +5,7 @@ tasks built in, plus the classic Fabric 1 form ``task:arg,key=value``::
     deployer -H web1 deploy:templates/app.yaml,instance=customer1
 """
 
+import inspect
 import os
 import re
 
@@ -38,8 +39,9 @@ class Program(Fab):
         name, colon, rest = token.partition(":")
         if not colon or name not in self.collection.task_names:
             return [token]
-        arguments = self.collection[name].get_arguments()
-        positional = iter(a for a in arguments if a.positional)
+        task = self.collection[name]
+        arguments = task.get_arguments()
+        positional = iter(sorted(arguments, key=lambda a: _order(task, a.name)))
         args = [name]
         for part in (p.replace("\\,", ",") for p in _UNESCAPED_COMMA.split(rest) if p):
             key, eq, value = part.partition("=")
@@ -56,6 +58,11 @@ class Program(Fab):
             else:
                 args.append(f"{flag}={value}")
         return args
+
+
+def _order(task, name):
+    """A parameter's place in the task function's signature (Fabric 1 filled them in order)."""
+    return list(inspect.signature(task.body).parameters).index(name)
 
 
 program = Program(

@@ -27,6 +27,7 @@ class DeployerError(Exception):
         self.key = key
         self.host = host
         self.instance = instance
+        self.details = []  # further lines shown under the message (e.g. a container's last log lines)
 
     def where(self, **context):
         """Fill in context the raiser did not know (e.g. the host), keeping what it knew."""

@@ -1,11 +1,14 @@
 """Host: the only place that talks to a machine, over SSH or locally.
 
-Every operation is ONE shell script sent to ``sh -s`` on the host (one SSH round trip),
-whatever the number of services: a Fabric ``run()`` per docker command costs 0.1 s each.
-The script goes over stdin, not argv, so a large template meets no argument limit, and
-the whole body is one ``{ ...; }`` group, parsed before it runs, with stdin closed, so no
-command can swallow the rest of the script. Scripts report back in sections between
-boundary lines chosen at random per call, so no content can forge one.
+Every operation is ONE shell script run by ``sh -s`` on the host, whatever the number of
+services: a Fabric ``run()`` per docker command costs 0.1 s each. A deploy is one
+script too, in two turns of a conversation (session.py): it takes the instance's lock,
+reports the facts, then runs the plan the client sends back, all in one process that
+holds the lock. Scripts go over stdin, not argv, so a large template meets no argument
+limit, and the body is one ``{ ...; }`` group, parsed before it runs, with stdin closed,
+so no command can swallow the rest of the script (the conversation reads fd 3).
+Scripts report back in sections between boundary lines chosen at random per call, so
+no content can forge one. Every value is quoted with ``shlex.quote``.
 
 Where state lives is decided on the host, in the script: ``DEPLOYER_STATE_DIR`` /
 ``DEPLOYER_VOLUME_DIR`` in the host's environment, else the ``deployer.state_dir`` /
@@ -16,15 +19,12 @@ for root and ``$XDG_STATE_HOME/deployer[/volumes]`` for anyone else.
 import json
 import secrets
 import shlex
-import socket
-import subprocess
-import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
-
-import paramiko
 
 from .errors import DeployerError
 from .plan import KEEP
+from .session import LocalRunner, SSHRunner
 from .state import Container, InstanceState
 
 # Shell functions every script may use. $B is the boundary, $S and $V the roots.
@@ -42,6 +42,15 @@ put() {
   fi
   rm -f "$tmp"; echo "deployer: could not write $1" >&2; return 1
 }
+# lock DIR WAIT WHO: hold DIR/lock (flock, fd 9) until this script's process ends,
+# however it ends; a second deployer waits up to WAIT seconds, then names the holder
+lock() {
+  mkdir -p "$1" && chmod 700 "$1" && exec 9>>"$1/lock" || return 1
+  if ! flock -n 9; then
+    flock -w "$2" 9 || { echo "deployer: locked by $(cat "$1/lock.info" 2>/dev/null || echo '?') (waited $2 s; --lock-wait waits longer)" >&2; return 1; }
+  fi
+  printf '%s since %s\n' "$3" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$1/lock.info"
+}
 # inspect INSTANCE: the instance's containers as one JSON array (empty when none)
 inspect() {
   ids=$(docker ps -aq --no-trunc --filter "label=deployer.instance=$1") || return 1
@@ -53,22 +62,38 @@ image_ids() {
   if ids=$(docker image inspect --format '{{.Id}}' "$@" 2>/dev/null); then echo "$ids"; return 0; fi
   for ref; do docker image inspect --format '{{.Id}}' "$ref" 2>/dev/null || echo -; done
 }
-# up SERVICE NAME RUN-ARGS...: start NAME; a container of that name is stopped first
-# and brought back if the new one does not start.
+running() { [ "$(docker container inspect --format '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
+# retire NAME KEEP: the current container NAME, if any, is stopped and kept as KEEP
+retire() {
+  old=
+  if docker container inspect "$1" >/dev/null 2>&1; then
+    old=$2; docker rm -f "$old" >/dev/null 2>&1
+    docker rename "$1" "$old" && docker stop "$old" >/dev/null
+  fi
+}
+# restore NAME: the retired container runs as NAME again (after a failed replacement)
+restore() { if [ -n "$old" ]; then docker rename "$old" "$1" && docker start "$1" >/dev/null; fi; }
+failed() {
+  { echo "deployer: the new container of $1 stopped right after it started ($(docker container inspect --format '{{.State.Status}}, exit code {{.State.ExitCode}}' "$2" 2>&1))"
+    docker logs --tail 10 "$2" 2>&1 | sed 's/^/log: /'; } >&2
+}
+# up SERVICE NAME KEEP RUN-ARGS...: run a new NAME, the current one kept as KEEP; if the
+# new one does not keep running, it goes and the current one comes back
 up() {
-  svc=$1 name=$2; shift 2; old=
-  if docker container inspect "$name" >/dev/null 2>&1; then
-    old="$name.replaced"
-    docker rm -f "$old" >/dev/null 2>&1
-    docker rename "$name" "$old" && docker stop "$old" >/dev/null || return 1
-  fi
+  svc=$1 name=$2 keep=$3; shift 3
+  retire "$name" "$keep" || return 1
   if docker run "$@" >/dev/null; then
-    if [ -n "$old" ]; then docker rm -f "$old" >/dev/null; fi
-    mark ok "$svc"; return 0
+    if running "$name"; then mark ok "$svc"; return 0; fi
+    failed "$svc" "$name"
   fi
-  docker rm -f "$name" >/dev/null 2>&1
-  if [ -n "$old" ]; then docker rename "$old" "$name" && docker start "$name" >/dev/null; fi
-  return 1
+  docker rm -f "$name" >/dev/null 2>&1; restore "$name"; return 1
+}
+# back SERVICE NAME KEEP RETAINED: a retained container runs as NAME again (rollback)
+back() {
+  svc=$1 name=$2 from=$4
+  retire "$name" "$3" || return 1
+  if docker rename "$from" "$name" && docker start "$name" >/dev/null && running "$name"; then mark ok "$svc"; return 0; fi
+  failed "$svc" "$name"; docker stop "$name" >/dev/null 2>&1; docker rename "$name" "$from"; restore "$name"; return 1
 }
 # down SERVICE INSTANCE: remove every container of one service of an instance
 down() {
@@ -76,6 +101,16 @@ down() {
   if [ -n "$ids" ]; then docker rm -f $ids >/dev/null || return 1; fi
   mark ok "$1"
 }
+"""
+
+# The second turn of a deploy: run the plan the client sends, unless the client sent
+# nothing or went away before its last line arrived. From here on the script finishes
+# even if the connection drops, so state always ends up describing what runs.
+CONVERSE = r"""
+body=$(cat <&3)
+case "$body" in *"$B end") ;; *) exit 0 ;; esac
+trap '' HUP PIPE
+eval "$body"
 """
 
 
@@ -95,81 +130,51 @@ class Facts:
     images: dict  # image reference -> id, for the references present on the host
 
 
-@dataclass(frozen=True)
-class Result:
-    exited: int
-    stdout: str
-    stderr: str
-
-
 class Host:
     """A machine with Docker, reached through a runner (SSH or local)."""
 
-    def __init__(self, runner, name, settings=None):
+    def __init__(self, runner, settings=None):
         self.runner = runner
-        self.name = name
+        self.name = runner.name
         self.settings = settings or {}
 
     @classmethod
     def for_context(cls, c):
         """A Fabric Connection means SSH; a plain invoke Context (no ``-H``) the local engine."""
         settings = c.config.get("deployer", {}) or {}
-        if hasattr(c, "host"):
-            return cls(SSHRunner(c), f"{c.user}@{c.host}:{c.port}", settings)
-        return cls(LocalRunner(), "local", settings)
+        return cls(SSHRunner(c) if hasattr(c, "host") else LocalRunner(), settings)
 
     # -- operations, each one round trip ------------------------------------------------
 
     def facts(self, instance, images=()):
         """State, containers and the ids the given image references have on the host."""
-        out = self._script(
-            f"""
-I={q(instance)}
-mark roots; printf '%s\\n%s\\n' "$S" "$V"
-mark state; F="$S/instances/$I/state.json"
-if [ -f "$F" ]; then cat "$F" || exit 1; fi
-mark containers; inspect "$I" || exit 1
-mark images; {"image_ids " + join(images) if images else ""}
-""",
-            instance=instance,
-        )
-        roots = Roots(*out["roots"].splitlines())
-        path = f"{roots.state_dir}/instances/{instance}/state.json"
-        state = InstanceState.from_json(out["state"], f"{self.name}:{path}") if out["state"].strip() else None
-        ids = {ref: id for ref, id in zip(images, out["images"].split()) if id != "-"}
-        return Facts(roots, state, self._containers(out["containers"]), ids)
+        out = self._script(_facts_body(instance, images), instance)
+        return self._facts(out, instance, images)
 
-    def apply(self, instance, actions, final_state, template_text):
-        """Run the actions in order and, if all succeed, write state and template.
+    @contextmanager
+    def deploying(self, instance, images, who, lock_wait):
+        """Hold the instance's lock and yield a Deploy whose facts were read under it.
 
-        Returns the services whose action succeeded and the error that stopped the rest
-        (None when all succeeded), so the caller can record what really runs.
+        Leaving the block without ``apply`` changes nothing and releases the lock.
         """
-        steps = [f"I={q(instance)}; D=\"$S/instances/$I\"", 'mkdir -p "$D" || exit 1', 'chmod 700 "$D"']
-        dirs = [d for a in actions if a.spec for d in a.spec.host_dirs]
-        if dirs:
-            steps.append(f"mkdir -p {join(dirs)} || exit 1")
-        for action in actions:
-            if action.kind == KEEP:
-                continue
-            if action.spec is None:
-                steps.append(f"down {q(action.service)} \"$I\" || exit 1")
-            else:
-                steps.append(f"up {q(action.service)} {q(action.spec.name)} {join(action.spec.run_args())} || exit 1")
-        steps += [
-            f'put "$D/template.yaml" {q(template_text)} || exit 1',
-            f'put "$D/state.json" {q(final_state.to_json())} || exit 1',
-        ]
-        result, sections = self._run("\n".join(steps), instance)
-        done = set(sections["_marks"])
-        error = None if result.exited == 0 else self._error(result, instance)
-        return done, error
-
-    def write_state(self, instance, state):
-        self._script(
-            f'D="$S/instances/"{q(instance)}; mkdir -p "$D" && put "$D/state.json" {q(state.to_json())} || exit 1',
-            instance=instance,
+        boundary = _boundary()
+        body = f"lock \"$S/instances/\"{q(instance)} {int(lock_wait)} {q(who)} || exit 1\n"
+        session = self.runner.start(
+            self._wrap(boundary, body + _facts_body(instance, images) + "\nmark facts-end\n" + CONVERSE)
         )
+        head = session.read_until(f"{boundary} facts-end")
+        if head is None:
+            raise self._error(session.finish(), instance)
+        deploy = Deploy(self, session, boundary, instance, self._facts(_sections(head, boundary), instance, images))
+        try:
+            yield deploy
+        finally:
+            if not deploy.finished:
+                deploy.finish("")
+
+    def write_state(self, instance, state, record):
+        """Record a partly applied deploy (its containers really run)."""
+        self._script(f'D="$S/instances/"{q(instance)}\n{_record(state, record)}', instance)
 
     def instances(self):
         """The state of every instance on the host, from its files alone."""
@@ -181,12 +186,55 @@ done
 """
         )
         return [
-            InstanceState.from_json(text, f"{self.name}:{key[5:]}")
-            for key, text in out.items()
-            if key.startswith("file ")
+            InstanceState.from_json(text, f"{self.name}:{key[5:]}") for key, text in out.items() if key.startswith("file ")
         ]
 
-    def destroy(self, instance, volumes):
+    def history(self, instance):
+        """The instance's releases, oldest first, from its history.jsonl."""
+        out = self._script(
+            f'mark roots; echo "$S"\nmark history; F="$S/instances/"{q(instance)}/history.jsonl\n'
+            'if [ -f "$F" ]; then cat "$F" || exit 1; fi',
+            instance,
+        )
+        path = f"{self.name}:{out['roots'].strip()}/instances/{instance}/history.jsonl"
+        releases = []
+        for number, line in enumerate(out["history"].splitlines(), 1):
+            try:
+                releases.append(json.loads(line))
+            except ValueError:
+                raise DeployerError(f"line {number} is not JSON; nothing was changed", file=path) from None
+        return releases
+
+    def stored_template(self, instance):
+        """The template the instance was last deployed from, and its source name."""
+        out = self._script(
+            f'D="$S/instances/"{q(instance)}\nmark roots; echo "$S"\n'
+            'mark template; if [ -f "$D/template.yaml" ]; then cat "$D/template.yaml" || exit 1; else mark missing; fi',
+            instance,
+        )
+        if "missing" in out:
+            raise DeployerError("no such instance on this host (no stored template)", host=self.name, instance=instance)
+        return out["template"], f"{self.name}:{out['roots'].strip()}/instances/{instance}/template.yaml"
+
+    def prune(self, instance, who, lock_wait):
+        """Remove the instance's retained containers (any not named ``<instance>.<service>``)."""
+        out = self._script(
+            f"""
+I={q(instance)}
+lock "$S/instances/$I" {int(lock_wait)} {q(who)} || exit 1
+names=$(docker ps -a --filter "label=deployer.instance=$I" --format '{{{{.Names}}}}|{{{{.Label "deployer.service"}}}}') || exit 1
+old=
+for entry in $names; do
+  if [ "${{entry%%|*}}" != "$I.${{entry#*|}}" ]; then old="$old ${{entry%%|*}}"; fi
+done
+if [ -n "$old" ]; then docker rm -f $old >/dev/null || exit 1; fi
+mark pruned; for n in $old; do echo "$n"; done
+""",
+            instance,
+        )
+        return out["pruned"].split()
+
+    def destroy(self, instance, volumes, who, lock_wait):
         """Remove the instance's containers and state (and its volumes when asked).
 
         Returns False, having changed nothing, when the host knows no such instance (with
@@ -199,45 +247,120 @@ done
 I={q(instance)}
 ids=$(docker ps -aq --filter "label=deployer.instance=$I") || exit 1
 if [ -z "$ids" ] && [ ! -d "$S/instances/$I" ] {kept_volumes}; then mark missing; exit 0; fi
+lock "$S/instances/$I" {int(lock_wait)} {q(who)} || exit 1
+ids=$(docker ps -aq --filter "label=deployer.instance=$I") || exit 1
 if [ -n "$ids" ]; then docker rm -f $ids >/dev/null || exit 1; fi
 rm -rf -- "$S/instances/$I" || exit 1
 {rm_volumes}
 """,
-            instance=instance,
+            instance,
         )
         return "missing" not in out
 
     # -- plumbing -----------------------------------------------------------------------
 
     def _script(self, body, instance=None):
-        result, sections = self._run(body, instance)
+        boundary = _boundary()
+        result = self.runner.start(self._wrap(boundary, body)).finish()
         if result.exited != 0:
             raise self._error(result, instance)
-        return sections
+        return _sections(result.stdout, boundary)
 
-    def _run(self, body, instance):
-        boundary = "@@deployer-" + secrets.token_hex(8)
-        script = (
-            "{\n"
+    def _wrap(self, boundary, body):
+        return (
+            "exec 3<&0\n{\n"
             f"B={boundary}\n"
             f"cfg_state_dir={q(self.settings.get('state_dir') or '')}\n"
             f"cfg_volume_dir={q(self.settings.get('volume_dir') or '')}\n"
             f"{LIBRARY}\n{body}\n"
             "} </dev/null\n"
         )
-        result = self.runner.run(script)
-        return result, _sections(result.stdout, boundary)
+
+    def _facts(self, out, instance, images):
+        roots = Roots(*out["roots"].splitlines())
+        path = f"{self.name}:{roots.state_dir}/instances/{instance}/state.json"
+        state = InstanceState.from_json(out["state"], path) if out["state"].strip() else None
+        ids = {ref: id for ref, id in zip(images, out["images"].split()) if id != "-"}
+        try:
+            containers = tuple(Container.from_inspect(item) for item in json.loads(out["containers"] or "[]"))
+        except (ValueError, KeyError, TypeError) as e:
+            raise DeployerError(f"cannot read docker inspect output: {e}", host=self.name) from None
+        return Facts(roots, state, containers, ids)
 
     def _error(self, result, instance):
         lines = [l for l in result.stderr.splitlines() if l.strip() and not l.startswith("Run 'docker")]
-        detail = " | ".join(lines[-3:]) or f"exit status {result.exited}"
-        return DeployerError(detail, host=self.name, instance=instance)
+        message = [l.removeprefix("deployer: ") for l in lines if not l.startswith("log: ")]
+        error = DeployerError(
+            " | ".join(message[-3:]) or f"exit status {result.exited}", host=self.name, instance=instance
+        )
+        error.details = [l[5:] for l in lines if l.startswith("log: ")]
+        return error
 
-    def _containers(self, text):
-        try:
-            return tuple(Container.from_inspect(item) for item in json.loads(text or "[]"))
-        except (ValueError, KeyError, TypeError) as e:
-            raise DeployerError(f"cannot read docker inspect output: {e}", host=self.name) from None
+
+class Deploy:
+    """The second turn of a locked deploy: send the plan, learn what was done."""
+
+    def __init__(self, host, session, boundary, instance, facts):
+        self.host, self.session, self.boundary, self.instance, self.facts = host, session, boundary, instance, facts
+        self.finished = False
+
+    def apply(self, actions, final_state, record, template_text):
+        """Run the changing actions in order, then write template, state and history.
+
+        Returns the services whose action succeeded and the error that stopped the rest
+        (None when all succeeded), so the caller can record what really runs.
+        """
+        steps = [f"I={q(self.instance)}; D=\"$S/instances/$I\""]
+        dirs = [d for a in actions if a.spec and a.kind != KEEP for d in a.spec.host_dirs]
+        if dirs:
+            steps.append(f"mkdir -p {join(dirs)} || exit 1")
+        release = ["--label", f"deployer.release={final_state.release}"]
+        for a in actions:
+            if a.kind == KEEP:
+                continue
+            if a.spec is None:
+                steps.append(f'down {q(a.service)} "$I" || exit 1')
+            elif a.reuse:
+                steps.append(f"back {join([a.service, a.spec.name, a.retire, a.reuse])} || exit 1")
+            else:
+                steps.append(f"up {join([a.service, a.spec.name, a.retire, *release, *a.spec.run_args()])} || exit 1")
+        pruned = [name for a in actions for name in a.prune]
+        if pruned:
+            steps.append(f"docker rm -f {join(pruned)} >/dev/null")
+        steps += [f'put "$D/template.yaml" {q(template_text)} || exit 1', _record(final_state, record)]
+        result = self.finish("\n".join(steps))
+        done = _sections(result.stdout, self.boundary)["_marks"]
+        return set(done), None if result.exited == 0 else self.host._error(result, self.instance)
+
+    def finish(self, body):
+        self.finished = True
+        if body:
+            self.session.send(f"{body}\n# {self.boundary} end\n")
+        return self.session.finish()
+
+
+def _facts_body(instance, images):
+    return f"""
+I={q(instance)}
+mark roots; printf '%s\\n%s\\n' "$S" "$V"
+mark state; F="$S/instances/$I/state.json"
+if [ -f "$F" ]; then cat "$F" || exit 1; fi
+mark containers; inspect "$I" || exit 1
+mark images; {"image_ids " + join(images) if images else ""}
+"""
+
+
+def _record(state, record):
+    """Shell lines writing state.json and appending the release to history.jsonl (in $D)."""
+    line = json.dumps(record, sort_keys=True, separators=(",", ":"))
+    return (
+        f'put "$D/state.json" {q(state.to_json())} || exit 1\n'
+        f'(umask 077 && printf "%s\\n" {q(line)} >>"$D/history.jsonl") || exit 1'
+    )
+
+
+def _boundary():
+    return "@@deployer-" + secrets.token_hex(8)
 
 
 def _sections(stdout, boundary):
@@ -265,52 +388,3 @@ def q(value):
 
 def join(args):
     return " ".join(q(a) for a in args)
-
-
-class LocalRunner:
-    """Runs scripts with the local ``sh``: the no ``-H`` mode, the local Docker engine."""
-
-    def run(self, script):
-        proc = subprocess.run(["sh", "-s"], input=script.encode(), capture_output=True)
-        return Result(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
-
-
-class SSHRunner:
-    """Runs scripts over a Fabric Connection's own SSH transport.
-
-    The script goes in through a raw paramiko channel (invoke's in_stream reads byte by
-    byte); stderr is drained on a thread so a chatty command cannot stall the channel.
-    """
-
-    def __init__(self, connection):
-        self.connection = connection
-
-    def run(self, script):
-        channel = self._open().open_session()
-        try:
-            channel.exec_command("sh -s")
-            channel.sendall(script.encode())
-            channel.shutdown_write()
-            stderr = []
-            drain = threading.Thread(target=lambda: stderr.append(channel.makefile_stderr("rb").read()))
-            drain.start()
-            stdout = channel.makefile("rb").read()
-            drain.join()
-            exited = channel.recv_exit_status()
-        except (paramiko.SSHException, OSError) as e:
-            raise DeployerError(f"SSH connection failed: {e}", host=self._name()) from None
-        finally:
-            channel.close()
-        return Result(exited, stdout.decode(errors="replace"), b"".join(stderr).decode(errors="replace"))
-
-    def _open(self):
-        c = self.connection
-        try:
-            c.open()
-        except (paramiko.SSHException, socket.error, EOFError) as e:
-            raise DeployerError(f"cannot connect: {e or type(e).__name__}", host=self._name()) from None
-        return c.client.get_transport()
-
-    def _name(self):
-        c = self.connection
-        return f"{c.user}@{c.host}:{c.port}"

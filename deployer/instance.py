@@ -1,9 +1,11 @@
-"""What a user does to an instance on a host: deploy, status, list, destroy, validate.
+"""What a user does to an instance on a host: deploy, rollback, status, destroy, ...
 
 The glue between the pure core (template -> specs -> plan) and the Host. Each function
-takes a Host and returns data for output.py; none prints.
+takes a Host and returns data for output.py; none prints. Settings come from the host's
+``deployer`` config (``retain``, ``lock_wait``); arguments beat settings.
 """
 
+import dataclasses
 import getpass
 import socket
 import time
@@ -13,8 +15,10 @@ from datetime import datetime, timezone
 from . import plugins, template as templates
 from .errors import DeployerError
 from .plan import KEEP, plan
-from .spec import render
+from .spec import ContainerSpec, render
 from .state import InstanceState, check_instance_name
+
+DEFAULTS = {"retain": 3, "lock_wait": 60}
 
 
 @dataclass(frozen=True)
@@ -28,11 +32,32 @@ class Deployed:
 
 
 @dataclass(frozen=True)
+class Desired:
+    """What an instance should run: specs, the image id each reference should be, and
+    where that came from (a template file, or a release from the history)."""
+
+    specs: tuple
+    images: dict
+    template_text: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Status:
     host: str
     instance: str
     state: InstanceState | None
     containers: tuple
+
+
+def setting(host, name, value=None):
+    for candidate in (value, host.settings.get(name), DEFAULTS[name]):
+        if candidate is not None:
+            return candidate
+
+
+def who():
+    return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 def validate(template_path):
@@ -42,40 +67,115 @@ def validate(template_path):
     return template
 
 
-def deploy(host, template_path, instance, force=False, dry_run=False):
+def deploy(host, template_path, instance, force=False, dry_run=False, lock_wait=None):
     """Bring the instance to the template: only services that changed are recreated."""
-    started = time.monotonic()
     check_instance_name(instance)
     template = templates.load(template_path)
-    facts = host.facts(instance, tuple(dict.fromkeys(s.image for s in template.services)))
-    specs = render(template, instance, facts.roots.volume_dir, plugins.installed())
-    actions = plan(specs, facts.state, facts.containers, facts.images, force)
-    previous = facts.state or InstanceState(instance, str(template_path), 0, "", "")
-    if dry_run or all(a.kind == KEEP for a in actions):
-        return Deployed(host.name, instance, previous.release, actions, time.monotonic() - started, applied=False)
-    release = dict(
-        template=str(template_path),
-        release=previous.release + 1,
-        deployed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        deployed_by=f"{getpass.getuser()}@{socket.gethostname()}",
+    return _deploy_template(host, instance, template, str(template_path), force, dry_run, lock_wait)
+
+
+def redeploy(host, instance, force=False, dry_run=False, lock_wait=None):
+    """Apply again the template the host holds for the instance: no local YAML needed."""
+    check_instance_name(instance)
+    text, source = host.stored_template(instance)
+    template = templates.parse(text, source)
+    return _deploy_template(host, instance, template, source, force, dry_run, lock_wait)
+
+
+def _deploy_template(host, instance, template, source, force, dry_run, lock_wait):
+    images = tuple(dict.fromkeys(s.image for s in template.services))
+
+    def desired(facts):
+        specs = render(template, instance, facts.roots.volume_dir, plugins.installed())
+        return Desired(specs, facts.images, template.text, source)
+
+    return _converge(host, instance, images, desired, force, dry_run, lock_wait, note="")
+
+
+def rollback(host, instance, to=None, dry_run=False, lock_wait=None):
+    """Run a release of the history again (by default the one before the current)."""
+    check_instance_name(instance)
+    releases = host.history(instance)
+    if not releases:
+        raise DeployerError("no releases in the history to roll back to", host=host.name, instance=instance)
+    number = to if to is not None else releases[-1]["release"] - 1
+    target = next((r for r in releases if r["release"] == number), None)
+    if target is None:
+        known = ", ".join(str(r["release"]) for r in releases)
+        raise DeployerError(f"no release {number} in the history (known: {known})", host=host.name, instance=instance)
+    specs = [ContainerSpec.from_dict(s["spec"]) for s in target["services"].values()]
+    ids = {name: s["image_id"] for name, s in target["services"].items()}
+    images = tuple(dict.fromkeys([s.image for s in specs] + [i for i in ids.values() if i]))
+
+    def desired(facts):
+        chosen = [_pinned(spec, ids[spec.service], facts, host, instance, number) for spec in specs]
+        wanted = {s.image: ids[s.service] or facts.images.get(s.image) for s in chosen}
+        return Desired(tuple(chosen), wanted, target["template_text"], target["template"])
+
+    return _converge(host, instance, images, desired, False, dry_run, lock_wait, note=f"rollback to release {number}")
+
+
+def _pinned(spec, image_id, facts, host, instance, number):
+    """The recorded spec, run from the recorded image id where its reference moved since.
+
+    A retained container with that spec and image is started again as it is; otherwise
+    the image id must still be on the host.
+    """
+    if not image_id or facts.images.get(spec.image) == image_id:
+        return spec
+    if any(c.config_hash == spec.config_hash and c.image_id == image_id for c in facts.containers):
+        return spec
+    if image_id in facts.images:
+        return dataclasses.replace(spec, image=image_id)
+    raise DeployerError(
+        f"release {number} ran {spec.service} from image {spec.image} ({image_id}), which is no longer on the "
+        "host, and no retained container has it: pull or build that image, then roll back again",
+        host=host.name,
+        instance=instance,
     )
-    removed = {a.service for a in actions if a.spec is None}
-    final = previous.applied(specs, removed, facts.images, **release)
-    done, error = host.apply(instance, actions, final, template.text)
+
+
+def _converge(host, instance, images, desire, force, dry_run, lock_wait, note):
+    started = time.monotonic()
+    retain = setting(host, "retain")
+    if dry_run:
+        facts = host.facts(instance, images)
+        want = desire(facts)
+        actions = plan(want.specs, facts.state, facts.containers, want.images, force, retain)
+        release = facts.state.release if facts.state else 0
+        return Deployed(host.name, instance, release, actions, time.monotonic() - started, applied=False)
+    with host.deploying(instance, images, who(), setting(host, "lock_wait", lock_wait)) as session:
+        facts = session.facts
+        want = desire(facts)
+        actions = plan(want.specs, facts.state, facts.containers, want.images, force, retain)
+        previous = facts.state or InstanceState(instance, want.source, 0, "", "")
+        if all(a.kind == KEEP for a in actions):
+            return Deployed(host.name, instance, previous.release, actions, time.monotonic() - started, applied=False)
+        release = dict(
+            template=want.source,
+            release=previous.release + 1,
+            deployed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            deployed_by=who(),
+        )
+        removed = {a.service for a in actions if a.spec is None}
+        final = previous.applied(want.specs, removed, want.images, **release)
+        record = final.record(actions, want.template_text, note)
+        done, error = session.apply(actions, final, record, want.template_text)
     if error:
-        raise _partial(host, instance, previous, actions, done, facts.images, release, error)
+        raise _partial(host, instance, previous, actions, done, want, release, note, error)
     return Deployed(host.name, instance, final.release, actions, time.monotonic() - started)
 
 
-def _partial(host, instance, previous, actions, done, images, release, error):
+def _partial(host, instance, previous, actions, done, want, release, note, error):
     """Record what did change before the failure, so the state still describes what runs."""
     steps = [a for a in actions if a.kind != KEEP]
     failed = next(a for a in steps if a.service not in done)
     if done:
         started = [a.spec for a in steps if a.spec and a.service in done]
         removed = {a.service for a in steps if a.spec is None and a.service in done}
+        state = previous.applied(started, removed, want.images, **release)
         try:
-            host.write_state(instance, previous.applied(started, removed, images, **release))
+            host.write_state(instance, state, state.record(steps, want.template_text, note, failed=failed.service))
         except DeployerError:
             pass  # the deploy's own error says more; the labels on containers still tell
     error.message = (
@@ -93,7 +193,21 @@ def status(host, instance):
     return Status(host.name, instance, facts.state, facts.containers)
 
 
-def destroy(host, instance, volumes=False):
+def history(host, instance):
     check_instance_name(instance)
-    if not host.destroy(instance, volumes):
+    releases = host.history(instance)
+    if not releases:
+        raise DeployerError("no releases: the instance was never deployed here", host=host.name, instance=instance)
+    return releases
+
+
+def prune(host, instance, lock_wait=None):
+    """Remove this instance's retained (stopped, replaced) containers; never another's."""
+    check_instance_name(instance)
+    return host.prune(instance, who(), setting(host, "lock_wait", lock_wait))
+
+
+def destroy(host, instance, volumes=False, lock_wait=None):
+    check_instance_name(instance)
+    if not host.destroy(instance, volumes, who(), setting(host, "lock_wait", lock_wait)):
         raise DeployerError("no such instance on this host", host=host.name, instance=instance)

@@ -68,3 +68,26 @@ def destroyed(host, instance, volumes):
 def valid(template):
     names = ", ".join(s.name for s in template.services)
     print(f"{template.path}: ok ({len(template.services)} services: {names})")
+
+
+def history(releases):
+    table(
+        ("RELEASE", "TIME", "BY", "RESULT", "CHANGES"),
+        [
+            (
+                r["release"],
+                r["time"],
+                r["by"],
+                r["result"],
+                "; ".join(filter(None, [r.get("note")] + [f"{svc} {why}" for svc, why in r["changes"].items()])) or "-",
+            )
+            for r in releases
+        ],
+    )
+
+
+def pruned(host, instance, names):
+    if names:
+        print(f"pruned {len(names)} retained containers of {instance} on {host}: {', '.join(names)}")
+    else:
+        print(f"nothing to prune for {instance} on {host}")

@@ -11,21 +11,21 @@ import shlex
 
 from voluptuous import Any, Invalid, Optional, Required, Schema
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?[bkmgBKMG]?$")
-DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MEMORY = re.compile(r"[0-9]+(\.[0-9]+)?[bkmgBKMG]?")
+DURATION = re.compile(r"([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+")
 PORT = re.compile(
-    r"^(?:(?:(?P<ip>[0-9.]+|\[[0-9a-fA-F:]+\]):)?(?P<host>[0-9]{1,5})?:)?"
-    r"(?P<container>[0-9]{1,5})(?:/(?P<proto>tcp|udp|sctp))?$"
+    r"(?:(?:(?P<ip>[0-9.]+|\[[0-9a-fA-F:]+\]):)?(?P<host>[0-9]{1,5})?:)?"
+    r"(?P<container>[0-9]{1,5})(?:/(?P<proto>tcp|udp|sctp))?"
 )
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 IMAGE = re.compile(
-    rf"^(?:(?P<domain>[a-zA-Z0-9.-]+(?::[0-9]+)?)/)?"
+    rf"(?:(?P<domain>[a-zA-Z0-9.-]+(?::[0-9]+)?)/)?"
     rf"(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
-    r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[a-z0-9]+:[0-9a-fA-F]{32,}))?$"
+    r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[a-z0-9]+:[0-9a-fA-F]{32,}))?"
 )
-RESTART = re.compile(r"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$")
+RESTART = re.compile(r"(no|always|unless-stopped|on-failure(:[0-9]+)?)")
 RESERVED_LABEL_PREFIX = "deployer."
 
 
@@ -50,13 +50,13 @@ def scalar(value):
 
 
 def image(value):
-    if not isinstance(value, str) or not IMAGE.match(value):
+    if not isinstance(value, str) or not IMAGE.fullmatch(value):
         raise Invalid(f"expected an image reference such as 'redis:7' or 'team/app', got {value!r}")
     return value
 
 
 def name(value):
-    if not isinstance(value, str) or not NAME.match(value):
+    if not isinstance(value, str) or not NAME.fullmatch(value):
         raise Invalid(
             f"{value!r} is not a valid name: use letters, digits, '_', '.', '-' "
             "(at most 63, starting with a letter or digit)"
@@ -85,7 +85,7 @@ def absolute_path(value):
     text(value)
     if not value.startswith("/"):
         raise Invalid(f"expected an absolute path, got {value!r}")
-    return posixpath.normpath(value)
+    return "/" + posixpath.normpath(value).lstrip("/")  # normpath keeps a leading "//"
 
 
 def volume(value):
@@ -104,7 +104,7 @@ def port(value):
     """The ``-p`` forms of docker run: ``8080``, ``80:8080``, ``127.0.0.1:80:8080``, ``/udp``."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    match = PORT.match(value) if isinstance(value, str) else None
+    match = PORT.fullmatch(value) if isinstance(value, str) else None
     if not match or not all(
         0 < int(p) < 65536 for p in (match["host"], match["container"]) if p
     ):
@@ -113,7 +113,7 @@ def port(value):
 
 
 def env_name(value):
-    if not isinstance(value, str) or not ENV_NAME.match(value):
+    if not isinstance(value, str) or not ENV_NAME.fullmatch(value):
         raise Invalid(f"{value!r} is not a valid environment variable name")
     return value
 
@@ -121,7 +121,7 @@ def env_name(value):
 def memory(value):
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return str(value)
-    if isinstance(value, str) and MEMORY.match(value):
+    if isinstance(value, str) and MEMORY.fullmatch(value):
         return value
     raise Invalid(f"expected a size such as 512m or 2g, got {value!r}")
 
@@ -135,13 +135,13 @@ def cpus(value):
 def duration(value):
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return f"{value}s"
-    if isinstance(value, str) and DURATION.match(value):
+    if isinstance(value, str) and DURATION.fullmatch(value):
         return value
     raise Invalid(f"expected a duration such as 30s or 1m30s, got {value!r}")
 
 
 def restart(value):
-    if not isinstance(value, str) or not RESTART.match(value):
+    if not isinstance(value, str) or not RESTART.fullmatch(value):
         raise Invalid(f"expected no, always, unless-stopped or on-failure[:N], got {value!r}")
     return value
 
@@ -218,11 +218,11 @@ HEALTHCHECK = Schema(
 ENV = mapping(env_name, scalar)
 
 # register/expose/git are validated now and refused until their plugins exist.
-ENDPOINT_REF = re.compile(r"^(?:(?P<instance>[A-Za-z0-9][A-Za-z0-9_-]*)/)?(?P<service>[^/:]+):(?P<endpoint>[^/:]+)$")
+ENDPOINT_REF = re.compile(r"(?:(?P<instance>[A-Za-z0-9][A-Za-z0-9_-]*)/)?(?P<service>[^/:\s]+):(?P<endpoint>[^/:\s]+)")
 
 
 def endpoint_ref(value):
-    if not isinstance(value, str) or not ENDPOINT_REF.match(value):
+    if not isinstance(value, str) or not ENDPOINT_REF.fullmatch(value):
         raise Invalid(f"expected 'service:endpoint' (or 'instance/service:endpoint'), got {value!r}")
     return value
 
@@ -288,4 +288,4 @@ def service_schema(plugin_keys):
 
 def image_service_name(ref):
     """The service name an image gives: its last path part without tag or digest."""
-    return IMAGE.match(ref)["path"].rsplit("/", 1)[-1]
+    return IMAGE.fullmatch(ref)["path"].rsplit("/", 1)[-1]

@@ -138,14 +138,27 @@ def _pairs(flag, items):
     return [arg for key, value in items for arg in (flag, f"{key}={value}")]
 
 
+# docker run flags -> the template key that sets them, for saying what changed
+_FLAG_KEYS = {
+    "--restart": "restart",
+    "--init": "init",
+    "--privileged": "privileged",
+    "--user": "user",
+    "--workdir": "workdir",
+    "--memory": "memory",
+    "--cpus": "cpus",
+    "--no-healthcheck": "healthcheck",
+}
+
+
 def changes(recorded, spec):
     """What differs between a recorded spec (a dict) and a new one, in template words:
-    ``["env.DB_URL changed", "image redis:6 -> redis:7"]``."""
+    ``["env.DB_URL changed", "image redis:6 -> redis:7", "memory changed"]``."""
     new = spec.to_dict()
     out = []
     for key in new:
         old_value, new_value = recorded.get(key), new[key]
-        if old_value == new_value:
+        if old_value == new_value or key == "host_dirs":  # host_dirs follow the volumes
             continue
         if key == "image":
             out.append(f"image {old_value} -> {new_value}")
@@ -156,8 +169,21 @@ def changes(recorded, spec):
                 for name in sorted(before.keys() | after.keys())
                 if before.get(name) != after.get(name)
             ]
-        elif key == "mounts":
-            out.append("volumes changed")
+        elif key == "flags":
+            before, after = _flag_values(old_value or ()), _flag_values(new_value)
+            out += [f"{k} changed" for k in sorted(before.keys() | after.keys()) if before.get(k) != after.get(k)]
         else:
-            out.append(f"{key} changed")
+            out.append(f"{'volumes' if key == 'mounts' else key} changed")
     return out
+
+
+def _flag_values(flags):
+    """``["--restart", "always", "--init", ...]`` -> ``{"restart": ["always"], "init": []}``."""
+    values, key = {}, None
+    for flag in flags:
+        if flag.startswith("--"):
+            key = _FLAG_KEYS.get(flag, "healthcheck" if flag.startswith("--health-") else flag[2:])
+            values.setdefault(key, [])
+        else:
+            values[key].append(flag)
+    return values

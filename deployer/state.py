@@ -5,6 +5,7 @@ what they mean. A state file that is corrupt, or written by a newer deployer, is
 error naming the file, so nothing is ever overwritten on a guess.
 """
 
+import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -12,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from .errors import DeployerError, TemplateError
 
 FORMAT = 1
-INSTANCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+INSTANCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 
 
 def check_instance_name(name):
@@ -20,7 +21,7 @@ def check_instance_name(name):
 
     No dot: container names are ``<instance>.<service>``, and the first dot splits them.
     """
-    if not isinstance(name, str) or not INSTANCE_NAME.match(name):
+    if not isinstance(name, str) or not INSTANCE_NAME.fullmatch(name):
         raise TemplateError(
             f"invalid instance name {name!r}: use letters, digits, '_' and '-' "
             "(at most 63, starting with a letter or digit)"
@@ -93,6 +94,21 @@ class InstanceState:
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise DeployerError(f"corrupt state file ({type(e).__name__}: {e}); nothing was changed", file=path) from None
 
+    def record(self, actions, template_text, note="", failed=None):
+        """This state as a line of history.jsonl: the release, what changed, every spec."""
+        return {
+            "release": self.release,
+            "time": self.deployed_at,
+            "by": self.deployed_by,
+            "template": self.template,
+            "template_sha256": hashlib.sha256(template_text.encode()).hexdigest()[:16],
+            "template_text": template_text,
+            "note": note,
+            "result": f"failed at {failed}" if failed else "ok",
+            "changes": {a.service: f"{a.kind}: {a.reason}" for a in actions if a.kind != "keep"},
+            "services": {name: asdict(svc) for name, svc in self.services.items()},
+        }
+
     def applied(self, specs, removed, images, **release):
         """This state after the given specs were started and the named services removed."""
         services = {n: s for n, s in self.services.items() if n not in removed}
@@ -112,6 +128,7 @@ class Container:
     image_id: str
     config_hash: str
     created: str
+    release: int
     ports: tuple[str, ...]
 
     @classmethod
@@ -127,6 +144,7 @@ class Container:
             image_id=data.get("Image", ""),
             config_hash=labels.get("deployer.config-hash", ""),
             created=data.get("Created", ""),
+            release=int(labels.get("deployer.release", 0) or 0),
             ports=tuple(
                 f"{b['HostIp'] or '0.0.0.0'}:{b['HostPort']}->{port}"
                 for port, binds in sorted(bindings.items())

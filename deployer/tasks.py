@@ -19,7 +19,7 @@ from . import output
 from .errors import EXIT_USAGE, DeployerError
 from .host import Host
 
-__all__ = ["deploy", "list_instances", "status", "destroy", "validate"]
+__all__ = ["deploy", "redeploy", "rollback", "history", "prune", "list_instances", "status", "destroy", "validate"]
 
 
 @contextmanager
@@ -28,25 +28,75 @@ def user_errors():
     try:
         yield
     except DeployerError as e:
-        raise Exit(f"error: {e}", code=e.exit_code) from None
+        raise Exit("\n".join([f"error: {e}", *(f"  | {line}" for line in e.details)]), code=e.exit_code) from None
+
+
+DEPLOY_HELP = {
+    "force": "recreate every service, changed or not",
+    "dry-run": "print the plan (what would change and why), change nothing",
+    "lock-wait": "seconds to wait for another deploy of the instance to finish (default 60)",
+}
 
 
 @task(
     auto_shortflags=False,
-    help={
-        "template": "the template file (YAML)",
-        "instance": "the instance's name, e.g. staging",
-        "force": "recreate every service, changed or not",
-        "dry-run": "print the plan (what would change and why), change nothing",
-    },
+    help={"template": "the template file (YAML)", "instance": "the instance's name, e.g. staging", **DEPLOY_HELP},
 )
-def deploy(c, template, instance=None, force=False, dry_run=False):
+def deploy(c, template, instance=None, force=False, dry_run=False, lock_wait=None):
     """Deploy a template to the host as an instance; only services that changed are recreated."""
     if not instance:
         raise Exit("error: deploy needs the instance's name: --instance NAME", code=EXIT_USAGE)
     with user_errors():
-        result = instances.deploy(Host.for_context(c), template, instance, force=force, dry_run=dry_run)
+        result = instances.deploy(Host.for_context(c), template, instance, force, dry_run, _seconds(lock_wait))
         output.deployed(result, dry_run=dry_run)
+
+
+@task(auto_shortflags=False, help=DEPLOY_HELP)
+def redeploy(c, instance, force=False, dry_run=False, lock_wait=None):
+    """Apply again the template the host holds for the instance (no local YAML needed)."""
+    with user_errors():
+        result = instances.redeploy(Host.for_context(c), instance, force, dry_run, _seconds(lock_wait))
+        output.deployed(result, dry_run=dry_run)
+
+
+@task(
+    auto_shortflags=False,
+    help={"to": "the release to go back to (default: the previous one)", "dry-run": DEPLOY_HELP["dry-run"],
+          "lock-wait": DEPLOY_HELP["lock-wait"]},
+)
+def rollback(c, instance, to=None, dry_run=False, lock_wait=None):
+    """Go back to the previous release (or --to N): env, images and all."""
+    with user_errors():
+        result = instances.rollback(Host.for_context(c), instance, _number("--to", to), dry_run, _seconds(lock_wait))
+        output.deployed(result, dry_run=dry_run)
+
+
+@task(auto_shortflags=False)
+def history(c, instance):
+    """List the instance's releases: number, time, who, what changed."""
+    with user_errors():
+        output.history(instances.history(Host.for_context(c), instance))
+
+
+@task(auto_shortflags=False, help={"lock-wait": DEPLOY_HELP["lock-wait"]})
+def prune(c, instance, lock_wait=None):
+    """Remove the instance's retained (replaced, stopped) containers; other instances are untouched."""
+    with user_errors():
+        host = Host.for_context(c)
+        output.pruned(host.name, instance, instances.prune(host, instance, _seconds(lock_wait)))
+
+
+def _number(flag, value):
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise Exit(f"error: {flag} expects a whole number, got {value!r}", code=EXIT_USAGE) from None
+
+
+def _seconds(value):
+    return _number("--lock-wait", value)
 
 
 @task(name="list")
@@ -64,12 +114,15 @@ def status(c, instance):
         output.status(instances.status(Host.for_context(c), instance))
 
 
-@task(auto_shortflags=False, help={"volumes": "also delete the instance's volume directories"})
-def destroy(c, instance, volumes=False):
+@task(
+    auto_shortflags=False,
+    help={"volumes": "also delete the instance's volume directories", "lock-wait": DEPLOY_HELP["lock-wait"]},
+)
+def destroy(c, instance, volumes=False, lock_wait=None):
     """Remove an instance's containers and state; its volumes are kept unless --volumes."""
     with user_errors():
         host = Host.for_context(c)
-        instances.destroy(host, instance, volumes)
+        instances.destroy(host, instance, volumes, _seconds(lock_wait))
         output.destroyed(host.name, instance, volumes)
 
 
@@ -80,5 +133,5 @@ def validate(c, template):
         output.valid(instances.validate(template))
 
 
-ns = Collection(deploy, list_instances, status, destroy, validate)
-ns.configure({"deployer": {"state_dir": None, "volume_dir": None}})
+ns = Collection(deploy, redeploy, rollback, history, prune, list_instances, status, destroy, validate)
+ns.configure({"deployer": {"state_dir": None, "volume_dir": None, "retain": None, "lock_wait": None}})

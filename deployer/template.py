@@ -6,6 +6,7 @@ the image, and the service is named after its last path part: ``elsdoerfer/rethi
 is the service ``rethinkdb``. A string value is the service's ``cmd``.
 """
 
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -156,19 +157,32 @@ def _yaml_message(error):
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice (PyYAML silently keeps the last one)."""
+    """SafeLoader that refuses a key given twice (PyYAML silently keeps the last one) and
+    reads scalars as YAML 1.2 does, like docker compose: ``22:22`` and ``12:30`` stay
+    strings (YAML 1.1 reads base 60 numbers), and only true/false are booleans."""
 
     def construct_mapping(self, node, deep=False):
         keys = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
             key = self.construct_object(key_node, deep=True)
             if isinstance(key, (list, dict)):
-                raise yaml.constructor.ConstructorError(
-                    None, None, "a key must be a string", key_node.start_mark
-                )
+                raise yaml.constructor.ConstructorError(None, None, "a key must be a string", key_node.start_mark)
             if key in keys:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is given twice", key_node.start_mark
-                )
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice", key_node.start_mark)
             keys.add(key)
         return super().construct_mapping(node, deep)
+
+
+_YAML11_ONLY = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML11_ONLY]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+for _tag, _regexp, _first in (
+    ("bool", r"true|True|TRUE|false|False|FALSE", "tTfF"),
+    ("int", r"[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+", "-+0123456789"),
+    ("float", r"[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)", "-+0123456789."),
+):
+    _StrictLoader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(f"^(?:{_regexp})$"), list(_first))

@@ -1,0 +1,114 @@
+"""Sessions: one ``sh -s`` running on a host, fed a script, with stdin kept open.
+
+Keeping stdin open turns one remote process into a conversation: a deploy sends a
+script that takes the instance's lock and reports the facts, reads them, then sends the
+plan to the same process. The lock is the process's: it is released when the process
+ends, and the process ends when the client closes stdin, dies, or loses the connection.
+
+Two runners start sessions: SSHRunner on a Fabric Connection's own transport (a raw
+paramiko channel: invoke's in_stream reads byte by byte), LocalRunner with the local
+``sh`` (no ``-H``: the local Docker engine).
+"""
+
+import subprocess
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import paramiko
+
+from .errors import DeployerError
+
+
+@dataclass(frozen=True)
+class Result:
+    exited: int
+    stdout: str  # what read_until() did not consume
+    stderr: str
+
+
+class Session:
+    """A running remote script; stderr is drained on a thread so it never stalls stdout."""
+
+    def __init__(self, host, write, close_stdin, stdout, stderr, wait):
+        self.host = host
+        self._write, self._close_stdin, self._stdout, self._wait = write, close_stdin, stdout, wait
+        self._stderr = []
+        self._drain = threading.Thread(target=lambda: self._stderr.append(stderr.read()), daemon=True)
+        self._drain.start()
+
+    def send(self, text):
+        with self._io():
+            self._write(text.encode())
+
+    def read_until(self, line):
+        """Stdout up to the given line (consumed, not returned); None if the script ended first."""
+        lines = []
+        with self._io():
+            for raw in iter(self._stdout.readline, b""):
+                text = raw.decode(errors="replace")
+                if text.rstrip("\n") == line:
+                    return "".join(lines)
+                lines.append(text)
+        return None
+
+    def finish(self):
+        """Close stdin, wait for the script to end, return what it printed since."""
+        with self._io():
+            self._close_stdin()
+            stdout = self._stdout.read()
+            self._drain.join()
+            exited = self._wait()
+        return Result(exited, stdout.decode(errors="replace"), b"".join(self._stderr).decode(errors="replace"))
+
+    @contextmanager
+    def _io(self):
+        try:
+            yield
+        except (paramiko.SSHException, OSError, EOFError) as e:
+            raise DeployerError(f"SSH connection failed: {e or type(e).__name__}", host=self.host) from None
+
+
+class LocalRunner:
+    name = "local"
+
+    def start(self, script):
+        proc = subprocess.Popen(["sh", "-s"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+        def write(data):
+            proc.stdin.write(data)
+            proc.stdin.flush()
+
+        session = Session(self.name, write, proc.stdin.close, proc.stdout, proc.stderr, proc.wait)
+        session.send(script)
+        return session
+
+
+class SSHRunner:
+    def __init__(self, connection):
+        self.connection = connection
+        self.name = f"{connection.user}@{connection.host}:{connection.port}"
+
+    def start(self, script):
+        try:
+            channel = self._transport().open_session()
+            channel.exec_command("sh -s")
+        except (paramiko.SSHException, OSError) as e:
+            raise DeployerError(f"SSH connection failed: {e or type(e).__name__}", host=self.name) from None
+        session = Session(
+            self.name,
+            channel.sendall,
+            channel.shutdown_write,
+            channel.makefile("rb"),
+            channel.makefile_stderr("rb"),
+            channel.recv_exit_status,
+        )
+        session.send(script)
+        return session
+
+    def _transport(self):
+        try:
+            self.connection.open()
+        except (paramiko.SSHException, OSError, EOFError) as e:
+            raise DeployerError(f"cannot connect: {e or type(e).__name__}", host=self.name) from None
+        return self.connection.client.get_transport()

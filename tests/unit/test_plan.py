@@ -1,0 +1,205 @@
+"""plan(): the template's specs vs what the host has -> the ordered actions of a deploy.
+
+Table-driven like pyinfra's operation tests: each case is a template, the facts of a
+host (its state file, Docker's labelled containers, the image ids it has) and the
+actions a user sees in the deploy table (SERVICE, ACTION, WHY). As in pyinfra, a second
+run after applying a plan must find nothing to do.
+"""
+
+import pytest
+
+from deployer.plan import CREATE, KEEP, RECREATE, REMOVE, plan
+from deployer.state import Container, InstanceState, ServiceState
+
+OLD_ID = "sha256:" + "a" * 64
+NEW_ID = "sha256:" + "b" * 64
+IMAGES = {"team/app": OLD_ID, "postgres": OLD_ID}
+NEW = (CREATE, "new")
+GONE = (REMOVE, "not in the template")
+
+TEMPLATE = """
+web: {image: team/app, cmd: serve, env: {A: '1'}}
+db: {image: postgres}
+"""
+
+
+def container_of(spec, image_id=OLD_ID, status="running", config_hash=None):
+    """The container Docker reports for a spec it runs, read from ``docker inspect`` data."""
+    return Container.from_inspect(
+        {
+            "Name": f"/{spec.name}",
+            "Image": image_id,
+            "Created": "2024-01-01T00:00:00Z",
+            "Config": {
+                "Image": spec.image,
+                "Labels": {
+                    "deployer.instance": spec.instance,
+                    "deployer.service": spec.service,
+                    "deployer.config-hash": config_hash or spec.config_hash,
+                    "deployer.release": "1",
+                },
+            },
+            "State": {"Running": status == "running", "Status": status},
+            "NetworkSettings": {"Ports": {}},
+        }
+    )
+
+
+def state_of(specs, images=IMAGES):
+    return InstanceState(
+        instance="c1",
+        template="app.yaml",
+        release=1,
+        deployed_at="2024-01-01T00:00:00+00:00",
+        deployed_by="ops@laptop",
+        services={s.service: ServiceState.of(s, images.get(s.image)) for s in specs},
+    )
+
+
+@pytest.fixture
+def specs_of(render):
+    return lambda text: tuple(render(text).values())
+
+
+@pytest.fixture
+def deployed(specs_of):
+    """The state and the running containers of a host right after ``text`` was deployed."""
+
+    def deployed(text=TEMPLATE):
+        specs = specs_of(text)
+        return state_of(specs), [container_of(s) for s in specs]
+
+    return deployed
+
+
+def table(actions):
+    """The deploy table a user sees: (service, action, why) per step."""
+    return [(a.service, a.kind, a.reason) for a in actions]
+
+
+def test_a_new_instance_creates_every_service_in_template_order(specs_of):
+    assert table(plan(specs_of(TEMPLATE), None, [], {})) == [("web", *NEW), ("db", *NEW)]
+
+
+def test_a_second_deploy_of_an_unchanged_template_keeps_every_service(specs_of, deployed):
+    state, containers = deployed()
+
+    assert table(plan(specs_of(TEMPLATE), state, containers, IMAGES)) == [
+        ("web", KEEP, "unchanged"),
+        ("db", KEEP, "unchanged"),
+    ]
+
+
+def test_after_applying_a_plan_the_next_plan_has_nothing_to_do(specs_of, deployed):
+    state, containers = deployed()
+    specs = specs_of(TEMPLATE.replace("A: '1'", "A: '2'") + "cache: {image: redis}\n")
+    first = plan(specs, state, containers, IMAGES)
+    removed = {a.service for a in first if a.kind == REMOVE}
+
+    after = state.applied(specs, removed, IMAGES, template="app.yaml", release=2, deployed_at="", deployed_by="")
+    again = plan(specs, after, [container_of(s, IMAGES.get(s.image, "")) for s in specs], IMAGES)
+
+    assert [a.kind for a in first] == [RECREATE, KEEP, CREATE]
+    assert [a.kind for a in again] == [KEEP, KEEP, KEEP]
+
+
+def test_force_recreates_the_services_that_did_not_change(specs_of, deployed):
+    state, containers = deployed()
+
+    assert table(plan(specs_of(TEMPLATE), state, containers, IMAGES, force=True)) == [
+        ("web", RECREATE, "forced (--force)"),
+        ("db", RECREATE, "forced (--force)"),
+    ]
+
+
+CHANGED_TEMPLATE = {
+    "an env value": ("web: {image: team/app, cmd: serve, env: {A: '2'}}", "env.A changed"),
+    "an added env var": ("web: {image: team/app, cmd: serve, env: {A: '1', B: x}}", "env.B added"),
+    "a removed env var": ("web: {image: team/app, cmd: serve}", "env.A removed"),
+    "the image": ("web: {image: 'team/app:2', cmd: serve, env: {A: '1'}}", "image team/app -> team/app:2"),
+    "the cmd": ("web: {image: team/app, cmd: serve --debug, env: {A: '1'}}", "cmd changed"),
+    "a port": ("web: {image: team/app, cmd: serve, env: {A: '1'}, ports: [8080]}", "ports changed"),
+    "a label": ("web: {image: team/app, cmd: serve, env: {A: '1'}, labels: {tier: web}}", "labels.tier added"),
+    "a volume": ("web: {image: team/app, cmd: serve, env: {A: '1'}, volumes: [/data]}", "volumes changed"),
+}
+
+
+@pytest.mark.parametrize("text, why", CHANGED_TEMPLATE.values(), ids=list(CHANGED_TEMPLATE))
+def test_a_changed_service_is_recreated_saying_what_changed_in_template_words(specs_of, deployed, text, why):
+    state, containers = deployed("web: {image: team/app, cmd: serve, env: {A: '1'}}")
+
+    assert table(plan(specs_of(text), state, containers, IMAGES)) == [("web", RECREATE, why)]
+
+
+@pytest.mark.parametrize(
+    "option, word", [("memory: 512m", "memory"), ("init: false", "init"), ("restart: always", "restart")]
+)
+def test_a_changed_docker_run_option_is_named_by_its_template_key(specs_of, deployed, option, word):
+    state, containers = deployed("web: {image: team/app}")
+
+    ((_, kind, why),) = table(plan(specs_of(f"web: {{image: team/app, {option}}}"), state, containers, IMAGES))
+
+    assert kind == RECREATE
+    assert word in why
+
+
+def test_a_newer_image_behind_the_same_reference_recreates_the_service(specs_of, deployed):
+    state, containers = deployed("web: {image: team/app}")
+
+    assert table(plan(specs_of("web: {image: team/app}"), state, containers, {"team/app": NEW_ID})) == [
+        ("web", RECREATE, "image team/app updated (aaaaaaaaaaaa -> bbbbbbbbbbbb)")
+    ]
+
+
+def test_an_image_the_host_cannot_resolve_does_not_recreate_the_service(specs_of, deployed):
+    state, containers = deployed("web: {image: team/app}")
+
+    assert table(plan(specs_of("web: {image: team/app}"), state, containers, {})) == [("web", KEEP, "unchanged")]
+
+
+@pytest.mark.parametrize(
+    "docker, why",
+    [
+        (lambda spec: [], "container missing"),
+        (lambda spec: [container_of(spec, status="exited")], "container exited"),
+        (lambda spec: [container_of(spec, status="created")], "container created"),
+        (lambda spec: [container_of(spec, config_hash="f" * 16)], "container differs from what deployer recorded"),
+    ],
+    ids=["missing", "exited", "never started", "changed by hand"],
+)
+def test_a_container_that_is_not_as_deployed_is_recreated(specs_of, docker, why):
+    (spec,) = specs_of("web: {image: team/app}")
+
+    assert table(plan((spec,), state_of((spec,)), docker(spec), IMAGES)) == [("web", RECREATE, why)]
+
+
+REMOVALS = {
+    "a service the template dropped": (("old", "web"), ("old", "web"), [("old", *GONE), ("web", KEEP, "unchanged")]),
+    "a container without state": ((), ("stray",), [("stray", *GONE), ("web", *NEW)]),
+    "a service in state whose container is gone": (("old",), (), [("old", *GONE), ("web", *NEW)]),
+    "several, before any creation": (("z", "m"), ("b", "z"), [("b", *GONE), ("m", *GONE), ("z", *GONE), ("web", *NEW)]),
+}
+
+
+@pytest.mark.parametrize("in_state, in_docker, expected", REMOVALS.values(), ids=list(REMOVALS))
+def test_services_the_host_has_beyond_the_template_are_removed_first_and_once(specs_of, in_state, in_docker, expected):
+    names = dict.fromkeys(("web", *in_state, *in_docker))
+    known = {s.service: s for s in specs_of("".join(f"{name}: {{image: team/app}}\n" for name in names))}
+
+    actions = plan(
+        (known["web"],),
+        state_of([known[name] for name in in_state]),
+        [container_of(known[name]) for name in in_docker],
+        IMAGES,
+    )
+
+    assert table(actions) == expected
+
+
+def test_an_action_carries_the_spec_it_starts_and_a_removal_none(specs_of, deployed):
+    state, containers = deployed("old: {image: team/app}\nweb: {image: team/app}")
+    specs = specs_of("web: {image: team/app}\ndb: {image: postgres}")
+
+    actions = plan(specs, state, containers, IMAGES)
+
+    assert {a.service: a.spec for a in actions} == {"old": None, "web": specs[0], "db": specs[1]}
