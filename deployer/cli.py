@@ -1,8 +1,10 @@
 """The ``deployer`` command: Fabric's own CLI (same flags as ``fab``) with deployer's
-tasks built in, plus the classic Fabric 1 form ``task:arg,key=value``::
+tasks built in, plus the classic Fabric 1 form ``task:arg,key=value``, and a command
+after ``--`` for ``run`` and ``exec``::
 
     deployer -H web1 deploy templates/app.yaml --instance customer1
     deployer -H web1 deploy:templates/app.yaml,instance=customer1
+    deployer -H web1 run customer1 app -- rake db:migrate
 """
 
 import inspect
@@ -19,6 +21,22 @@ _UNESCAPED_COMMA = re.compile(r"(?<!\\),")
 
 
 class Program(Fab):
+    command = ()
+
+    def normalize_argv(self, argv):
+        """Words after ``--`` are the command of ``run``/``exec``, kept as a list (invoke
+        would join them into one string, and fab would run that on the host itself)."""
+        super().normalize_argv(argv)
+        if "--" in self.argv:
+            at = self.argv.index("--")
+            self.argv, self.command = self.argv[:at], self.argv[at + 1 :]
+
+    def update_config(self):
+        super().update_config()
+        if self.command:
+            # a modification: merged deeply over the collection's deployer defaults
+            self.config["deployer"] = {"command": list(self.command)}
+
     def parse_collection(self):
         """A bundled namespace makes invoke skip ``./fabric.yaml``; load it as fab would."""
         super().parse_collection()

@@ -62,7 +62,20 @@ image_ids() {
   if ids=$(docker image inspect --format '{{.Id}}' "$@" 2>/dev/null); then echo "$ids"; return 0; fi
   for ref; do docker image inspect --format '{{.Id}}' "$ref" 2>/dev/null || echo -; done
 }
-running() { [ "$(docker container inspect --format '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
+# started NAME: the container keeps running and, if it has a healthcheck, turns healthy
+# within $H seconds (it is polled every half second while "starting")
+started() {
+  n=0
+  while state=$(docker container inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$1"); do
+    case "$state" in
+      "running "|"running healthy") return 0 ;;
+      "running starting") [ "$n" -lt $((H * 2)) ] || { echo "deployer: $1 was not healthy after $H s" >&2; return 1; } ;;
+      *) return 1 ;;
+    esac
+    sleep 0.5; n=$((n + 1))
+  done
+  return 1
+}
 # retire NAME KEEP: the current container NAME, if any, is stopped and kept as KEEP
 retire() {
   old=
@@ -74,25 +87,39 @@ retire() {
 # restore NAME: the retired container runs as NAME again (after a failed replacement)
 restore() { if [ -n "$old" ]; then docker rename "$old" "$1" && docker start "$1" >/dev/null; fi; }
 failed() {
-  { echo "deployer: the new container of $1 stopped right after it started ($(docker container inspect --format '{{.State.Status}}, exit code {{.State.ExitCode}}' "$2" 2>&1))"
+  { echo "deployer: the new container of $1 did not start well ($(docker container inspect --format '{{.State.Status}}, exit code {{.State.ExitCode}}{{if .State.Health}}, {{.State.Health.Status}}{{end}}' "$2" 2>&1))"
     docker logs --tail 10 "$2" 2>&1 | sed 's/^/log: /'; } >&2
 }
-# up SERVICE NAME KEEP RUN-ARGS...: run a new NAME, the current one kept as KEEP; if the
-# new one does not keep running, it goes and the current one comes back
+# up SERVICE NAME KEEP RUN-ARGS...: stop-first: the current NAME is stopped and kept as
+# KEEP, then the new one runs; if it does not start well, the current one comes back
 up() {
   svc=$1 name=$2 keep=$3; shift 3
   retire "$name" "$keep" || return 1
   if docker run "$@" >/dev/null; then
-    if running "$name"; then mark ok "$svc"; return 0; fi
+    if started "$name"; then mark ok "$svc"; return 0; fi
     failed "$svc" "$name"
   fi
   docker rm -f "$name" >/dev/null 2>&1; restore "$name"; return 1
+}
+# first SERVICE NAME KEEP RUN-ARGS...: start-first: the new container runs as NAME.next
+# and must start well before the current NAME is stopped (kept as KEEP)
+first() {
+  svc=$1 name=$2 keep=$3; shift 3
+  docker rm -f "$name.next" >/dev/null 2>&1
+  if docker run "$@" >/dev/null; then
+    if started "$name.next"; then
+      if retire "$name" "$keep" && docker rename "$name.next" "$name"; then mark ok "$svc"; return 0; fi
+      docker rm -f "$name.next" >/dev/null 2>&1; restore "$name"; return 1
+    fi
+    failed "$svc" "$name.next"
+  fi
+  docker rm -f "$name.next" >/dev/null 2>&1; return 1
 }
 # back SERVICE NAME KEEP RETAINED: a retained container runs as NAME again (rollback)
 back() {
   svc=$1 name=$2 from=$4
   retire "$name" "$3" || return 1
-  if docker rename "$from" "$name" && docker start "$name" >/dev/null && running "$name"; then mark ok "$svc"; return 0; fi
+  if docker rename "$from" "$name" && docker start "$name" >/dev/null && started "$name"; then mark ok "$svc"; return 0; fi
   failed "$svc" "$name"; docker stop "$name" >/dev/null 2>&1; docker rename "$name" "$from"; restore "$name"; return 1
 }
 # down SERVICE INSTANCE: remove every container of one service of an instance
@@ -133,16 +160,26 @@ class Facts:
 class Host:
     """A machine with Docker, reached through a runner (SSH or local)."""
 
-    def __init__(self, runner, settings=None):
+    def __init__(self, runner, settings=None, context=None):
         self.runner = runner
         self.name = runner.name
         self.settings = settings or {}
+        self.context = context
 
     @classmethod
     def for_context(cls, c):
         """A Fabric Connection means SSH; a plain invoke Context (no ``-H``) the local engine."""
         settings = c.config.get("deployer", {}) or {}
-        return cls(SSHRunner(c) if hasattr(c, "host") else LocalRunner(), settings)
+        return cls(SSHRunner(c) if hasattr(c, "host") else LocalRunner(), settings, c)
+
+    def attach(self, argv, tty):
+        """Run one command with the user's terminal attached (logs, run, exec); its exit code.
+
+        Through Fabric's own run(), which handles the pty and stdin; without a terminal
+        stdin is not mirrored (it would fail under CI).
+        """
+        result = self.context.run(join(argv), pty=tty, warn=True, in_stream=None if tty else False)
+        return result.exited
 
     # -- operations, each one round trip ------------------------------------------------
 
@@ -152,13 +189,20 @@ class Host:
         return self._facts(out, instance, images)
 
     @contextmanager
-    def deploying(self, instance, images, who, lock_wait):
-        """Hold the instance's lock and yield a Deploy whose facts were read under it.
+    def deploying(self, instance, images, who, lock_wait, pull=False):
+        """Hold the instance's lock and yield a Deploy whose facts were read under it
+        (after pulling the images, with ``pull``).
 
         Leaving the block without ``apply`` changes nothing and releases the lock.
         """
         boundary = _boundary()
         body = f"lock \"$S/instances/\"{q(instance)} {int(lock_wait)} {q(who)} || exit 1\n"
+        if pull:
+            body += "".join(
+                f"err=$(docker pull -q {q(image)} 2>&1 >/dev/null) || "
+                f"{{ echo 'deployer: cannot pull '{q(image)}\": $err\" >&2; exit 1; }}\n"
+                for image in images
+            )
         session = self.runner.start(
             self._wrap(boundary, body + _facts_body(instance, images) + "\nmark facts-end\n" + CONVERSE)
         )
@@ -234,6 +278,14 @@ mark pruned; for n in $old; do echo "$n"; done
         )
         return out["pruned"].split()
 
+    def control(self, instance, verb, names, who, lock_wait):
+        """``docker stop|start|restart`` of the named containers, holding the instance's lock."""
+        self._script(
+            f'lock "$S/instances/"{q(instance)} {int(lock_wait)} {q(who)} || exit 1\n'
+            f"docker {q(verb)} {join(names)} >/dev/null || exit 1",
+            instance,
+        )
+
     def destroy(self, instance, volumes, who, lock_wait):
         """Remove the instance's containers and state (and its volumes when asked).
 
@@ -304,13 +356,13 @@ class Deploy:
         self.host, self.session, self.boundary, self.instance, self.facts = host, session, boundary, instance, facts
         self.finished = False
 
-    def apply(self, actions, final_state, record, template_text):
+    def apply(self, actions, final_state, record, template_text, health_timeout):
         """Run the changing actions in order, then write template, state and history.
 
         Returns the services whose action succeeded and the error that stopped the rest
         (None when all succeeded), so the caller can record what really runs.
         """
-        steps = [f"I={q(self.instance)}; D=\"$S/instances/$I\""]
+        steps = [f"I={q(self.instance)}; D=\"$S/instances/$I\"; H={int(health_timeout)}"]
         dirs = [d for a in actions if a.spec and a.kind != KEEP for d in a.spec.host_dirs]
         if dirs:
             steps.append(f"mkdir -p {join(dirs)} || exit 1")
@@ -322,6 +374,9 @@ class Deploy:
                 steps.append(f'down {q(a.service)} "$I" || exit 1')
             elif a.reuse:
                 steps.append(f"back {join([a.service, a.spec.name, a.retire, a.reuse])} || exit 1")
+            elif a.spec.start_first:
+                args = a.spec.run_args(name=a.spec.name + ".next")
+                steps.append(f"first {join([a.service, a.spec.name, a.retire, *release, *args])} || exit 1")
             else:
                 steps.append(f"up {join([a.service, a.spec.name, a.retire, *release, *a.spec.run_args()])} || exit 1")
         pruned = [name for a in actions for name in a.prune]

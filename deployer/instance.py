@@ -7,6 +7,7 @@ takes a Host and returns data for output.py; none prints. Settings come from the
 
 import dataclasses
 import getpass
+import shlex
 import socket
 import time
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from .plan import KEEP, plan
 from .spec import ContainerSpec, render
 from .state import InstanceState, check_instance_name
 
-DEFAULTS = {"retain": 3, "lock_wait": 60}
+DEFAULTS = {"retain": 3, "lock_wait": 60, "health_timeout": 60}
 
 
 @dataclass(frozen=True)
@@ -67,32 +68,42 @@ def validate(template_path):
     return template
 
 
-def deploy(host, template_path, instance, force=False, dry_run=False, lock_wait=None):
+@dataclass(frozen=True)
+class Options:
+    """How to deploy, from the task's flags (None: the setting, then the default)."""
+
+    force: bool = False
+    dry_run: bool = False
+    pull: bool = False
+    lock_wait: int | None = None
+
+
+def deploy(host, template_path, instance, options=Options()):
     """Bring the instance to the template: only services that changed are recreated."""
     check_instance_name(instance)
     template = templates.load(template_path)
-    return _deploy_template(host, instance, template, str(template_path), force, dry_run, lock_wait)
+    return _deploy_template(host, instance, template, str(template_path), options)
 
 
-def redeploy(host, instance, force=False, dry_run=False, lock_wait=None):
+def redeploy(host, instance, options=Options()):
     """Apply again the template the host holds for the instance: no local YAML needed."""
     check_instance_name(instance)
     text, source = host.stored_template(instance)
     template = templates.parse(text, source)
-    return _deploy_template(host, instance, template, source, force, dry_run, lock_wait)
+    return _deploy_template(host, instance, template, source, options)
 
 
-def _deploy_template(host, instance, template, source, force, dry_run, lock_wait):
+def _deploy_template(host, instance, template, source, options):
     images = tuple(dict.fromkeys(s.image for s in template.services))
 
     def desired(facts):
         specs = render(template, instance, facts.roots.volume_dir, plugins.installed())
         return Desired(specs, facts.images, template.text, source)
 
-    return _converge(host, instance, images, desired, force, dry_run, lock_wait, note="")
+    return _converge(host, instance, images, desired, options, note="")
 
 
-def rollback(host, instance, to=None, dry_run=False, lock_wait=None):
+def rollback(host, instance, to=None, options=Options()):
     """Run a release of the history again (by default the one before the current)."""
     check_instance_name(instance)
     releases = host.history(instance)
@@ -112,7 +123,7 @@ def rollback(host, instance, to=None, dry_run=False, lock_wait=None):
         wanted = {s.image: ids[s.service] or facts.images.get(s.image) for s in chosen}
         return Desired(tuple(chosen), wanted, target["template_text"], target["template"])
 
-    return _converge(host, instance, images, desired, False, dry_run, lock_wait, note=f"rollback to release {number}")
+    return _converge(host, instance, images, desired, options, note=f"rollback to release {number}")
 
 
 def _pinned(spec, image_id, facts, host, instance, number):
@@ -135,19 +146,20 @@ def _pinned(spec, image_id, facts, host, instance, number):
     )
 
 
-def _converge(host, instance, images, desire, force, dry_run, lock_wait, note):
+def _converge(host, instance, images, desire, options, note):
     started = time.monotonic()
     retain = setting(host, "retain")
-    if dry_run:
+    if options.dry_run:
         facts = host.facts(instance, images)
         want = desire(facts)
-        actions = plan(want.specs, facts.state, facts.containers, want.images, force, retain)
+        actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, retain)
         release = facts.state.release if facts.state else 0
         return Deployed(host.name, instance, release, actions, time.monotonic() - started, applied=False)
-    with host.deploying(instance, images, who(), setting(host, "lock_wait", lock_wait)) as session:
+    lock_wait = setting(host, "lock_wait", options.lock_wait)
+    with host.deploying(instance, images, who(), lock_wait, options.pull) as session:
         facts = session.facts
         want = desire(facts)
-        actions = plan(want.specs, facts.state, facts.containers, want.images, force, retain)
+        actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, retain)
         previous = facts.state or InstanceState(instance, want.source, 0, "", "")
         if all(a.kind == KEEP for a in actions):
             return Deployed(host.name, instance, previous.release, actions, time.monotonic() - started, applied=False)
@@ -160,7 +172,7 @@ def _converge(host, instance, images, desire, force, dry_run, lock_wait, note):
         removed = {a.service for a in actions if a.spec is None}
         final = previous.applied(want.specs, removed, want.images, **release)
         record = final.record(actions, want.template_text, note)
-        done, error = session.apply(actions, final, record, want.template_text)
+        done, error = session.apply(actions, final, record, want.template_text, setting(host, "health_timeout"))
     if error:
         raise _partial(host, instance, previous, actions, done, want, release, note, error)
     return Deployed(host.name, instance, final.release, actions, time.monotonic() - started)
@@ -211,3 +223,32 @@ def destroy(host, instance, volumes=False, lock_wait=None):
     check_instance_name(instance)
     if not host.destroy(instance, volumes, who(), setting(host, "lock_wait", lock_wait)):
         raise DeployerError("no such instance on this host", host=host.name, instance=instance)
+
+
+def service_specs(host, instance, service=None):
+    """The specs the host's state records, of one service or all: for run, exec, logs..."""
+    check_instance_name(instance)
+    state = host.facts(instance).state
+    if state is None:
+        raise DeployerError("no such instance on this host", host=host.name, instance=instance)
+    if service is not None and service not in state.services:
+        known = ", ".join(state.services)
+        raise DeployerError(f"no service {service!r} (services: {known})", host=host.name, instance=instance)
+    return [ContainerSpec.from_dict(svc.spec) for name, svc in state.services.items() if service in (None, name)]
+
+
+def control(host, instance, verb, service=None, lock_wait=None):
+    """docker stop/start/restart of the instance's service containers, under the lock."""
+    names = [spec.name for spec in service_specs(host, instance, service)]
+    host.control(instance, verb, names, who(), setting(host, "lock_wait", lock_wait))
+    return names
+
+
+def logs_command(specs, follow, tail):
+    """One shell command printing every service's log lines, each prefixed with its service."""
+    options = [*(["--follow"] if follow else []), *(["--tail", str(tail)] if tail is not None else [])]
+    parts = [
+        f"docker logs {shlex.join(options + [spec.name])} 2>&1 | sed -u {shlex.quote(f's/^/{spec.service} | /')} &"
+        for spec in specs
+    ]
+    return ["sh", "-c", " ".join(parts) + " wait"]

@@ -91,3 +91,7 @@ def pruned(host, instance, names):
         print(f"pruned {len(names)} retained containers of {instance} on {host}: {', '.join(names)}")
     else:
         print(f"nothing to prune for {instance} on {host}")
+
+
+def controlled(host, verb, names):
+    print(f"{verb}: {', '.join(names)} on {host}")

@@ -161,6 +161,13 @@ def boolean(value):
     return value
 
 
+def seconds(value):
+    """Whole seconds, 0 included (docker's --stop-timeout)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    raise Invalid(f"expected a whole number of seconds, got {value!r}")
+
+
 def positive_int(value):
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
@@ -257,6 +264,7 @@ CORE_KEYS = {
     "entrypoint": command,
     "privileged": boolean,
     "init": boolean,
+    "stop_timeout": seconds,
     "restart": restart,
     "user": text,
     "workdir": absolute_path,

@@ -14,6 +14,7 @@ import json
 from dataclasses import asdict, dataclass
 
 from .plugins.base import Mount, RenderContext
+from .schema import PORT
 
 LABEL_INSTANCE = "deployer.instance"
 LABEL_SERVICE = "deployer.service"
@@ -55,21 +56,35 @@ class ContainerSpec:
         fields["mounts"] = tuple(Mount(**m) for m in data["mounts"])
         return cls(**fields)
 
-    def run_args(self):
+    @property
+    def start_first(self):
+        """Whether a replacement may start before the current container stops: not when
+        they would share a fixed host port, nor a volume (two databases on one data
+        directory corrupt it)."""
+        return not self.mounts and not any(PORT.fullmatch(p)["host"] for p in self.ports)
+
+    def run_args(self, name=None):
         """The arguments of ``docker run``: detached, under the spec's name and labels."""
-        args = ["-d", "--name", self.name]
-        labels = self.labels + ((LABEL_CONFIG_HASH, self.config_hash),)
-        args += _pairs("--label", labels)
-        args += _pairs("-e", self.env)
-        for m in self.mounts:
-            args += ["-v", f"{m.source}:{m.target}{':ro' if m.read_only else ''}"]
-        for p in self.ports:
-            args += ["-p", p]
-        args += self.flags
+        args = ["-d", "--name", name or self.name]
+        args += _pairs("--label", self.labels + ((LABEL_CONFIG_HASH, self.config_hash),))
+        args += [arg for p in self.ports for arg in ("-p", p)]
+        return args + self._container_args(self.flags, self.cmd)
+
+    def one_off_args(self, argv):
+        """``docker run`` arguments of a one-off container: the service's image, env,
+        volumes and options, no ports, no restart, removed when done; labelled apart so
+        that deploys never count it as one of the service's containers."""
+        flags = [f for i, f in enumerate(self.flags) if "--restart" not in self.flags[max(i - 1, 0) : i + 1]]
+        return ["--rm", "--label", f"deployer.one-off={self.instance}", *self._container_args(flags, argv or self.cmd)]
+
+    def _container_args(self, flags, cmd):
+        args = _pairs("-e", self.env)
+        args += [arg for m in self.mounts for arg in ("-v", f"{m.source}:{m.target}{':ro' if m.read_only else ''}")]
+        args += flags
         if self.entrypoint is not None:
             args += ["--entrypoint", self.entrypoint]
         # "--" is not understood by docker run; the image ends the options instead.
-        return args + [self.image, *self.cmd]
+        return [*args, self.image, *cmd]
 
 
 def _tuples(items):
@@ -121,7 +136,13 @@ def _flags(options):
         yield "--init"
     if options.get("privileged"):
         yield "--privileged"
-    for key, flag in (("user", "--user"), ("workdir", "--workdir"), ("memory", "--memory"), ("cpus", "--cpus")):
+    for key, flag in (
+        ("user", "--user"),
+        ("workdir", "--workdir"),
+        ("memory", "--memory"),
+        ("cpus", "--cpus"),
+        ("stop_timeout", "--stop-timeout"),
+    ):
         if key in options:
             yield from (flag, options[key])
     health = options.get("healthcheck")
@@ -147,6 +168,7 @@ _FLAG_KEYS = {
     "--workdir": "workdir",
     "--memory": "memory",
     "--cpus": "cpus",
+    "--stop-timeout": "stop_timeout",
     "--no-healthcheck": "healthcheck",
 }
 

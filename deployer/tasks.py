@@ -10,6 +10,8 @@ Settings are read with fallbacks, so tasks imported flat (without this module's
 collection and its defaults) still work.
 """
 
+import shlex
+import sys
 from contextlib import contextmanager
 
 from invoke import Collection, Exit, task
@@ -19,7 +21,10 @@ from . import output
 from .errors import EXIT_USAGE, DeployerError
 from .host import Host
 
-__all__ = ["deploy", "redeploy", "rollback", "history", "prune", "list_instances", "status", "destroy", "validate"]
+__all__ = [
+    "deploy", "redeploy", "rollback", "history", "logs", "run_once", "exec_in", "stop", "start", "restart",
+    "prune", "list_instances", "status", "destroy", "validate",
+]
 
 
 @contextmanager
@@ -34,6 +39,7 @@ def user_errors():
 DEPLOY_HELP = {
     "force": "recreate every service, changed or not",
     "dry-run": "print the plan (what would change and why), change nothing",
+    "pull": "pull the images first; services whose image changed are recreated",
     "lock-wait": "seconds to wait for another deploy of the instance to finish (default 60)",
 }
 
@@ -42,21 +48,21 @@ DEPLOY_HELP = {
     auto_shortflags=False,
     help={"template": "the template file (YAML)", "instance": "the instance's name, e.g. staging", **DEPLOY_HELP},
 )
-def deploy(c, template, instance=None, force=False, dry_run=False, lock_wait=None):
+def deploy(c, template, instance=None, force=False, dry_run=False, pull=False, lock_wait=None):
     """Deploy a template to the host as an instance; only services that changed are recreated."""
     if not instance:
         raise Exit("error: deploy needs the instance's name: --instance NAME", code=EXIT_USAGE)
     with user_errors():
-        result = instances.deploy(Host.for_context(c), template, instance, force, dry_run, _seconds(lock_wait))
-        output.deployed(result, dry_run=dry_run)
+        options = instances.Options(force, dry_run, pull, _seconds(lock_wait))
+        output.deployed(instances.deploy(Host.for_context(c), template, instance, options), dry_run=dry_run)
 
 
 @task(auto_shortflags=False, help=DEPLOY_HELP)
-def redeploy(c, instance, force=False, dry_run=False, lock_wait=None):
+def redeploy(c, instance, force=False, dry_run=False, pull=False, lock_wait=None):
     """Apply again the template the host holds for the instance (no local YAML needed)."""
     with user_errors():
-        result = instances.redeploy(Host.for_context(c), instance, force, dry_run, _seconds(lock_wait))
-        output.deployed(result, dry_run=dry_run)
+        options = instances.Options(force, dry_run, pull, _seconds(lock_wait))
+        output.deployed(instances.redeploy(Host.for_context(c), instance, options), dry_run=dry_run)
 
 
 @task(
@@ -67,7 +73,8 @@ def redeploy(c, instance, force=False, dry_run=False, lock_wait=None):
 def rollback(c, instance, to=None, dry_run=False, lock_wait=None):
     """Go back to the previous release (or --to N): env, images and all."""
     with user_errors():
-        result = instances.rollback(Host.for_context(c), instance, _number("--to", to), dry_run, _seconds(lock_wait))
+        options = instances.Options(dry_run=dry_run, lock_wait=_seconds(lock_wait))
+        result = instances.rollback(Host.for_context(c), instance, _number("--to", to), options)
         output.deployed(result, dry_run=dry_run)
 
 
@@ -84,6 +91,68 @@ def prune(c, instance, lock_wait=None):
     with user_errors():
         host = Host.for_context(c)
         output.pruned(host.name, instance, instances.prune(host, instance, _seconds(lock_wait)))
+
+
+@task(auto_shortflags=False, help={"service": "only this service (default: all)", "follow": "keep printing new lines",
+                                   "tail": "only the last N lines"})
+def logs(c, instance, service=None, follow=False, tail=None):
+    """Print the logs of an instance's containers (each line prefixed with its service)."""
+    with user_errors():
+        host = Host.for_context(c)
+        specs = instances.service_specs(host, instance, service)
+        tail = _number("--tail", tail)
+        _exit(host.attach(instances.logs_command(specs, follow, tail), tty=False))
+
+
+@task(name="run", auto_shortflags=False, help={"command": "the command, as one string (or give it after --)"})
+def run_once(c, instance, service, command=None):
+    """Run a one-off container of a service (its image, env, volumes); exit code passes through."""
+    with user_errors():
+        host = Host.for_context(c)
+        (spec,) = instances.service_specs(host, instance, service)
+        tty = sys.stdin.isatty() and sys.stdout.isatty()
+        argv = ["docker", "run", *(["-it"] if tty else []), *spec.one_off_args(_command(c, command))]
+        _exit(host.attach(argv, tty))
+
+
+@task(name="exec", auto_shortflags=False, help={"command": "the command, as one string (default: sh)"})
+def exec_in(c, instance, service, command=None):
+    """Run a command inside the service's running container (default: a shell)."""
+    with user_errors():
+        host = Host.for_context(c)
+        (spec,) = instances.service_specs(host, instance, service)
+        tty = sys.stdin.isatty() and sys.stdout.isatty()
+        argv = ["docker", "exec", *(["-it"] if tty else []), spec.name, *(_command(c, command) or ["sh"])]
+        _exit(host.attach(argv, tty))
+
+
+def _control(verb, doc):
+    @task(name=verb, auto_shortflags=False, help={"service": "only this service (default: all)"})
+    def control(c, instance, service=None, lock_wait=None):
+        with user_errors():
+            host = Host.for_context(c)
+            names = instances.control(host, instance, verb, service, _seconds(lock_wait))
+            output.controlled(host.name, verb, names)
+
+    control.__doc__ = control.body.__doc__ = doc
+    return control
+
+
+stop = _control("stop", "Stop an instance's containers (or one service's); deploy or start brings them back.")
+start = _control("start", "Start an instance's stopped containers (or one service's).")
+restart = _control("restart", "Restart an instance's containers (or one service's).")
+
+
+def _command(c, command):
+    """The command as argv: the task's argument, else what followed ``--`` (deployer CLI)."""
+    if command:
+        return shlex.split(command)
+    return list((c.config.get("deployer", {}) or {}).get("command") or [])
+
+
+def _exit(code):
+    if code:
+        raise Exit(code=code)
 
 
 def _number(flag, value):
@@ -133,5 +202,10 @@ def validate(c, template):
         output.valid(instances.validate(template))
 
 
-ns = Collection(deploy, redeploy, rollback, history, prune, list_instances, status, destroy, validate)
-ns.configure({"deployer": {"state_dir": None, "volume_dir": None, "retain": None, "lock_wait": None}})
+ns = Collection(
+    deploy, redeploy, rollback, history, logs, run_once, exec_in, stop, start, restart, prune,
+    list_instances, status, destroy, validate,
+)
+ns.configure(
+    {"deployer": {"state_dir": None, "volume_dir": None, "retain": None, "lock_wait": None, "health_timeout": None}}
+)
