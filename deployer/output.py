@@ -37,27 +37,33 @@ def instances(host, states):
 
 
 def status(result):
-    """One row per service the state knows, plus containers Docker has that it does not."""
+    """One row per service the state knows, saying where Docker disagrees (drift), then
+    containers Docker has that the state does not know."""
     state = result.state
-    by_name = {c.name: c for c in result.containers}
+    canonical = {c.name: c for c in result.containers}
     rows = []
     for service, svc in (state.services.items() if state else ()):
-        container = by_name.pop(svc.container, None)
-        rows.append(
-            (
-                service,
-                svc.container,
-                container.status if container else "missing",
-                svc.image,
-                ", ".join(container.ports if container else svc.ports) or "-",
-                ", ".join(svc.volumes) or "-",
-            )
-        )
-    for container in by_name.values():
-        rows.append((container.service, container.name, f"{container.status} (not in state)", container.image, ", ".join(container.ports) or "-", "-"))
+        container = canonical.pop(svc.container, None)
+        rows.append((service, svc.container, _drift(svc, container), svc.image,
+                     ", ".join(container.ports if container else svc.ports) or "-", ", ".join(svc.volumes) or "-"))
+    retained = [c for c in canonical.values() if c.name.startswith(f"{result.instance}.{c.service}.")]
+    for container in canonical.values():
+        if container not in retained:
+            rows.append((container.service, container.name, f"{container.status} (not in state)", container.image,
+                         ", ".join(container.ports) or "-", "-"))
     if state:
         print(f"{result.instance} on {result.host}: release {state.release}, {state.deployed_at} by {state.deployed_by}, from {state.template}")
     table(("SERVICE", "CONTAINER", "STATE", "IMAGE", "PORTS", "VOLUMES"), rows)
+    if retained:
+        print(f"{len(retained)} retained containers for rollback ({', '.join(c.name for c in retained)}); prune removes them")
+
+
+def _drift(recorded, container):
+    if container is None:
+        return "missing (deploy recreates it)"
+    if container.config_hash != recorded.config_hash:
+        return f"{container.status}, differs from the state (deploy recreates it)"
+    return container.status
 
 
 def destroyed(host, instance, volumes):

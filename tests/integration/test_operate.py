@@ -1,0 +1,111 @@
+"""Working with a running instance: one-off runs, exec, logs, stop/start, pull, health."""
+
+from support import APP, docker, env_of, inspect
+
+
+def test_run_starts_a_one_off_container_with_the_services_env_and_passes_its_exit_code(
+    deployer_cli, app, unique_instance
+):
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+
+    result = deployer_cli("run", unique_instance, "web", "--", "sh", "-c", 'echo "greeting=$GREETING"; ls /www; exit 7')
+
+    assert result.returncode == 7
+    assert "greeting=hello" in result.stdout
+    assert docker("ps", "-aq", "--filter", f"label=deployer.one-off={unique_instance}").stdout == ""
+    assert deployer_cli("run", unique_instance, "web", "--command", "true").returncode == 0
+
+
+def test_exec_runs_inside_the_running_container(deployer_cli, app, unique_instance):
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+    docker("exec", f"{unique_instance}.web", "sh", "-c", "echo inside > /www/mark")
+
+    result = deployer_cli("exec", unique_instance, "web", "--", "cat", "/www/mark", check=True)
+
+    assert result.stdout == "inside\n"
+    missing = deployer_cli("exec", unique_instance, "nope", "--", "true")
+    assert missing.returncode == 1 and "no service 'nope' (services: web, worker)" in missing.stderr
+
+
+def test_logs_prefix_each_line_with_its_service(deployer_cli, app, unique_instance, tmp_path):
+    app.write_text(APP.replace("sh -c 'while true; do sleep 3600; done'", "sh -c 'echo started $QUEUE; exec sleep 3600'")
+                   + "  env: {QUEUE: jobs}\n")
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+
+    result = deployer_cli("logs", unique_instance, "--service", "worker", "--tail", "5", check=True)
+
+    assert result.stdout == "worker | started jobs\n"
+
+
+def test_stop_and_start_one_service(deployer_cli, app, unique_instance):
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+
+    deployer_cli("stop", unique_instance, "--service", "worker", check=True)
+    assert inspect(f"{unique_instance}.worker", "{{.State.Running}}") == "false"
+    assert inspect(f"{unique_instance}.web", "{{.State.Running}}") == "true"
+    assert "exited" in deployer_cli("status", unique_instance, check=True).stdout
+
+    deployer_cli("start", unique_instance, check=True)
+    assert inspect(f"{unique_instance}.worker", "{{.State.Running}}") == "true"
+
+
+def test_a_retagged_image_is_detected_and_only_its_services_recreated(deployer_cli, app, unique_instance, tmp_path):
+    tag = f"local/retag-{unique_instance}:latest"
+    docker("tag", "local/busybox:latest", tag)
+    try:
+        app.write_text(APP.replace("image: local/busybox\n  cmd: sh", f"image: {tag}\n  cmd: sh"))
+        deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+        web = inspect(f"{unique_instance}.web", "{{.Id}}")
+        build = tmp_path / "Dockerfile"
+        build.write_text("FROM local/busybox:latest\nLABEL rebuilt=yes\n")
+        assert docker("build", "-q", "-t", tag, str(tmp_path)).returncode == 0
+
+        result = deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+
+        assert f"recreate  worker   image {tag} updated" in result.stdout
+        assert inspect(f"{unique_instance}.web", "{{.Id}}") == web
+        assert inspect(f"{unique_instance}.worker", "{{.Config.Labels.rebuilt}}") == "yes"
+    finally:
+        deployer_cli("destroy", unique_instance, check=True)  # frees the image
+        docker("rmi", "-f", tag)
+
+
+def test_pull_from_an_unreachable_registry_fails_before_anything_changes(deployer_cli, app, unique_instance):
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+    before = inspect(f"{unique_instance}.web", "{{.Id}}")
+
+    result = deployer_cli("deploy", app, "--instance", unique_instance, "--pull", "--force")
+
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: host root@127.0.0.1:") and "cannot pull local/busybox" in result.stderr
+    assert inspect(f"{unique_instance}.web", "{{.Id}}") == before
+
+
+def test_an_unhealthy_new_container_is_replaced_by_the_old_one_again(deployer_cli, app, unique_instance):
+    healthy = APP + "  healthcheck: {cmd: 'test -f /tmp/ok || touch /tmp/ok', interval: 1s, retries: 1}\n"
+    app.write_text(healthy)
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+    before = inspect(f"{unique_instance}.worker", "{{.Id}}")
+    app.write_text(APP + "  healthcheck: {cmd: 'exit 1', interval: 1s, retries: 1}\n")
+
+    result = deployer_cli("deploy", app, "--instance", unique_instance)
+
+    assert result.returncode == 1
+    assert "deploy stopped at service 'worker'" in result.stderr and "unhealthy" in result.stderr
+    assert inspect(f"{unique_instance}.worker", "{{.Id}}") == before
+    assert inspect(f"{unique_instance}.worker", "{{.State.Running}}") == "true"
+    assert "release 1" in deployer_cli("status", unique_instance, check=True).stdout
+
+
+def test_a_service_without_volumes_or_fixed_ports_starts_its_replacement_first(deployer_cli, app, unique_instance):
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+    old = inspect(f"{unique_instance}.worker", "{{.Id}}")
+    app.write_text(APP + "  env: {QUEUE: other}\n")
+
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+
+    assert env_of(f"{unique_instance}.worker")["QUEUE"] == "other"
+    new_started = inspect(f"{unique_instance}.worker", "{{.State.StartedAt}}")
+    old_finished = inspect(old, "{{.State.FinishedAt}}")
+    assert inspect(old, "{{.Name}}") == f"/{unique_instance}.worker.r1"
+    assert new_started < old_finished  # the new one ran before the old one stopped
