@@ -19,6 +19,7 @@ for root and ``$XDG_STATE_HOME/deployer[/volumes]`` for anyone else.
 import json
 import secrets
 import shlex
+import socket
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -172,6 +173,11 @@ class Host:
         settings = c.config.get("deployer", {}) or {}
         return cls(SSHRunner(c) if hasattr(c, "host") else LocalRunner(), settings, c)
 
+    @property
+    def hostname(self):
+        """The host as the user named it (``{host}`` in templates); the machine's name locally."""
+        return getattr(self.context, "host", None) or socket.gethostname()
+
     def attach(self, argv, tty):
         """Run one command with the user's terminal attached (logs, run, exec); its exit code.
 
@@ -249,16 +255,18 @@ done
                 raise DeployerError(f"line {number} is not JSON; nothing was changed", file=path) from None
         return releases
 
-    def stored_template(self, instance):
-        """The template the instance was last deployed from, and its source name."""
+    def stored(self, instance):
+        """The template the instance was last deployed from, its source name, and the state."""
         out = self._script(
             f'D="$S/instances/"{q(instance)}\nmark roots; echo "$S"\n'
-            'mark template; if [ -f "$D/template.yaml" ]; then cat "$D/template.yaml" || exit 1; else mark missing; fi',
+            'mark template; if [ -f "$D/template.yaml" ]; then cat "$D/template.yaml" || exit 1; else mark missing; fi\n'
+            'mark state; if [ -f "$D/state.json" ]; then cat "$D/state.json" || exit 1; fi',
             instance,
         )
-        if "missing" in out:
+        if "missing" in out or not out["state"].strip():
             raise DeployerError("no such instance on this host (no stored template)", host=self.name, instance=instance)
-        return out["template"], f"{self.name}:{out['roots'].strip()}/instances/{instance}/template.yaml"
+        path = f"{self.name}:{out['roots'].strip()}/instances/{instance}"
+        return out["template"], f"{path}/template.yaml", InstanceState.from_json(out["state"], f"{path}/state.json")
 
     def prune(self, instance, who, lock_wait):
         """Remove the instance's retained containers (any not named ``<instance>.<service>``)."""

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from . import plugins, template as templates
-from .errors import DeployerError
+from .errors import DeployerError, TemplateError
 from .plan import KEEP, plan
 from .spec import ContainerSpec, render
 from .state import InstanceState, check_instance_name
+from .variables import MASK, UnsetVariables
 
 DEFAULTS = {"retain": 3, "lock_wait": 60, "health_timeout": 60}
 
@@ -41,6 +42,8 @@ class Desired:
     images: dict
     template_text: str
     source: str
+    variables: dict
+    secrets: dict
 
 
 @dataclass(frozen=True)
@@ -52,19 +55,25 @@ class Status:
 
 
 def setting(host, name, value=None):
+    """A numeric setting: the argument, else ``deployer.<name>`` (fabric.yaml, or the env
+    var FABRIC_DEPLOYER_<NAME>, which arrives as a string), else the default."""
     for candidate in (value, host.settings.get(name), DEFAULTS[name]):
         if candidate is not None:
-            return candidate
+            try:
+                return int(candidate)
+            except (TypeError, ValueError):
+                raise TemplateError(f"setting deployer.{name}: expected a whole number, got {candidate!r}") from None
 
 
 def who():
     return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
-def validate(template_path):
-    """Load and render the template for a throwaway instance: every template error, no host."""
-    template = templates.load(template_path)
-    render(template, "validate", "/volumes", plugins.installed())
+def validate(template_path, variables=None):
+    """Load and render the template for a throwaway instance: every template error, no
+    host, no secrets needed (placeholders for {instance} and {host})."""
+    template = templates.load(template_path, variables={**(variables or {}), "instance": "validate", "host": "validate"})
+    render(template, "validate", "/volumes", plugins.installed(), {name: MASK for name in template.secret_names})
     return template
 
 
@@ -78,27 +87,57 @@ class Options:
     lock_wait: int | None = None
 
 
-def deploy(host, template_path, instance, options=Options()):
-    """Bring the instance to the template: only services that changed are recreated."""
+@dataclass(frozen=True)
+class Inputs:
+    """What the deploying side gives an instance: variables, and where secrets come from."""
+
+    variables: dict = dataclasses.field(default_factory=dict)
+    secrets: dict = dataclasses.field(default_factory=dict)  # name -> value (env + --secrets file)
+
+
+def deploy(host, template_path, instance, options=Options(), inputs=Inputs()):
+    """Bring the instance to the template: only services that changed are recreated.
+
+    Variables not given are taken from the instance's state (one more round trip, only
+    when the template has placeholders left without a value).
+    """
     check_instance_name(instance)
-    template = templates.load(template_path)
-    return _deploy_template(host, instance, template, str(template_path), options)
+    variables = _variables(host, instance, inputs.variables)
+    try:
+        template = templates.load(template_path, variables=variables)
+    except UnsetVariables as unset:
+        try:
+            stored = host.stored(instance)[2].variables
+        except DeployerError:
+            raise unset from None  # a new instance: the variables must be given
+        variables = _variables(host, instance, {**stored, **inputs.variables})
+        template = templates.load(template_path, variables=variables)
+    return _deploy_template(host, instance, template, str(template_path), variables, options, inputs)
 
 
-def redeploy(host, instance, options=Options()):
-    """Apply again the template the host holds for the instance: no local YAML needed."""
+def redeploy(host, instance, options=Options(), inputs=Inputs()):
+    """Apply again the template the host holds for the instance, with its variables."""
     check_instance_name(instance)
-    text, source = host.stored_template(instance)
-    template = templates.parse(text, source)
-    return _deploy_template(host, instance, template, source, options)
+    text, source, state = host.stored(instance)
+    variables = _variables(host, instance, {**state.variables, **inputs.variables})
+    template = templates.parse(text, source, variables=variables)
+    return _deploy_template(host, instance, template, state.template, variables, options, inputs)
 
 
-def _deploy_template(host, instance, template, source, options):
+def _variables(host, instance, given):
+    """The built-in variables win: {instance} and {host} always mean this instance, this host."""
+    return {**given, "instance": instance, "host": host.hostname}
+
+
+def _deploy_template(host, instance, template, source, variables, options, inputs):
     images = tuple(dict.fromkeys(s.image for s in template.services))
+    own = {k: v for k, v in variables.items() if k not in ("instance", "host")}
 
     def desired(facts):
-        specs = render(template, instance, facts.roots.volume_dir, plugins.installed())
-        return Desired(specs, facts.images, template.text, source)
+        known = {**(facts.state.secrets if facts.state else {}), **inputs.secrets}
+        secrets = {name: known[name] for name in template.secret_names if name in known}
+        specs = render(template, instance, facts.roots.volume_dir, plugins.installed(), secrets)
+        return Desired(specs, facts.images, template.text, source, own, secrets)
 
     return _converge(host, instance, images, desired, options, note="")
 
@@ -121,7 +160,10 @@ def rollback(host, instance, to=None, options=Options()):
     def desired(facts):
         chosen = [_pinned(spec, ids[spec.service], facts, host, instance, number) for spec in specs]
         wanted = {s.image: ids[s.service] or facts.images.get(s.image) for s in chosen}
-        return Desired(tuple(chosen), wanted, target["template_text"], target["template"])
+        return Desired(
+            tuple(chosen), wanted, target["template_text"], target["template"],
+            target.get("variables", {}), target.get("secrets", {}),
+        )
 
     return _converge(host, instance, images, desired, options, note=f"rollback to release {number}")
 
@@ -168,6 +210,8 @@ def _converge(host, instance, images, desire, options, note):
             release=previous.release + 1,
             deployed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             deployed_by=who(),
+            variables=want.variables,
+            secrets=want.secrets,
         )
         removed = {a.service for a in actions if a.spec is None}
         final = previous.applied(want.specs, removed, want.images, **release)

@@ -9,7 +9,9 @@ import posixpath
 import re
 import shlex
 
-from voluptuous import Any, Invalid, Optional, Required, Schema
+from voluptuous import Invalid, Optional, Required, Schema
+
+from .variables import SecretRef
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -222,7 +224,16 @@ HEALTHCHECK = Schema(
     }
 )
 
-ENV = mapping(env_name, scalar)
+def env_value(value):
+    """A scalar, or ``{secret: NAME}``: a value the deploying side supplies."""
+    if isinstance(value, dict):
+        if set(value) != {"secret"} or not isinstance(value["secret"], str) or not value["secret"]:
+            raise Invalid("expected a string, number, boolean or {secret: NAME}")
+        return SecretRef(value["secret"])
+    return scalar(value)
+
+
+ENV = mapping(env_name, env_value)
 
 # register/expose/git are validated now and refused until their plugins exist.
 ENDPOINT_REF = re.compile(r"(?:(?P<instance>[A-Za-z0-9][A-Za-z0-9_-]*)/)?(?P<service>[^/:\s]+):(?P<endpoint>[^/:\s]+)")

@@ -13,8 +13,10 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
+from .errors import TemplateError
 from .plugins.base import Mount, RenderContext
 from .schema import PORT
+from .variables import MASK
 
 LABEL_INSTANCE = "deployer.instance"
 LABEL_SERVICE = "deployer.service"
@@ -34,6 +36,11 @@ class ContainerSpec:
     labels: tuple[tuple[str, str], ...]
     flags: tuple[str, ...]  # the remaining docker run options, e.g. ("--restart", "always")
     host_dirs: tuple[str, ...]
+    secrets: tuple[str, ...] = ()  # env names whose values are secrets
+
+    def masked_env(self):
+        """The env as output may show it: secret values as ``***``."""
+        return {key: MASK if key in self.secrets else value for key, value in self.env}
 
     @property
     def name(self):
@@ -95,10 +102,13 @@ def container_name(instance, service):
     return f"{instance}.{service}"
 
 
-def render(template, instance, volume_dir, plugins):
+def render(template, instance, volume_dir, plugins, secrets=None):
     """Every service of the template as the ContainerSpec of ``instance``, in template order."""
-    context = RenderContext(instance=instance, volume_dir=volume_dir, settings=template.settings)
-    return tuple(_spec(service, context, plugins) for service in template.services)
+    context = RenderContext(instance, volume_dir, template.settings, secrets or {})
+    try:
+        return tuple(_spec(service, context, plugins) for service in template.services)
+    except TemplateError as e:
+        raise e.where(file=template.path)
 
 
 def _spec(service, context, plugins):
@@ -127,6 +137,7 @@ def _spec(service, context, plugins):
         labels=tuple(sorted(labels.items())),
         flags=tuple(_flags(options)),
         host_dirs=tuple(d for f in fragments for d in f.host_dirs),
+        secrets=tuple(s for f in fragments for s in f.secrets),
     )
 
 

@@ -64,6 +64,8 @@ class InstanceState:
     deployed_at: str  # ISO 8601, UTC
     deployed_by: str
     services: dict[str, ServiceState] = field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)  # the instance's own {placeholders}
+    secrets: dict[str, str] = field(default_factory=dict)  # secret name -> value (file is 0600)
 
     def to_json(self):
         return json.dumps({"format": FORMAT, **asdict(self)}, indent=2, sort_keys=True) + "\n"
@@ -88,6 +90,8 @@ class InstanceState:
                 deployed_at=data["deployed_at"],
                 deployed_by=data["deployed_by"],
                 services=services,
+                variables=dict(data.get("variables", {})),
+                secrets=dict(data.get("secrets", {})),
             )
         except DeployerError:
             raise
@@ -104,16 +108,19 @@ class InstanceState:
             "template_sha256": hashlib.sha256(template_text.encode()).hexdigest()[:16],
             "template_text": template_text,
             "note": note,
+            "variables": self.variables,
+            "secrets": self.secrets,
             "result": f"failed at {failed}" if failed else "ok",
             "changes": {a.service: f"{a.kind}: {a.reason}" for a in actions if a.kind != "keep"},
             "services": {name: asdict(svc) for name, svc in self.services.items()},
         }
 
     def applied(self, specs, removed, images, **release):
-        """This state after the given specs were started and the named services removed."""
+        """This state after the given specs were started and the named services removed;
+        ``release`` gives the new release's fields (and its variables and secrets)."""
         services = {n: s for n, s in self.services.items() if n not in removed}
         services.update({spec.service: ServiceState.of(spec, images.get(spec.image)) for spec in specs})
-        return InstanceState(instance=self.instance, services=services, **release)
+        return InstanceState(**{**asdict(self), "services": services, **release})
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from . import instance as instances
 from . import output
 from .errors import EXIT_USAGE, DeployerError
 from .host import Host
+from .variables import assignments, load_vars_file, secrets_source
 
 __all__ = [
     "deploy", "redeploy", "rollback", "history", "logs", "run_once", "exec_in", "stop", "start", "restart",
@@ -36,6 +37,11 @@ def user_errors():
         raise Exit("\n".join([f"error: {e}", *(f"  | {line}" for line in e.details)]), code=e.exit_code) from None
 
 
+INPUT_HELP = {
+    "var": "a variable of the instance, NAME=VALUE (repeatable); kept in its state",
+    "vars": "a YAML file of variables",
+    "secrets": "a dotenv file of secrets (NAME=value), over the environment's",
+}
 DEPLOY_HELP = {
     "force": "recreate every service, changed or not",
     "dry-run": "print the plan (what would change and why), change nothing",
@@ -46,23 +52,38 @@ DEPLOY_HELP = {
 
 @task(
     auto_shortflags=False,
-    help={"template": "the template file (YAML)", "instance": "the instance's name, e.g. staging", **DEPLOY_HELP},
+    iterable=["var"],
+    help={
+        "template": "the template file (YAML)",
+        "instance": "the instance's name, e.g. staging",
+        **DEPLOY_HELP,
+        **INPUT_HELP,
+    },
 )
-def deploy(c, template, instance=None, force=False, dry_run=False, pull=False, lock_wait=None):
+def deploy(c, template, instance=None, force=False, dry_run=False, pull=False, lock_wait=None,
+           var=None, vars=None, secrets=None):
     """Deploy a template to the host as an instance; only services that changed are recreated."""
     if not instance:
         raise Exit("error: deploy needs the instance's name: --instance NAME", code=EXIT_USAGE)
     with user_errors():
         options = instances.Options(force, dry_run, pull, _seconds(lock_wait))
-        output.deployed(instances.deploy(Host.for_context(c), template, instance, options), dry_run=dry_run)
+        result = instances.deploy(Host.for_context(c), template, instance, options, _inputs(var, vars, secrets))
+        output.deployed(result, dry_run=dry_run)
 
 
-@task(auto_shortflags=False, help=DEPLOY_HELP)
-def redeploy(c, instance, force=False, dry_run=False, pull=False, lock_wait=None):
-    """Apply again the template the host holds for the instance (no local YAML needed)."""
+@task(auto_shortflags=False, iterable=["var"], help={**DEPLOY_HELP, **INPUT_HELP})
+def redeploy(c, instance, force=False, dry_run=False, pull=False, lock_wait=None, var=None, vars=None, secrets=None):
+    """Apply again the template the host holds for the instance, with its variables (no local YAML needed)."""
     with user_errors():
         options = instances.Options(force, dry_run, pull, _seconds(lock_wait))
-        output.deployed(instances.redeploy(Host.for_context(c), instance, options), dry_run=dry_run)
+        result = instances.redeploy(Host.for_context(c), instance, options, _inputs(var, vars, secrets))
+        output.deployed(result, dry_run=dry_run)
+
+
+def _inputs(var, vars_file, secrets_file):
+    """Variables (a --vars file, then each --var over it) and the secrets' source."""
+    variables = {**(load_vars_file(vars_file) if vars_file else {}), **assignments(var)}
+    return instances.Inputs(variables, secrets_source(secrets_file))
 
 
 @task(
@@ -195,11 +216,11 @@ def destroy(c, instance, volumes=False, lock_wait=None):
         output.destroyed(host.name, instance, volumes)
 
 
-@task
-def validate(c, template):
+@task(iterable=["var"], help={"var": INPUT_HELP["var"], "vars": INPUT_HELP["vars"]})
+def validate(c, template, var=None, vars=None):
     """Check a template without any host (for CI): exits 2 with the first error."""
     with user_errors():
-        output.valid(instances.validate(template))
+        output.valid(instances.validate(template, _inputs(var, vars, None).variables))
 
 
 ns = Collection(

@@ -16,6 +16,7 @@ from voluptuous import Invalid, MultipleInvalid
 from . import plugins as plugin_registry
 from . import schema
 from .errors import TemplateError
+from .variables import SecretRef, substitute
 
 
 @dataclass(frozen=True)
@@ -33,18 +34,25 @@ class Template:
     settings: Mapping[str, Any]
     services: tuple[Service, ...]
 
+    @property
+    def secret_names(self):
+        """The names of the secrets the template's env values ask for."""
+        envs = [self.settings.get("Env", {})] + [s.options.get("env", {}) for s in self.services]
+        return sorted({v.name for env in envs for v in env.values() if isinstance(v, SecretRef)})
 
-def load(path, plugins=None):
+
+def load(path, plugins=None, variables=None):
     """Read and validate a template file; every problem is a TemplateError naming file and key."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except (OSError, UnicodeDecodeError) as e:
         raise TemplateError(f"cannot read template: {getattr(e, 'strerror', None) or e}", file=path) from None
-    return parse(text, path, plugins)
+    return parse(text, path, plugins, variables)
 
 
-def parse(text, path="<template>", plugins=None):
+def parse(text, path="<template>", plugins=None, variables=None):
+    """``variables``: the values of ``{name}`` placeholders (None: leave them as written)."""
     plugins = plugin_registry.installed() if plugins is None else plugins
     try:
         data = yaml.load(text, Loader=_StrictLoader)
@@ -55,6 +63,8 @@ def parse(text, path="<template>", plugins=None):
     for key in data:
         if not isinstance(key, str):
             raise TemplateError(f"top-level key {key!r} must be a string", file=path)
+    if variables is not None:
+        data = substitute(data, variables, path)
     settings = {k: v for k, v in data.items() if k[:1].isupper()}
     for key in settings.keys() - schema.SETTINGS.schema.keys():
         raise TemplateError(

@@ -25,6 +25,7 @@ class Fragment:
     ports: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
     host_dirs: tuple[str, ...] = ()  # directories the host creates before starting the container
+    secrets: tuple[str, ...] = ()  # env names whose values are secrets (masked in output)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class RenderContext:
     instance: str
     volume_dir: str
     settings: Mapping[str, Any]  # the template's capitalised settings, validated
+    secrets: Mapping[str, str] = field(default_factory=dict)  # secret name -> value
 
 
 class Plugin(Protocol):

@@ -1,6 +1,12 @@
-"""``env``: environment variables, the template's ``Env`` first, the service's over it."""
+"""``env``: environment variables, the template's ``Env`` first, the service's over it.
 
+A ``{secret: NAME}`` value is looked up in the render context's secrets; a missing one is
+a template error, raised before anything changes on a host.
+"""
+
+from ..errors import TemplateError
 from ..schema import ENV
+from ..variables import SecretRef
 from .base import Fragment
 
 
@@ -9,7 +15,17 @@ class EnvPlugin:
     keys = {"env": ENV}
 
     def fragment(self, service, context):
-        return Fragment(env={**context.settings.get("Env", {}), **service.options.get("env", {})})
+        env = {**context.settings.get("Env", {}), **service.options.get("env", {})}
+        secrets = tuple(sorted(k for k, v in env.items() if isinstance(v, SecretRef)))
+        for key in secrets:
+            name = env[key].name
+            if name not in context.secrets:
+                raise TemplateError(
+                    f"secret {name!r} is not set: give it in the environment or with --secrets FILE",
+                    key=f"{service.key}.env.{key}",
+                )
+            env[key] = context.secrets[name]
+        return Fragment(env=env, secrets=secrets)
 
 
 plugin = EnvPlugin()
