@@ -44,12 +44,21 @@ put() {
   rm -f "$tmp"; echo "deployer: could not write $1" >&2; return 1
 }
 # lock DIR WAIT WHO: hold DIR/lock (flock, fd 9) until this script's process ends,
-# however it ends; a second deployer waits up to WAIT seconds, then names the holder
+# however it ends; a second deployer waits up to WAIT seconds, then names the holder.
+# While waiting it writes a line a second: once its client is gone, that write kills it
+# (SIGPIPE), so a killed client never leaves a waiter behind to take the lock later.
 lock() {
   mkdir -p "$1" && chmod 700 "$1" && exec 9>>"$1/lock" || return 1
-  if ! flock -n 9; then
-    flock -w "$2" 9 || { echo "deployer: locked by $(cat "$1/lock.info" 2>/dev/null || echo '?') (waited $2 s; --lock-wait waits longer)" >&2; return 1; }
-  fi
+  n=0
+  while ! flock -n 9; do
+    if [ "$n" -ge "$2" ]; then
+      echo "deployer: locked by $(cat "$1/lock.info" 2>/dev/null || echo '?') (waited $2 s; --lock-wait waits longer)" >&2
+      return 1
+    fi
+    mark waiting
+    if flock -w 1 9; then break; fi
+    n=$((n + 1))
+  done
   printf '%s since %s\n' "$3" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$1/lock.info"
 }
 # inspect INSTANCE: the instance's containers as one JSON array (empty when none)

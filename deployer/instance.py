@@ -225,19 +225,23 @@ def _converge(host, instance, images, desire, options, note):
 def _partial(host, instance, previous, actions, done, want, release, note, error):
     """Record what did change before the failure, so the state still describes what runs."""
     steps = [a for a in actions if a.kind != KEEP]
-    failed = next(a for a in steps if a.service not in done)
+    failed = next((a for a in steps if a.service not in done), None)
     if done:
         started = [a.spec for a in steps if a.spec and a.service in done]
         removed = {a.service for a in steps if a.spec is None and a.service in done}
         state = previous.applied(started, removed, want.images, **release)
+        record = state.record(steps, want.template_text, note, failed=failed.service if failed else "recording")
         try:
-            host.write_state(instance, state, state.record(steps, want.template_text, note, failed=failed.service))
+            host.write_state(instance, state, record)
         except DeployerError:
             pass  # the deploy's own error says more; the labels on containers still tell
-    error.message = (
-        f"deploy stopped at service {failed.service!r} ({failed.kind}): {error.message}; "
-        f"{len(done)} of {len(steps)} changes were made, the other services run as before"
-    )
+    if failed is None:
+        error.message = f"all {len(steps)} changes were made, but recording them failed: {error.message}"
+    else:
+        error.message = (
+            f"deploy stopped at service {failed.service!r} ({failed.kind}): {error.message}; "
+            f"{len(done)} of {len(steps)} changes were made, the other services run as before"
+        )
     return error
 
 
