@@ -24,9 +24,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .errors import DeployerError
-from .plan import KEEP
+from .plan import CREATE, KEEP
 from .session import LocalRunner, SSHRunner
-from .state import Container, InstanceState
+from .state import Container, InstanceState, image_ids
 
 # Shell functions every script may use. $B is the boundary, $S and $V the roots.
 LIBRARY = r"""
@@ -61,38 +61,44 @@ lock() {
   done
   printf '%s since %s\n' "$3" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$1/lock.info"
 }
-# inspect INSTANCE: the instance's containers as one JSON array (empty when none)
+# inspect INSTANCE REF...: ONE docker call describing the instance's containers and the
+# given images (those on the host), as one JSON array
 inspect() {
-  ids=$(docker ps -aq --no-trunc --filter "label=deployer.instance=$1") || return 1
-  if [ -n "$ids" ]; then docker inspect $ids; else echo '[]'; fi
+  i=$1; shift
+  ids=$(docker ps -aq --no-trunc --filter "label=deployer.instance=$i") || return 1
+  if [ -z "$ids" ] && [ $# -eq 0 ]; then echo '[]'; return 0; fi
+  out=$(docker inspect $ids "$@" 2>/dev/null)  # exits 1 when an image is missing: still JSON
+  printf '%s\n' "${out:-[]}"
 }
-# image_ids REF...: each reference's image id, one per line, "-" where it is not on the
-# host; one docker call unless one is missing
-image_ids() {
-  if ids=$(docker image inspect --format '{{.Id}}' "$@" 2>/dev/null); then echo "$ids"; return 0; fi
-  for ref; do docker image inspect --format '{{.Id}}' "$ref" 2>/dev/null || echo -; done
-}
-# started NAME: the container keeps running and, if it has a healthcheck, turns healthy
-# within $H seconds (it is polled every half second while "starting")
+# started NAME: the container still runs, never restarted, $U seconds after it started
+# (a command that cannot run fails within a fraction of that), and, if it has a
+# healthcheck, turns healthy within $H seconds (polled every half second)
 started() {
+  sleep "$U"
   n=0
-  while state=$(docker container inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$1"); do
+  while state=$(docker container inspect --format '{{.State.Status}} {{.RestartCount}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$1"); do
     case "$state" in
-      "running "|"running healthy") return 0 ;;
-      "running starting") [ "$n" -lt $((H * 2)) ] || { echo "deployer: $1 was not healthy after $H s" >&2; return 1; } ;;
+      "running 0 "|"running 0 healthy") return 0 ;;
+      "running 0 starting") [ "$n" -lt $((H * 2)) ] || { echo "deployer: $1 was not healthy after $H s" >&2; return 1; } ;;
       *) return 1 ;;
     esac
     sleep 0.5; n=$((n + 1))
   done
   return 1
 }
-# retire NAME KEEP: the current container NAME, if any, is stopped and kept as KEEP
+# retire NAME KEEP: the current container NAME is stopped and kept as KEEP (no KEEP: there
+# is no current container); one docker call to rename unless KEEP is taken already
 retire() {
-  old=
-  if docker container inspect "$1" >/dev/null 2>&1; then
-    old=$2; docker rm -f "$old" >/dev/null 2>&1
-    docker rename "$1" "$old" && docker stop "$old" >/dev/null
+  old=$2
+  [ -n "$old" ] || return 0
+  if ! docker rename "$1" "$old" 2>/dev/null; then
+    docker rm -f "$old" >/dev/null 2>&1
+    if ! docker rename "$1" "$old" 2>/dev/null; then
+      if docker container inspect "$1" >/dev/null 2>&1; then return 1; fi
+      old=; return 0  # removed by hand meanwhile: nothing to retire
+    fi
   fi
+  docker stop "$old" >/dev/null
 }
 # restore NAME: the retired container runs as NAME again (after a failed replacement)
 restore() { if [ -n "$old" ]; then docker rename "$old" "$1" && docker start "$1" >/dev/null; fi; }
@@ -115,7 +121,6 @@ up() {
 # and must start well before the current NAME is stopped (kept as KEEP)
 first() {
   svc=$1 name=$2 keep=$3; shift 3
-  docker rm -f "$name.next" >/dev/null 2>&1
   if docker run "$@" >/dev/null; then
     if started "$name.next"; then
       if retire "$name" "$keep" && docker rename "$name.next" "$name"; then mark ok "$svc"; return 0; fi
@@ -349,9 +354,10 @@ rm -rf -- "$S/instances/$I" || exit 1
         roots = Roots(*out["roots"].splitlines())
         path = f"{self.name}:{roots.state_dir}/instances/{instance}/state.json"
         state = InstanceState.from_json(out["state"], path) if out["state"].strip() else None
-        ids = {ref: id for ref, id in zip(images, out["images"].split()) if id != "-"}
         try:
-            containers = tuple(Container.from_inspect(item) for item in json.loads(out["containers"] or "[]"))
+            objects = json.loads(out["docker"] or "[]")
+            containers = tuple(Container.from_inspect(o) for o in objects if "State" in o)
+            ids = image_ids([o for o in objects if "RepoTags" in o], images)
         except (ValueError, KeyError, TypeError) as e:
             raise DeployerError(f"cannot read docker inspect output: {e}", host=self.name) from None
         return Facts(roots, state, containers, ids)
@@ -373,17 +379,19 @@ class Deploy:
         self.host, self.session, self.boundary, self.instance, self.facts = host, session, boundary, instance, facts
         self.finished = False
 
-    def apply(self, actions, final_state, record, template_text, health_timeout):
+    def apply(self, actions, final_state, record, template_text, health_timeout, min_uptime):
         """Run the changing actions in order, then write template, state and history.
 
         Returns the services whose action succeeded and the error that stopped the rest
         (None when all succeeded), so the caller can record what really runs.
         """
-        steps = [f"I={q(self.instance)}; D=\"$S/instances/$I\"; H={int(health_timeout)}"]
+        steps = [f"I={q(self.instance)}; D=\"$S/instances/$I\"; H={int(health_timeout)}; U={float(min_uptime)}"]
         dirs = [d for a in actions if a.spec and a.kind != KEEP for d in a.spec.host_dirs]
         if dirs:
             steps.append(f"mkdir -p {join(dirs)} || exit 1")
         release = ["--label", f"deployer.release={final_state.release}"]
+        names = {c.name for c in self.facts.containers}
+        creates = []
         for a in actions:
             if a.kind == KEEP:
                 continue
@@ -391,11 +399,17 @@ class Deploy:
                 steps.append(f'down {q(a.service)} "$I" || exit 1')
             elif a.reuse:
                 steps.append(f"back {join([a.service, a.spec.name, a.retire, a.reuse])} || exit 1")
+            elif a.kind == CREATE:  # nothing to replace: all new services start at once
+                creates.append(f"up {join([a.service, a.spec.name, '', *release, *a.spec.run_args()])} & pids=\"$pids $!\"")
             elif a.spec.start_first:
+                if f"{a.spec.name}.next" in names:  # left by a deploy that was cut off
+                    steps.append(f"docker rm -f {q(a.spec.name + '.next')} >/dev/null")
                 args = a.spec.run_args(name=a.spec.name + ".next")
                 steps.append(f"first {join([a.service, a.spec.name, a.retire, *release, *args])} || exit 1")
             else:
                 steps.append(f"up {join([a.service, a.spec.name, a.retire, *release, *a.spec.run_args()])} || exit 1")
+        if creates:
+            steps += ["pids=", *creates, 'failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] || exit 1']
         pruned = [name for a in actions for name in a.prune]
         if pruned:
             steps.append(f"docker rm -f {join(pruned)} >/dev/null")
@@ -417,8 +431,7 @@ I={q(instance)}
 mark roots; printf '%s\\n%s\\n' "$S" "$V"
 mark state; F="$S/instances/$I/state.json"
 if [ -f "$F" ]; then cat "$F" || exit 1; fi
-mark containers; inspect "$I" || exit 1
-mark images; {"image_ids " + join(images) if images else ""}
+mark docker; inspect "$I" {join(images)} || exit 1
 """
 
 

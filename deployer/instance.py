@@ -20,7 +20,7 @@ from .spec import ContainerSpec, render
 from .state import InstanceState, check_instance_name
 from .variables import MASK, UnsetVariables
 
-DEFAULTS = {"retain": 3, "lock_wait": 60, "health_timeout": 60}
+DEFAULTS = {"retain": 3, "lock_wait": 60, "health_timeout": 60, "min_uptime": 0.1}
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,16 @@ class Status:
 def setting(host, name, value=None):
     """A numeric setting: the argument, else ``deployer.<name>`` (fabric.yaml, or the env
     var FABRIC_DEPLOYER_<NAME>, which arrives as a string), else the default."""
+    kind = type(DEFAULTS[name])
     for candidate in (value, host.settings.get(name), DEFAULTS[name]):
         if candidate is not None:
             try:
-                return int(candidate)
+                number = kind(candidate)
             except (TypeError, ValueError):
-                raise TemplateError(f"setting deployer.{name}: expected a whole number, got {candidate!r}") from None
+                number = -1
+            if number < 0:
+                raise TemplateError(f"setting deployer.{name}: expected a number of at least 0, got {candidate!r}")
+            return number
 
 
 def who():
@@ -216,7 +220,9 @@ def _converge(host, instance, images, desire, options, note):
         removed = {a.service for a in actions if a.spec is None}
         final = previous.applied(want.specs, removed, want.images, **release)
         record = final.record(actions, want.template_text, note)
-        done, error = session.apply(actions, final, record, want.template_text, setting(host, "health_timeout"))
+        done, error = session.apply(
+            actions, final, record, want.template_text, setting(host, "health_timeout"), setting(host, "min_uptime")
+        )
     if error:
         raise _partial(host, instance, previous, actions, done, want, release, note, error)
     return Deployed(host.name, instance, final.release, actions, time.monotonic() - started)

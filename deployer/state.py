@@ -158,3 +158,27 @@ class Container:
                 for b in binds or ()
             ),
         )
+
+
+def image_ids(images, refs):
+    """The id of the image each reference names, among ``docker inspect`` results of images:
+    by tag (``redis`` is ``redis:latest``, ``docker.io/library/redis:7`` is ``redis:7``),
+    by digest, or by id. A reference not found is left out (not on the host)."""
+    out = {}
+    for ref in refs:
+        want = _normal(ref)
+        for image in images:
+            names = {_normal(n) for n in (image.get("RepoTags") or []) + (image.get("RepoDigests") or [])}
+            if want in names or image["Id"] in (ref, f"sha256:{ref}"):
+                out[ref] = image["Id"]
+                break
+    return out
+
+
+def _normal(ref):
+    name, at, digest = ref.partition("@")
+    if not at and ":" not in name.rsplit("/", 1)[-1]:
+        name += ":latest"
+    for prefix in ("docker.io/", "library/"):
+        name = name.removeprefix(prefix)
+    return name + at + digest

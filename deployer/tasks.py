@@ -228,5 +228,6 @@ ns = Collection(
     list_instances, status, destroy, validate,
 )
 ns.configure(
-    {"deployer": {"state_dir": None, "volume_dir": None, "retain": None, "lock_wait": None, "health_timeout": None}}
+    {"deployer": {"state_dir": None, "volume_dir": None, "retain": None, "lock_wait": None, "health_timeout": None,
+                  "min_uptime": None}}
 )

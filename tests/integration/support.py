@@ -29,3 +29,10 @@ def inspect(name, fmt):
 
 def env_of(container):
     return dict(line.split("=", 1) for line in json.loads(inspect(container, "{{json .Config.Env}}")))
+
+
+def containers_of(instance):
+    """The names of every container Docker has for an instance, retained ones included."""
+    result = docker("ps", "-a", "--filter", f"label=deployer.instance={instance}", "--format", "{{.Names}}")
+    assert result.returncode == 0, result.stderr
+    return set(result.stdout.split())
