@@ -11,10 +11,12 @@ import inspect
 import os
 import re
 
-from fabric import Config, Executor
+from fabric import Config
 from fabric.main import Fab
+from invoke import Argument
 
 from . import __version__
+from .executor import ParallelExecutor
 from .tasks import ns
 
 _UNESCAPED_COMMA = re.compile(r"(?<!\\),")
@@ -31,11 +33,21 @@ class Program(Fab):
             at = self.argv.index("--")
             self.argv, self.command = self.argv[:at], self.argv[at + 1 :]
 
+    def core_args(self):
+        return super().core_args() + [
+            Argument(names=("parallel",), kind=int, help="Deploy to at most this many hosts at once (default 10)."),
+            Argument(names=("fail-fast",), kind=bool, help="Start no more hosts once one has failed."),
+        ]
+
     def update_config(self):
         super().update_config()
-        if self.command:
-            # a modification: merged deeply over the collection's deployer defaults
-            self.config["deployer"] = {"command": list(self.command)}
+        given = {
+            "command": list(self.command) or None,
+            "parallel": self.args.parallel.value,
+            "fail_fast": self.args["fail-fast"].value or None,
+        }
+        # a modification: merged deeply over the collection's deployer defaults
+        self.config["deployer"] = {key: value for key, value in given.items() if value is not None}
 
     def parse_collection(self):
         """A bundled namespace makes invoke skip ``./fabric.yaml``; load it as fab would."""
@@ -88,7 +100,7 @@ program = Program(
     binary="deployer",
     version=__version__,
     namespace=ns,
-    executor_class=Executor,
+    executor_class=ParallelExecutor,
     config_class=Config,
 )
 

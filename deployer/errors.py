@@ -9,6 +9,7 @@ core never prints and never exits.
 # Exit codes, documented in README.rst.
 EXIT_FAILED = 1   # the deploy (or another host operation) failed
 EXIT_USAGE = 2    # bad arguments or an invalid template: nothing was changed
+EXIT_UNREACHABLE = 3  # the host could not be reached (connection, key, host key)
 
 
 class DeployerError(Exception):
@@ -47,6 +48,12 @@ class DeployerError(Exception):
         if self.key:
             parts.append(self.key)
         return ": ".join(parts + [self.message])
+
+
+class UnreachableError(DeployerError):
+    """The host could not be reached: nothing was changed on it."""
+
+    exit_code = EXIT_UNREACHABLE
 
 
 class TemplateError(DeployerError):

@@ -185,7 +185,7 @@ class Host:
     def for_context(cls, c):
         """A Fabric Connection means SSH; a plain invoke Context (no ``-H``) the local engine."""
         settings = c.config.get("deployer", {}) or {}
-        return cls(SSHRunner(c) if hasattr(c, "host") else LocalRunner(), settings, c)
+        return cls(SSHRunner(c, settings) if hasattr(c, "host") else LocalRunner(), settings, c)
 
     @property
     def hostname(self):

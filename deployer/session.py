@@ -10,6 +10,7 @@ paramiko channel: invoke's in_stream reads byte by byte), LocalRunner with the l
 ``sh`` (no ``-H``: the local Docker engine).
 """
 
+import os
 import subprocess
 import threading
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 import paramiko
 
-from .errors import DeployerError
+from .errors import DeployerError, UnreachableError
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,16 @@ class LocalRunner:
 
 
 class SSHRunner:
-    def __init__(self, connection):
+    """Sessions over a Fabric Connection, checking the host's key against known_hosts.
+
+    Fabric accepts any host key; a deploy tool must not. Keys come from the user's
+    known_hosts (and ``deployer.known_hosts``, a file); an unknown key is refused unless
+    ``deployer.accept_new_hosts`` is set (first contact, throwaway test hosts).
+    """
+
+    def __init__(self, connection, settings):
         self.connection = connection
+        self.settings = settings
         self.name = f"{connection.user}@{connection.host}:{connection.port}"
 
     def start(self, script):
@@ -107,8 +116,22 @@ class SSHRunner:
         return session
 
     def _transport(self):
+        client = self.connection.client
+        if not self.connection.is_connected:
+            if str(self.settings.get("accept_new_hosts")).lower() not in ("1", "true", "yes"):
+                client.set_missing_host_key_policy(paramiko.RejectPolicy())
+            if self.settings.get("known_hosts"):
+                client.load_host_keys(os.path.expanduser(self.settings["known_hosts"]))
         try:
             self.connection.open()
-        except (paramiko.SSHException, OSError, EOFError) as e:
-            raise DeployerError(f"cannot connect: {e or type(e).__name__}", host=self.name) from None
-        return self.connection.client.get_transport()
+        except paramiko.BadHostKeyException as e:
+            raise UnreachableError(f"host key mismatch ({e}): refused", host=self.name) from None
+        except paramiko.SSHException as e:
+            hint = ""
+            if "not found in known_hosts" in str(e):
+                hint = (": add its key to known_hosts (ssh-keyscan), or set deployer.accept_new_hosts "
+                        "for a first contact")
+            raise UnreachableError(f"cannot connect: {e}{hint}", host=self.name) from None
+        except (OSError, EOFError) as e:
+            raise UnreachableError(f"cannot connect: {e or type(e).__name__}", host=self.name) from None
+        return client.get_transport()

@@ -42,7 +42,9 @@ INPUT_HELP = {
     "vars": "a YAML file of variables",
     "secrets": "a dotenv file of secrets (NAME=value), over the environment's",
 }
+JSON_HELP = "print one JSON document (README.rst documents its keys)"
 DEPLOY_HELP = {
+    "json": JSON_HELP,
     "force": "recreate every service, changed or not",
     "dry-run": "print the plan (what would change and why), change nothing",
     "pull": "pull the images first; services whose image changed are recreated",
@@ -61,23 +63,26 @@ DEPLOY_HELP = {
     },
 )
 def deploy(c, template, instance=None, force=False, dry_run=False, pull=False, lock_wait=None,
-           var=None, vars=None, secrets=None):
+           var=None, vars=None, secrets=None, json=False):
     """Deploy a template to the host as an instance; only services that changed are recreated."""
     if not instance:
         raise Exit("error: deploy needs the instance's name: --instance NAME", code=EXIT_USAGE)
     with user_errors():
         options = instances.Options(force, dry_run, pull, _seconds(lock_wait))
         result = instances.deploy(Host.for_context(c), template, instance, options, _inputs(var, vars, secrets))
-        output.deployed(result, dry_run=dry_run)
+        output.deployed(result, dry_run, json)
+        return result
 
 
 @task(auto_shortflags=False, iterable=["var"], help={**DEPLOY_HELP, **INPUT_HELP})
-def redeploy(c, instance, force=False, dry_run=False, pull=False, lock_wait=None, var=None, vars=None, secrets=None):
+def redeploy(c, instance, force=False, dry_run=False, pull=False, lock_wait=None, var=None, vars=None, secrets=None,
+             json=False):
     """Apply again the template the host holds for the instance, with its variables (no local YAML needed)."""
     with user_errors():
         options = instances.Options(force, dry_run, pull, _seconds(lock_wait))
         result = instances.redeploy(Host.for_context(c), instance, options, _inputs(var, vars, secrets))
-        output.deployed(result, dry_run=dry_run)
+        output.deployed(result, dry_run, json)
+        return result
 
 
 def _inputs(var, vars_file, secrets_file):
@@ -89,21 +94,23 @@ def _inputs(var, vars_file, secrets_file):
 @task(
     auto_shortflags=False,
     help={"to": "the release to go back to (default: the previous one)", "dry-run": DEPLOY_HELP["dry-run"],
-          "lock-wait": DEPLOY_HELP["lock-wait"]},
+          "lock-wait": DEPLOY_HELP["lock-wait"], "json": JSON_HELP},
 )
-def rollback(c, instance, to=None, dry_run=False, lock_wait=None):
+def rollback(c, instance, to=None, dry_run=False, lock_wait=None, json=False):
     """Go back to the previous release (or --to N): env, images and all."""
     with user_errors():
         options = instances.Options(dry_run=dry_run, lock_wait=_seconds(lock_wait))
         result = instances.rollback(Host.for_context(c), instance, _number("--to", to), options)
-        output.deployed(result, dry_run=dry_run)
+        output.deployed(result, dry_run, json)
+        return result
 
 
-@task(auto_shortflags=False)
-def history(c, instance):
+@task(auto_shortflags=False, help={"json": JSON_HELP})
+def history(c, instance, json=False):
     """List the instance's releases: number, time, who, what changed."""
     with user_errors():
-        output.history(instances.history(Host.for_context(c), instance))
+        host = Host.for_context(c)
+        output.history(host.name, instance, instances.history(host, instance), json)
 
 
 @task(auto_shortflags=False, help={"lock-wait": DEPLOY_HELP["lock-wait"]})
@@ -189,19 +196,19 @@ def _seconds(value):
     return _number("--lock-wait", value)
 
 
-@task(name="list")
-def list_instances(c):
+@task(name="list", help={"json": JSON_HELP})
+def list_instances(c, json=False):
     """List the instances on the host, from its state files alone."""
     with user_errors():
         host = Host.for_context(c)
-        output.instances(host.name, host.instances())
+        output.instances(host.name, host.instances(), json)
 
 
-@task(auto_shortflags=False)
-def status(c, instance):
-    """Show an instance's services: containers, running or not, ports, volumes."""
+@task(auto_shortflags=False, help={"json": JSON_HELP})
+def status(c, instance, json=False):
+    """Show an instance's services: containers, running or not, drift, ports, volumes."""
     with user_errors():
-        output.status(instances.status(Host.for_context(c), instance))
+        output.status(instances.status(Host.for_context(c), instance), json)
 
 
 @task(
@@ -216,11 +223,11 @@ def destroy(c, instance, volumes=False, lock_wait=None):
         output.destroyed(host.name, instance, volumes)
 
 
-@task(iterable=["var"], help={"var": INPUT_HELP["var"], "vars": INPUT_HELP["vars"]})
-def validate(c, template, var=None, vars=None):
+@task(iterable=["var"], help={"var": INPUT_HELP["var"], "vars": INPUT_HELP["vars"], "json": JSON_HELP})
+def validate(c, template, var=None, vars=None, json=False):
     """Check a template without any host (for CI): exits 2 with the first error."""
     with user_errors():
-        output.valid(instances.validate(template, _inputs(var, vars, None).variables))
+        output.valid(instances.validate(template, _inputs(var, vars, None).variables), json)
 
 
 ns = Collection(
@@ -229,5 +236,6 @@ ns = Collection(
 )
 ns.configure(
     {"deployer": {"state_dir": None, "volume_dir": None, "retain": None, "lock_wait": None, "health_timeout": None,
-                  "min_uptime": None}}
+                  "min_uptime": None, "parallel": None, "fail_fast": None, "known_hosts": None,
+                  "accept_new_hosts": None}}
 )

@@ -144,7 +144,8 @@ def _runner(module, sshd, repo_env):
     def run(*args, host=True, check=None, env=None, cwd=None, input=None):
         core = ["-H", sshd.target, "-i", str(sshd.key)] if host else []
         cmd = [sys.executable, "-m", module, *core, *map(str, args)]
-        full_env = dict(os.environ)
+        # deployer refuses unknown host keys: the test sshd's key is in its own known_hosts
+        full_env = dict(os.environ, FABRIC_DEPLOYER_KNOWN_HOSTS=str(sshd.known_hosts))
         if not host:
             # Local mode acts on this machine: keep its state in the test dirs, too.
             full_env.update(repo_env)

@@ -5,6 +5,7 @@ import socket
 
 import pytest
 
+from deployer.errors import EXIT_UNREACHABLE
 from support import APP, docker, env_of, inspect
 
 
@@ -161,6 +162,18 @@ def test_without_a_host_deploy_uses_the_local_engine(deployer_cli, app, unique_i
 def test_an_unreachable_host_is_one_line_naming_it(deployer_cli, app, unique_instance):
     result = deployer_cli("-H", "root@127.0.0.1:1", "deploy", app, "--instance", unique_instance, host=False)
 
-    assert result.returncode == 1
+    assert result.returncode == EXIT_UNREACHABLE
     assert result.stderr.startswith("error: host root@127.0.0.1:1: cannot connect")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_unknown_host_key_is_refused_unless_first_contact_is_allowed(deployer_cli, app, unique_instance):
+    unknown = {"FABRIC_DEPLOYER_KNOWN_HOSTS": "/dev/null"}
+
+    refused = deployer_cli("deploy", app, "--instance", unique_instance, env=unknown)
+
+    assert refused.returncode == EXIT_UNREACHABLE
+    assert "not found in known_hosts" in refused.stderr and "deployer.accept_new_hosts" in refused.stderr
+    assert docker("ps", "-aq", "--filter", f"label=deployer.instance={unique_instance}").stdout == ""
+    allowed = {**unknown, "FABRIC_DEPLOYER_ACCEPT_NEW_HOSTS": "true"}
+    deployer_cli("deploy", app, "--instance", unique_instance, env=allowed, check=True)

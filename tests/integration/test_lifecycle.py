@@ -55,7 +55,8 @@ def background(sshd):
 
     def start(*args):
         cmd = [sys.executable, "-m", "deployer", "-H", sshd.target, "-i", str(sshd.key), *map(str, args)]
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env = dict(os.environ, FABRIC_DEPLOYER_KNOWN_HOSTS=str(sshd.known_hosts))
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         proc.args_shown = cmd
         procs.append(proc)
         return proc

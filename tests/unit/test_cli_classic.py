@@ -47,7 +47,7 @@ def test_a_classic_token_becomes_the_tasks_flags(classic, token, args):
         "colonless",
         "deployy:t.yaml",
         "undeploy:c1",
-        "history:c1,c2",  # more values than parameters: invoke says what is wrong
+        "history:c1,true,extra",  # more values than parameters: invoke says what is wrong
     ],
 )
 def test_a_token_that_is_not_a_classic_task_call_is_left_alone(classic, token):
