@@ -54,11 +54,9 @@ class ParallelExecutor(Executor):
         stop = threading.Event()
         outcomes = [None] * len(calls)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(self._captured, call, stop): i for i, call in enumerate(calls)}
+            futures = {pool.submit(self._captured, call, stop, fail_fast): i for i, call in enumerate(calls)}
             for future in as_completed(futures):
                 outcomes[futures[future]] = outcome = future.result()
-                if outcome.code and fail_fast:
-                    stop.set()
                 if not as_json:
                     output.host_block(outcome)
         if as_json:
@@ -70,8 +68,9 @@ class ParallelExecutor(Executor):
             raise Exit(code=failed[0].code)
         return [o.result for o in outcomes]
 
-    def _captured(self, call, stop):
-        """One host's call, its output captured, its failure turned into an Outcome."""
+    def _captured(self, call, stop, fail_fast):
+        """One host's call, its output captured, its failure turned into an Outcome (which,
+        with fail_fast, stops the hosts not started yet: set here, before a worker is free)."""
         host = _host_name(call.init_kwargs)
         if stop.is_set():
             return Outcome(host, 1, "not started: another host failed (--fail-fast)", "", 0.0, None)
@@ -83,6 +82,8 @@ class ParallelExecutor(Executor):
                 result, code, message = None, e.code, e.message or ""
             except Exception as e:  # a host must never take the others down with it
                 result, code, message = None, 1, f"error: host {host}: {type(e).__name__}: {e}"
+        if code and fail_fast:
+            stop.set()
         return Outcome(host, code, message, buffer.getvalue(), time.monotonic() - started, result)
 
     def _call(self, call):

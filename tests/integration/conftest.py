@@ -4,6 +4,7 @@ These fixtures never skip: a missing engine, image or sshd is a failure, so CI c
 go green by silently testing nothing. `.ci/setup` prepares a machine for them.
 """
 
+import contextlib
 import dataclasses
 import os
 import secrets
@@ -11,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,11 +77,12 @@ def _keygen(path):
                     "-f", str(path)], check=True, timeout=30)
 
 
-@pytest.fixture(scope="session")
-def sshd(tmp_path_factory):
+@contextlib.contextmanager
+def _sshd(tmp, env=None):
+    """An OpenSSH server on a free loopback port; every session gets DEPLOYER_STATE_DIR,
+    DEPLOYER_VOLUME_DIR (under tmp) and ``env`` (e.g. DOCKER_HOST: another engine)."""
     if not os.access(SSHD, os.X_OK) or not shutil.which("ssh-keygen"):
         _fail(f"{SSHD} or ssh-keygen missing (openssh-server); run .ci/setup")
-    tmp = tmp_path_factory.mktemp("sshd")
     host_key, client_key = tmp / "host_key", tmp / "client_key"
     _keygen(host_key)
     _keygen(client_key)
@@ -87,6 +90,7 @@ def sshd(tmp_path_factory):
     state_dir, volume_dir = tmp / "state", tmp / "volumes"
     port = _free_port()
     cfg = tmp / "sshd_config"
+    setenv = {"DEPLOYER_STATE_DIR": state_dir, "DEPLOYER_VOLUME_DIR": volume_dir, **(env or {})}
     # sshd keeps only the first SetEnv directive, hence one line for all variables.
     cfg.write_text(f"""\
 Port {port}
@@ -100,7 +104,7 @@ KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 Subsystem sftp internal-sftp
-SetEnv DEPLOYER_STATE_DIR={state_dir} DEPLOYER_VOLUME_DIR={volume_dir}
+SetEnv {" ".join(f"{k}={v}" for k, v in setenv.items())}
 """)
     host_pub = (tmp / "host_key.pub").read_text().split()
     known_hosts = tmp / "known_hosts"
@@ -117,12 +121,71 @@ SetEnv DEPLOYER_STATE_DIR={state_dir} DEPLOYER_VOLUME_DIR={volume_dir}
                       state_dir=state_dir, volume_dir=volume_dir,
                       known_hosts=known_hosts, log=log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
+
+
+def _stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    with _sshd(tmp_path_factory.mktemp("sshd")) as host:
+        yield host
+
+
+@pytest.fixture(scope="session")
+def second_engine(busybox_image):
+    """A second Docker engine on this machine (its own bridge, data and socket), holding
+    the test image: a second host's containers never meet the first's. Its DOCKER_HOST."""
+    root = Path(tempfile.mkdtemp(prefix="/tmp/de"))  # short: containerd's socket paths are limited
+    bridge = "br-detest"
+    if subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode != 0:
+        for cmd in (["ip", "link", "add", bridge, "type", "bridge"],
+                    ["ip", "addr", "add", "172.31.250.1/24", "dev", bridge],
+                    ["ip", "link", "set", bridge, "up"]):
+            subprocess.run(cmd, check=True, capture_output=True)
+    sock = f"unix://{root}/docker.sock"
+    log = root / "dockerd.log"
+    with open(log, "w") as logf:
+        proc = subprocess.Popen(["dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "x"),
+                                 "--pidfile", str(root / "pid"), "-H", sock, "--bridge", bridge],
+                                stdout=logf, stderr=subprocess.STDOUT)
+    env = dict(os.environ, DOCKER_HOST=sock)
+    try:
+        deadline = time.monotonic() + 60
+        while subprocess.run(["docker", "info"], env=env, capture_output=True).returncode != 0:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                _fail(f"second dockerd did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        save = subprocess.Popen(["docker", "save", busybox_image], stdout=subprocess.PIPE)
+        subprocess.run(["docker", "load", "-q"], stdin=save.stdout, env=env, check=True, capture_output=True)
+        save.wait()
+        yield sock
+    finally:
+        ids = subprocess.run(["docker", "ps", "-aq"], env=env, capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run(["docker", "rm", "-f", *ids], env=env, capture_output=True)
+        _stop(proc)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def three_hosts(tmp_path_factory, second_engine, docker_engine):
+    """Three SSH hosts: one on this engine, one on the second engine, and one whose Docker
+    engine is unreachable (its deploys fail)."""
+    with contextlib.ExitStack() as stack:
+        hosts = [
+            stack.enter_context(_sshd(tmp_path_factory.mktemp("host-a"))),
+            stack.enter_context(_sshd(tmp_path_factory.mktemp("host-b"), {"DOCKER_HOST": second_engine})),
+            stack.enter_context(_sshd(tmp_path_factory.mktemp("host-c"), {"DOCKER_HOST": "unix:///nonexistent.sock"})),
+        ]
+        yield hosts
 
 
 def _wait_for_banner(proc, port, log, timeout=20):
