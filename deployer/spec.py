@@ -9,6 +9,7 @@ instance comes back after a host reboot) and ``init: true`` (a tiny init as PID 
 signals reach the process and ``docker stop`` does not wait out its timeout).
 """
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -47,14 +48,17 @@ class ContainerSpec:
         """``<instance>.<service>``: unambiguous, since instance names hold no dot."""
         return container_name(self.instance, self.service)
 
-    @property
+    @functools.cached_property
     def config_hash(self):
-        data = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(data.encode()).hexdigest()[:16]
+        return hashlib.sha256(self._json.encode()).hexdigest()[:16]
+
+    @functools.cached_property
+    def _json(self):
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
 
     def to_dict(self):
         """Plain JSON data (lists, not tuples): what state and history record."""
-        return json.loads(json.dumps(asdict(self)))
+        return json.loads(self._json)
 
     @classmethod
     def from_dict(cls, data):

@@ -135,23 +135,22 @@ def logs(c, instance, service=None, follow=False, tail=None):
 @task(name="run", auto_shortflags=False, help={"command": "the command, as one string (or give it after --)"})
 def run_once(c, instance, service, command=None):
     """Run a one-off container of a service (its image, env, volumes); exit code passes through."""
-    with user_errors():
-        host = Host.for_context(c)
-        (spec,) = instances.service_specs(host, instance, service)
-        tty = sys.stdin.isatty() and sys.stdout.isatty()
-        argv = ["docker", "run", *(["-it"] if tty else []), *spec.one_off_args(_command(c, command))]
-        _exit(host.attach(argv, tty))
+    _attached(c, instance, service, lambda spec, tty: ["docker", "run", *tty, *spec.one_off_args(_command(c, command))])
 
 
 @task(name="exec", auto_shortflags=False, help={"command": "the command, as one string (default: sh)"})
 def exec_in(c, instance, service, command=None):
     """Run a command inside the service's running container (default: a shell)."""
+    _attached(c, instance, service, lambda spec, tty: ["docker", "exec", *tty, spec.name, *(_command(c, command) or ["sh"])])
+
+
+def _attached(c, instance, service, argv):
+    """Run ``argv(spec, tty_flags)`` for one service with the user's terminal; its exit code is ours."""
     with user_errors():
         host = Host.for_context(c)
         (spec,) = instances.service_specs(host, instance, service)
         tty = sys.stdin.isatty() and sys.stdout.isatty()
-        argv = ["docker", "exec", *(["-it"] if tty else []), spec.name, *(_command(c, command) or ["sh"])]
-        _exit(host.attach(argv, tty))
+        _exit(host.attach(argv(spec, ["-it"] if tty else []), tty))
 
 
 def _control(verb, doc):

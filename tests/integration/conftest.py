@@ -258,8 +258,20 @@ def app(tmp_path):
 def unique_instance():
     name = f"t{secrets.token_hex(4)}"
     yield name
-    # Best effort: never let a test leak containers into the next one.
-    label = f"label=deployer.instance={name}"
+    _remove_containers(name)
+
+
+@pytest.fixture
+def other_instance(unique_instance):
+    """A second throwaway instance, whose name starts with the first one's."""
+    name = unique_instance + "b"
+    yield name
+    _remove_containers(name)
+
+
+def _remove_containers(instance):
+    """Best effort: never let a test leak containers into the next one."""
+    label = f"label=deployer.instance={instance}"
     try:
         ids = subprocess.run(["docker", "ps", "-aq", "--filter", label],
                              capture_output=True, text=True, timeout=60).stdout.split()

@@ -3,20 +3,8 @@
 import json
 import socket
 
-import pytest
-
 from deployer.errors import EXIT_UNREACHABLE
 from support import APP, docker, env_of, inspect
-
-
-@pytest.fixture
-def other_instance(unique_instance):
-    """A second throwaway instance, cleaned up by a second unique_instance-style teardown."""
-    name = unique_instance + "b"
-    yield name
-    ids = docker("ps", "-aq", "--filter", f"label=deployer.instance={name}").stdout.split()
-    if ids:
-        docker("rm", "-f", *ids)
 
 
 def test_two_instances_of_one_template_run_side_by_side(deployer_cli, app, unique_instance, other_instance, sshd):

@@ -32,16 +32,6 @@ worker:
 
 
 @pytest.fixture
-def other_instance(unique_instance):
-    """A second throwaway instance whose name starts with the first one's."""
-    name = unique_instance + "b"
-    yield name
-    ids = docker("ps", "-aq", "--filter", f"label=deployer.instance={name}").stdout.split()
-    if ids:
-        docker("rm", "-f", *ids)
-
-
-@pytest.fixture
 def slow(tmp_path):
     path = tmp_path / "slow.yaml"
     path.write_text(SLOW)

@@ -77,7 +77,7 @@ def test_pull_from_an_unreachable_registry_fails_before_anything_changes(deploye
     result = deployer_cli("deploy", app, "--instance", unique_instance, "--pull", "--force")
 
     assert result.returncode == 1
-    assert result.stderr.startswith(f"error: host root@127.0.0.1:") and "cannot pull local/busybox" in result.stderr
+    assert result.stderr.startswith("error: host root@127.0.0.1:") and "cannot pull local/busybox" in result.stderr
     assert inspect(f"{unique_instance}.web", "{{.Id}}") == before
 
 

@@ -1,0 +1,16 @@
+"""The benchmark runs at all (one quick round; its figures are not asserted here)."""
+
+import subprocess
+import sys
+
+from conftest import REPO_ROOT
+
+
+def test_the_benchmark_runs_and_counts_one_ssh_session_per_deploy(docker_engine, busybox_image):
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "bench" / "run"), "--quick"],
+                            capture_output=True, text=True, timeout=300)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| deployer |" in result.stdout
+    assert "counter check: all 3 floor runs counted exactly 1 session on 1 connection" in result.stdout
+    assert "5 services: first deploy 1/1, no-op re-deploy 1/1, one service's env changed 1/1" in result.stdout
