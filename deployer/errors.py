@@ -44,10 +44,15 @@ class DeployerError(Exception):
         if self.instance:
             parts.append(f"instance {self.instance}")
         if self.file:
-            parts.append(str(self.file))
+            parts.append(_printable(str(self.file)))
         if self.key:
-            parts.append(self.key)
-        return ": ".join(parts + [self.message])
+            parts.append(_printable(str(self.key)))
+        return ": ".join(parts + [_printable(self.message)])
+
+
+def _printable(text):
+    """One line, whatever a hostile key or file name holds: control characters escaped."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
 
 
 class UnreachableError(DeployerError):

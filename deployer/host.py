@@ -274,10 +274,10 @@ done
         out = self._script(
             f'D="$S/instances/"{q(instance)}\nmark roots; echo "$S"\n'
             'mark template; if [ -f "$D/template.yaml" ]; then cat "$D/template.yaml" || exit 1; else mark missing; fi\n'
-            'mark state; if [ -f "$D/state.json" ]; then cat "$D/state.json" || exit 1; fi',
+            'if [ -f "$D/state.json" ]; then mark state; cat "$D/state.json" || exit 1; fi',
             instance,
         )
-        if "missing" in out or not out["state"].strip():
+        if "missing" in out or "state" not in out:
             raise DeployerError("no such instance on this host (no stored template)", host=self.name, instance=instance)
         path = f"{self.name}:{out['roots'].strip()}/instances/{instance}"
         return out["template"], f"{path}/template.yaml", InstanceState.from_json(out["state"], f"{path}/state.json")
@@ -353,7 +353,7 @@ rm -rf -- "$S/instances/$I" || exit 1
     def _facts(self, out, instance, images):
         roots = Roots(*out["roots"].splitlines())
         path = f"{self.name}:{roots.state_dir}/instances/{instance}/state.json"
-        state = InstanceState.from_json(out["state"], path) if out["state"].strip() else None
+        state = InstanceState.from_json(out["state"], path) if "state" in out else None  # blank: corrupt
         try:
             objects = json.loads(out["docker"] or "[]")
             containers = tuple(Container.from_inspect(o) for o in objects if "State" in o)
@@ -429,8 +429,8 @@ def _facts_body(instance, images):
     return f"""
 I={q(instance)}
 mark roots; printf '%s\\n%s\\n' "$S" "$V"
-mark state; F="$S/instances/$I/state.json"
-if [ -f "$F" ]; then cat "$F" || exit 1; fi
+F="$S/instances/$I/state.json"
+if [ -f "$F" ]; then mark state; cat "$F" || exit 1; fi
 mark docker; inspect "$I" {join(images)} || exit 1
 """
 
@@ -449,13 +449,16 @@ def _boundary():
 
 
 def _sections(stdout, boundary):
-    """Split script output at boundary lines: ``{name: text}``, plus ``ok`` marks in order."""
+    """Split script output at boundary lines: ``{name: text}``, plus ``ok`` marks in order.
+
+    A boundary may follow text on its line (a file without a final newline was printed)."""
     sections, marks, name, lines = {}, [], None, []
     for line in stdout.splitlines(keepends=True):
-        if line.startswith(boundary + " "):
+        at = line.find(boundary + " ")
+        if at >= 0:
             if name is not None:
-                sections[name] = "".join(lines)
-            name, lines = line[len(boundary) + 1 :].rstrip("\n"), []
+                sections[name] = "".join(lines + [line[:at]])
+            name, lines = line[at + len(boundary) + 1 :].rstrip("\n"), []
             if name.startswith("ok "):
                 marks.append(name[3:])
                 name = None

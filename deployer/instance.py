@@ -207,7 +207,7 @@ def _converge(host, instance, images, desire, options, note):
         want = desire(facts)
         actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, retain)
         previous = facts.state or InstanceState(instance, want.source, 0, "", "")
-        if all(a.kind == KEEP for a in actions):
+        if all(a.kind == KEEP for a in actions) and _recorded(facts.state, want.specs):
             return Deployed(host.name, instance, previous.release, actions, time.monotonic() - started, applied=False)
         release = dict(
             template=want.source,
@@ -226,6 +226,14 @@ def _converge(host, instance, images, desire, options, note):
     if error:
         raise _partial(host, instance, previous, actions, done, want, release, note, error)
     return Deployed(host.name, instance, final.release, actions, time.monotonic() - started)
+
+
+def _recorded(state, specs):
+    """Whether the state describes these specs (it may not, when writing it failed before:
+    the containers match, yet the state must still be written)."""
+    return state is not None and {n: s.config_hash for n, s in state.services.items()} == {
+        s.service: s.config_hash for s in specs
+    }
 
 
 def _partial(host, instance, previous, actions, done, want, release, note, error):

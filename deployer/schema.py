@@ -32,11 +32,16 @@ RESERVED_LABEL_PREFIX = "deployer."
 
 
 def text(value):
-    """A string without NUL (which no argv or env var can carry)."""
+    """A string without NUL (which no argv or env var can carry) that is valid UTF-8
+    (YAML escapes can make lone surrogates, which no host can be sent)."""
     if not isinstance(value, str):
         raise Invalid("expected a string")
     if "\0" in value:
         raise Invalid("contains a NUL byte")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Invalid(f"is not valid unicode text: {value!r}") from None
     return value
 
 
@@ -63,6 +68,18 @@ def name(value):
             f"{value!r} is not a valid name: use letters, digits, '_', '.', '-' "
             "(at most 63, starting with a letter or digit)"
         )
+    return value
+
+
+SPARE_SUFFIX = re.compile(r".*\.(next|r[0-9]+)")
+
+
+def service_name(value):
+    """A name, but not one that looks like another service's spare container
+    (``web.next`` while ``web`` starts first, ``web.r3`` kept for rollback)."""
+    name(value)
+    if SPARE_SUFFIX.fullmatch(value):
+        raise Invalid(f"{value!r} ends like deployer's spare containers (.next, .rN): choose another name")
     return value
 
 
@@ -149,11 +166,12 @@ def restart(value):
 
 
 def label_key(value):
+    """What docker run --label can carry as a name: no '=', no space or tab, not blank."""
     text(value)
     if value.startswith(RESERVED_LABEL_PREFIX):
         raise Invalid(f"labels starting with {RESERVED_LABEL_PREFIX!r} are deployer's own")
-    if not value:
-        raise Invalid("empty label name")
+    if not value.strip() or any(ch in value for ch in "= \t"):
+        raise Invalid(f"{value!r} is not a label name: no '=', no spaces, not empty")
     return value
 
 

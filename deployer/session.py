@@ -10,6 +10,7 @@ paramiko channel: invoke's in_stream reads byte by byte), LocalRunner with the l
 ``sh`` (no ``-H``: the local Docker engine).
 """
 
+import logging
 import os
 import subprocess
 import threading
@@ -19,6 +20,12 @@ from dataclasses import dataclass
 import paramiko
 
 from .errors import DeployerError, UnreachableError
+
+CONNECT_TIMEOUT = 10  # seconds, unless -t / timeouts.connect says otherwise: a host that drops packets
+
+# paramiko logs a failed handshake with a traceback through logging's last resort: our
+# own one-line error says it better.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,9 @@ class SSHRunner:
     def _transport(self):
         client = self.connection.client
         if not self.connection.is_connected:
+            if self.connection.connect_timeout is None and "timeout" not in self.connection.connect_kwargs:
+                self.connection.connect_timeout = CONNECT_TIMEOUT
+            client.load_system_host_keys()
             if str(self.settings.get("accept_new_hosts")).lower() not in ("1", "true", "yes"):
                 client.set_missing_host_key_policy(paramiko.RejectPolicy())
             if self.settings.get("known_hosts"):

@@ -95,7 +95,7 @@ class InstanceState:
             )
         except DeployerError:
             raise
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError) as e:
             raise DeployerError(f"corrupt state file ({type(e).__name__}: {e}); nothing was changed", file=path) from None
 
     def record(self, actions, template_text, note="", failed=None):

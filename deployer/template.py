@@ -58,6 +58,8 @@ def parse(text, path="<template>", plugins=None, variables=None):
         data = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as e:
         raise TemplateError(_yaml_message(e), file=path) from None
+    except (ValueError, TypeError, AttributeError, RecursionError) as e:  # e.g. `!!int x`, deep nesting
+        raise TemplateError(f"invalid YAML: {type(e).__name__}: {e}"[:300], file=path) from None
     if not isinstance(data, dict) or not data:
         raise TemplateError("expected a mapping of services (and capitalised settings)", file=path)
     for key in data:
@@ -104,7 +106,7 @@ def _service(key, value, service_schema, claimed, path):
             )
     image = options.pop("image", None)
     if image is not None or "git" in options:
-        name = _validate(schema.name, key, path, key)
+        name = _validate(schema.service_name, key, path, key)
     else:
         try:
             image = schema.image(key)
@@ -114,7 +116,7 @@ def _service(key, value, service_schema, claimed, path):
                 file=path,
                 key=key,
             ) from None
-        name = schema.image_service_name(image)
+        name = _validate(schema.service_name, schema.image_service_name(image), path, key)
     return Service(name=name, key=key, image=image, options=options)
 
 
@@ -177,8 +179,10 @@ class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml p
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
             key = self.construct_object(key_node, deep=True)
-            if isinstance(key, (list, dict)):
-                raise yaml.constructor.ConstructorError(None, None, "a key must be a string", key_node.start_mark)
+            try:
+                hash(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(None, None, "a key must be a string", key_node.start_mark) from None
             if key in keys:
                 raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice", key_node.start_mark)
             keys.add(key)

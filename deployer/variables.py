@@ -36,9 +36,12 @@ class UnsetVariables(TemplateError):
 
 
 def substitute(data, variables, path):
-    """Every string in ``data`` (a parsed template) with its placeholders filled."""
+    """Every string in ``data`` (a parsed template) with its placeholders filled.
+
+    YAML aliases share objects: each one is filled once (``seen``), so a document of
+    aliases of aliases ("billion laughs") costs its size, not its expansion."""
     unset = {}
-    result = _walk(data, variables, unset, "")
+    result = _walk(data, variables, unset, "", {})
     if unset:
         names = ", ".join(sorted(unset))
         raise UnsetVariables(
@@ -49,14 +52,18 @@ def substitute(data, variables, path):
     return result
 
 
-def _walk(value, variables, unset, where):
+def _walk(value, variables, unset, where, seen):
     if isinstance(value, str):
         return PLACEHOLDER.sub(lambda m: _fill(m, variables, unset, where), value)
-    if isinstance(value, dict):
-        return {k: _walk(v, variables, unset, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_walk(v, variables, unset, f"{where}[{i}]") for i, v in enumerate(value)]
-    return value
+    if not isinstance(value, (dict, list)):
+        return value
+    if id(value) not in seen:
+        if isinstance(value, dict):
+            seen[id(value)] = {k: _walk(v, variables, unset, f"{where}.{k}" if where else str(k), seen)
+                               for k, v in value.items()}
+        else:
+            seen[id(value)] = [_walk(v, variables, unset, f"{where}[{i}]", seen) for i, v in enumerate(value)]
+    return seen[id(value)]
 
 
 def _fill(match, variables, unset, where):

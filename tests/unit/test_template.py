@@ -253,9 +253,9 @@ def test_a_path_with_a_leading_double_slash_is_the_same_volume(template_error):
 @pytest.mark.parametrize(
     "text, key",
     [
-        ('"redis\\n": {}', "redis\n"),
+        ('"redis\\n": {}', "redis\\n"),  # shown escaped: an error is one line
         ('app: {image: "redis\\n"}', "app.image"),
-        ('"app\\n": {image: redis}', "app\n"),
+        ('"app\\n": {image: redis}', "app\\n"),
         ('app: {restart: "always\\n"}', "app.restart"),
     ],
     ids=["image as key", "image key", "service name", "restart"],

@@ -1,0 +1,225 @@
+"""Helpers of the reliability tests: templates on disk, the test sshd's process tree,
+real faults (a dropped connection, a killed client) and waiting on conditions."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from support import docker
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# A service that stops slowly: no init, its shell ignores SIGTERM, so `docker stop`
+# waits out stop_timeout. Replacing it leaves a window to put a fault in.
+SLOW_STOP = {
+    "image": "local/busybox",
+    "init": False,
+    "stop_timeout": 3,
+    "cmd": ["sh", "-c", 'trap "" TERM; while true; do sleep 1; done'],
+}
+
+
+def write_template(directory, data, name="t.yaml"):
+    """A template file from Python data (JSON is YAML, and quotes every string exactly)."""
+    path = Path(directory) / name
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def state_file(sshd, instance):
+    return sshd.state_dir / "instances" / instance / "state.json"
+
+
+def wait_for(predicate, timeout=30, what="the condition"):
+    """Poll until predicate() is truthy; its value. Fails the test when time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+# -- processes ------------------------------------------------------------------------
+
+def all_processes():
+    """pid -> (ppid, argv) for every process, from /proc."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        out[int(entry)] = (ppid, argv)
+    return out
+
+
+def descendants(pid, processes=None):
+    processes = processes or all_processes()
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [p for p, (pp, _) in processes.items() if pp == parent]
+        found += children
+        frontier += children
+    return found
+
+
+def sshd_pid(sshd):
+    return int((sshd.key.parent / "sshd.pid").read_text())
+
+
+def remote_scripts(sshd):
+    """The pids of the `sh -s` scripts deployer runs through the test sshd."""
+    table = all_processes()
+    return [p for p in descendants(sshd_pid(sshd), table) if table[p][1][:2] == ["sh", "-s"]]
+
+
+def drop_connection(sshd):
+    """Kill (SIGKILL) the sshd session process serving the one running deployer script:
+    the TCP connection drops as if the network went away; the script itself lives on."""
+    (script,) = wait_for(lambda: remote_scripts(sshd), what="the remote script")
+    session = all_processes()[script][0]
+    os.kill(session, signal.SIGKILL)
+    return script
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+# -- the CLI in the background ----------------------------------------------------------
+
+def cli_env(sshd, **extra):
+    """The environment of a deployer run against the test sshd: its host key is known."""
+    return {**os.environ, "FABRIC_DEPLOYER_KNOWN_HOSTS": str(sshd.known_hosts), **extra}
+
+
+def start_cli(sshd, *args, env=None):
+    """`python -m deployer -H <test sshd> ARGS` running in the background (a Popen)."""
+    cmd = [sys.executable, "-m", "deployer", "-H", sshd.target, "-i", str(sshd.key), *map(str, args)]
+    return subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=cli_env(sshd, **(env or {})))
+
+
+def finish(proc, timeout=120):
+    """Wait for a background CLI; (exit code, stdout, stderr)."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"the CLI did not end within {timeout}s\n--- stdout\n{out}\n--- stderr\n{err}")
+    return proc.returncode, out, err
+
+
+# -- docker -----------------------------------------------------------------------------
+
+def running(container):
+    result = docker("inspect", "--format", "{{.State.Running}}", container)
+    return result.returncode == 0 and result.stdout.strip() == "true"
+
+
+def exists(container):
+    return docker("inspect", "--format", "{{.Id}}", container).returncode == 0
+
+
+def container_id(container):
+    result = docker("inspect", "--format", "{{.Id}}", container)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def inspect_json(container):
+    result = docker("inspect", container)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)[0]
+
+
+class EngineProxy:
+    """A unix socket forwarding to the Docker engine's: DOCKER_HOST=unix://<path> reaches
+    the real engine until stop(), which makes it unreachable at once (every open
+    connection cut, nothing listening), as if dockerd had died; start() brings it back."""
+
+    def __init__(self, path, upstream="/var/run/docker.sock"):
+        self.path, self.upstream = str(path), upstream
+        self.url = f"unix://{self.path}"
+        self._listener, self._conns, self._lock = None, [], threading.Lock()
+
+    def start(self):
+        self._listener = socket.socket(socket.AF_UNIX)
+        self._listener.bind(self.path)
+        self._listener.listen(64)
+        threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
+
+    def stop(self):
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+    def _accept(self, listener):
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            server = socket.socket(socket.AF_UNIX)
+            try:
+                server.connect(self.upstream)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+def start_local_cli(sshd, *args, env=None):
+    """`python -m deployer ARGS` in local mode (no -H) in the background, with the test
+    sshd's state and volume dirs (as deployer_cli(host=False) uses them)."""
+    local = {"DEPLOYER_STATE_DIR": str(sshd.state_dir), "DEPLOYER_VOLUME_DIR": str(sshd.volume_dir)}
+    cmd = [sys.executable, "-m", "deployer", *map(str, args)]
+    return subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=cli_env(sshd, **local, **(env or {})))
