@@ -70,6 +70,17 @@ inspect() {
   out=$(docker inspect $ids "$@" 2>/dev/null)  # exits 1 when an image is missing: still JSON
   printf '%s\n' "${out:-[]}"
 }
+# inside DIR...: each volume directory really is inside the instance's volume directory
+# (a symlink planted on the host could lead a bind mount anywhere, /etc included)
+inside() {
+  top=$(realpath "$V/$I") || return 1
+  for d; do
+    case "$(realpath "$d")" in
+      "$top"/*) ;;
+      *) echo "deployer: volume directory $d leads outside $V/$I (a symlink?): refused" >&2; return 1 ;;
+    esac
+  done
+}
 # started NAME: the container still runs, never restarted, $U seconds after it started
 # (a command that cannot run fails within a fraction of that), and, if it has a
 # healthcheck, turns healthy within $H seconds (polled every half second)
@@ -388,7 +399,7 @@ class Deploy:
         steps = [f"I={q(self.instance)}; D=\"$S/instances/$I\"; H={int(health_timeout)}; U={float(min_uptime)}"]
         dirs = [d for a in actions if a.spec and a.kind != KEEP for d in a.spec.host_dirs]
         if dirs:
-            steps.append(f"mkdir -p {join(dirs)} || exit 1")
+            steps.append(f"mkdir -p {join(dirs)} && inside {join(dirs)} || exit 1")
         release = ["--label", f"deployer.release={final_state.release}"]
         names = {c.name for c in self.facts.containers}
         creates = []

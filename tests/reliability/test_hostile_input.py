@@ -400,3 +400,18 @@ def test_a_surrogate_escape_in_a_template_is_refused_with_one_line_and_exit_2(de
     _one_error_line(result, str(path))
     assert "app.env.A" in result.stderr or "line 4" in result.stderr, result.stderr
     assert not (sshd.state_dir / "instances" / unique_instance).exists()
+
+
+def test_a_symlink_planted_in_the_volume_directory_is_refused(deployer_cli, app, unique_instance, sshd, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    planted = sshd.volume_dir / unique_instance / "web" / "www"
+    planted.parent.mkdir(parents=True)
+    planted.symlink_to(outside)
+
+    result = deployer_cli("deploy", app, "--instance", unique_instance)
+
+    assert result.returncode == 1
+    assert f"volume directory {planted} leads outside" in result.stderr and "refused" in result.stderr
+    assert docker("ps", "-aq", "--filter", f"label=deployer.instance={unique_instance}").stdout == ""
+    assert list(outside.iterdir()) == []
