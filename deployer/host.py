@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from .errors import DeployerError
 from .plan import CREATE, KEEP
 from .session import LocalRunner, SSHRunner
+from .discovery import bridge_address, listening
 from .state import Container, InstanceState, image_ids
 
 # Shell functions every script may use. $B is the boundary, $S and $V the roots.
@@ -181,6 +182,9 @@ class Facts:
     state: InstanceState | None
     containers: tuple[Container, ...]
     images: dict  # image reference -> id, for the references present on the host
+    bridge: str = ""  # the Docker bridge's address (asked for with discovery=True)
+    others: tuple = ()  # the other instances' states (discovery)
+    listening: frozenset = frozenset()  # TCP ports listening on the host (discovery)
 
 
 class Host:
@@ -214,20 +218,24 @@ class Host:
 
     # -- operations, each one round trip ------------------------------------------------
 
-    def facts(self, instance, images=()):
-        """State, containers and the ids the given image references have on the host."""
-        out = self._script(_facts_body(instance, images), instance)
+    def facts(self, instance, images=(), discovery=False):
+        """State, containers and the ids the given image references have on the host (and,
+        with ``discovery``, what allocating endpoints needs)."""
+        out = self._script(_facts_body(instance, images, discovery), instance)
         return self._facts(out, instance, images)
 
     @contextmanager
-    def deploying(self, instance, images, who, lock_wait, pull=False):
+    def deploying(self, instance, images, who, lock_wait, pull=False, discovery=False):
         """Hold the instance's lock and yield a Deploy whose facts were read under it
-        (after pulling the images, with ``pull``).
+        (after pulling the images, with ``pull``; with ``discovery`` also the host's
+        endpoints lock, so two instances never allocate the same port).
 
         Leaving the block without ``apply`` changes nothing and releases the lock.
         """
         boundary = _boundary()
         body = f"lock \"$S/instances/\"{q(instance)} {int(lock_wait)} {q(who)} || exit 1\n"
+        if discovery:  # endpoints are allocated host-wide: one such deploy at a time per host
+            body += f'exec 8>>"$S/endpoints.lock" && flock -w {int(lock_wait)} 8 || exit 1\n'
         if pull:
             body += "".join(
                 f"err=$(docker pull -q {q(image)} 2>&1 >/dev/null) || "
@@ -235,7 +243,7 @@ class Host:
                 for image in images
             )
         session = self.runner.start(
-            self._wrap(boundary, body + _facts_body(instance, images) + "\nmark facts-end\n" + CONVERSE)
+            self._wrap(boundary, body + _facts_body(instance, images, discovery) + "\nmark facts-end\n" + CONVERSE)
         )
         head = session.read_until(f"{boundary} facts-end")
         if head is None:
@@ -371,7 +379,11 @@ rm -rf -- "$S/instances/$I" || exit 1
             ids = image_ids([o for o in objects if "RepoTags" in o], images)
         except (ValueError, KeyError, TypeError) as e:
             raise DeployerError(f"cannot read docker inspect output: {e}", host=self.name) from None
-        return Facts(roots, state, containers, ids)
+        others = tuple(
+            InstanceState.from_json(text, f"{self.name}:{key[6:]}") for key, text in out.items() if key.startswith("other ")
+        )
+        return Facts(roots, state, containers, ids, bridge_address(out.get("bridge", "")), others,
+                     frozenset(listening(out.get("listening", ""))))
 
     def _error(self, result, instance):
         lines = [l for l in result.stderr.splitlines() if l.strip() and not l.startswith("Run 'docker")]
@@ -390,7 +402,7 @@ class Deploy:
         self.host, self.session, self.boundary, self.instance, self.facts = host, session, boundary, instance, facts
         self.finished = False
 
-    def apply(self, actions, final_state, record, template_text, health_timeout, min_uptime):
+    def apply(self, actions, final_state, record, template_text, health_timeout, min_uptime, deps=None):
         """Run the changing actions in order, then write template, state and history.
 
         Returns the services whose action succeeded and the error that stopped the rest
@@ -402,7 +414,13 @@ class Deploy:
             steps.append(f"mkdir -p {join(dirs)} && inside {join(dirs)} || exit 1")
         release = ["--label", f"deployer.release={final_state.release}"]
         names = {c.name for c in self.facts.containers}
-        creates = []
+        creates = {}  # wave -> commands: new services start at once, after those they expose
+        deps = deps or {}
+        new = {a.service for a in actions if a.kind == CREATE}
+
+        def wave(service):
+            return 1 + max((wave(d) for d in deps.get(service, ()) if d in new), default=-1)
+
         for a in actions:
             if a.kind == KEEP:
                 continue
@@ -410,8 +428,9 @@ class Deploy:
                 steps.append(f'down {q(a.service)} "$I" || exit 1')
             elif a.reuse:
                 steps.append(f"back {join([a.service, a.spec.name, a.retire, a.reuse])} || exit 1")
-            elif a.kind == CREATE:  # nothing to replace: all new services start at once
-                creates.append(f"up {join([a.service, a.spec.name, '', *release, *a.spec.run_args()])} & pids=\"$pids $!\"")
+            elif a.kind == CREATE:
+                command = f"up {join([a.service, a.spec.name, '', *release, *a.spec.run_args()])} & pids=\"$pids $!\""
+                creates.setdefault(wave(a.service), []).append(command)
             elif a.spec.start_first:
                 if f"{a.spec.name}.next" in names:  # left by a deploy that was cut off
                     steps.append(f"docker rm -f {q(a.spec.name + '.next')} >/dev/null")
@@ -419,8 +438,8 @@ class Deploy:
                 steps.append(f"first {join([a.service, a.spec.name, a.retire, *release, *args])} || exit 1")
             else:
                 steps.append(f"up {join([a.service, a.spec.name, a.retire, *release, *a.spec.run_args()])} || exit 1")
-        if creates:
-            steps += ["pids=", *creates, 'failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] || exit 1']
+        for number in sorted(creates):
+            steps += ["pids=", *creates[number], 'failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] || exit 1']
         pruned = [name for a in actions for name in a.prune]
         if pruned:
             steps.append(f"docker rm -f {join(pruned)} >/dev/null")
@@ -436,13 +455,23 @@ class Deploy:
         return self.session.finish()
 
 
-def _facts_body(instance, images):
+def _facts_body(instance, images, discovery=False):
     return f"""
 I={q(instance)}
 mark roots; printf '%s\\n%s\\n' "$S" "$V"
 F="$S/instances/$I/state.json"
 if [ -f "$F" ]; then mark state; cat "$F" || exit 1; fi
 mark docker; inspect "$I" {join(images)} || exit 1
+""" + _DISCOVERY_FACTS * discovery
+
+
+# what allocating endpoints needs: the bridge's address, ports in use, other instances
+_DISCOVERY_FACTS = r"""
+mark bridge; docker network inspect bridge --format '{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}' || exit 1
+for F in "$S"/instances/*/state.json; do
+  if [ -f "$F" ] && [ "$F" != "$S/instances/$I/state.json" ]; then mark "other $F"; cat "$F" || exit 1; fi
+done
+mark listening; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null
 """
 
 

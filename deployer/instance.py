@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from . import plugins, template as templates
+from . import discovery, plugins, template as templates
 from .errors import DeployerError, TemplateError
 from .plan import KEEP, plan
 from .spec import ContainerSpec, render
@@ -44,6 +44,8 @@ class Desired:
     source: str
     variables: dict
     secrets: dict
+    endpoints: dict = dataclasses.field(default_factory=dict)  # "svc:ep" -> Endpoint.to_dict()
+    deps: dict = dataclasses.field(default_factory=dict)  # service -> services it exposes
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,16 @@ def validate(template_path, variables=None):
     """Load and render the template for a throwaway instance: every template error, no
     host, no secrets needed (placeholders for {instance} and {host})."""
     template = templates.load(template_path, variables={**(variables or {}), "instance": "validate", "host": "validate"})
-    render(template, "validate", "/volumes", plugins.installed(), {name: MASK for name in template.secret_names})
+    others = {  # another instance's endpoints are only known on the host
+        ref: discovery.Endpoint("validate", 0, 0) for s in template.services for ref in s.options.get("expose", {}) if "/" in ref
+    }
+    endpoints = discovery.allocate(template, {}, set(), "validate")
+    try:
+        discovery.dependencies(template, others)
+    except TemplateError as e:
+        raise e.where(file=template.path)
+    secrets = {name: MASK for name in template.secret_names}
+    render(template, "validate", "/volumes", plugins.installed(), secrets, {**endpoints, **others})
     return template
 
 
@@ -140,10 +151,33 @@ def _deploy_template(host, instance, template, source, variables, options, input
     def desired(facts):
         known = {**(facts.state.secrets if facts.state else {}), **inputs.secrets}
         secrets = {name: known[name] for name in template.secret_names if name in known}
-        specs = render(template, instance, facts.roots.volume_dir, plugins.installed(), secrets)
-        return Desired(specs, facts.images, template.text, source, own, secrets)
+        endpoints, others, deps = _endpoints(template, facts)
+        specs = render(template, instance, facts.roots.volume_dir, plugins.installed(), secrets, {**endpoints, **others})
+        return Desired(_ordered(specs, deps), facts.images, template.text, source, own, secrets,
+                       {k: e.to_dict() for k, e in endpoints.items()}, deps)
 
-    return _converge(host, instance, images, desired, options, note="")
+    discovery_used = bool(discovery.registered(template)) or any(s.options.get("expose") for s in template.services)
+    return _converge(host, instance, images, desired, options, note="", discovery_used=discovery_used)
+
+
+def _endpoints(template, facts):
+    """This instance's endpoints (allocated, or kept from its state), the other instances'
+    on the host, and the services' dependencies (checked: unknown references, cycles)."""
+    recorded = {k: e["host_port"] for k, e in (facts.state.endpoints if facts.state else {}).items()}
+    others = discovery.of_other_instances(facts.others, facts.bridge)
+    taken = facts.listening | {e.host_port for e in others.values()}
+    endpoints = discovery.allocate(template, recorded, taken, facts.bridge)
+    try:
+        deps = discovery.dependencies(template, others)
+    except TemplateError as e:
+        raise e.where(file=template.path)
+    return endpoints, others, deps
+
+
+def _ordered(specs, deps):
+    """Each service after the services it exposes."""
+    by_name = {spec.service: spec for spec in specs}
+    return tuple(by_name[name] for name in discovery.order(list(by_name), deps))
 
 
 def rollback(host, instance, to=None, options=Options()):
@@ -166,7 +200,7 @@ def rollback(host, instance, to=None, options=Options()):
         wanted = {s.image: ids[s.service] or facts.images.get(s.image) for s in chosen}
         return Desired(
             tuple(chosen), wanted, target["template_text"], target["template"],
-            target.get("variables", {}), target.get("secrets", {}),
+            target.get("variables", {}), target.get("secrets", {}), target.get("endpoints", {}),
         )
 
     return _converge(host, instance, images, desired, options, note=f"rollback to release {number}")
@@ -192,17 +226,17 @@ def _pinned(spec, image_id, facts, host, instance, number):
     )
 
 
-def _converge(host, instance, images, desire, options, note):
+def _converge(host, instance, images, desire, options, note, discovery_used=False):
     started = time.monotonic()
     retain = setting(host, "retain")
     if options.dry_run:
-        facts = host.facts(instance, images)
+        facts = host.facts(instance, images, discovery_used)
         want = desire(facts)
         actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, retain)
         release = facts.state.release if facts.state else 0
         return Deployed(host.name, instance, release, actions, time.monotonic() - started, applied=False)
     lock_wait = setting(host, "lock_wait", options.lock_wait)
-    with host.deploying(instance, images, who(), lock_wait, options.pull) as session:
+    with host.deploying(instance, images, who(), lock_wait, options.pull, discovery_used) as session:
         facts = session.facts
         want = desire(facts)
         actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, retain)
@@ -216,12 +250,14 @@ def _converge(host, instance, images, desire, options, note):
             deployed_by=who(),
             variables=want.variables,
             secrets=want.secrets,
+            endpoints=want.endpoints,
         )
         removed = {a.service for a in actions if a.spec is None}
         final = previous.applied(want.specs, removed, want.images, **release)
         record = final.record(actions, want.template_text, note)
         done, error = session.apply(
-            actions, final, record, want.template_text, setting(host, "health_timeout"), setting(host, "min_uptime")
+            actions, final, record, want.template_text, setting(host, "health_timeout"), setting(host, "min_uptime"),
+            want.deps,
         )
     if error:
         raise _partial(host, instance, previous, actions, done, want, release, note, error)
@@ -314,3 +350,12 @@ def logs_command(specs, follow, tail):
         for spec in specs
     ]
     return ["sh", "-c", " ".join(parts) + " wait"]
+
+
+def endpoints(host, instance):
+    """The instance's registered endpoints, from its state: ``{"svc:ep": {address, host_port, ...}}``."""
+    check_instance_name(instance)
+    state = host.facts(instance).state
+    if state is None:
+        raise DeployerError("no such instance on this host", host=host.name, instance=instance)
+    return state.endpoints

@@ -228,3 +228,17 @@ def hosts_json(outcomes):
             ]
         }
     )
+
+
+def endpoints(host, instance, registered, as_json=False):
+    if as_json:
+        return document({"host": host, "instance": instance, "endpoints": registered})
+    if not registered:
+        return emit(f"{instance} on {host} registers no endpoints")
+    table(
+        ("ENDPOINT", "ADDRESS", "CONTAINER PORT", "PUBLISHED ON"),
+        [
+            (key, f"{e['address']}:{e['host_port']}", e["port"], "all interfaces" if e["wan"] else "docker bridge")
+            for key, e in sorted(registered.items())
+        ],
+    )

@@ -253,7 +253,8 @@ def env_value(value):
 
 ENV = mapping(env_name, env_value)
 
-# register/expose/git are validated now and refused until their plugins exist.
+# Service discovery: ``register`` names container ports, ``expose`` turns a registered
+# endpoint into an env var (plugins/register.py and expose.py).
 ENDPOINT_REF = re.compile(r"(?:(?P<instance>[A-Za-z0-9][A-Za-z0-9_-]*)/)?(?P<service>[^/:\s]+):(?P<endpoint>[^/:\s]+)")
 
 
@@ -305,9 +306,36 @@ CORE_KEYS = {
 
 # Keys of the template language whose plugins ship in a later release: the loader
 # refuses them by name unless an installed plugin claims them.
+def registration(value):
+    """An endpoint's name, or ``{name: NAME, wan: true}`` to publish it on all interfaces."""
+    if isinstance(value, dict):
+        return REGISTRATION(value)
+    return {"name": name(value), "wan": False}
+
+
+REGISTRATION = Schema({Required("name"): name, Optional("wan", default=False): boolean})
+
+
+def exposure(value):
+    """An env var's name, or ``{env: NAME, format: "redis://{host}:{port}/0"}``."""
+    if isinstance(value, dict):
+        data = EXPOSURE(value)
+        try:
+            data["format"].format(host="h", port=1)
+        except (KeyError, IndexError, ValueError) as e:
+            raise Invalid(f"format may use {{host}} and {{port}} only: {e}") from None
+        return data
+    return {"env": env_name(value), "format": "{host}:{port}"}
+
+
+EXPOSURE = Schema({Required("env"): env_name, Optional("format", default="{host}:{port}"): text})
+
+REGISTER = mapping(registered_port, registration)
+EXPOSE = mapping(endpoint_ref, exposure)
+
+# Keys of the template language whose plugins ship in a later release: the loader
+# validates them, then refuses them by name unless an installed plugin claims them.
 PENDING_KEYS = {
-    "register": (mapping(registered_port, name), "service discovery (register)"),
-    "expose": (mapping(endpoint_ref, env_name), "service discovery (expose)"),
     "git": (git_source, "building from git"),
 }
 

@@ -72,7 +72,7 @@ class ContainerSpec:
         """Whether a replacement may start before the current container stops: not when
         they would share a fixed host port, nor a volume (two databases on one data
         directory corrupt it)."""
-        return not self.mounts and not any(PORT.fullmatch(p)["host"] for p in self.ports)
+        return not self.mounts and not any(_fixed_host_port(p) for p in self.ports)
 
     def run_args(self, name=None):
         """The arguments of ``docker run``: detached, under the spec's name and labels."""
@@ -98,6 +98,11 @@ class ContainerSpec:
         return [*args, self.image, *cmd]
 
 
+def _fixed_host_port(port):
+    match = PORT.fullmatch(port)
+    return match is None or bool(match["host"])
+
+
 def _tuples(items):
     return tuple(_tuples(item) if isinstance(item, list) else item for item in items)
 
@@ -106,9 +111,9 @@ def container_name(instance, service):
     return f"{instance}.{service}"
 
 
-def render(template, instance, volume_dir, plugins, secrets=None):
+def render(template, instance, volume_dir, plugins, secrets=None, endpoints=None):
     """Every service of the template as the ContainerSpec of ``instance``, in template order."""
-    context = RenderContext(instance, volume_dir, template.settings, secrets or {})
+    context = RenderContext(instance, volume_dir, template.settings, secrets or {}, endpoints or {})
     try:
         return tuple(_spec(service, context, plugins) for service in template.services)
     except TemplateError as e:

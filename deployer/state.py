@@ -65,6 +65,7 @@ class InstanceState:
     deployed_by: str
     services: dict[str, ServiceState] = field(default_factory=dict)
     variables: dict[str, str] = field(default_factory=dict)  # the instance's own {placeholders}
+    endpoints: dict[str, dict] = field(default_factory=dict)  # "svc:ep" -> address, host_port, port, wan
     secrets: dict[str, str] = field(default_factory=dict)  # secret name -> value (file is 0600)
 
     def to_json(self):
@@ -91,6 +92,7 @@ class InstanceState:
                 deployed_by=data["deployed_by"],
                 services=services,
                 variables=dict(data.get("variables", {})),
+                endpoints=dict(data.get("endpoints", {})),
                 secrets=dict(data.get("secrets", {})),
             )
         except DeployerError:
@@ -109,6 +111,7 @@ class InstanceState:
             "template_text": template_text,
             "note": note,
             "variables": self.variables,
+            "endpoints": self.endpoints,
             "secrets": self.secrets,
             "result": f"failed at {failed}" if failed else "ok",
             "changes": {a.service: f"{a.kind}: {a.reason}" for a in actions if a.kind != "keep"},

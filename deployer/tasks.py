@@ -23,7 +23,7 @@ from .host import Host
 from .variables import assignments, load_vars_file, secrets_source
 
 __all__ = [
-    "deploy", "redeploy", "rollback", "history", "logs", "run_once", "exec_in", "stop", "start", "restart",
+    "deploy", "redeploy", "rollback", "history", "endpoints", "logs", "run_once", "exec_in", "stop", "start", "restart",
     "prune", "list_instances", "status", "destroy", "validate",
 ]
 
@@ -103,6 +103,14 @@ def rollback(c, instance, to=None, dry_run=False, lock_wait=None, json=False):
         result = instances.rollback(Host.for_context(c), instance, _number("--to", to), options)
         output.deployed(result, dry_run, json)
         return result
+
+
+@task(auto_shortflags=False, help={"json": JSON_HELP})
+def endpoints(c, instance, json=False):
+    """List the instance's registered endpoints and their addresses."""
+    with user_errors():
+        host = Host.for_context(c)
+        output.endpoints(host.name, instance, instances.endpoints(host, instance), json)
 
 
 @task(auto_shortflags=False, help={"json": JSON_HELP})
@@ -230,7 +238,7 @@ def validate(c, template, var=None, vars=None, json=False):
 
 
 ns = Collection(
-    deploy, redeploy, rollback, history, logs, run_once, exec_in, stop, start, restart, prune,
+    deploy, redeploy, rollback, history, endpoints, logs, run_once, exec_in, stop, start, restart, prune,
     list_instances, status, destroy, validate,
 )
 ns.configure(

@@ -3,8 +3,8 @@
 Variables are ``{name}`` placeholders in the template's string values, filled per
 instance: ``{instance}`` and ``{host}`` are built in, others come from ``--var k=v`` or
 ``--vars FILE`` and are kept in the instance's state, so ``redeploy`` and ``rollback``
-need none of them again. ``${NAME}`` (a shell's syntax) is left alone, and ``{{name}}``
-is a literal ``{name}``. A placeholder without a value is an error naming every one.
+need none of them again. ``${NAME}`` (a shell's syntax) is left alone, ``{{name}}``
+is a literal ``{name}``, and an ``expose`` format's ``{host}``/``{port}`` are the endpoint's. A placeholder without a value is an error naming every one.
 
 Secrets are env values written ``{secret: NAME}``: the value comes from the deploying
 side (its environment, or a dotenv file given with ``--secrets``), never from the
@@ -22,6 +22,7 @@ from .errors import TemplateError
 PLACEHOLDER = re.compile(r"\{\{([A-Za-z_][\w.-]*)\}\}|(?<!\$)\{([A-Za-z_][\w.-]*)\}")
 ASSIGNMENT = re.compile(r"([A-Za-z_][\w.-]*)=(.*)", re.S)
 MASK = "***"
+EXPOSE_FORMAT = re.compile(r"[^.]+\.expose\..+\.format", re.S)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ def substitute(data, variables, path):
 
 def _walk(value, variables, unset, where, seen):
     if isinstance(value, str):
+        if EXPOSE_FORMAT.fullmatch(where):  # its {host} and {port} are the endpoint's
+            return value
         return PLACEHOLDER.sub(lambda m: _fill(m, variables, unset, where), value)
     if not isinstance(value, (dict, list)):
         return value

@@ -36,6 +36,7 @@ class RenderContext:
     volume_dir: str
     settings: Mapping[str, Any]  # the template's capitalised settings, validated
     secrets: Mapping[str, str] = field(default_factory=dict)  # secret name -> value
+    endpoints: Mapping[str, Any] = field(default_factory=dict)  # "svc:ep" / "inst/svc:ep" -> discovery.Endpoint
 
 
 class Plugin(Protocol):

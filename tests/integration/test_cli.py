@@ -27,13 +27,12 @@ def _fetch(url, attempts=50):
     raise AssertionError(f"{url} never answered")
 
 
-def test_the_origin_example_is_refused_by_name_until_discovery_ships(deployer_cli):
+def test_the_origin_example_is_refused_by_name_until_git_builds_ship(deployer_cli):
     result = deployer_cli("validate", "templates/example.yaml", host=False)
 
     assert result.returncode == EXIT_USAGE
     assert result.stderr == (
-        "error: templates/example.yaml: elsdoerfer/rethinkdb.register: "
-        "service discovery (register) is not supported yet by this version of deployer\n"
+        "error: templates/example.yaml: app.git: building from git is not supported yet by this version of deployer\n"
     )
 
 

@@ -179,10 +179,11 @@ ERRORS = [
     ("app: {healthcheck: {cmd: x, interval: soon}}", "app.yaml: app.healthcheck.interval: expected a duration such as 30s"),
     ("app: {healthcheck: {cmd: x, retries: 0}}", "app.yaml: app.healthcheck.retries: expected a positive whole number, got 0"),
     # not supported yet: named by key
-    ("app: {register: {8080: web}}", "app.yaml: app.register: service discovery (register) is not supported yet"),
-    ("app: {expose: {'db:driver': DB_URL}}", "app.yaml: app.expose: service discovery (expose) is not supported yet"),
     ("app: {git: .}", "app.yaml: app.git: building from git is not supported yet"),
-    ("elsdoerfer/rethinkdb: {register: {28015: driver}}", "app.yaml: elsdoerfer/rethinkdb.register: service discovery (register) is not supported yet"),
+    ("app: {register: {99999: web}}", "app.yaml: app.register[99999]: expected a container port number, got '99999'"),
+    ("app: {register: {8080: 'a b'}}", "app.yaml: app.register[8080]: 'a b' is not a valid name"),
+    ("app: {expose: {'db': DB_URL}}", "app.yaml: app.expose.db: expected 'service:endpoint' (or 'instance/service:endpoint'), got 'db'"),
+    ("app: {expose: {'db:x': {env: A, format: '{nope}'}}}", "app.yaml: app.expose.db:x: format may use {host} and {port} only"),
 ]
 
 
@@ -235,10 +236,7 @@ def test_the_origin_example_is_refused_at_its_first_not_yet_supported_key(templa
         """
     )
 
-    assert str(error) == (
-        "app.yaml: elsdoerfer/rethinkdb.register: "
-        "service discovery (register) is not supported yet by this version of deployer"
-    )
+    assert str(error) == "app.yaml: app.git: building from git is not supported yet by this version of deployer"
 
 
 def test_a_path_with_a_leading_double_slash_is_the_same_volume(template_error):

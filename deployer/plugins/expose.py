@@ -1,0 +1,20 @@
+"""``expose``: an endpoint another service registered, as an env var (``ADDRESS:PORT``,
+or the ``format`` given). discovery.dependencies has checked every reference."""
+
+from ..schema import EXPOSE
+from .base import Fragment
+
+
+class ExposePlugin:
+    name = "expose"
+    keys = {"expose": EXPOSE}
+
+    def fragment(self, service, context):
+        env = {}
+        for ref, exposure in service.options.get("expose", {}).items():
+            endpoint = context.endpoints[ref]
+            env[exposure["env"]] = exposure["format"].format(host=endpoint.address, port=endpoint.host_port)
+        return Fragment(env=env)
+
+
+plugin = ExposePlugin()

@@ -1,0 +1,97 @@
+"""Service discovery on one host: register publishes endpoints, expose hands them over."""
+
+import json
+
+from support import docker, env_of, inspect
+
+DB_AND_APP = """\
+db:
+  image: local/busybox
+  cmd: [sh, -c, 'mkdir -p /www && echo "db of {instance}" > /www/index.html && exec httpd -f -p 8080 -h /www']
+  register: {8080: web, "9000": {name: admin, wan: true}}
+app:
+  image: local/busybox
+  cmd: sleep 3600
+  expose:
+    "db:web": DB_ADDR
+    "db:admin": {env: ADMIN_URL, format: "http://{host}:{port}/admin"}
+"""
+
+
+def endpoint(instance):
+    return env_of(f"{instance}.app")["DB_ADDR"]
+
+
+def fetch_from_app(instance, address):
+    return docker("exec", f"{instance}.app", "wget", "-qO-", f"http://{address}/").stdout
+
+
+def test_an_exposed_endpoint_answers_from_inside_the_app_and_keeps_its_address(deployer_cli, tmp_path, unique_instance):
+    template = tmp_path / "d.yaml"
+    template.write_text(DB_AND_APP)
+    result = deployer_cli("deploy", template, "--instance", unique_instance, check=True)
+
+    address = endpoint(unique_instance)
+    bridge = docker("network", "inspect", "bridge", "--format", "{{range .IPAM.Config}}{{.Subnet}}{{end}}").stdout
+    assert address.startswith(bridge.split(".0.0/")[0] + ".") and address.endswith(tuple("0123456789"))
+    assert result.stdout.index("create  db") < result.stdout.index("create  app")  # db first: app exposes it
+    assert fetch_from_app(unique_instance, address) == f"db of {unique_instance}\n"
+    admin = env_of(f"{unique_instance}.app")["ADMIN_URL"]
+    assert admin.startswith("http://") and admin.endswith("/admin")
+    bindings = json.loads(inspect(f"{unique_instance}.db", "{{json .HostConfig.PortBindings}}"))
+    assert bindings["8080/tcp"][0]["HostIp"] == address.split(":")[0]
+    assert bindings["9000/tcp"][0]["HostIp"] == "0.0.0.0"  # wan
+
+    deployer_cli("deploy", template, "--instance", unique_instance, "--force", check=True)
+
+    assert endpoint(unique_instance) == address
+    assert fetch_from_app(unique_instance, address) == f"db of {unique_instance}\n"
+    listed = deployer_cli("endpoints", unique_instance, check=True).stdout
+    assert f"db:web    {address}" in listed and "docker bridge" in listed and "all interfaces" in listed
+
+
+def test_two_instances_get_their_own_ports_and_each_sees_its_own_db(deployer_cli, tmp_path, unique_instance, other_instance):
+    template = tmp_path / "d.yaml"
+    template.write_text(DB_AND_APP)
+    deployer_cli("deploy", template, "--instance", unique_instance, check=True)
+    deployer_cli("deploy", template, "--instance", other_instance, check=True)
+
+    first, second = endpoint(unique_instance), endpoint(other_instance)
+
+    assert first != second
+    assert fetch_from_app(unique_instance, first) == f"db of {unique_instance}\n"
+    assert fetch_from_app(other_instance, second) == f"db of {other_instance}\n"
+    endpoints = json.loads(deployer_cli("endpoints", other_instance, "--json", check=True).stdout)["endpoints"]
+    assert f"{endpoints['db:web']['address']}:{endpoints['db:web']['host_port']}" == second
+
+
+def test_an_instance_exposes_another_instances_endpoint(deployer_cli, tmp_path, unique_instance, other_instance):
+    (tmp_path / "d.yaml").write_text(DB_AND_APP)
+    deployer_cli("deploy", tmp_path / "d.yaml", "--instance", unique_instance, check=True)
+    client = tmp_path / "client.yaml"
+    client.write_text(f'app:\n  image: local/busybox\n  cmd: sleep 3600\n  expose: {{"{unique_instance}/db:web": DB_ADDR}}\n')
+
+    deployer_cli("deploy", client, "--instance", other_instance, check=True)
+
+    assert endpoint(other_instance) == endpoint(unique_instance)
+    assert fetch_from_app(other_instance, endpoint(other_instance)) == f"db of {unique_instance}\n"
+
+
+def test_a_cycle_or_an_unknown_reference_fails_before_anything_changes(deployer_cli, tmp_path, unique_instance):
+    cycle = tmp_path / "cycle.yaml"
+    cycle.write_text(
+        "a: {image: local/busybox, register: {80: web}, expose: {'b:web': B}}\n"
+        "b: {image: local/busybox, register: {80: web}, expose: {'a:web': A}}\n"
+    )
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text(
+        "app: {image: local/busybox, expose: {'db:drvier': X}}\ndb: {image: local/busybox, register: {80: driver}}\n"
+    )
+
+    looped = deployer_cli("deploy", cycle, "--instance", unique_instance)
+    missing = deployer_cli("deploy", unknown, "--instance", unique_instance)
+
+    assert looped.returncode == 2 and "services expose each other in a cycle: a -> b -> a" in looped.stderr
+    assert missing.returncode == 2
+    assert "app.expose: 'db:drvier' names no registered endpoint (known: db:driver)" in missing.stderr
+    assert docker("ps", "-aq", "--filter", f"label=deployer.instance={unique_instance}").stdout == ""
