@@ -255,6 +255,29 @@ class Host:
             if not deploy.finished:
                 deploy.finish("")
 
+    def build(self, tag, source):
+        """Stream the source's ``git archive`` into ``docker build`` on the host; the image id.
+
+        The script first says it is ready (so ``sh`` has read all of it), then reads the
+        tar from its stdin (fd 3), 64 KiB at a time from the client, never through a file.
+        """
+        boundary = _boundary()
+        args = ["-q", "-t", tag, "-f", source.dockerfile]
+        args += [arg for key, value in source.build_args for arg in ("--build-arg", f"{key}={value}")]
+        session = self.runner.start(self._wrap(boundary, f"mark ready\ndocker build {join(args)} - <&3 || exit 1"))
+        if session.read_until(f"{boundary} ready") is None:
+            raise self._error(session.finish(), None)
+        archive = source.archive()
+        for chunk in iter(lambda: archive.stdout.read(65536), b""):
+            session.send(chunk)
+        archive.wait()
+        result = session.finish()
+        if result.exited != 0 or archive.returncode != 0:
+            error = self._error(result, None)
+            error.message = f"build of {source.service} ({source.commit[:12]}) failed: {error.message}"
+            raise error
+        return result.stdout.strip().splitlines()[-1]
+
     def write_state(self, instance, state, record):
         """Record a partly applied deploy (its containers really run)."""
         self._script(f'D="$S/instances/"{q(instance)}\n{_record(state, record)}', instance)

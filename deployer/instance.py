@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from . import discovery, plugins, template as templates
+from . import build, discovery, plugins, template as templates
 from .errors import DeployerError, TemplateError
 from .plan import KEEP, plan
 from .spec import ContainerSpec, render
@@ -31,6 +31,7 @@ class Deployed:
     actions: tuple
     seconds: float
     applied: bool = True  # False: a dry run, or nothing to change
+    notes: tuple = ()  # warnings for the user (e.g. uncommitted changes left out of a build)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ def validate(template_path, variables=None):
     """Load and render the template for a throwaway instance: every template error, no
     host, no secrets needed (placeholders for {instance} and {host})."""
     template = templates.load(template_path, variables={**(variables or {}), "instance": "validate", "host": "validate"})
+    template, _ = _with_builds(template, template_path, "validate")
     others = {  # another instance's endpoints are only known on the host
         ref: discovery.Endpoint("validate", 0, 0) for s in template.services for ref in s.options.get("expose", {}) if "/" in ref
     }
@@ -127,7 +129,19 @@ def deploy(host, template_path, instance, options=Options(), inputs=Inputs()):
             raise unset from None  # a new instance: the variables must be given
         variables = _variables(host, instance, {**stored, **inputs.variables})
         template = templates.load(template_path, variables=variables)
-    return _deploy_template(host, instance, template, str(template_path), variables, options, inputs)
+    template, sources = _with_builds(template, template_path, instance)
+    return _deploy_template(host, instance, template, str(template_path), variables, options, inputs, sources)
+
+
+def _with_builds(template, template_path, instance):
+    """The template with each ``git:`` service's image named after its commit, and the
+    sources to build those images from (checked here, before any host is contacted)."""
+    sources = {s.name: build.source(s, template_path) for s in template.services if "git" in s.options}
+    services = tuple(
+        dataclasses.replace(s, image=sources[s.name].tag(instance)) if s.name in sources else s
+        for s in template.services
+    )
+    return dataclasses.replace(template, services=services), sources
 
 
 def redeploy(host, instance, options=Options(), inputs=Inputs()):
@@ -136,6 +150,15 @@ def redeploy(host, instance, options=Options(), inputs=Inputs()):
     text, source, state = host.stored(instance)
     variables = _variables(host, instance, {**state.variables, **inputs.variables})
     template = templates.parse(text, source, variables=variables)
+    built = []  # git services run the image built by the last deploy: the repo is not here
+    for s in template.services:
+        if "git" in s.options:
+            if s.name not in state.services:
+                raise DeployerError(f"{s.name} was never built here: deploy it from its template", host=host.name,
+                                    instance=instance)
+            s = dataclasses.replace(s, image=state.services[s.name].spec["image"])
+        built.append(s)
+    template = dataclasses.replace(template, services=tuple(built))
     return _deploy_template(host, instance, template, state.template, variables, options, inputs)
 
 
@@ -144,11 +167,21 @@ def _variables(host, instance, given):
     return {**given, "instance": instance, "host": host.hostname}
 
 
-def _deploy_template(host, instance, template, source, variables, options, inputs):
+def _deploy_template(host, instance, template, source, variables, options, inputs, sources=None):
     images = tuple(dict.fromkeys(s.image for s in template.services))
     own = {k: v for k, v in variables.items() if k not in ("instance", "host")}
+    sources = sources or {}
+    notes = tuple(
+        f"{name}: uncommitted changes in {src.root} were left out (deployed {src.commit[:12]})"
+        for name, src in sources.items() if src.dirty
+    )
 
     def desired(facts):
+        if not options.dry_run:  # a commit the host has not built yet is built now, once
+            for src in sources.values():
+                tag = src.tag(instance)
+                if tag not in facts.images:
+                    facts.images[tag] = host.build(tag, src)
         known = {**(facts.state.secrets if facts.state else {}), **inputs.secrets}
         secrets = {name: known[name] for name in template.secret_names if name in known}
         endpoints, others, deps = _endpoints(template, facts)
@@ -157,7 +190,8 @@ def _deploy_template(host, instance, template, source, variables, options, input
                        {k: e.to_dict() for k, e in endpoints.items()}, deps)
 
     discovery_used = bool(discovery.registered(template)) or any(s.options.get("expose") for s in template.services)
-    return _converge(host, instance, images, desired, options, note="", discovery_used=discovery_used)
+    result = _converge(host, instance, images, desired, options, note="", discovery_used=discovery_used)
+    return dataclasses.replace(result, notes=notes)
 
 
 def _endpoints(template, facts):

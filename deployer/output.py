@@ -41,6 +41,8 @@ def table(header, rows):
 
 def deployed(result, dry_run=False, as_json=False):
     changed = sum(a.kind != "keep" for a in result.actions)
+    for note in result.notes:
+        print(f"warning: {note}", file=sys.stderr)
     if as_json:
         return document(
             {

@@ -333,21 +333,13 @@ EXPOSURE = Schema({Required("env"): env_name, Optional("format", default="{host}
 REGISTER = mapping(registered_port, registration)
 EXPOSE = mapping(endpoint_ref, exposure)
 
-# Keys of the template language whose plugins ship in a later release: the loader
-# validates them, then refuses them by name unless an installed plugin claims them.
-PENDING_KEYS = {
-    "git": (git_source, "building from git"),
-}
-
 # Capitalised top-level keys: settings for the whole template.
 SETTINGS = Schema({Optional("Env"): ENV})
 
 
 def service_schema(plugin_keys):
-    """The schema of one service: core keys, pending keys, and what plugins add."""
-    keys = dict(CORE_KEYS)
-    keys.update({key: validator for key, (validator, _) in PENDING_KEYS.items()})
-    keys.update(plugin_keys)
+    """The schema of one service: core keys, and the keys plugins add."""
+    keys = {**CORE_KEYS, **plugin_keys}
     return Schema({Optional(key): validator for key, validator in keys.items()})
 
 

@@ -45,9 +45,10 @@ class Session:
         self._drain = threading.Thread(target=lambda: self._stderr.append(stderr.read()), daemon=True)
         self._drain.start()
 
-    def send(self, text):
+    def send(self, data):
+        """Text (a script) or bytes (a build context), sent as it is."""
         with self._io():
-            self._write(text.encode())
+            self._write(data.encode() if isinstance(data, str) else data)
 
     def read_until(self, line):
         """Stdout up to the given line (consumed, not returned); None if the script ended first."""

@@ -79,9 +79,8 @@ def parse(text, path="<template>", plugins=None, variables=None):
     service_schema = schema.service_schema(
         {key: validator for plugin in plugins for key, validator in plugin.keys.items()}
     )
-    claimed = {key for plugin in plugins for key in plugin.keys}
     services = tuple(
-        _service(key, value, service_schema, claimed, path)
+        _service(key, value, service_schema, path)
         for key, value in data.items()
         if not key[:1].isupper()
     )
@@ -91,7 +90,7 @@ def parse(text, path="<template>", plugins=None, variables=None):
     return Template(path=str(path), text=text, settings=settings, services=services)
 
 
-def _service(key, value, service_schema, claimed, path):
+def _service(key, value, service_schema, path):
     if value is None:
         value = {}
     elif isinstance(value, str):
@@ -99,11 +98,6 @@ def _service(key, value, service_schema, claimed, path):
     elif not isinstance(value, dict):
         raise TemplateError("expected a mapping of keys, or a string (the cmd)", file=path, key=key)
     options = _validate(service_schema, value, path, key)
-    for pending, (_, what) in schema.PENDING_KEYS.items():
-        if pending in options and pending not in claimed:
-            raise TemplateError(
-                f"{what} is not supported yet by this version of deployer", file=path, key=f"{key}.{pending}"
-            )
     image = options.pop("image", None)
     if image is not None or "git" in options:
         name = _validate(schema.service_name, key, path, key)

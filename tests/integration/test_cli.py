@@ -27,13 +27,12 @@ def _fetch(url, attempts=50):
     raise AssertionError(f"{url} never answered")
 
 
-def test_the_origin_example_is_refused_by_name_until_git_builds_ship(deployer_cli):
+def test_the_origin_example_is_refused_by_name_until_buildpack_slugs_ship(deployer_cli):
     result = deployer_cli("validate", "templates/example.yaml", host=False)
 
     assert result.returncode == EXIT_USAGE
-    assert result.stderr == (
-        "error: templates/example.yaml: app.git: building from git is not supported yet by this version of deployer\n"
-    )
+    assert result.stderr.startswith("error: templates/example.yaml: app.git: no Dockerfile in templates at ")
+    assert result.stderr.endswith(" (buildpack slugs are not supported yet)\n")
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,10 @@
 """The template language (ORIGIN.txt): services, their images and cmds, and its errors."""
 
+import textwrap
+
 import pytest
 
+from deployer import template
 from deployer.errors import EXIT_USAGE
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
@@ -179,7 +182,7 @@ ERRORS = [
     ("app: {healthcheck: {cmd: x, interval: soon}}", "app.yaml: app.healthcheck.interval: expected a duration such as 30s"),
     ("app: {healthcheck: {cmd: x, retries: 0}}", "app.yaml: app.healthcheck.retries: expected a positive whole number, got 0"),
     # not supported yet: named by key
-    ("app: {git: .}", "app.yaml: app.git: building from git is not supported yet"),
+    ("app: {git: {ref: main}}", "app.yaml: app.git.path: required key not provided"),
     ("app: {register: {99999: web}}", "app.yaml: app.register[99999]: expected a container port number, got '99999'"),
     ("app: {register: {8080: 'a b'}}", "app.yaml: app.register[8080]: 'a b' is not a valid name"),
     ("app: {expose: {'db': DB_URL}}", "app.yaml: app.expose.db: expected 'service:endpoint' (or 'instance/service:endpoint'), got 'db'"),
@@ -221,9 +224,9 @@ def test_a_template_with_several_mistakes_reports_only_the_first(template_error)
     assert str(error) == "app.yaml: app.memory: expected a size such as 512m or 2g, got 'lots'"
 
 
-def test_the_origin_example_is_refused_at_its_first_not_yet_supported_key(template_error):
-    error = template_error(
-        """
+def test_the_origin_example_parses_as_written():
+    origin = template.parse(
+        textwrap.dedent("""
         elsdoerfer/rethinkdb:
           cmd: rethinkdb --bind all
           volumes: [/rethinkdb]
@@ -233,10 +236,12 @@ def test_the_origin_example_is_refused_at_its_first_not_yet_supported_key(templa
           git: .
           cmd: web
           expose: {"rethinkdb:driver": "RETHINKDB_URI"}
-        """
+        """),
+        "app.yaml",
     )
 
-    assert str(error) == "app.yaml: app.git: building from git is not supported yet by this version of deployer"
+    assert [(s.name, s.image) for s in origin.services] == [("rethinkdb", "elsdoerfer/rethinkdb"), ("app", None)]
+    assert origin.services[1].options["git"] == {"path": "."}
 
 
 def test_a_path_with_a_leading_double_slash_is_the_same_volume(template_error):
