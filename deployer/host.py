@@ -225,9 +225,9 @@ class Host:
         return self._facts(out, instance, images)
 
     @contextmanager
-    def deploying(self, instance, images, who, lock_wait, pull=False, discovery=False):
+    def deploying(self, instance, images, who, lock_wait, pull=(), discovery=False):
         """Hold the instance's lock and yield a Deploy whose facts were read under it
-        (after pulling the images, with ``pull``; with ``discovery`` also the host's
+        (after pulling the images in ``pull``; with ``discovery`` also the host's
         endpoints lock, so two instances never allocate the same port).
 
         Leaving the block without ``apply`` changes nothing and releases the lock.
@@ -236,12 +236,11 @@ class Host:
         body = f"lock \"$S/instances/\"{q(instance)} {int(lock_wait)} {q(who)} || exit 1\n"
         if discovery:  # endpoints are allocated host-wide: one such deploy at a time per host
             body += f'exec 8>>"$S/endpoints.lock" && flock -w {int(lock_wait)} 8 || exit 1\n'
-        if pull:
-            body += "".join(
-                f"err=$(docker pull -q {q(image)} 2>&1 >/dev/null) || "
-                f"{{ echo 'deployer: cannot pull '{q(image)}\": $err\" >&2; exit 1; }}\n"
-                for image in images
-            )
+        body += "".join(
+            f"err=$(docker pull -q {q(image)} 2>&1 >/dev/null) || "
+            f"{{ echo 'deployer: cannot pull '{q(image)}\": $err\" >&2; exit 1; }}\n"
+            for image in pull
+        )
         session = self.runner.start(
             self._wrap(boundary, body + _facts_body(instance, images, discovery) + "\nmark facts-end\n" + CONVERSE)
         )

@@ -190,7 +190,8 @@ def _deploy_template(host, instance, template, source, variables, options, input
                        {k: e.to_dict() for k, e in endpoints.items()}, deps)
 
     discovery_used = bool(discovery.registered(template)) or any(s.options.get("expose") for s in template.services)
-    result = _converge(host, instance, images, desired, options, note="", discovery_used=discovery_used)
+    built = {src.tag(instance) for src in sources.values()}
+    result = _converge(host, instance, images, desired, options, note="", discovery_used=discovery_used, built=built)
     return dataclasses.replace(result, notes=notes)
 
 
@@ -260,7 +261,9 @@ def _pinned(spec, image_id, facts, host, instance, number):
     )
 
 
-def _converge(host, instance, images, desire, options, note, discovery_used=False):
+def _converge(host, instance, images, desire, options, note, discovery_used=False, built=()):
+    """Plan ``desire(facts)`` against the host under the instance's lock and apply it;
+    ``built`` are images deployer builds itself (never pulled)."""
     started = time.monotonic()
     retain = setting(host, "retain")
     if options.dry_run:
@@ -270,7 +273,8 @@ def _converge(host, instance, images, desire, options, note, discovery_used=Fals
         release = facts.state.release if facts.state else 0
         return Deployed(host.name, instance, release, actions, time.monotonic() - started, applied=False)
     lock_wait = setting(host, "lock_wait", options.lock_wait)
-    with host.deploying(instance, images, who(), lock_wait, options.pull, discovery_used) as session:
+    pull = tuple(image for image in images if image not in built) if options.pull else ()
+    with host.deploying(instance, images, who(), lock_wait, pull, discovery_used) as session:
         facts = session.facts
         want = desire(facts)
         actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, retain)
