@@ -12,6 +12,7 @@ The ``deployer`` command uses it; plain ``fab`` does when ``fabric.yaml`` says
 """
 
 import itertools
+import shlex
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -34,6 +35,14 @@ class Outcome:
 
 
 class ParallelExecutor(Executor):
+    def expand_calls(self, calls, apply_hosts=True):
+        """``fab ... run INSTANCE SERVICE -- CMD``: the words after ``--`` are the command of
+        deployer's run/exec, not (as Fabric would have it) a command for the host itself."""
+        if self.core is not None and self.core.remainder and any(c.task.name in ("run", "exec") for c in calls):
+            self.config["deployer"] = {"command": shlex.split(self.core.remainder)}
+            self.core.remainder = ""
+        return super().expand_calls(calls, apply_hosts)
+
     def execute(self, *tasks):
         calls = self.expand_calls(self.normalize(tasks))
         results = {}
