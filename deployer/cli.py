@@ -37,6 +37,7 @@ class Program(Fab):
         return super().core_args() + [
             Argument(names=("parallel",), kind=int, help="Deploy to at most this many hosts at once (default 10)."),
             Argument(names=("fail-fast",), kind=bool, help="Start no more hosts once one has failed."),
+            Argument(names=("q", "quiet"), kind=bool, help="Print only errors."),
         ]
 
     def update_config(self):
@@ -45,6 +46,7 @@ class Program(Fab):
             "command": list(self.command) or None,
             "parallel": self.args.parallel.value,
             "fail_fast": self.args["fail-fast"].value or None,
+            "quiet": self.args.quiet.value or None,
         }
         # a modification: merged deeply over the collection's deployer defaults
         self.config["deployer"] = {key: value for key, value in given.items() if value is not None}

@@ -121,10 +121,11 @@ failed() {
 # up SERVICE NAME KEEP RUN-ARGS...: stop-first: the current NAME is stopped and kept as
 # KEEP, then the new one runs; if it does not start well, the current one comes back
 up() {
+  t0=$(date +%s.%N)
   svc=$1 name=$2 keep=$3; shift 3
   retire "$name" "$keep" || return 1
   if docker run "$@" >/dev/null; then
-    if started "$name"; then mark ok "$svc"; return 0; fi
+    if started "$name"; then mark ok "$svc" "$t0" "$(date +%s.%N)"; return 0; fi
     failed "$svc" "$name"
   fi
   docker rm -f "$name" >/dev/null 2>&1; restore "$name"; return 1
@@ -132,10 +133,11 @@ up() {
 # first SERVICE NAME KEEP RUN-ARGS...: start-first: the new container runs as NAME.next
 # and must start well before the current NAME is stopped (kept as KEEP)
 first() {
+  t0=$(date +%s.%N)
   svc=$1 name=$2 keep=$3; shift 3
   if docker run "$@" >/dev/null; then
     if started "$name.next"; then
-      if retire "$name" "$keep" && docker rename "$name.next" "$name"; then mark ok "$svc"; return 0; fi
+      if retire "$name" "$keep" && docker rename "$name.next" "$name"; then mark ok "$svc" "$t0" "$(date +%s.%N)"; return 0; fi
       docker rm -f "$name.next" >/dev/null 2>&1; restore "$name"; return 1
     fi
     failed "$svc" "$name.next"
@@ -144,16 +146,18 @@ first() {
 }
 # back SERVICE NAME KEEP RETAINED: a retained container runs as NAME again (rollback)
 back() {
+  t0=$(date +%s.%N)
   svc=$1 name=$2 from=$4
   retire "$name" "$3" || return 1
-  if docker rename "$from" "$name" && docker start "$name" >/dev/null && started "$name"; then mark ok "$svc"; return 0; fi
+  if docker rename "$from" "$name" && docker start "$name" >/dev/null && started "$name"; then mark ok "$svc" "$t0" "$(date +%s.%N)"; return 0; fi
   failed "$svc" "$name"; docker stop "$name" >/dev/null 2>&1; docker rename "$name" "$from"; restore "$name"; return 1
 }
 # down SERVICE INSTANCE: remove every container of one service of an instance
 down() {
+  t0=$(date +%s.%N)
   ids=$(docker ps -aq --filter "label=deployer.instance=$2" --filter "label=deployer.service=$1") || return 1
   if [ -n "$ids" ]; then docker rm -f $ids >/dev/null || return 1; fi
-  mark ok "$1"
+  mark ok "$1" "$t0" "$(date +%s.%N)"
 }
 """
 
@@ -423,6 +427,7 @@ class Deploy:
     def __init__(self, host, session, boundary, instance, facts):
         self.host, self.session, self.boundary, self.instance, self.facts = host, session, boundary, instance, facts
         self.finished = False
+        self.seconds = {}  # service -> seconds its step took on the host
 
     def apply(self, actions, final_state, record, template_text, health_timeout, min_uptime, deps=None):
         """Run the changing actions in order, then write template, state and history.
@@ -467,8 +472,9 @@ class Deploy:
             steps.append(f"docker rm -f {join(pruned)} >/dev/null")
         steps += [f'put "$D/template.yaml" {q(template_text)} || exit 1', _record(final_state, record)]
         result = self.finish("\n".join(steps))
-        done = _sections(result.stdout, self.boundary)["_marks"]
-        return set(done), None if result.exited == 0 else self.host._error(result, self.instance)
+        marks = [mark.split() for mark in _sections(result.stdout, self.boundary)["_marks"]]
+        self.seconds = {m[0]: _elapsed(*m[1:]) for m in marks}
+        return {m[0] for m in marks}, None if result.exited == 0 else self.host._error(result, self.instance)
 
     def finish(self, body):
         self.finished = True
@@ -504,6 +510,14 @@ def _record(state, record):
         f'put "$D/state.json" {q(state.to_json())} || exit 1\n'
         f'(umask 077 && printf "%s\\n" {q(line)} >>"$D/history.jsonl") || exit 1'
     )
+
+
+def _elapsed(start=None, end=None):
+    """Seconds between two ``date +%s.%N`` stamps (None where the host's date has no %N)."""
+    try:
+        return round(float(end) - float(start), 2)
+    except (TypeError, ValueError):
+        return None
 
 
 def _boundary():

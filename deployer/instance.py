@@ -32,6 +32,7 @@ class Deployed:
     seconds: float
     applied: bool = True  # False: a dry run, or nothing to change
     notes: tuple = ()  # warnings for the user (e.g. uncommitted changes left out of a build)
+    step_seconds: dict = dataclasses.field(default_factory=dict)  # service -> seconds its step took
 
 
 @dataclass(frozen=True)
@@ -299,7 +300,8 @@ def _converge(host, instance, images, desire, options, note, discovery_used=Fals
         )
     if error:
         raise _partial(host, instance, previous, actions, done, want, release, note, error)
-    return Deployed(host.name, instance, final.release, actions, time.monotonic() - started)
+    return Deployed(host.name, instance, final.release, actions, time.monotonic() - started,
+                    step_seconds=session.seconds)
 
 
 def _recorded(state, specs):

@@ -15,7 +15,11 @@ _local = threading.local()
 
 
 def emit(line=""):
-    print(line, file=getattr(_local, "stream", None) or sys.stdout)
+    if not QUIET.is_set():
+        print(line, file=getattr(_local, "stream", None) or sys.stdout)
+
+
+QUIET = threading.Event()  # -q: only errors (set once, for the whole run)
 
 
 @contextlib.contextmanager
@@ -53,10 +57,14 @@ def deployed(result, dry_run=False, as_json=False):
                 "applied": result.applied and not dry_run,
                 "changed": changed,
                 "seconds": round(result.seconds, 3),
-                "actions": [{"service": a.service, "action": a.kind, "reason": a.reason} for a in result.actions],
+                "actions": [
+                    {"service": a.service, "action": a.kind, "reason": a.reason, "seconds": result.step_seconds.get(a.service)}
+                    for a in result.actions
+                ],
             }
         )
-    table(("ACTION", "SERVICE", "WHY"), [(a.kind, a.service, a.reason) for a in result.actions])
+    timed = {svc: f"{s:.1f}s" for svc, s in result.step_seconds.items() if s is not None}
+    table(("ACTION", "SERVICE", "WHY", "TIME"), [(a.kind, a.service, a.reason, timed.get(a.service, "")) for a in result.actions])
     where = f"{result.instance} on {result.host}"
     if dry_run:
         emit(f"dry run: {changed} of {len(result.actions)} services would change on {where}; nothing was changed")

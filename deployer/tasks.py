@@ -29,8 +29,11 @@ __all__ = [
 
 
 @contextmanager
-def user_errors():
-    """Turn a DeployerError into one line on stderr and its exit code, no traceback."""
+def user_errors(c=None):
+    """Turn a DeployerError into one line on stderr and its exit code, no traceback; and
+    with ``deployer.quiet`` (-q) print nothing else."""
+    if c is not None and str((c.config.get("deployer", {}) or {}).get("quiet")).lower() in ("1", "true", "yes"):
+        output.QUIET.set()
     try:
         yield
     except DeployerError as e:
@@ -67,7 +70,7 @@ def deploy(c, template, instance=None, force=False, dry_run=False, pull=False, l
     """Deploy a template to the host as an instance; only services that changed are recreated."""
     if not instance:
         raise Exit("error: deploy needs the instance's name: --instance NAME", code=EXIT_USAGE)
-    with user_errors():
+    with user_errors(c):
         options = instances.Options(force, dry_run, pull, _seconds(lock_wait))
         result = instances.deploy(Host.for_context(c), template, instance, options, _inputs(var, vars, secrets))
         output.deployed(result, dry_run, json)
@@ -78,7 +81,7 @@ def deploy(c, template, instance=None, force=False, dry_run=False, pull=False, l
 def redeploy(c, instance, force=False, dry_run=False, pull=False, lock_wait=None, var=None, vars=None, secrets=None,
              json=False):
     """Apply again the template the host holds for the instance, with its variables (no local YAML needed)."""
-    with user_errors():
+    with user_errors(c):
         options = instances.Options(force, dry_run, pull, _seconds(lock_wait))
         result = instances.redeploy(Host.for_context(c), instance, options, _inputs(var, vars, secrets))
         output.deployed(result, dry_run, json)
@@ -98,7 +101,7 @@ def _inputs(var, vars_file, secrets_file):
 )
 def rollback(c, instance, to=None, dry_run=False, lock_wait=None, json=False):
     """Go back to the previous release (or --to N): env, images and all."""
-    with user_errors():
+    with user_errors(c):
         options = instances.Options(dry_run=dry_run, lock_wait=_seconds(lock_wait))
         result = instances.rollback(Host.for_context(c), instance, _number("--to", to), options)
         output.deployed(result, dry_run, json)
@@ -108,7 +111,7 @@ def rollback(c, instance, to=None, dry_run=False, lock_wait=None, json=False):
 @task(auto_shortflags=False, help={"json": JSON_HELP})
 def endpoints(c, instance, json=False):
     """List the instance's registered endpoints and their addresses."""
-    with user_errors():
+    with user_errors(c):
         host = Host.for_context(c)
         output.endpoints(host.name, instance, instances.endpoints(host, instance), json)
 
@@ -116,7 +119,7 @@ def endpoints(c, instance, json=False):
 @task(auto_shortflags=False, help={"json": JSON_HELP})
 def history(c, instance, json=False):
     """List the instance's releases: number, time, who, what changed."""
-    with user_errors():
+    with user_errors(c):
         host = Host.for_context(c)
         output.history(host.name, instance, instances.history(host, instance), json)
 
@@ -124,7 +127,7 @@ def history(c, instance, json=False):
 @task(auto_shortflags=False, help={"lock-wait": DEPLOY_HELP["lock-wait"]})
 def prune(c, instance, lock_wait=None):
     """Remove the instance's retained (replaced, stopped) containers; other instances are untouched."""
-    with user_errors():
+    with user_errors(c):
         host = Host.for_context(c)
         output.pruned(host.name, instance, instances.prune(host, instance, _seconds(lock_wait)))
 
@@ -133,7 +136,7 @@ def prune(c, instance, lock_wait=None):
                                    "tail": "only the last N lines"})
 def logs(c, instance, service=None, follow=False, tail=None):
     """Print the logs of an instance's containers (each line prefixed with its service)."""
-    with user_errors():
+    with user_errors(c):
         host = Host.for_context(c)
         specs = instances.service_specs(host, instance, service)
         tail = _number("--tail", tail)
@@ -154,7 +157,7 @@ def exec_in(c, instance, service, command=None):
 
 def _attached(c, instance, service, argv):
     """Run ``argv(spec, tty_flags)`` for one service with the user's terminal; its exit code is ours."""
-    with user_errors():
+    with user_errors(c):
         host = Host.for_context(c)
         (spec,) = instances.service_specs(host, instance, service)
         tty = sys.stdin.isatty() and sys.stdout.isatty()
@@ -164,7 +167,7 @@ def _attached(c, instance, service, argv):
 def _control(verb, doc):
     @task(name=verb, auto_shortflags=False, help={"service": "only this service (default: all)"})
     def control(c, instance, service=None, lock_wait=None):
-        with user_errors():
+        with user_errors(c):
             host = Host.for_context(c)
             names = instances.control(host, instance, verb, service, _seconds(lock_wait))
             output.controlled(host.name, verb, names)
@@ -206,7 +209,7 @@ def _seconds(value):
 @task(name="list", help={"json": JSON_HELP})
 def list_instances(c, json=False):
     """List the instances on the host, from its state files alone."""
-    with user_errors():
+    with user_errors(c):
         host = Host.for_context(c)
         output.instances(host.name, host.instances(), json)
 
@@ -214,7 +217,7 @@ def list_instances(c, json=False):
 @task(auto_shortflags=False, help={"json": JSON_HELP})
 def status(c, instance, json=False):
     """Show an instance's services: containers, running or not, drift, ports, volumes."""
-    with user_errors():
+    with user_errors(c):
         output.status(instances.status(Host.for_context(c), instance), json)
 
 
@@ -224,7 +227,7 @@ def status(c, instance, json=False):
 )
 def destroy(c, instance, volumes=False, lock_wait=None):
     """Remove an instance's containers and state; its volumes are kept unless --volumes."""
-    with user_errors():
+    with user_errors(c):
         host = Host.for_context(c)
         instances.destroy(host, instance, volumes, _seconds(lock_wait))
         output.destroyed(host.name, instance, volumes)
@@ -233,7 +236,7 @@ def destroy(c, instance, volumes=False, lock_wait=None):
 @task(iterable=["var"], help={"var": INPUT_HELP["var"], "vars": INPUT_HELP["vars"], "json": JSON_HELP})
 def validate(c, template, var=None, vars=None, json=False):
     """Check a template without any host (for CI): exits 2 with the first error."""
-    with user_errors():
+    with user_errors(c):
         output.valid(instances.validate(template, _inputs(var, vars, None).variables), json)
 
 
@@ -244,5 +247,5 @@ ns = Collection(
 ns.configure(
     {"deployer": {"state_dir": None, "volume_dir": None, "retain": None, "lock_wait": None, "health_timeout": None,
                   "min_uptime": None, "parallel": None, "fail_fast": None, "known_hosts": None,
-                  "accept_new_hosts": None}}
+                  "accept_new_hosts": None, "quiet": None}}
 )

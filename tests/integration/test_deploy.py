@@ -165,3 +165,15 @@ def test_an_unknown_host_key_is_refused_unless_first_contact_is_allowed(deployer
     assert docker("ps", "-aq", "--filter", f"label=deployer.instance={unique_instance}").stdout == ""
     allowed = {**unknown, "FABRIC_DEPLOYER_ACCEPT_NEW_HOSTS": "true"}
     deployer_cli("deploy", app, "--instance", unique_instance, env=allowed, check=True)
+
+
+def test_a_deploy_shows_each_steps_time_and_quiet_shows_nothing_but_errors(deployer_cli, app, unique_instance):
+    shown = deployer_cli("deploy", app, "--instance", unique_instance, check=True).stdout
+    quiet = deployer_cli("-q", "deploy", app, "--instance", unique_instance, "--force", check=True)
+    failed = deployer_cli("-q", "status", unique_instance + "x")
+
+    header, *rows = shown.splitlines()[:3]
+    assert header.split() == ["ACTION", "SERVICE", "WHY", "TIME"]
+    assert all(row.split()[-1].endswith("s") and float(row.split()[-1][:-1]) > 0 for row in rows)
+    assert quiet.stdout == "" and quiet.stderr == ""
+    assert failed.returncode == 1 and failed.stdout == "" and "no such instance" in failed.stderr
