@@ -363,12 +363,18 @@ def destroy(host, instance, volumes=False, lock_wait=None):
         raise DeployerError("no such instance on this host", host=host.name, instance=instance)
 
 
-def service_specs(host, instance, service=None):
-    """The specs the host's state records, of one service or all: for run, exec, logs..."""
+def _state(host, instance):
+    """The instance's state on the host (one round trip), or an error if it has none."""
     check_instance_name(instance)
     state = host.facts(instance).state
     if state is None:
         raise DeployerError("no such instance on this host", host=host.name, instance=instance)
+    return state
+
+
+def service_specs(host, instance, service=None):
+    """The specs the host's state records, of one service or all: for run, exec, logs..."""
+    state = _state(host, instance)
     if service is not None and service not in state.services:
         known = ", ".join(state.services)
         raise DeployerError(f"no service {service!r} (services: {known})", host=host.name, instance=instance)
@@ -394,8 +400,4 @@ def logs_command(specs, follow, tail):
 
 def endpoints(host, instance):
     """The instance's registered endpoints, from its state: ``{"svc:ep": {address, host_port, ...}}``."""
-    check_instance_name(instance)
-    state = host.facts(instance).state
-    if state is None:
-        raise DeployerError("no such instance on this host", host=host.name, instance=instance)
-    return state.endpoints
+    return _state(host, instance).endpoints
