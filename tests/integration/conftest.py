@@ -144,12 +144,7 @@ def second_engine(busybox_image):
     """A second Docker engine on this machine (its own bridge, data and socket), holding
     the test image: a second host's containers never meet the first's. Its DOCKER_HOST."""
     root = Path(tempfile.mkdtemp(prefix="/tmp/de"))  # short: containerd's socket paths are limited
-    bridge = "br-detest"
-    if subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode != 0:
-        for cmd in (["ip", "link", "add", bridge, "type", "bridge"],
-                    ["ip", "addr", "add", "172.31.250.1/24", "dev", bridge],
-                    ["ip", "link", "set", bridge, "up"]):
-            subprocess.run(cmd, check=True, capture_output=True)
+    bridge = _own_bridge()
     sock = f"unix://{root}/docker.sock"
     log = root / "dockerd.log"
     with open(log, "w") as logf:
@@ -172,7 +167,21 @@ def second_engine(busybox_image):
         if ids:
             subprocess.run(["docker", "rm", "-f", *ids], env=env, capture_output=True)
         _stop(proc)
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _own_bridge():
+    """A bridge for the second engine, its name and subnet unused on this machine, so two
+    test runs at once (or a bench run) never share one."""
+    used = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=True).stdout
+    number = next(n for n in range(200, 250) if f"172.31.{n}." not in used)
+    bridge = f"br-de{os.getpid() % 100000}-{number}"[:15]
+    for cmd in (["ip", "link", "add", bridge, "type", "bridge"],
+                ["ip", "addr", "add", f"172.31.{number}.1/24", "dev", bridge],
+                ["ip", "link", "set", bridge, "up"]):
+        subprocess.run(cmd, check=True, capture_output=True)
+    return bridge
 
 
 @pytest.fixture(scope="session")
