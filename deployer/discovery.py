@@ -1,14 +1,16 @@
-"""Service discovery, the ``state`` backend: endpoints registered on one host.
+"""Service discovery: endpoints, their allocation, and the order services start in.
 
 ``register`` names a service's container ports (endpoints); each is published on a host
 port allocated once per (instance, service, endpoint), kept in the instance's state and
 reused on every later deploy, so an endpoint's address survives its service being
 recreated. The port is bound to the Docker bridge's address (reachable from containers,
-not from outside) unless the endpoint asks for ``wan``. ``expose`` hands another
+not from outside; with etcd, the host's reachable address) unless the endpoint asks for ``wan``. ``expose`` hands another
 service's endpoint to a container as an env var holding ``ADDRESS:PORT``: of this
 instance (``db:driver``) or of another instance on the same host (``shared/db:driver``).
 
-deployer registers on the container's behalf: no helper binary runs inside images.
+With the default ``state`` backend the registry is the host's instance states (one host);
+etcd.py holds the ``etcd`` backend (across hosts). deployer registers on the container's
+behalf: no helper binary runs inside images.
 Everything here is pure: the host's facts (the bridge address, ports in use, other
 instances' endpoints) come in as data.
 """
@@ -59,23 +61,32 @@ def allocate(template, recorded, taken, address):
     return endpoints
 
 
-def dependencies(template, others):
+def dependencies(template, others, ambiguous=None):
     """``{service: {services it exposes from this instance}}``, every reference checked:
-    an unknown one names the known endpoints, a cycle names its services."""
+    an unknown one names the known endpoints, a cycle names its services.
+
+    ``others`` are the endpoints registered elsewhere: other instances' (``inst/svc:ep``)
+    and, with etcd, this instance's on other hosts (``svc:ep``); ``ambiguous`` the
+    references several hosts registered (``{ref: hosts}``), which name no one endpoint.
+    """
     own = registered(template)
     deps = {}
     for service in template.services:
         deps[service.name] = set()
         for ref in service.options.get("expose", {}):
-            match = ENDPOINT_REF.fullmatch(ref)
-            known = own if match["instance"] is None else others
+            if ref in (ambiguous or {}):
+                hosts = ", ".join(ambiguous[ref])
+                raise TemplateError(f"{ref!r} is registered by several hosts ({hosts}): it names no one endpoint",
+                                    key=f"{service.key}.expose")
+            plain = ENDPOINT_REF.fullmatch(ref)["instance"] is None
+            known = {key for key in {*own, *others} if ("/" not in key) == plain}
             if ref not in known:
                 names = ", ".join(sorted(known)) or "none"
                 raise TemplateError(
                     f"{ref!r} names no registered endpoint (known: {names})", key=f"{service.key}.expose"
                 )
-            if match["instance"] is None:
-                deps[service.name].add(match["service"])
+            if ref in own:
+                deps[service.name].add(ref.split(":")[0])
     _check_cycles(deps)
     return deps
 

@@ -21,9 +21,11 @@ import secrets
 import shlex
 import socket
 from contextlib import contextmanager
+import dataclasses
 from dataclasses import dataclass
 
 from .errors import DeployerError
+from .etcd import Etcd, read_registry
 from .plan import CREATE, KEEP
 from .session import LocalRunner, SSHRunner
 from .discovery import bridge_address, listening
@@ -152,6 +154,22 @@ back() {
   if docker rename "$from" "$name" && docker start "$name" >/dev/null && started "$name"; then mark ok "$svc" "$t0" "$(date +%s.%N)"; return 0; fi
   failed "$svc" "$name"; docker stop "$name" >/dev/null 2>&1; docker rename "$name" "$from"; restore "$name"; return 1
 }
+# etcd PATH BODY: an etcd v3 JSON request from this host (the first of the URLs in $E that
+# answers), its answer on stdout
+etcd() {
+  command -v curl >/dev/null || { echo "deployer: the etcd backend needs curl on this host, to reach etcd" >&2; return 1; }
+  for u in $E; do
+    if answer=$(curl -sS --fail --max-time 10 -X POST "$u/v3/kv/$1" -d "$2" 2>&1); then printf '%s\n' "$answer"; return 0; fi
+  done
+  echo "deployer: etcd is not reachable from this host at $E ($answer)" >&2; return 1
+}
+# address TARGET: where other hosts reach this one: $DEPLOYER_ADDRESS, else the source
+# address of this host's route toward TARGET (etcd, or the default route)
+address() {
+  a=${DEPLOYER_ADDRESS:-$(ip -o -4 route get "$1" 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')}
+  [ -n "$a" ] || { echo "deployer: cannot tell this host's address for etcd: set DEPLOYER_ADDRESS in its environment" >&2; return 1; }
+  echo "$a"
+}
 # down SERVICE INSTANCE: remove every container of one service of an instance
 down() {
   t0=$(date +%s.%N)
@@ -189,6 +207,9 @@ class Facts:
     bridge: str = ""  # the Docker bridge's address (asked for with discovery=True)
     others: tuple = ()  # the other instances' states (discovery)
     listening: frozenset = frozenset()  # TCP ports listening on the host (discovery)
+    host_id: str = ""  # with etcd: this host's id, its reachable address, the registry
+    address: str = ""
+    registry: dict = dataclasses.field(default_factory=dict)
 
 
 class Host:
@@ -199,6 +220,7 @@ class Host:
         self.name = runner.name
         self.settings = settings or {}
         self.context = context
+        self.etcd = Etcd.from_settings(self.settings)  # None: the state backend
 
     @classmethod
     def for_context(cls, c):
@@ -225,7 +247,7 @@ class Host:
     def facts(self, instance, images=(), discovery=False):
         """State, containers and the ids the given image references have on the host (and,
         with ``discovery``, what allocating endpoints needs)."""
-        out = self._script(_facts_body(instance, images, discovery), instance)
+        out = self._script(self._facts_body(instance, images, discovery), instance)
         return self._facts(out, instance, images)
 
     @contextmanager
@@ -246,7 +268,7 @@ class Host:
             for image in pull
         )
         session = self.runner.start(
-            self._wrap(boundary, body + _facts_body(instance, images, discovery) + "\nmark facts-end\n" + CONVERSE)
+            self._wrap(boundary, body + self._facts_body(instance, images, discovery) + "\nmark facts-end\n" + CONVERSE)
         )
         head = session.read_until(f"{boundary} facts-end")
         if head is None:
@@ -354,7 +376,8 @@ mark pruned; for n in $old; do echo "$n"; done
         )
 
     def destroy(self, instance, volumes, who, lock_wait):
-        """Remove the instance's containers and state (and its volumes when asked).
+        """Remove the instance's containers and state (and its volumes when asked), after
+its endpoints' keys in etcd, when it registered any.
 
         Returns False, having changed nothing, when the host knows no such instance (with
         ``volumes``: nor any volumes of it, so volumes kept by an earlier destroy can go).
@@ -367,6 +390,9 @@ I={q(instance)}
 ids=$(docker ps -aq --filter "label=deployer.instance=$I") || exit 1
 if [ -z "$ids" ] && [ ! -d "$S/instances/$I" ] {kept_volumes}; then mark missing; exit 0; fi
 lock "$S/instances/$I" {int(lock_wait)} {q(who)} || exit 1
+if [ -f "$S/instances/$I/etcd" ]; then  # its endpoints go first: nothing is removed if etcd is away
+  {{ read -r E; read -r forget; }} <"$S/instances/$I/etcd" && etcd deleterange "$forget" >/dev/null || exit 1
+fi
 ids=$(docker ps -aq --filter "label=deployer.instance=$I") || exit 1
 if [ -n "$ids" ]; then docker rm -f $ids >/dev/null || exit 1; fi
 rm -rf -- "$S/instances/$I" || exit 1
@@ -395,6 +421,29 @@ rm -rf -- "$S/instances/$I" || exit 1
             "} </dev/null\n"
         )
 
+    def _facts_body(self, instance, images, discovery):
+        """The script lines reporting an instance's facts (see Facts)."""
+        body = f"""
+I={q(instance)}
+mark roots; printf '%s\\n%s\\n' "$S" "$V"
+F="$S/instances/$I/state.json"
+if [ -f "$F" ]; then mark state; cat "$F" || exit 1; fi
+mark docker; inspect "$I" {join(images)} || exit 1
+"""
+        if discovery:
+            body += _DISCOVERY_FACTS
+        if discovery and self.etcd:
+            body += (
+                f"E={q(' '.join(self.etcd.urls))}\n"
+                '[ -s "$S/id" ] || { mkdir -p "$S" && cat /proc/sys/kernel/random/uuid >"$S/id.$$" && mv -n "$S/id.$$" "$S/id"; } || exit 1\n'
+                'mark host-id; cat "$S/id" || exit 1\n'
+                f"mark address; address {q(self.etcd.route_target)} || exit 1\n"
+                f"mark registry; etcd range {q(self.etcd.range_request())} || exit 1\n"
+            )
+        elif discovery:
+            body += "mark bridge; docker network inspect bridge --format '{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}' || exit 1\n"
+        return body
+
     def _facts(self, out, instance, images):
         roots = Roots(*out["roots"].splitlines())
         path = f"{self.name}:{roots.state_dir}/instances/{instance}/state.json"
@@ -408,8 +457,15 @@ rm -rf -- "$S/instances/$I" || exit 1
         others = tuple(
             InstanceState.from_json(text, f"{self.name}:{key[6:]}") for key, text in out.items() if key.startswith("other ")
         )
+        registry = {}
+        if "registry" in out:
+            try:
+                registry = read_registry(out["registry"], self.etcd.prefix)
+            except ValueError as e:
+                raise DeployerError(str(e), host=self.name) from None
         return Facts(roots, state, containers, ids, bridge_address(out.get("bridge", "")), others,
-                     frozenset(listening(out.get("listening", ""))))
+                     frozenset(listening(out.get("listening", ""))), out.get("host-id", "").strip(),
+                     out.get("address", "").strip(), registry)
 
     def _error(self, result, instance):
         lines = [l for l in result.stderr.splitlines() if l.strip() and not l.startswith("Run 'docker")]
@@ -429,8 +485,9 @@ class Deploy:
         self.finished = False
         self.seconds = {}  # service -> seconds its step took on the host
 
-    def apply(self, actions, final_state, record, template_text, health_timeout, min_uptime, deps=None):
-        """Run the changing actions in order, then write template, state and history.
+    def apply(self, actions, final_state, record, template_text, health_timeout, min_uptime, deps=None, registry=None):
+        """Run the changing actions in order, then write template, state and history (and
+        the ``registry`` transaction to etcd, if any).
 
         Returns the services whose action succeeded and the error that stopped the rest
         (None when all succeeded), so the caller can record what really runs.
@@ -471,10 +528,26 @@ class Deploy:
         if pruned:
             steps.append(f"docker rm -f {join(pruned)} >/dev/null")
         steps += [f'put "$D/template.yaml" {q(template_text)} || exit 1', _record(final_state, record)]
+        if registry:
+            steps.append(self._registry(registry))
         result = self.finish("\n".join(steps))
         marks = [mark.split() for mark in _sections(result.stdout, self.boundary)["_marks"]]
         self.seconds = {m[0]: _elapsed(*m[1:]) for m in marks}
         return {m[0] for m in marks}, None if result.exited == 0 else self.host._error(result, self.instance)
+
+    def register(self, registry):
+        """Bring etcd up to date, when nothing else changed (etcd lost or missed keys)."""
+        result = self.finish(f'I={q(self.instance)}; D="$S/instances/$I"\n{self._registry(registry)}')
+        if result.exited != 0:
+            raise self.host._error(result, self.instance)
+
+    def _registry(self, transaction):
+        """Lines running the etcd transaction, after keeping in the instance's directory what
+        destroy needs to remove its keys (even if the destroying side has no etcd settings)."""
+        etcd = self.host.etcd
+        urls = " ".join(etcd.urls)
+        forget = f"{urls}\n{etcd.delete_request(self.instance, self.facts.host_id)}\n"
+        return f'E={q(urls)}\nput "$D/etcd" {q(forget)} || exit 1\netcd txn {q(transaction)} >/dev/null || exit 1'
 
     def finish(self, body):
         self.finished = True
@@ -483,19 +556,9 @@ class Deploy:
         return self.session.finish()
 
 
-def _facts_body(instance, images, discovery=False):
-    return f"""
-I={q(instance)}
-mark roots; printf '%s\\n%s\\n' "$S" "$V"
-F="$S/instances/$I/state.json"
-if [ -f "$F" ]; then mark state; cat "$F" || exit 1; fi
-mark docker; inspect "$I" {join(images)} || exit 1
-""" + _DISCOVERY_FACTS * discovery
-
-
-# what allocating endpoints needs: the bridge's address, ports in use, other instances
+# what allocating endpoints needs: ports in use, other instances (and where endpoints are
+# published: the bridge's address, or with etcd the host's own, see _facts_body)
 _DISCOVERY_FACTS = r"""
-mark bridge; docker network inspect bridge --format '{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}' || exit 1
 for F in "$S"/instances/*/state.json; do
   if [ -f "$F" ] && [ "$F" != "$S/instances/$I/state.json" ]; then mark "other $F"; cat "$F" || exit 1; fi
 done

@@ -185,26 +185,28 @@ def _deploy_template(host, instance, template, source, variables, options, input
                     facts.images[tag] = host.build(tag, src)
         known = {**(facts.state.secrets if facts.state else {}), **inputs.secrets}
         secrets = {name: known[name] for name in template.secret_names if name in known}
-        endpoints, others, deps = _endpoints(template, facts)
-        specs = render(template, instance, facts.roots.volume_dir, plugins.installed(), secrets, {**endpoints, **others})
+        endpoints, others, deps = _endpoints(host, instance, template, facts)
+        specs = render(template, instance, facts.roots.volume_dir, plugins.installed(), secrets, {**others, **endpoints})
         return Desired(_ordered(specs, deps), facts.images, template.text, source, own, secrets,
                        {k: e.to_dict() for k, e in endpoints.items()}, deps)
 
-    discovery_used = bool(discovery.registered(template)) or any(s.options.get("expose") for s in template.services)
+    discovery_used = bool(host.etcd or discovery.registered(template)) or any(s.options.get("expose") for s in template.services)
     built = {src.tag(instance) for src in sources.values()}
     result = _converge(host, instance, images, desired, options, note="", discovery_used=discovery_used, built=built)
     return dataclasses.replace(result, notes=notes)
 
 
-def _endpoints(template, facts):
-    """This instance's endpoints (allocated, or kept from its state), the other instances'
-    on the host, and the services' dependencies (checked: unknown references, cycles)."""
+def _endpoints(host, instance, template, facts):
+    """This instance's endpoints (allocated, or kept from its state), those registered
+    elsewhere (the host's other instances; with etcd, every host's), and the services'
+    dependencies (checked: unknown references, cycles)."""
     recorded = {k: e["host_port"] for k, e in (facts.state.endpoints if facts.state else {}).items()}
-    others = discovery.of_other_instances(facts.others, facts.bridge)
-    taken = facts.listening | {e.host_port for e in others.values()}
-    endpoints = discovery.allocate(template, recorded, taken, facts.bridge)
+    local = discovery.of_other_instances(facts.others, facts.bridge)
+    taken = facts.listening | {e.host_port for e in local.values()}
+    others, ambiguous = host.etcd.endpoints(facts.registry, instance, facts.host_id) if host.etcd else (local, {})
+    endpoints = discovery.allocate(template, recorded, taken, facts.address or facts.bridge)
     try:
-        deps = discovery.dependencies(template, others)
+        deps = discovery.dependencies(template, others, ambiguous)
     except TemplateError as e:
         raise e.where(file=template.path)
     return endpoints, others, deps
@@ -239,7 +241,8 @@ def rollback(host, instance, to=None, options=Options()):
             target.get("variables", {}), target.get("secrets", {}), target.get("endpoints", {}),
         )
 
-    return _converge(host, instance, images, desired, options, note=f"rollback to release {number}")
+    return _converge(host, instance, images, desired, options, note=f"rollback to release {number}",
+                     discovery_used=bool(host.etcd))
 
 
 def _pinned(spec, image_id, facts, host, instance, number):
@@ -280,7 +283,10 @@ def _converge(host, instance, images, desire, options, note, discovery_used=Fals
         want = desire(facts)
         actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, retain)
         previous = facts.state or InstanceState(instance, want.source, 0, "", "")
+        registry = _registry(host, instance, facts, want.endpoints)
         if all(a.kind == KEEP for a in actions) and _recorded(facts.state, want.specs):
+            if registry:
+                session.register(registry)
             return Deployed(host.name, instance, previous.release, actions, time.monotonic() - started, applied=False)
         release = dict(
             template=want.source,
@@ -296,12 +302,21 @@ def _converge(host, instance, images, desire, options, note, discovery_used=Fals
         record = final.record(actions, want.template_text, note)
         done, error = session.apply(
             actions, final, record, want.template_text, setting(host, "health_timeout"), setting(host, "min_uptime"),
-            want.deps,
+            want.deps, registry,
         )
     if error:
         raise _partial(host, instance, previous, actions, done, want, release, note, error)
     return Deployed(host.name, instance, final.release, actions, time.monotonic() - started,
                     step_seconds=session.seconds)
+
+
+def _registry(host, instance, facts, endpoints):
+    """The etcd transaction registering the instance's endpoints as this host's (None: etcd
+    holds them already, or the host uses the state backend)."""
+    if not host.etcd:
+        return None
+    wanted = host.etcd.registrations(endpoints, instance, facts.host_id, host.hostname)
+    return host.etcd.changes(wanted, facts.registry, instance, facts.host_id)
 
 
 def _recorded(state, specs):

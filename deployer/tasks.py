@@ -247,5 +247,5 @@ ns = Collection(
 ns.configure(
     {"deployer": {"state_dir": None, "volume_dir": None, "retain": None, "lock_wait": None, "health_timeout": None,
                   "min_uptime": None, "parallel": None, "fail_fast": None, "known_hosts": None,
-                  "accept_new_hosts": None, "quiet": None}}
+                  "accept_new_hosts": None, "quiet": None, "discovery": None, "etcd": {"endpoints": None, "prefix": None}}}
 )

@@ -1,7 +1,8 @@
 """``register``: name container ports as endpoints, published on their allocated host port.
 
 The allocation is in discovery.py; here each endpoint becomes a ``-p`` of the container,
-bound to the Docker bridge's address (or every interface, with ``wan``).
+bound to the endpoint's address (the Docker bridge's; with etcd, the host's reachable
+address) or every interface, with ``wan``.
 """
 
 from ..schema import REGISTER

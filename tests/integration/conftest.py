@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -195,6 +196,45 @@ def three_hosts(tmp_path_factory, second_engine, docker_engine):
             stack.enter_context(_sshd(tmp_path_factory.mktemp("host-c"), {"DOCKER_HOST": "unix:///nonexistent.sock"})),
         ]
         yield hosts
+
+
+@pytest.fixture(scope="session")
+def etcd_server(tmp_path_factory):
+    """A real etcd v3 server (Debian's etcd-server) on free loopback ports: its client URL."""
+    etcd = shutil.which("etcd")
+    if not etcd:
+        _fail("etcd missing (Debian package etcd-server); run .ci/setup")
+    root = tmp_path_factory.mktemp("etcd")
+    client, peer = f"http://127.0.0.1:{_free_port()}", f"http://127.0.0.1:{_free_port()}"
+    log = root / "etcd.log"
+    with open(log, "w") as logf:
+        proc = subprocess.Popen([etcd, "--name", "test", "--data-dir", str(root / "data"),
+                                 "--listen-client-urls", client, "--advertise-client-urls", client,
+                                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                                 "--initial-cluster", f"test={peer}"], stdout=logf, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(client + "/version"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                _fail(f"etcd did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield client
+    finally:
+        _stop(proc)
+
+
+def _answers(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def cli_on(docker_engine, busybox_image):
+    """cli_on(host) -> run(*args, ...): like deployer_cli, against the given SSHHost."""
+    return lambda host: _runner("deployer", host, _local_env(host))
 
 
 def _wait_for_banner(proc, port, log, timeout=20):
