@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 from .errors import TemplateError
 from .plugins.base import Mount, RenderContext
+from .plugins.expose import LABEL as EXPOSED
 from .schema import PORT
 from .variables import MASK
 
@@ -206,8 +207,10 @@ def changes(recorded, spec):
             out.append(f"image {old_value} -> {new_value}")
         elif key in ("env", "labels"):
             before, after = dict(old_value or ()), dict(new_value)
+            exposed = {name[len(EXPOSED):]: ref for name, ref in new["labels"] if name.startswith(EXPOSED)}
             out += [
-                f"{key}.{name} {'added' if name not in before else 'removed' if name not in after else 'changed'}"
+                f"endpoint {exposed[name]} moved ({key}.{name})" if key == "env" and name in exposed and name in before
+                else f"{key}.{name} {'added' if name not in before else 'removed' if name not in after else 'changed'}"
                 for name in sorted(before.keys() | after.keys())
                 if before.get(name) != after.get(name)
             ]

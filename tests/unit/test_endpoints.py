@@ -2,7 +2,8 @@
 
 import pytest
 
-from deployer import discovery, template
+from deployer import discovery, plugins, template
+from deployer.spec import changes, render
 from deployer.errors import TemplateError
 
 TEXT = """
@@ -81,3 +82,12 @@ def test_listening_ports_are_read_from_proc_net_tcp():
 )
 def test_the_bridge_address_is_its_gateway_or_the_first_of_its_subnet(inspected, address):
     assert discovery.bridge_address(inspected) == address
+
+
+def test_a_dependent_whose_endpoint_moved_is_recreated_and_the_plan_names_the_endpoint():
+    app = parse()
+    before = discovery.allocate(app, {}, set(), "172.17.0.1")
+    after = discovery.allocate(app, {}, set(), "10.0.0.7")  # e.g. the etcd backend: the host's address
+    old, new = (render(app, "shop", "/v", plugins.installed(), {}, e)[2] for e in (before, after))
+
+    assert changes(old.to_dict(), new) == ["endpoint db:sql moved (env.DB)", "endpoint cache:redis moved (env.REDIS_URL)"]
