@@ -84,9 +84,14 @@ def sshd_pid(sshd):
 
 
 def remote_scripts(sshd):
-    """The pids of the `sh -s` scripts deployer runs through the test sshd."""
+    """The pids of the `sh -s` scripts deployer runs through the test sshd (not their
+    forks: a command substitution is an `sh -s` too, until it execs its command)."""
     table = all_processes()
-    return [p for p in descendants(sshd_pid(sshd), table) if table[p][1][:2] == ["sh", "-s"]]
+
+    def script(pid):
+        return table.get(pid, (0, []))[1][:2] == ["sh", "-s"]
+
+    return [p for p in descendants(sshd_pid(sshd), table) if script(p) and not script(table[p][0])]
 
 
 def drop_connection(sshd):
