@@ -8,6 +8,15 @@ ends, and the process ends when the client closes stdin, dies, or loses the conn
 Two runners start sessions: SSHRunner on a Fabric Connection's own transport (a raw
 paramiko channel: invoke's in_stream reads byte by byte), LocalRunner with the local
 ``sh`` (no ``-H``: the local Docker engine).
+
+A script also reports while it runs, for whoever watches (progress, ``-v``): ``mark``
+lines on stdout and ``note`` records on stderr, both starting with the script's random
+boundary. A Watch hears each as it arrives, as ``(kind, *fields)``, and ``end EXIT`` when
+the script is done: stdout is read line by line, stderr as it comes, and what is neither
+stays the session's result. A note's fields end with NUL, which no shell value can
+hold, so any value (newlines too) arrives intact, and a command's own output cannot
+forge one (it does not know the boundary). Build output, or anything else a script
+wants seen before it ends, can travel the same way.
 """
 
 import logging
@@ -16,6 +25,7 @@ import subprocess
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Callable
 
 import paramiko
 
@@ -35,15 +45,88 @@ class Result:
     stderr: str
 
 
-class Session:
-    """A running remote script; stderr is drained on a thread so it never stalls stdout."""
+def flag(settings, name):
+    """A yes/no setting: fabric.yaml gives a bool, an env var (FABRIC_DEPLOYER_...) a string."""
+    return str(settings.get(name)).lower() in ("1", "true", "yes")
 
-    def __init__(self, host, write, close_stdin, stdout, stderr, wait):
+
+def elapsed(start=None, end=None):
+    """Seconds between two ``date +%s.%N`` stamps (None where the host's date has no %N)."""
+    try:
+        return round(float(end) - float(start), 2)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Watch:
+    """Who hears a script's marks and notes as they arrive: ``report(kind, *fields)``."""
+
+    boundary: str
+    report: Callable
+
+
+class Notes:
+    """Split a script's stderr into plain text and ``note`` records.
+
+    A record is ``BOUNDARY KIND N\\0`` then N fields, each ending with NUL. Data comes in
+    chunks cut anywhere; ``feed`` returns the records completed so far (tuples of str),
+    ``text`` is the rest: what error messages are made of.
+    """
+
+    def __init__(self, boundary):
+        self._tag = (boundary + " ").encode()
+        self._pending = b""
+        self._text = []
+
+    def feed(self, data):
+        self._pending += data
+        records = []
+        while (at := self._pending.find(self._tag)) >= 0:
+            self._text.append(self._pending[:at])
+            self._pending = self._pending[at:]
+            parts = self._pending[len(self._tag) :].split(b"\0")
+            header = parts[0].decode(errors="replace").split(" ")
+            if len(header) != 2 or not header[1].isdigit():  # the tag, then no record: text
+                if len(parts) == 1:
+                    return records  # the header may still be arriving
+                self._text.append(self._tag)
+                self._pending = self._pending[len(self._tag) :]
+                continue
+            count = int(header[1])
+            if len(parts) < count + 2:
+                return records
+            records.append((header[0], *(p.decode(errors="replace") for p in parts[1 : count + 1])))
+            self._pending = b"\0".join(parts[count + 1 :])
+        cut = max(len(self._pending) - len(self._tag) + 1, 0)  # keep what may start a tag
+        self._text.append(self._pending[:cut])
+        self._pending = self._pending[cut:]
+        return records
+
+    @property
+    def text(self):
+        return b"".join(self._text + [self._pending]).decode(errors="replace")
+
+
+class Session:
+    """A running remote script; stderr is drained on a thread so it never stalls stdout.
+
+    ``stderr`` is a function returning what has arrived (up to n bytes; b"" at the end),
+    so notes are heard as they come, not when the script ends.
+    """
+
+    def __init__(self, host, write, close_stdin, stdout, stderr, wait, watch):
         self.host = host
         self._write, self._close_stdin, self._stdout, self._wait = write, close_stdin, stdout, wait
-        self._stderr = []
-        self._drain = threading.Thread(target=lambda: self._stderr.append(stderr.read()), daemon=True)
+        self._watch = watch
+        self._notes = Notes(watch.boundary)
+        self._drain = threading.Thread(target=self._drain_stderr, args=(stderr,), daemon=True)
         self._drain.start()
+
+    def _drain_stderr(self, read):
+        for chunk in iter(lambda: read(65536), b""):
+            for record in self._notes.feed(chunk):
+                self._watch.report(*record)
 
     def send(self, data):
         """Text (a script) or bytes (a build context), sent as it is."""
@@ -54,8 +137,7 @@ class Session:
         """Stdout up to the given line (consumed, not returned); None if the script ended first."""
         lines = []
         with self._io():
-            for raw in iter(self._stdout.readline, b""):
-                text = raw.decode(errors="replace")
+            for text in self._lines():
                 if text.rstrip("\n") == line:
                     return "".join(lines)
                 lines.append(text)
@@ -65,10 +147,20 @@ class Session:
         """Close stdin, wait for the script to end, return what it printed since."""
         with self._io():
             self._close_stdin()
-            stdout = self._stdout.read()
+            stdout = "".join(self._lines())
             self._drain.join()
             exited = self._wait()
-        return Result(exited, stdout.decode(errors="replace"), b"".join(self._stderr).decode(errors="replace"))
+        self._watch.report("end", str(exited))
+        return Result(exited, stdout, self._notes.text)
+
+    def _lines(self):
+        """Stdout's lines as they arrive, each mark also reported to the watch."""
+        for raw in iter(self._stdout.readline, b""):
+            text = raw.decode(errors="replace")
+            at = text.find(self._watch.boundary + " ")
+            if at >= 0:
+                self._watch.report(*text[at + len(self._watch.boundary) + 1 :].split())
+            yield text
 
     @contextmanager
     def _io(self):
@@ -81,14 +173,14 @@ class Session:
 class LocalRunner:
     name = "local"
 
-    def start(self, script):
+    def start(self, script, watch):
         proc = subprocess.Popen(["sh", "-s"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
         def write(data):
             proc.stdin.write(data)
             proc.stdin.flush()
 
-        session = Session(self.name, write, proc.stdin.close, proc.stdout, proc.stderr, proc.wait)
+        session = Session(self.name, write, proc.stdin.close, proc.stdout, proc.stderr.read1, proc.wait, watch)
         session.send(script)
         return session
 
@@ -106,7 +198,7 @@ class SSHRunner:
         self.settings = settings
         self.name = f"{connection.user}@{connection.host}:{connection.port}"
 
-    def start(self, script):
+    def start(self, script, watch):
         try:
             channel = self._transport().open_session()
             channel.exec_command("sh -s")
@@ -117,8 +209,9 @@ class SSHRunner:
             channel.sendall,
             channel.shutdown_write,
             channel.makefile("rb"),
-            channel.makefile_stderr("rb"),
+            channel.recv_stderr,
             channel.recv_exit_status,
+            watch,
         )
         session.send(script)
         return session
@@ -129,7 +222,7 @@ class SSHRunner:
             if self.connection.connect_timeout is None and "timeout" not in self.connection.connect_kwargs:
                 self.connection.connect_timeout = CONNECT_TIMEOUT
             client.load_system_host_keys()
-            if str(self.settings.get("accept_new_hosts")).lower() not in ("1", "true", "yes"):
+            if not flag(self.settings, "accept_new_hosts"):
                 client.set_missing_host_key_policy(paramiko.RejectPolicy())
             if self.settings.get("known_hosts"):
                 client.load_host_keys(os.path.expanduser(self.settings["known_hosts"]))

@@ -1,0 +1,59 @@
+"""What a script reports on stderr while it runs: ``note`` records split from plain text."""
+
+import pytest
+
+from deployer.session import Notes, elapsed
+
+B = "@@deployer-0123456789abcdef"
+
+
+def record(kind, *fields):
+    """A record as the shell's ``note`` writes it: ``printf '%s\\0' "$B $kind $#" "$@"``."""
+    return b"".join(f"{part}\0".encode() for part in (f"{B} {kind} {len(fields)}", *fields))
+
+
+HOSTILE = ["it's", 'say "hi"', "$(rm -rf /)", "two\nlines", "", "tab\there", "ünï"]
+
+
+def test_a_record_keeps_every_field_exactly_and_the_text_around_it():
+    notes = Notes(B)
+
+    records = notes.feed(b"docker: oops\n" + record("run", "docker", *HOSTILE) + b"deployer: failed\n")
+
+    assert records == [("run", "docker", *HOSTILE)]
+    assert notes.text == "docker: oops\ndeployer: failed\n"
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 31])
+def test_records_cut_into_chunks_anywhere_arrive_whole_and_in_order(size):
+    data = b"a line\n" + record("run", "docker", "ps") + record("put", "/s/state.json", "12") + b"last\n"
+    notes = Notes(B)
+
+    records = [r for at in range(0, len(data), size) for r in notes.feed(data[at : at + size])]
+
+    assert records == [("run", "docker", "ps"), ("put", "/s/state.json", "12")]
+    assert notes.text == "a line\nlast\n"
+
+
+def test_an_incomplete_record_is_not_reported():
+    notes = Notes(B)
+
+    assert notes.feed(record("run", "docker", "ps")[:-1]) == []
+
+
+def test_the_boundary_without_a_record_header_stays_text():
+    notes = Notes(B)
+
+    assert notes.feed(f"{B} is not a header\0\n".encode()) == []
+    assert notes.text == f"{B} is not a header\0\n"
+
+
+def test_another_boundary_is_only_text():
+    notes = Notes(B)
+
+    assert notes.feed(record("run", "docker", "ps").replace(B.encode(), b"@@deployer-forged")) == []
+
+
+def test_step_times_come_from_the_hosts_stamps():
+    assert elapsed("100.25", "101.5") == 1.25
+    assert elapsed("100.%N", "101.%N") is None
