@@ -38,7 +38,7 @@ class Program(Fab):
             Argument(names=("parallel",), kind=int, help="Deploy to at most this many hosts at once (default 10)."),
             Argument(names=("fail-fast",), kind=bool, help="Start no more hosts once one has failed."),
             Argument(names=("q", "quiet"), kind=bool, help="Print only errors."),
-            Argument(names=("v", "verbose"), kind=bool, help="Show each command the host runs (secrets as ***)."),
+            Argument(names=("v", "verbose"), kind=bool, help="Show each docker command the host runs (secrets as ***)."),
         ]
 
     def update_config(self):

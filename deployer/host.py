@@ -10,15 +10,19 @@ so no command can swallow the rest of the script (the conversation reads fd 3).
 Scripts report back in sections between boundary lines chosen at random per call, so
 no content can forge one. Every value is quoted with ``shlex.quote``.
 
-While a script runs, the Host's listener hears its marks and notes (session.py's
-Watch): a service's step done (``ok SERVICE T0 T1``), a wait for another deploy's lock
-(``waiting SECONDS INSTANCE HOLDER``) or for a container to turn healthy (``health NAME
-SECONDS``). With ``deployer.verbose`` (-v) the script also defines ``docker`` as a
-function that notes each docker command (``run docker ARG...``) before running it, and
-``put`` notes each file it writes by name and size (``put FILE BYTES``), never its
-content: secrets are in state files and in ``docker run``'s arguments, so the listener
-(output.py) masks them, and the client knows them exactly, before any quoting. Without
--v nothing more runs on the host than the marks, which are shell builtins.
+While a script runs, the Host's listener hears its marks and notes as they arrive
+(session.py's Watch): a service's step done (``ok SERVICE T0 T1``), a wait for another
+deploy's lock (``waiting SECONDS INSTANCE HOLDER``) or for a container to turn healthy
+(``health NAME SECONDS``), the script's end (``end EXIT``). The Host adds what only the
+client knows: the secrets to mask (``secrets VALUE...``), a deploy's plan as it is sent
+(``apply ACTIONS``) and the steps done once it ran (``applied SERVICE...``).
+
+With ``deployer.verbose`` (-v) a script also defines ``docker`` as a function that
+notes each docker command (``run docker ARG...``) before running it, and ``put`` notes
+each file it writes by name and size (``put FILE BYTES``), never its content. Secrets
+are in state files and in ``docker run``'s arguments: the listener (output.py) masks
+them in the raw arguments, which the client gets exactly, before quoting them for
+display. Without -v the host runs nothing more than before: marks are shell builtins.
 
 Where state lives is decided on the host, in the script: ``DEPLOYER_STATE_DIR`` /
 ``DEPLOYER_VOLUME_DIR`` in the host's environment, else the ``deployer.state_dir`` /
