@@ -47,8 +47,9 @@ from .state import Container, InstanceState, image_ids
 LIBRARY = r"""
 mark() { printf '%s %s\n' "$B" "$*"; }
 # note KIND FIELD...: a record for the client on fd 4, the script's own stderr whatever a
-# function redirected; each field ends with NUL, so any value arrives intact (session.py)
-note() { _k=$1; shift; printf '%s\0' "$B $_k $#" "$@" >&4; }
+# function redirected: a header with each field's length, then the fields, each ending
+# with NUL, so any value arrives intact, or is seen to be cut by other output (session.py)
+note() { _k=$1; shift; _h="$B $_k $#"; for _a; do _h="$_h ${#_a}"; done; printf '%s\0' "$_h" "$@" >&4; }
 trace() { :; }  # -v: note (VERBOSE)
 if [ "$(id -u)" = 0 ]; then S=/var/lib/deployer V=/srv/deployer/volumes
 else S=${XDG_STATE_HOME:-$HOME/.local/state}/deployer V=${XDG_STATE_HOME:-$HOME/.local/state}/deployer/volumes; fi

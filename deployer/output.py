@@ -64,6 +64,8 @@ def traced(kind, fields, secrets):
     """A ``-v`` line for what a script noted: a command, or a file written (never its content)."""
     if kind == "run":
         return f"$ {command_line(fields, secrets)}"
+    if kind == "garbled":
+        return "$ ... (not shown: other output cut into what the host sent)"
     path, size = fields
     return f"$ {kind} {masked(printable(path), secrets)} ({size} bytes)"
 
@@ -346,6 +348,7 @@ class Live:
         self._lock = threading.Lock()
         self._handlers = {
             "secrets": self._conceal, "run": self._traced, "put": self._traced, "append": self._traced,
+            "garbled": self._traced,
             "waiting": self._lock_wait, "health": self._health_wait, "apply": self._planned, "ok": self._done,
             "applied": self._applied,
         }

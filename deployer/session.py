@@ -15,7 +15,7 @@ boundary. A Watch hears each as it arrives, as ``(kind, *fields)``, and ``end EX
 the script is done: stdout is read line by line, stderr as it comes, and what is neither
 stays the session's result. A note's fields end with NUL, which no shell value can
 hold, so any value (newlines too) arrives intact, and a command's own output cannot
-forge one (it does not know the boundary). Build output, or anything else a script
+forge one (it does not know the boundary); see Notes for output that cuts into one. Build output, or anything else a script
 wants seen before it ends, can travel the same way.
 """
 
@@ -69,9 +69,15 @@ class Watch:
 class Notes:
     """Split a script's stderr into plain text and ``note`` records.
 
-    A record is ``BOUNDARY KIND N\\0`` then N fields, each ending with NUL. Data comes in
-    chunks cut anywhere; ``feed`` returns the records completed so far (tuples of str),
-    ``text`` is the rest: what error messages are made of.
+    A record is ``BOUNDARY KIND N LENGTH...\\0`` then N fields, each ending with NUL. Data
+    comes in chunks cut anywhere; ``feed`` returns the records completed so far (tuples of
+    str), ``text`` is the rest: what error messages are made of.
+
+    A long record takes several writes, and another process writing to the same stderr
+    (a docker error of a service started at the same time) may land between two: the
+    NULs still say where the record ends, and the lengths that it was cut. Such a record
+    is ``("garbled", KIND)``, never shown, so no value is shown in pieces that masking
+    could miss. (A shell counts bytes, or characters in a UTF-8 locale: both are fine.)
     """
 
     def __init__(self, boundary):
@@ -86,18 +92,18 @@ class Notes:
             self._text.append(self._pending[:at])
             self._pending = self._pending[at:]
             parts = self._pending[len(self._tag) :].split(b"\0")
-            header = parts[0].decode(errors="replace").split(" ")
-            if len(header) != 2 or not header[1].isdigit():  # the tag, then no record: text
-                if len(parts) == 1:
-                    return records  # the header may still be arriving
-                self._text.append(self._tag)
+            if len(parts) == 1:
+                return records  # the header is still arriving
+            header = _header(parts[0])
+            if header is None:
+                self._text.append(self._tag)  # the tag, then no record: text
                 self._pending = self._pending[len(self._tag) :]
                 continue
-            count = int(header[1])
-            if len(parts) < count + 2:
+            kind, lengths = header
+            if len(parts) < len(lengths) + 2:
                 return records
-            records.append((header[0], *(p.decode(errors="replace") for p in parts[1 : count + 1])))
-            self._pending = b"\0".join(parts[count + 1 :])
+            records.append(_record(kind, parts[1 : len(lengths) + 1], lengths))
+            self._pending = b"\0".join(parts[len(lengths) + 1 :])
         cut = max(len(self._pending) - len(self._tag) + 1, 0)  # keep what may start a tag
         self._text.append(self._pending[:cut])
         self._pending = self._pending[cut:]
@@ -106,6 +112,23 @@ class Notes:
     @property
     def text(self):
         return b"".join(self._text + [self._pending]).decode(errors="replace")
+
+
+def _header(raw):
+    """``KIND N LENGTH...`` -> (kind, [N lengths]); None if it is not a record's header."""
+    words = raw.decode(errors="replace").split(" ")
+    if len(words) < 2 or not all(w.isdigit() for w in words[1:]) or int(words[1]) != len(words) - 2:
+        return None
+    return words[0], [int(w) for w in words[2:]]
+
+
+def _record(kind, fields, lengths):
+    """A note's ``(kind, *fields)``, or ``("garbled", kind)`` if a field is not as long as
+    its header said (other output landed inside the record)."""
+    values = [field.decode(errors="replace") for field in fields]
+    if all(n in (len(f), len(v)) for n, f, v in zip(lengths, fields, values)):
+        return (kind, *values)
+    return ("garbled", kind)
 
 
 class Session:

@@ -169,3 +169,21 @@ def on_terminal(sshd, *args, env=None, timeout=120):
         return proc.wait(10), b"".join(shown).decode().replace("\r\n", "\n")
     finally:
         os.close(master)
+
+
+def test_commands_of_services_started_at_once_never_mix_even_when_long(deployer_cli, tmp_path, unique_instance):
+    big = "".join(f"{i:05d} it's a \"long\" $(secret)\n" for i in range(800))  # about 26 KB
+    services = [f"s{i}" for i in range(6)]
+    template = tmp_path / "many.yaml"
+    template.write_text("".join(
+        f"{name}:\n  image: local/busybox\n  cmd: sh -c 'exec sleep 3600'\n  env: {{BIG: {{secret: BIG}}}}\n"
+        for name in services
+    ))
+
+    result = deployer_cli("-v", "deploy", template, "--instance", unique_instance, env={"BIG": big}, check=True)
+
+    runs = [line for line in result.stderr.splitlines() if " $ docker run " in line]
+    assert sorted(line.split(" --name ")[1].split()[0] for line in runs) == [f"{unique_instance}.{s}" for s in services]
+    assert all(line.endswith(" -e 'BIG=***' --restart unless-stopped --init local/busybox sh -c 'exec sleep 3600'")
+               for line in runs), runs
+    assert "it's a" not in result.stderr and "00001" not in result.stderr

@@ -61,6 +61,10 @@ def test_a_file_written_shows_its_name_and_size_never_its_content():
     )
 
 
+def test_a_garbled_record_shows_none_of_its_fields():
+    assert output.traced("garbled", ["run"], set()) == "$ ... (not shown: other output cut into what the host sent)"
+
+
 def test_verbose_lines_go_to_stderr_with_the_host_and_secrets_masked(screen):
     out, err = screen(tty=False)
     live = output.Live("web1", verbose=True)

@@ -8,8 +8,9 @@ B = "@@deployer-0123456789abcdef"
 
 
 def record(kind, *fields):
-    """A record as the shell's ``note`` writes it: ``printf '%s\\0' "$B $kind $#" "$@"``."""
-    return b"".join(f"{part}\0".encode() for part in (f"{B} {kind} {len(fields)}", *fields))
+    """A record as the shell's ``note`` writes it (dash: lengths in bytes)."""
+    header = " ".join([B, kind, str(len(fields)), *(str(len(f.encode())) for f in fields)])
+    return b"".join(f"{part}\0".encode() for part in (header, *fields))
 
 
 HOSTILE = ["it's", 'say "hi"', "$(rm -rf /)", "two\nlines", "", "tab\there", "ünï"]
@@ -33,6 +34,24 @@ def test_records_cut_into_chunks_anywhere_arrive_whole_and_in_order(size):
 
     assert records == [("run", "docker", "ps"), ("put", "/s/state.json", "12")]
     assert notes.text == "a line\nlast\n"
+
+
+def test_output_cutting_into_a_record_garbles_it_whole_and_is_not_shown_either():
+    whole = record("run", "docker", "run", "-e", "PW=" + "secret" * 1000, "img")
+    cut = whole.index(b"secret") + 300
+    notes = Notes(B)
+
+    records = notes.feed(whole[:cut] + b"docker: Error response from daemon\n" + whole[cut:] + b"after\n")
+
+    assert records == [("garbled", "run")]
+    assert notes.text == "after\n"
+
+
+def test_lengths_in_characters_are_fine_too():
+    """bash in a UTF-8 locale counts characters."""
+    notes = Notes(B)
+
+    assert notes.feed(f"{B} run 2 6 4\0docker\0ünï✓\0".encode()) == [("run", "docker", "ünï✓")]
 
 
 def test_an_incomplete_record_is_not_reported():
