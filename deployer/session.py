@@ -60,10 +60,12 @@ def elapsed(start=None, end=None):
 
 @dataclass(frozen=True)
 class Watch:
-    """Who hears a script's marks and notes as they arrive: ``report(kind, *fields)``."""
+    """Who hears a script's marks and notes as they arrive: ``report(kind, *fields)``;
+    and ``text(line)``, if given, each line of its other stderr (a build's output)."""
 
     boundary: str
     report: Callable
+    text: Callable | None = None
 
 
 class Notes:
@@ -71,7 +73,8 @@ class Notes:
 
     A record is ``BOUNDARY KIND N LENGTH...\\0`` then N fields, each ending with NUL. Data
     comes in chunks cut anywhere; ``feed`` returns the records completed so far (tuples of
-    str), ``text`` is the rest: what error messages are made of.
+    str), ``text`` is the rest: what error messages are made of, and ``lines`` gives it
+    line by line as it comes (a build's output).
 
     A long record takes several writes, and another process writing to the same stderr
     (a docker error of a service started at the same time) may land between two: the
@@ -82,21 +85,22 @@ class Notes:
 
     def __init__(self, boundary):
         self._tag = (boundary + " ").encode()
-        self._pending = b""
+        self._pending = b""  # not yet known to be text or a record
         self._text = []
+        self._line = b""  # text after the last line given by lines()
 
     def feed(self, data):
         self._pending += data
         records = []
         while (at := self._pending.find(self._tag)) >= 0:
-            self._text.append(self._pending[:at])
+            self._keep(self._pending[:at])
             self._pending = self._pending[at:]
             parts = self._pending[len(self._tag) :].split(b"\0")
             if len(parts) == 1:
                 return records  # the header is still arriving
             header = _header(parts[0])
             if header is None:
-                self._text.append(self._tag)  # the tag, then no record: text
+                self._keep(self._tag)  # the tag, then no record: text
                 self._pending = self._pending[len(self._tag) :]
                 continue
             kind, lengths = header
@@ -105,9 +109,26 @@ class Notes:
             records.append(_record(kind, parts[1 : len(lengths) + 1], lengths))
             self._pending = b"\0".join(parts[len(lengths) + 1 :])
         cut = max(len(self._pending) - len(self._tag) + 1, 0)  # keep what may start a tag
-        self._text.append(self._pending[:cut])
+        self._keep(self._pending[:cut])
         self._pending = self._pending[cut:]
         return records
+
+    def _keep(self, text):
+        self._text.append(text)
+        self._line += text
+
+    def lines(self):
+        """The text's lines completed since the last call."""
+        *complete, self._line = self._line.split(b"\n")
+        return [line.decode(errors="replace") for line in complete]
+
+    def close(self):
+        """The end of stderr: what was held back is text. The text's last lines."""
+        self._keep(self._pending)
+        self._pending = b""
+        last = self.lines() + ([self._line.decode(errors="replace")] if self._line else [])
+        self._line = b""
+        return last
 
     @property
     def text(self):
@@ -150,6 +171,13 @@ class Session:
         for chunk in iter(lambda: read(65536), b""):
             for record in self._notes.feed(chunk):
                 self._watch.report(*record)
+            self._show(self._notes.lines())
+        self._show(self._notes.close())
+
+    def _show(self, lines):
+        if self._watch.text is not None:
+            for line in lines:
+                self._watch.text(line)
 
     def send(self, data):
         """Text (a script) or bytes (a build context), sent as it is."""

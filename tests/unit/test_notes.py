@@ -1,8 +1,10 @@
 """What a script reports on stderr while it runs: ``note`` records split from plain text."""
 
+import io
+
 import pytest
 
-from deployer.session import Notes, elapsed
+from deployer.session import Notes, Result, Session, Watch, elapsed
 
 B = "@@deployer-0123456789abcdef"
 
@@ -76,3 +78,26 @@ def test_another_boundary_is_only_text():
 def test_step_times_come_from_the_hosts_stamps():
     assert elapsed("100.25", "101.5") == 1.25
     assert elapsed("100.%N", "101.%N") is None
+
+
+def session(stdout, stderr_chunks, text=None):
+    """A Session over canned output (no process): what a watch hears, and the result."""
+    heard = []
+    chunks = iter([*stderr_chunks, b""])
+    watch = Watch(B, lambda *event: heard.append(event), text)
+    running = Session("h", lambda data: None, lambda: None, io.BytesIO(stdout), lambda n: next(chunks), lambda: 0, watch)
+    return running, heard
+
+
+def test_a_session_reports_marks_and_notes_and_keeps_the_rest_as_its_result():
+    stdout = f"{B} roots\n/s\n{B} ok web 1.0 2.5\n".encode()
+    stderr = [b"warn", b"ing: x\n" + record("run", "docker", "ps"), b"error: y"]
+    shown = []
+
+    running, heard = session(stdout, stderr, shown.append)
+    result = running.finish()
+
+    assert ("roots",) in heard and ("ok", "web", "1.0", "2.5") in heard and ("run", "docker", "ps") in heard
+    assert heard[-1] == ("end", "0")
+    assert shown == ["warning: x", "error: y"]  # line by line, as it comes: a build's output
+    assert result == Result(0, f"{B} roots\n/s\n{B} ok web 1.0 2.5\n", "warning: x\nerror: y")
