@@ -38,6 +38,7 @@ class Program(Fab):
             Argument(names=("parallel",), kind=int, help="Deploy to at most this many hosts at once (default 10)."),
             Argument(names=("fail-fast",), kind=bool, help="Start no more hosts once one has failed."),
             Argument(names=("q", "quiet"), kind=bool, help="Print only errors."),
+            Argument(names=("v", "verbose"), kind=bool, help="Show each docker command the host runs (secrets as ***)."),
         ]
 
     def update_config(self):
@@ -47,6 +48,7 @@ class Program(Fab):
             "parallel": self.args.parallel.value,
             "fail_fast": self.args["fail-fast"].value or None,
             "quiet": self.args.quiet.value or None,
+            "verbose": self.args.verbose.value or None,
         }
         # a modification: merged deeply over the collection's deployer defaults
         self.config["deployer"] = {key: value for key, value in given.items() if value is not None}

@@ -44,13 +44,13 @@ class DeployerError(Exception):
         if self.instance:
             parts.append(f"instance {self.instance}")
         if self.file:
-            parts.append(_printable(str(self.file)))
+            parts.append(printable(str(self.file)))
         if self.key:
-            parts.append(_printable(str(self.key)))
-        return ": ".join(parts + [_printable(self.message)])
+            parts.append(printable(str(self.key)))
+        return ": ".join(parts + [printable(self.message)])
 
 
-def _printable(text):
+def printable(text):
     """One line, whatever a hostile key or file name holds: control characters escaped."""
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
 

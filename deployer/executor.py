@@ -22,6 +22,7 @@ from fabric import Executor
 from invoke import Exit
 
 from . import output
+from .session import flag
 
 
 @dataclass
@@ -58,7 +59,7 @@ class ParallelExecutor(Executor):
     def _parallel(self, calls):
         settings = self.config.get("deployer", {}) or {}
         workers = int(settings.get("parallel") or 10)
-        fail_fast = str(settings.get("fail_fast")).lower() in ("1", "true", "yes")
+        fail_fast = flag(settings, "fail_fast")
         as_json = bool(calls[0].kwargs.get("json"))
         stop = threading.Event()
         outcomes = [None] * len(calls)

@@ -10,6 +10,20 @@ so no command can swallow the rest of the script (the conversation reads fd 3).
 Scripts report back in sections between boundary lines chosen at random per call, so
 no content can forge one. Every value is quoted with ``shlex.quote``.
 
+While a script runs, the Host's listener hears its marks and notes as they arrive
+(session.py's Watch): a service's step done (``ok SERVICE T0 T1``), a wait for another
+deploy's lock (``waiting SECONDS INSTANCE HOLDER``) or for a container to turn healthy
+(``health NAME SECONDS``), the script's end (``end EXIT``). The Host adds what only the
+client knows: the secrets to mask (``secrets VALUE...``), a deploy's plan as it is sent
+(``apply ACTIONS``) and the steps done once it ran (``applied SERVICE...``).
+
+With ``deployer.verbose`` (-v) a script also defines ``docker`` as a function that
+notes each docker command (``run docker ARG...``) before running it, and ``put`` notes
+each file it writes by name and size (``put FILE BYTES``), never its content. Secrets
+are in state files and in ``docker run``'s arguments: the listener (output.py) masks
+them in the raw arguments, which the client gets exactly, before quoting them for
+display. Without -v the host runs nothing more than before: marks are shell builtins.
+
 Where state lives is decided on the host, in the script: ``DEPLOYER_STATE_DIR`` /
 ``DEPLOYER_VOLUME_DIR`` in the host's environment, else the ``deployer.state_dir`` /
 ``deployer.volume_dir`` settings, else ``/var/lib/deployer`` and ``/srv/deployer/volumes``
@@ -27,18 +41,24 @@ from dataclasses import dataclass
 from .errors import DeployerError
 from .etcd import Etcd, read_registry
 from .plan import CREATE, KEEP
-from .session import LocalRunner, SSHRunner
+from .session import LocalRunner, SSHRunner, Watch, elapsed, flag
 from .discovery import bridge_address, listening
 from .state import Container, InstanceState, image_ids
 
 # Shell functions every script may use. $B is the boundary, $S and $V the roots.
 LIBRARY = r"""
 mark() { printf '%s %s\n' "$B" "$*"; }
+# note KIND FIELD...: a record for the client on fd 4, the script's own stderr whatever a
+# function redirected: a header with each field's length, then the fields, each ending
+# with NUL, so any value arrives intact, or is seen to be cut by other output (session.py)
+note() { _k=$1; shift; _h="$B $_k $#"; for _a; do _h="$_h ${#_a}"; done; printf '%s\0' "$_h" "$@" >&4; }
+trace() { :; }  # -v: note (VERBOSE)
 if [ "$(id -u)" = 0 ]; then S=/var/lib/deployer V=/srv/deployer/volumes
 else S=${XDG_STATE_HOME:-$HOME/.local/state}/deployer V=${XDG_STATE_HOME:-$HOME/.local/state}/deployer/volumes; fi
 S=${DEPLOYER_STATE_DIR:-${cfg_state_dir:-$S}} V=${DEPLOYER_VOLUME_DIR:-${cfg_volume_dir:-$V}}
 # put FILE CONTENT: atomic write (temp, fsync, rename), mode 0600, the previous file kept as FILE.prev
 put() {
+  trace put "$1" "${#2}"
   tmp="$1.tmp.$$"
   if (umask 077 && printf '%s' "$2" >"$tmp") && { sync "$tmp" 2>/dev/null || sync; }; then
     if [ -f "$1" ]; then ln -f "$1" "$1.prev"; fi
@@ -58,7 +78,8 @@ lock() {
       echo "deployer: locked by $(cat "$1/lock.info" 2>/dev/null || echo '?') (waited $2 s; --lock-wait waits longer)" >&2
       return 1
     fi
-    mark waiting
+    read -r held 2>/dev/null <"$1/lock.info" || held='?'
+    mark waiting "$n" "${1##*/}" "$held"
     if flock -w 1 9; then break; fi
     n=$((n + 1))
   done
@@ -93,7 +114,8 @@ started() {
   while state=$(docker container inspect --format '{{.State.Status}} {{.RestartCount}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$1"); do
     case "$state" in
       "running 0 "|"running 0 healthy") return 0 ;;
-      "running 0 starting") [ "$n" -lt $((H * 2)) ] || { echo "deployer: $1 was not healthy after $H s" >&2; return 1; } ;;
+      "running 0 starting") [ "$n" -lt $((H * 2)) ] || { echo "deployer: $1 was not healthy after $H s" >&2; return 1; }
+        if [ "$n" -ge 4 ] && [ $((n % 2)) = 0 ]; then mark health "$1" $((n / 2)); fi ;;
       *) return 1 ;;
     esac
     sleep 0.5; n=$((n + 1))
@@ -179,6 +201,14 @@ down() {
 }
 """
 
+# -v: each docker command is noted before it runs. Records of jobs running at once (new
+# services start together) are written one at a time: a long one is several writes.
+VERBOSE = r"""
+T=$(mktemp) && trap 'rm -f "$T"' EXIT
+trace() { { flock 7; note "$@"; } 7<"$T"; }
+docker() { trace run docker "$@"; command docker "$@"; }
+"""
+
 # The second turn of a deploy: run the plan the client sends, unless the client sent
 # nothing or went away before its last line arrived. From here on the script finishes
 # even if the connection drops, so state always ends up describing what runs.
@@ -215,11 +245,13 @@ class Facts:
 class Host:
     """A machine with Docker, reached through a runner (SSH or local)."""
 
-    def __init__(self, runner, settings=None, context=None):
+    def __init__(self, runner, settings=None, context=None, listener=None):
         self.runner = runner
         self.name = runner.name
         self.settings = settings or {}
         self.context = context
+        self.listener = listener  # listener(kind, *fields): what scripts report as they run
+        self.verbose = flag(self.settings, "verbose")
         self.etcd = Etcd.from_settings(self.settings)  # None: the state backend
 
     @classmethod
@@ -227,6 +259,14 @@ class Host:
         """A Fabric Connection means SSH; a plain invoke Context (no ``-H``) the local engine."""
         settings = c.config.get("deployer", {}) or {}
         return cls(SSHRunner(c, settings) if hasattr(c, "host") else LocalRunner(), settings, c)
+
+    def report(self, kind, *fields):
+        if self.listener is not None:
+            self.listener(kind, *fields)
+
+    def conceal(self, values):
+        """Values no output may show (secrets): the listener masks them."""
+        self.report("secrets", *values)
 
     @property
     def hostname(self):
@@ -267,8 +307,8 @@ class Host:
             f"{{ echo 'deployer: cannot pull '{q(image)}\": $err\" >&2; exit 1; }}\n"
             for image in pull
         )
-        session = self.runner.start(
-            self._wrap(boundary, body + self._facts_body(instance, images, discovery) + "\nmark facts-end\n" + CONVERSE)
+        session = self._start(
+            boundary, body + self._facts_body(instance, images, discovery) + "\nmark facts-end\n" + CONVERSE
         )
         head = session.read_until(f"{boundary} facts-end")
         if head is None:
@@ -289,7 +329,7 @@ class Host:
         boundary = _boundary()
         args = ["-q", "-t", tag, "-f", source.dockerfile]
         args += [arg for key, value in source.build_args for arg in ("--build-arg", f"{key}={value}")]
-        session = self.runner.start(self._wrap(boundary, f"mark ready\ndocker build {join(args)} - <&3 || exit 1"))
+        session = self._start(boundary, f"mark ready\ndocker build {join(args)} - <&3 || exit 1")
         if session.read_until(f"{boundary} ready") is None:
             raise self._error(session.finish(), None)
         archive = source.archive()
@@ -406,18 +446,22 @@ rm -rf -- "$S/instances/$I" || exit 1
 
     def _script(self, body, instance=None):
         boundary = _boundary()
-        result = self.runner.start(self._wrap(boundary, body)).finish()
+        result = self._start(boundary, body).finish()
         if result.exited != 0:
             raise self._error(result, instance)
         return _sections(result.stdout, boundary)
 
+    def _start(self, boundary, body):
+        """Run a script on the host; what it reports goes to the listener as it arrives."""
+        return self.runner.start(self._wrap(boundary, body), Watch(boundary, self.report))
+
     def _wrap(self, boundary, body):
         return (
-            "exec 3<&0\n{\n"
+            "exec 3<&0 4>&2\n{\n"
             f"B={boundary}\n"
             f"cfg_state_dir={q(self.settings.get('state_dir') or '')}\n"
             f"cfg_volume_dir={q(self.settings.get('volume_dir') or '')}\n"
-            f"{LIBRARY}\n{body}\n"
+            f"{LIBRARY}\n{VERBOSE * self.verbose}{body}\n"
             "} </dev/null\n"
         )
 
@@ -530,10 +574,13 @@ class Deploy:
         steps += [f'put "$D/template.yaml" {q(template_text)} || exit 1', _record(final_state, record)]
         if registry:
             steps.append(self._registry(registry))
+        self.host.report("apply", actions)
         result = self.finish("\n".join(steps))
         marks = [mark.split() for mark in _sections(result.stdout, self.boundary)["_marks"]]
-        self.seconds = {m[0]: _elapsed(*m[1:]) for m in marks}
-        return {m[0] for m in marks}, None if result.exited == 0 else self.host._error(result, self.instance)
+        self.seconds = {m[0]: elapsed(*m[1:]) for m in marks}
+        done = {m[0] for m in marks}
+        self.host.report("applied", *done)
+        return done, None if result.exited == 0 else self.host._error(result, self.instance)
 
     def register(self, registry):
         """Bring etcd up to date, when nothing else changed (etcd lost or missed keys)."""
@@ -571,16 +618,9 @@ def _record(state, record):
     line = json.dumps(record, sort_keys=True, separators=(",", ":"))
     return (
         f'put "$D/state.json" {q(state.to_json())} || exit 1\n'
+        f'trace append "$D/history.jsonl" {len(line.encode()) + 1}\n'
         f'(umask 077 && printf "%s\\n" {q(line)} >>"$D/history.jsonl") || exit 1'
     )
-
-
-def _elapsed(start=None, end=None):
-    """Seconds between two ``date +%s.%N`` stamps (None where the host's date has no %N)."""
-    try:
-        return round(float(end) - float(start), 2)
-    except (TypeError, ValueError):
-        return None
 
 
 def _boundary():

@@ -281,6 +281,7 @@ def _converge(host, instance, images, desire, options, note, discovery_used=Fals
     with host.deploying(instance, images, who(), lock_wait, pull, discovery_used) as session:
         facts = session.facts
         want = desire(facts)
+        host.conceal([*want.secrets.values(), *(facts.state.secrets.values() if facts.state else ())])
         actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, retain)
         previous = facts.state or InstanceState(instance, want.source, 0, "", "")
         registry = _registry(host, instance, facts, want.endpoints)

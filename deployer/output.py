@@ -3,20 +3,71 @@
 Lines go to the current thread's stream: stdout, or a buffer while the parallel executor
 keeps one host's output together. The JSON documents are documented in README.rst; their
 keys are stable, and no env value (so no secret) is ever part of them.
+
+Colour only where a person reads: the stream is a terminal and ``NO_COLOR`` is unset.
+What a host reports while a script runs (progress, waits, ``-v``'s commands) is shown by
+``Live``, as it arrives; anything else (a pipe, a file, ``--json``) gets the same lines as
+ever, once the task is done.
 """
 
 import contextlib
 import io
 import json
+import os
+import shlex
 import sys
 import threading
 
+from .errors import printable
+from .session import elapsed
+from .variables import MASK
+
 _local = threading.local()
+STYLES = {"done": "32", "failed": "31", "kept": "2"}  # green, red, dim
 
 
-def emit(line=""):
+def emit(line="", style=None):
     if not QUIET.is_set():
-        print(line, file=getattr(_local, "stream", None) or sys.stdout)
+        stream = _stream()
+        print(paint(line, style, _coloured(stream)), file=stream, flush=True)
+
+
+def _stream():
+    return getattr(_local, "stream", None) or sys.stdout
+
+
+def _coloured(stream):
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+def paint(text, style, colour):
+    """``text`` in a style's colour (STYLES), or as it is."""
+    return f"\033[{STYLES[style]}m{text}\033[0m" if colour and style else text
+
+
+def masked(text, secrets):
+    """``text`` with each secret, as it is or as a shell or an escaped line would show it,
+    replaced by ``***`` (longest first, so no part of a longer one is left behind)."""
+    forms = {form for secret in secrets if secret for form in (secret, shlex.quote(secret), printable(secret))}
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, MASK)
+    return text
+
+
+def command_line(argv, secrets):
+    """A command as one printable line a shell would read back, secrets masked: each word
+    before it is quoted (the client knows the raw values), then the whole line again."""
+    return masked(printable(" ".join(shlex.quote(masked(word, secrets)) for word in argv)), secrets)
+
+
+def traced(kind, fields, secrets):
+    """A ``-v`` line for what a script noted: a command, or a file written (never its content)."""
+    if kind == "run":
+        return f"$ {command_line(fields, secrets)}"
+    if kind == "garbled":
+        return "$ ... (not shown: other output cut into what the host sent)"
+    path, size = fields
+    return f"$ {kind} {masked(printable(path), secrets)} ({size} bytes)"
 
 
 QUIET = threading.Event()  # -q: only errors (set once, for the whole run)
@@ -36,14 +87,30 @@ def document(data):
     emit(json.dumps(data, indent=2, sort_keys=True))
 
 
-def table(header, rows):
-    rows = [tuple(str(cell) for cell in row) for row in rows]
-    widths = [max(len(str(h)), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    for row in [tuple(header), *rows]:
-        emit("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+def table(header, rows, styles=()):
+    """Columns as wide as their widest cell; ``styles``: one per row (None: plain)."""
+    widths = _widths(header, rows)
+    emit(_line(header, widths))
+    for row, style in zip(rows, [*styles, *[None] * len(rows)]):
+        emit(_line(row, widths), style)
 
 
-def deployed(result, dry_run=False, as_json=False):
+def _widths(header, rows):
+    return [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(header)]
+
+
+def _line(row, widths):
+    return "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
+
+
+DEPLOY_COLUMNS = ("ACTION", "SERVICE", "WHY", "TIME")
+
+
+def _step_row(action, seconds):
+    return (action.kind, action.service, action.reason, "" if seconds is None else f"{seconds:.1f}s")
+
+
+def deployed(result, dry_run=False, as_json=False, live=None):
     changed = sum(a.kind != "keep" for a in result.actions)
     for note in result.notes:
         print(f"warning: {note}", file=sys.stderr)
@@ -63,8 +130,10 @@ def deployed(result, dry_run=False, as_json=False):
                 ],
             }
         )
-    timed = {svc: f"{s:.1f}s" for svc, s in result.step_seconds.items() if s is not None}
-    table(("ACTION", "SERVICE", "WHY", "TIME"), [(a.kind, a.service, a.reason, timed.get(a.service, "")) for a in result.actions])
+    if not (live and live.table):  # else each row was printed as its step was done
+        rows = [_step_row(a, result.step_seconds.get(a.service)) for a in result.actions]
+        done = "done" if result.applied and not dry_run else None
+        table(DEPLOY_COLUMNS, rows, ["kept" if a.kind == "keep" else done for a in result.actions])
     where = f"{result.instance} on {result.host}"
     if dry_run:
         emit(f"dry run: {changed} of {len(result.actions)} services would change on {where}; nothing was changed")
@@ -252,3 +321,97 @@ def endpoints(host, instance, registered, as_json=False):
             for key, e in sorted(registered.items())
         ],
     )
+
+
+class Live:
+    """A host's reports while its scripts run (the Host's listener), for people.
+
+    - ``-v``: each command and file the host's scripts note, on stderr, secrets masked
+      (``secrets`` reports the values to mask, before any script could use them);
+    - waits (another deploy's lock, a container's health): on a terminal one line that
+      counts the seconds, else one line when the wait begins;
+    - a deploy's rows (``apply`` with the plan, then ``ok`` per step done): on a terminal
+      each row as its step is done, in colour; elsewhere ``deployed`` prints the table at
+      the end, as before, so scripts and logs see no difference.
+    """
+
+    def __init__(self, host, verbose=False, rows=True):
+        self.host = host
+        self.verbose = verbose
+        self.secrets = set()
+        alone = _stream() is sys.stdout  # not one of several hosts, whose output is kept together
+        self.live_rows = rows and alone and sys.stdout.isatty() and not QUIET.is_set()
+        self.counting = alone and sys.stderr.isatty()
+        self.table = None  # (widths, actions) once the plan's rows are shown live
+        self._waits = set()  # what has been waited for (shown once when not on a terminal)
+        self._open = 0  # length of the counting line on a terminal, 0: none
+        self._lock = threading.Lock()
+        self._handlers = {
+            "secrets": self._conceal, "run": self._traced, "put": self._traced, "append": self._traced,
+            "garbled": self._traced,
+            "waiting": self._lock_wait, "health": self._health_wait, "apply": self._planned, "ok": self._done,
+            "applied": self._applied,
+        }
+
+    def __call__(self, kind, *fields):
+        with self._lock:
+            if kind not in ("waiting", "health"):
+                self._close()
+            handler = self._handlers.get(kind)
+            if handler is not None:
+                handler(kind, *fields)
+
+    def _conceal(self, kind, *values):
+        self.secrets.update(value for value in values if value)
+
+    def _traced(self, kind, *fields):
+        if self.verbose:
+            print(f"{self.host}: {traced(kind, fields, self.secrets)}", file=sys.stderr, flush=True)
+
+    def _lock_wait(self, kind, seconds, instance, *holder):
+        self._wait(f"lock {instance}", f"waiting for the lock of instance {instance} (held by {' '.join(holder)})", seconds)
+
+    def _health_wait(self, kind, container, seconds):
+        self._wait(f"health {container}", f"waiting for {container} to be healthy", seconds)
+
+    def _wait(self, key, text, seconds):
+        """On a terminal, one line rewritten each second; elsewhere the first line only."""
+        if QUIET.is_set():
+            return
+        line = f"{self.host}: {text}"
+        if self.counting:
+            line += f" {seconds} s"
+            print("\r" + line.ljust(self._open), end="", file=sys.stderr, flush=True)
+            self._open = len(line)
+        elif key not in self._waits:
+            print(line, file=sys.stderr, flush=True)
+        self._waits.add(key)
+
+    def _close(self):
+        if self._open:
+            print(file=sys.stderr, flush=True)
+            self._open = 0
+
+    def _planned(self, kind, actions):
+        """The header and the kept services at once; the other rows as their steps are done."""
+        if not self.live_rows:
+            return
+        widths = _widths(DEPLOY_COLUMNS, [_step_row(a, None) for a in actions])
+        self.table = (widths, {a.service: a for a in actions})
+        emit(_line(DEPLOY_COLUMNS, widths))
+        for a in actions:
+            if a.kind == "keep":
+                emit(_line(_step_row(a, None), widths), "kept")
+
+    def _done(self, kind, service, *stamps):
+        if self.table:
+            widths, actions = self.table
+            emit(_line(_step_row(actions[service], elapsed(*stamps)), widths), "done")
+
+    def _applied(self, kind, *done):
+        """Steps not done: the deploy stopped there (its error follows)."""
+        if self.table:
+            widths, actions = self.table
+            for a in actions.values():
+                if a.kind != "keep" and a.service not in done:
+                    emit(_line((*_step_row(a, None)[:3], "failed"), widths), "failed")

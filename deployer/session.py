@@ -8,6 +8,15 @@ ends, and the process ends when the client closes stdin, dies, or loses the conn
 Two runners start sessions: SSHRunner on a Fabric Connection's own transport (a raw
 paramiko channel: invoke's in_stream reads byte by byte), LocalRunner with the local
 ``sh`` (no ``-H``: the local Docker engine).
+
+A script also reports while it runs, for whoever watches (progress, ``-v``): ``mark``
+lines on stdout and ``note`` records on stderr, both starting with the script's random
+boundary. A Watch hears each as it arrives, as ``(kind, *fields)``, and ``end EXIT`` when
+the script is done: stdout is read line by line, stderr as it comes, and what is neither
+stays the session's result. A note's fields end with NUL, which no shell value can
+hold, so any value (newlines too) arrives intact, and a command's own output cannot
+forge one (it does not know the boundary); see Notes for output that cuts into one. Build output, or anything else a script
+wants seen before it ends, can travel the same way.
 """
 
 import logging
@@ -16,6 +25,7 @@ import subprocess
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Callable
 
 import paramiko
 
@@ -35,15 +45,139 @@ class Result:
     stderr: str
 
 
-class Session:
-    """A running remote script; stderr is drained on a thread so it never stalls stdout."""
+def flag(settings, name):
+    """A yes/no setting: fabric.yaml gives a bool, an env var (FABRIC_DEPLOYER_...) a string."""
+    return str(settings.get(name)).lower() in ("1", "true", "yes")
 
-    def __init__(self, host, write, close_stdin, stdout, stderr, wait):
+
+def elapsed(start=None, end=None):
+    """Seconds between two ``date +%s.%N`` stamps (None where the host's date has no %N)."""
+    try:
+        return round(float(end) - float(start), 2)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Watch:
+    """Who hears a script's marks and notes as they arrive: ``report(kind, *fields)``;
+    and ``text(line)``, if given, each line of its other stderr (a build's output)."""
+
+    boundary: str
+    report: Callable
+    text: Callable | None = None
+
+
+class Notes:
+    """Split a script's stderr into plain text and ``note`` records.
+
+    A record is ``BOUNDARY KIND N LENGTH...\\0`` then N fields, each ending with NUL. Data
+    comes in chunks cut anywhere; ``feed`` returns the records completed so far (tuples of
+    str), ``text`` is the rest: what error messages are made of, and ``lines`` gives it
+    line by line as it comes (a build's output).
+
+    A long record takes several writes, and another process writing to the same stderr
+    (a docker error of a service started at the same time) may land between two: the
+    NULs still say where the record ends, and the lengths that it was cut. Such a record
+    is ``("garbled", KIND)``, never shown, so no value is shown in pieces that masking
+    could miss. (A shell counts bytes, or characters in a UTF-8 locale: both are fine.)
+    """
+
+    def __init__(self, boundary):
+        self._tag = (boundary + " ").encode()
+        self._pending = b""  # not yet known to be text or a record
+        self._text = []
+        self._line = b""  # text after the last line given by lines()
+
+    def feed(self, data):
+        self._pending += data
+        records = []
+        while (at := self._pending.find(self._tag)) >= 0:
+            self._keep(self._pending[:at])
+            self._pending = self._pending[at:]
+            parts = self._pending[len(self._tag) :].split(b"\0")
+            if len(parts) == 1:
+                return records  # the header is still arriving
+            header = _header(parts[0])
+            if header is None:
+                self._keep(self._tag)  # the tag, then no record: text
+                self._pending = self._pending[len(self._tag) :]
+                continue
+            kind, lengths = header
+            if len(parts) < len(lengths) + 2:
+                return records
+            records.append(_record(kind, parts[1 : len(lengths) + 1], lengths))
+            self._pending = b"\0".join(parts[len(lengths) + 1 :])
+        cut = max(len(self._pending) - len(self._tag) + 1, 0)  # keep what may start a tag
+        self._keep(self._pending[:cut])
+        self._pending = self._pending[cut:]
+        return records
+
+    def _keep(self, text):
+        self._text.append(text)
+        self._line += text
+
+    def lines(self):
+        """The text's lines completed since the last call."""
+        *complete, self._line = self._line.split(b"\n")
+        return [line.decode(errors="replace") for line in complete]
+
+    def close(self):
+        """The end of stderr: what was held back is text. The text's last lines."""
+        self._keep(self._pending)
+        self._pending = b""
+        last = self.lines() + ([self._line.decode(errors="replace")] if self._line else [])
+        self._line = b""
+        return last
+
+    @property
+    def text(self):
+        return b"".join(self._text + [self._pending]).decode(errors="replace")
+
+
+def _header(raw):
+    """``KIND N LENGTH...`` -> (kind, [N lengths]); None if it is not a record's header."""
+    words = raw.decode(errors="replace").split(" ")
+    if len(words) < 2 or not all(w.isdigit() for w in words[1:]) or int(words[1]) != len(words) - 2:
+        return None
+    return words[0], [int(w) for w in words[2:]]
+
+
+def _record(kind, fields, lengths):
+    """A note's ``(kind, *fields)``, or ``("garbled", kind)`` if a field is not as long as
+    its header said (other output landed inside the record)."""
+    values = [field.decode(errors="replace") for field in fields]
+    if all(n in (len(f), len(v)) for n, f, v in zip(lengths, fields, values)):
+        return (kind, *values)
+    return ("garbled", kind)
+
+
+class Session:
+    """A running remote script; stderr is drained on a thread so it never stalls stdout.
+
+    ``stderr`` is a function returning what has arrived (up to n bytes; b"" at the end),
+    so notes are heard as they come, not when the script ends.
+    """
+
+    def __init__(self, host, write, close_stdin, stdout, stderr, wait, watch):
         self.host = host
         self._write, self._close_stdin, self._stdout, self._wait = write, close_stdin, stdout, wait
-        self._stderr = []
-        self._drain = threading.Thread(target=lambda: self._stderr.append(stderr.read()), daemon=True)
+        self._watch = watch
+        self._notes = Notes(watch.boundary)
+        self._drain = threading.Thread(target=self._drain_stderr, args=(stderr,), daemon=True)
         self._drain.start()
+
+    def _drain_stderr(self, read):
+        for chunk in iter(lambda: read(65536), b""):
+            for record in self._notes.feed(chunk):
+                self._watch.report(*record)
+            self._show(self._notes.lines())
+        self._show(self._notes.close())
+
+    def _show(self, lines):
+        if self._watch.text is not None:
+            for line in lines:
+                self._watch.text(line)
 
     def send(self, data):
         """Text (a script) or bytes (a build context), sent as it is."""
@@ -54,8 +188,7 @@ class Session:
         """Stdout up to the given line (consumed, not returned); None if the script ended first."""
         lines = []
         with self._io():
-            for raw in iter(self._stdout.readline, b""):
-                text = raw.decode(errors="replace")
+            for text in self._lines():
                 if text.rstrip("\n") == line:
                     return "".join(lines)
                 lines.append(text)
@@ -65,10 +198,20 @@ class Session:
         """Close stdin, wait for the script to end, return what it printed since."""
         with self._io():
             self._close_stdin()
-            stdout = self._stdout.read()
+            stdout = "".join(self._lines())
             self._drain.join()
             exited = self._wait()
-        return Result(exited, stdout.decode(errors="replace"), b"".join(self._stderr).decode(errors="replace"))
+        self._watch.report("end", str(exited))
+        return Result(exited, stdout, self._notes.text)
+
+    def _lines(self):
+        """Stdout's lines as they arrive, each mark also reported to the watch."""
+        for raw in iter(self._stdout.readline, b""):
+            text = raw.decode(errors="replace")
+            at = text.find(self._watch.boundary + " ")
+            if at >= 0:
+                self._watch.report(*text[at + len(self._watch.boundary) + 1 :].split())
+            yield text
 
     @contextmanager
     def _io(self):
@@ -81,14 +224,14 @@ class Session:
 class LocalRunner:
     name = "local"
 
-    def start(self, script):
+    def start(self, script, watch):
         proc = subprocess.Popen(["sh", "-s"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
         def write(data):
             proc.stdin.write(data)
             proc.stdin.flush()
 
-        session = Session(self.name, write, proc.stdin.close, proc.stdout, proc.stderr, proc.wait)
+        session = Session(self.name, write, proc.stdin.close, proc.stdout, proc.stderr.read1, proc.wait, watch)
         session.send(script)
         return session
 
@@ -106,7 +249,7 @@ class SSHRunner:
         self.settings = settings
         self.name = f"{connection.user}@{connection.host}:{connection.port}"
 
-    def start(self, script):
+    def start(self, script, watch):
         try:
             channel = self._transport().open_session()
             channel.exec_command("sh -s")
@@ -117,8 +260,9 @@ class SSHRunner:
             channel.sendall,
             channel.shutdown_write,
             channel.makefile("rb"),
-            channel.makefile_stderr("rb"),
+            channel.recv_stderr,
             channel.recv_exit_status,
+            watch,
         )
         session.send(script)
         return session
@@ -129,7 +273,7 @@ class SSHRunner:
             if self.connection.connect_timeout is None and "timeout" not in self.connection.connect_kwargs:
                 self.connection.connect_timeout = CONNECT_TIMEOUT
             client.load_system_host_keys()
-            if str(self.settings.get("accept_new_hosts")).lower() not in ("1", "true", "yes"):
+            if not flag(self.settings, "accept_new_hosts"):
                 client.set_missing_host_key_policy(paramiko.RejectPolicy())
             if self.settings.get("known_hosts"):
                 client.load_host_keys(os.path.expanduser(self.settings["known_hosts"]))

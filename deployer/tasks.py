@@ -20,6 +20,7 @@ from . import instance as instances
 from . import output
 from .errors import EXIT_USAGE, DeployerError
 from .host import Host
+from .session import flag
 from .variables import assignments, load_vars_file, secrets_source
 
 __all__ = [
@@ -32,7 +33,7 @@ __all__ = [
 def user_errors(c=None):
     """Turn a DeployerError into one line on stderr and its exit code, no traceback; and
     with ``deployer.quiet`` (-q) print nothing else."""
-    if c is not None and str((c.config.get("deployer", {}) or {}).get("quiet")).lower() in ("1", "true", "yes"):
+    if c is not None and flag(c.config.get("deployer", {}) or {}, "quiet"):
         output.QUIET.set()
     try:
         yield
@@ -72,8 +73,9 @@ def deploy(c, template, instance=None, force=False, dry_run=False, pull=False, l
         raise Exit("error: deploy needs the instance's name: --instance NAME", code=EXIT_USAGE)
     with user_errors(c):
         options = instances.Options(force, dry_run, pull, _seconds(lock_wait))
-        result = instances.deploy(Host.for_context(c), template, instance, options, _inputs(var, vars, secrets))
-        output.deployed(result, dry_run, json)
+        host = _host(c, rows=not json)
+        result = instances.deploy(host, template, instance, options, _inputs(var, vars, secrets))
+        output.deployed(result, dry_run, json, host.listener)
         return result
 
 
@@ -83,9 +85,18 @@ def redeploy(c, instance, force=False, dry_run=False, pull=False, lock_wait=None
     """Apply again the template the host holds for the instance, with its variables (no local YAML needed)."""
     with user_errors(c):
         options = instances.Options(force, dry_run, pull, _seconds(lock_wait))
-        result = instances.redeploy(Host.for_context(c), instance, options, _inputs(var, vars, secrets))
-        output.deployed(result, dry_run, json)
+        host = _host(c, rows=not json)
+        result = instances.redeploy(host, instance, options, _inputs(var, vars, secrets))
+        output.deployed(result, dry_run, json, host.listener)
         return result
+
+
+def _host(c, rows=False):
+    """The task's host, what its scripts report shown as it arrives (waits, -v's commands,
+    and with ``rows`` a deploy's rows as its steps are done)."""
+    host = Host.for_context(c)
+    host.listener = output.Live(host.name, host.verbose, rows)
+    return host
 
 
 def _inputs(var, vars_file, secrets_file):
@@ -103,8 +114,9 @@ def rollback(c, instance, to=None, dry_run=False, lock_wait=None, json=False):
     """Go back to the previous release (or --to N): env, images and all."""
     with user_errors(c):
         options = instances.Options(dry_run=dry_run, lock_wait=_seconds(lock_wait))
-        result = instances.rollback(Host.for_context(c), instance, _number("--to", to), options)
-        output.deployed(result, dry_run, json)
+        host = _host(c, rows=not json)
+        result = instances.rollback(host, instance, _number("--to", to), options)
+        output.deployed(result, dry_run, json, host.listener)
         return result
 
 
@@ -112,7 +124,7 @@ def rollback(c, instance, to=None, dry_run=False, lock_wait=None, json=False):
 def endpoints(c, instance, json=False):
     """List the instance's registered endpoints and their addresses."""
     with user_errors(c):
-        host = Host.for_context(c)
+        host = _host(c)
         output.endpoints(host.name, instance, instances.endpoints(host, instance), json)
 
 
@@ -120,7 +132,7 @@ def endpoints(c, instance, json=False):
 def history(c, instance, json=False):
     """List the instance's releases: number, time, who, what changed."""
     with user_errors(c):
-        host = Host.for_context(c)
+        host = _host(c)
         output.history(host.name, instance, instances.history(host, instance), json)
 
 
@@ -128,7 +140,7 @@ def history(c, instance, json=False):
 def prune(c, instance, lock_wait=None):
     """Remove the instance's retained (replaced, stopped) containers; other instances are untouched."""
     with user_errors(c):
-        host = Host.for_context(c)
+        host = _host(c)
         output.pruned(host.name, instance, instances.prune(host, instance, _seconds(lock_wait)))
 
 
@@ -137,7 +149,7 @@ def prune(c, instance, lock_wait=None):
 def logs(c, instance, service=None, follow=False, tail=None):
     """Print the logs of an instance's containers (each line prefixed with its service)."""
     with user_errors(c):
-        host = Host.for_context(c)
+        host = _host(c)
         specs = instances.service_specs(host, instance, service)
         tail = _number("--tail", tail)
         _exit(host.attach(instances.logs_command(specs, follow, tail), tty=False))
@@ -158,7 +170,7 @@ def exec_in(c, instance, service, command=None):
 def _attached(c, instance, service, argv):
     """Run ``argv(spec, tty_flags)`` for one service with the user's terminal; its exit code is ours."""
     with user_errors(c):
-        host = Host.for_context(c)
+        host = _host(c)
         (spec,) = instances.service_specs(host, instance, service)
         tty = sys.stdin.isatty() and sys.stdout.isatty()
         _exit(host.attach(argv(spec, ["-it"] if tty else []), tty))
@@ -168,7 +180,7 @@ def _control(verb, doc):
     @task(name=verb, auto_shortflags=False, help={"service": "only this service (default: all)"})
     def control(c, instance, service=None, lock_wait=None):
         with user_errors(c):
-            host = Host.for_context(c)
+            host = _host(c)
             names = instances.control(host, instance, verb, service, _seconds(lock_wait))
             output.controlled(host.name, verb, names)
 
@@ -210,7 +222,7 @@ def _seconds(value):
 def list_instances(c, json=False):
     """List the instances on the host, from its state files alone."""
     with user_errors(c):
-        host = Host.for_context(c)
+        host = _host(c)
         output.instances(host.name, host.instances(), json)
 
 
@@ -218,7 +230,7 @@ def list_instances(c, json=False):
 def status(c, instance, json=False):
     """Show an instance's services: containers, running or not, drift, ports, volumes."""
     with user_errors(c):
-        output.status(instances.status(Host.for_context(c), instance), json)
+        output.status(instances.status(_host(c), instance), json)
 
 
 @task(
@@ -228,7 +240,7 @@ def status(c, instance, json=False):
 def destroy(c, instance, volumes=False, lock_wait=None):
     """Remove an instance's containers and state; its volumes are kept unless --volumes."""
     with user_errors(c):
-        host = Host.for_context(c)
+        host = _host(c)
         instances.destroy(host, instance, volumes, _seconds(lock_wait))
         output.destroyed(host.name, instance, volumes)
 
@@ -247,5 +259,6 @@ ns = Collection(
 ns.configure(
     {"deployer": {"state_dir": None, "volume_dir": None, "retain": None, "lock_wait": None, "health_timeout": None,
                   "min_uptime": None, "parallel": None, "fail_fast": None, "known_hosts": None,
-                  "accept_new_hosts": None, "quiet": None, "discovery": None, "etcd": {"endpoints": None, "prefix": None}}}
+                  "accept_new_hosts": None, "quiet": None, "verbose": None, "discovery": None,
+                  "etcd": {"endpoints": None, "prefix": None}}}
 )
