@@ -43,6 +43,12 @@ def table(header, rows):
         emit("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
 
 
+def build_line(service, line):
+    """One line of a build's output, as it comes, on stderr (stdout stays the result's)."""
+    if not QUIET.is_set():
+        print(f"{service} | {line}", file=sys.stderr, flush=True)
+
+
 def deployed(result, dry_run=False, as_json=False):
     changed = sum(a.kind != "keep" for a in result.actions)
     for note in result.notes:

@@ -38,12 +38,20 @@ class Result:
 class Session:
     """A running remote script; stderr is drained on a thread so it never stalls stdout."""
 
-    def __init__(self, host, write, close_stdin, stdout, stderr, wait):
+    def __init__(self, host, write, close_stdin, stdout, stderr, wait, on_stderr=None):
         self.host = host
         self._write, self._close_stdin, self._stdout, self._wait = write, close_stdin, stdout, wait
         self._stderr = []
-        self._drain = threading.Thread(target=lambda: self._stderr.append(stderr.read()), daemon=True)
+        self._drain = threading.Thread(target=self._drained, args=(stderr, on_stderr), daemon=True)
         self._drain.start()
+
+    def _drained(self, stderr, on_line):
+        """Collect stderr; ``on_line`` sees each line as it arrives (a build's output)."""
+        if on_line is None:
+            return self._stderr.append(stderr.read())
+        for raw in iter(stderr.readline, b""):
+            self._stderr.append(raw)
+            on_line(raw.decode(errors="replace").rstrip("\r\n"))
 
     def send(self, data):
         """Text (a script) or bytes (a build context), sent as it is."""
@@ -81,14 +89,14 @@ class Session:
 class LocalRunner:
     name = "local"
 
-    def start(self, script):
+    def start(self, script, on_stderr=None):
         proc = subprocess.Popen(["sh", "-s"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
         def write(data):
             proc.stdin.write(data)
             proc.stdin.flush()
 
-        session = Session(self.name, write, proc.stdin.close, proc.stdout, proc.stderr, proc.wait)
+        session = Session(self.name, write, proc.stdin.close, proc.stdout, proc.stderr, proc.wait, on_stderr)
         session.send(script)
         return session
 
@@ -106,7 +114,8 @@ class SSHRunner:
         self.settings = settings
         self.name = f"{connection.user}@{connection.host}:{connection.port}"
 
-    def start(self, script):
+    def start(self, script, on_stderr=None):
+        """Run ``sh -s`` fed ``script``; ``on_stderr(line)`` sees its stderr as it comes."""
         try:
             channel = self._transport().open_session()
             channel.exec_command("sh -s")
@@ -119,6 +128,7 @@ class SSHRunner:
             channel.makefile("rb"),
             channel.makefile_stderr("rb"),
             channel.recv_exit_status,
+            on_stderr,
         )
         session.send(script)
         return session

@@ -53,6 +53,7 @@ DEPLOY_HELP = {
     "pull": "pull the images first; services whose image changed are recreated",
     "lock-wait": "seconds to wait for another deploy of the instance to finish (default 60)",
 }
+DIRTY_HELP = "git services: deploy the work tree as it is (uncommitted and untracked files too), not the commit"
 
 
 @task(
@@ -61,17 +62,18 @@ DEPLOY_HELP = {
     help={
         "template": "the template file (YAML)",
         "instance": "the instance's name, e.g. staging",
+        "dirty": DIRTY_HELP,
         **DEPLOY_HELP,
         **INPUT_HELP,
     },
 )
 def deploy(c, template, instance=None, force=False, dry_run=False, pull=False, lock_wait=None,
-           var=None, vars=None, secrets=None, json=False):
+           var=None, vars=None, secrets=None, json=False, dirty=False):
     """Deploy a template to the host as an instance; only services that changed are recreated."""
     if not instance:
         raise Exit("error: deploy needs the instance's name: --instance NAME", code=EXIT_USAGE)
     with user_errors(c):
-        options = instances.Options(force, dry_run, pull, _seconds(lock_wait))
+        options = instances.Options(force, dry_run, pull, _seconds(lock_wait), dirty, output.build_line)
         result = instances.deploy(Host.for_context(c), template, instance, options, _inputs(var, vars, secrets))
         output.deployed(result, dry_run, json)
         return result
@@ -247,5 +249,5 @@ ns = Collection(
 ns.configure(
     {"deployer": {"state_dir": None, "volume_dir": None, "retain": None, "lock_wait": None, "health_timeout": None,
                   "min_uptime": None, "parallel": None, "fail_fast": None, "known_hosts": None,
-                  "accept_new_hosts": None, "quiet": None}}
+                  "accept_new_hosts": None, "quiet": None, "slug": {"builder_image": None, "runner_image": None}}}
 )
