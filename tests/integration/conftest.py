@@ -66,6 +66,16 @@ def busybox_image(docker_engine):
     return IMAGE
 
 
+@pytest.fixture(scope="session")
+def slug_images(busybox_image):
+    """The stand-in slug builder and runner (.ci/slug-images): deployer's settings for them."""
+    res = subprocess.run([str(REPO_ROOT / ".ci" / "slug-images")], capture_output=True, text=True, timeout=300)
+    if res.returncode != 0:
+        _fail(f".ci/slug-images failed:\n{res.stdout}\n{res.stderr}")
+    return {"FABRIC_DEPLOYER_SLUG_BUILDER_IMAGE": "local/slugbuilder:latest",
+            "FABRIC_DEPLOYER_SLUG_RUNNER_IMAGE": "local/slugrunner:latest"}
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -218,6 +228,8 @@ def _runner(module, sshd, repo_env):
         cmd = [sys.executable, "-m", module, *core, *map(str, args)]
         # deployer refuses unknown host keys: the test sshd's key is in its own known_hosts
         full_env = dict(os.environ, FABRIC_DEPLOYER_KNOWN_HOSTS=str(sshd.known_hosts))
+        # the deployer of this checkout, whatever the cwd (an editable install may point elsewhere)
+        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
         if not host:
             # Local mode acts on this machine: keep its state in the test dirs, too.
             full_env.update(repo_env)
