@@ -73,7 +73,7 @@ def deploy(c, template, instance=None, force=False, dry_run=False, pull=False, l
     if not instance:
         raise Exit("error: deploy needs the instance's name: --instance NAME", code=EXIT_USAGE)
     with user_errors(c):
-        options = instances.Options(force, dry_run, pull, _seconds(lock_wait), dirty, output.build_line)
+        options = instances.Options(force, dry_run, pull, _seconds(lock_wait), dirty, output.build_progress())
         result = instances.deploy(Host.for_context(c), template, instance, options, _inputs(var, vars, secrets))
         output.deployed(result, dry_run, json)
         return result
