@@ -51,6 +51,11 @@ class Source:
     dockerfile: str | None  # None: a buildpack slug
     build_args: tuple = ()
     slug: Slug | None = None
+    subdir: str = ""  # the app's path in the repository ("" for the top)
+
+    @property
+    def where(self):
+        return self.subdir or "the repository"
 
     def tag(self, instance):
         return f"deployer/{instance.lower()}-{self.service.lower()}:{self.version}"
@@ -70,46 +75,66 @@ def source(service, template_path, dirty=False, slug=Slug()):
     """Where a ``git:`` service's app is, checked: a git repo, a known ref, a Dockerfile, or
     a Procfile with the service's process type. ``dirty``: the work tree, not a commit."""
     spec = service.options["git"]
-    key = f"{service.key}.git"
-    path = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(template_path)), spec["path"]))
-    root = _git(path, key, "rev-parse", "--show-toplevel")
+    try:
+        found = _version(service, spec, _locate(template_path, spec["path"]), dirty)
+        return _recipe(found, service, spec, slug)
+    except TemplateError as e:
+        raise e.where(file=template_path, key=f"{service.key}.git")
+
+
+def _locate(template_path, path):
+    """The repository's top directory and the app's path in it ("" for the top)."""
+    path = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(template_path)), path))
+    root = _git(path, "rev-parse", "--show-toplevel")
     if root is None:
-        raise TemplateError(f"{path} is not in a git repository", file=template_path, key=key)
+        raise TemplateError(f"{path} is not in a git repository")
     subdir = os.path.relpath(path, root)
-    subdir = "" if subdir == "." else subdir
-    where = subdir or "the repository"
+    return root, "" if subdir == "." else subdir
+
+
+def _version(service, spec, location, dirty):
+    """The Source of the app's tree at the commit, or (``dirty``) in the work tree."""
+    root, subdir = location
     ref = spec.get("ref", "HEAD")
     if dirty and "ref" in spec:
-        raise TemplateError(f"--dirty deploys the work tree, not ref {ref!r}: deploy without one of them",
-                            file=template_path, key=key)
-    commit = _git(root, key, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        raise TemplateError(f"--dirty deploys the work tree, not ref {ref!r}: deploy without one of them")
+    commit = _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     if commit is None:
-        raise TemplateError(f"unknown git ref {ref!r} in {root}", file=template_path, key=key)
-    tree = _app_tree(root, key, commit, subdir)
+        raise TemplateError(f"unknown git ref {ref!r} in {root}")
+    tree = _app_tree(root, commit, subdir)
     if tree is None:
-        raise TemplateError(f"no {where} at {commit[:12]}", file=template_path, key=key)
+        raise TemplateError(f"no {subdir} at {commit[:12]}")
     version = commit[:12]
     if dirty:
-        work = _app_tree(root, key, _work_tree(root, key, subdir), subdir)
+        work = _app_tree(root, _work_tree(root, subdir), subdir)
         if work is None:
-            raise TemplateError(f"no {where} in the work tree of {root}", file=template_path, key=key)
+            raise TemplateError(f"no {subdir} in the work tree of {root}")
         version, tree = (version, tree) if work == tree else (f"{version}-dirty-{work[:12]}", work)
-    left_out = not dirty and bool((_git(root, key, "status", "--porcelain", "--", subdir or ".") or "").strip())
-    found = Source(service.name, root, tree, commit, version, left_out, None)
+    left_out = not dirty and bool((_git(root, "status", "--porcelain", "--", subdir or ".") or "").strip())
+    return Source(service.name, root, tree, commit, version, left_out, None, subdir=subdir)
+
+
+def _recipe(found, service, spec, slug):
+    """How the app is built: its Dockerfile (or the one named), else as a slug from its Procfile."""
     dockerfile = spec.get("dockerfile")
-    if dockerfile is not None or _listed(found, key, "Dockerfile"):
+    if dockerfile is not None or _listed(found, "Dockerfile"):
         dockerfile = dockerfile or "Dockerfile"
-        if not _listed(found, key, dockerfile):
-            raise TemplateError(f"no {dockerfile} in {where} at {version}", file=template_path, key=key)
+        if not _listed(found, dockerfile):
+            raise TemplateError(f"no {dockerfile} in {found.where} at {found.version}")
         return replace(found, dockerfile=dockerfile, build_args=tuple(sorted(spec.get("build_args", {}).items())))
-    if not _listed(found, key, "Procfile"):
+    if not _listed(found, "Procfile"):
         raise TemplateError(
-            f"nothing to build in {where} at {version}: a Dockerfile is built with docker build, "
-            "a Procfile app as a buildpack slug, and there is neither",
-            file=template_path,
-            key=key,
+            f"nothing to build in {found.where} at {found.version}: a Dockerfile is built with docker build, "
+            "a Procfile app as a buildpack slug, and there is neither"
         )
-    _check_process(service, procfile(_git(root, key, "show", f"{tree}:Procfile") or ""), where, version, template_path)
+    processes = procfile(_git(found.root, "show", f"{found.tree}:Procfile") or "")
+    cmd = _process(service)
+    if len(cmd) != 1 or cmd[0] not in processes:
+        raise TemplateError(
+            f"{' '.join(cmd)!r} is not a process type of the Procfile in {found.where} at {found.version} "
+            f"(known: {', '.join(processes) or 'none'}); a slug service's cmd names one",
+            key=f"{service.key}.cmd",
+        )
     return replace(found, slug=slug)
 
 
@@ -117,8 +142,12 @@ def built(service, source, instance):
     """The service as it runs: the built image, and for a slug the runner's ``start <type>``."""
     if source.slug is None:
         return replace(service, image=source.tag(instance))
-    process = list(service.options.get("cmd") or [DEFAULT_PROCESS])
-    return replace(service, image=source.tag(instance), options={**service.options, "cmd": ["start", *process]})
+    options = {**service.options, "cmd": ["start", *_process(service)]}
+    return replace(service, image=source.tag(instance), options=options)
+
+
+def _process(service):
+    return list(service.options.get("cmd") or [DEFAULT_PROCESS])
 
 
 def procfile(text):
@@ -126,44 +155,32 @@ def procfile(text):
     return {m[1]: m[2].strip() for m in map(_PROCESS.fullmatch, text.splitlines()) if m}
 
 
-def _check_process(service, processes, where, version, template_path):
-    cmd = list(service.options.get("cmd") or [DEFAULT_PROCESS])
-    if len(cmd) != 1 or cmd[0] not in processes:
-        known = ", ".join(processes) or "none"
-        raise TemplateError(
-            f"{' '.join(cmd)!r} is not a process type of the Procfile in {where} at {version} (known: {known}); "
-            "a slug service's cmd names one",
-            file=template_path,
-            key=f"{service.key}.cmd",
-        )
-
-
-def _app_tree(root, key, treeish, subdir):
+def _app_tree(root, treeish, subdir):
     """The tree object of the app's directory in a commit or tree (None: no such directory)."""
-    tree = _git(root, key, "rev-parse", "--verify", "--quiet", f"{treeish}:{subdir}")
-    return tree if tree and _git(root, key, "cat-file", "-t", tree) == "tree" else None
+    tree = _git(root, "rev-parse", "--verify", "--quiet", f"{treeish}:{subdir}")
+    return tree if tree and _git(root, "cat-file", "-t", tree) == "tree" else None
 
 
-def _work_tree(root, key, subdir):
+def _work_tree(root, subdir):
     """The work tree as a tree object, through a temporary copy of the index (its stat
     cache keeps ``git add -A`` fast); the repository's own index is left as it was."""
-    index = os.path.join(root, _git(root, key, "rev-parse", "--git-path", "index"))
+    index = os.path.join(root, _git(root, "rev-parse", "--git-path", "index"))
     with tempfile.TemporaryDirectory(prefix="deployer-") as tmp:
         env = {**os.environ, "GIT_INDEX_FILE": os.path.join(tmp, "index")}
         if os.path.exists(index):
             shutil.copyfile(index, env["GIT_INDEX_FILE"])
-        if _git(root, key, "add", "-A", "--", subdir or ".", env=env) is None:
-            raise TemplateError(f"git add of the work tree in {root} failed", key=key)
-        return _git(root, key, "write-tree", env=env)
+        if _git(root, "add", "-A", "--", subdir or ".", env=env) is None:
+            raise TemplateError(f"git add of the work tree in {root} failed")
+        return _git(root, "write-tree", env=env)
 
 
-def _listed(source, key, name):
-    return bool((_git(source.root, key, "ls-tree", "--name-only", source.tree, "--", name) or "").strip())
+def _listed(source, name):
+    return bool((_git(source.root, "ls-tree", "--name-only", source.tree, "--", name) or "").strip())
 
 
-def _git(cwd, key, *args, env=None):
+def _git(cwd, *args, env=None):
     try:
         result = subprocess.run(["git", "-C", cwd, *args], capture_output=True, text=True, env=env)
     except FileNotFoundError:
-        raise TemplateError("git is not installed on the deploying machine", key=key) from None
+        raise TemplateError("git is not installed on the deploying machine") from None
     return result.stdout.strip() if result.returncode == 0 else None
