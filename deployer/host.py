@@ -547,6 +547,10 @@ trap 'rm -rf "$W"' EXIT
 trap 'exit 1' HUP INT TERM PIPE
 mark ready
 docker run --rm -i -a stdin -a stdout -a stderr -v "$D/cache/$N:/tmp/cache" "$BUILDER" - <&3 >"$W/slug.tgz" || exit 1
+if [ ! -s "$W/slug.tgz" ]; then
+  echo "deployer: the slug builder image $BUILDER wrote no slug to its stdout (given -, it should)" >&2
+  exit 1
+fi
 printf '%s\n' "FROM $RUNNER" 'COPY slug.tgz /slug.tgz' 'ENV SLUG_URL=file:///slug.tgz' >"$W/Dockerfile"
 docker build --force-rm -t "$T" "$W" >&2 || exit 1
 """

@@ -5,6 +5,7 @@ tests point deployer's settings at them (FABRIC_DEPLOYER_SLUG_*, or a fabric.yam
 """
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -187,3 +188,17 @@ def test_dirty_deploys_the_work_tree_and_says_so_in_the_version(deploy, repo, un
     assert "warning" not in dirty.stderr
     assert git(repo, "status", "--porcelain") == status  # the repo's own index is untouched
     assert "is up to date" in deploy("--dirty", check=True).stdout
+
+
+def test_a_builder_that_stops_reading_fails_with_its_own_message_and_changes_nothing(deploy, repo, unique_instance):
+    deploy(check=True)
+    running = inspect(f"{unique_instance}.web", "{{.Id}}")
+    (repo / "app" / "www" / "big.bin").write_bytes(os.urandom(8 * 1024 * 1024))  # more than the SSH window holds
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "big")
+
+    result = deploy(env={"FABRIC_DEPLOYER_SLUG_BUILDER_IMAGE": "local/busybox:latest"})  # runs `-`: no such command
+
+    assert result.returncode == 1 and "Traceback" not in result.stderr and "SSH" not in result.stderr
+    assert "build of web (" in result.stderr and 'exec: "-": executable file not found' in result.stderr
+    assert inspect(f"{unique_instance}.web", "{{.Id}}") == running
