@@ -10,6 +10,7 @@ import getpass
 import shlex
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -104,7 +105,7 @@ class Options:
     pull: bool = False
     lock_wait: int | None = None
     dirty: bool = False  # git services: deploy the work tree as it is, not the commit
-    progress: object = None  # progress(service, line): a build's output, as it comes
+    progress: Callable[[str, str], None] | None = None  # progress(service, line): a build's output, as it comes
 
 
 @dataclass(frozen=True)
