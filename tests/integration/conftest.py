@@ -222,18 +222,24 @@ def _wait_for_banner(proc, port, log, timeout=20):
     _fail(f"sshd on port {port} gave no banner within {timeout}s:\n{log.read_text()}")
 
 
+def _command(module, sshd, repo_env, args, host, env):
+    """The argv and environment of `python -m module` against the test sshd (or locally)."""
+    core = ["-H", sshd.target, "-i", str(sshd.key)] if host else []
+    cmd = [sys.executable, "-m", module, *core, *map(str, args)]
+    # deployer refuses unknown host keys: the test sshd's key is in its own known_hosts
+    full_env = dict(os.environ, FABRIC_DEPLOYER_KNOWN_HOSTS=str(sshd.known_hosts))
+    # the deployer of this checkout, whatever the cwd (an editable install may point elsewhere)
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    if not host:
+        # Local mode acts on this machine: keep its state in the test dirs, too.
+        full_env.update(repo_env)
+    full_env.update(env or {})
+    return cmd, full_env
+
+
 def _runner(module, sshd, repo_env):
     def run(*args, host=True, check=None, env=None, cwd=None, input=None):
-        core = ["-H", sshd.target, "-i", str(sshd.key)] if host else []
-        cmd = [sys.executable, "-m", module, *core, *map(str, args)]
-        # deployer refuses unknown host keys: the test sshd's key is in its own known_hosts
-        full_env = dict(os.environ, FABRIC_DEPLOYER_KNOWN_HOSTS=str(sshd.known_hosts))
-        # the deployer of this checkout, whatever the cwd (an editable install may point elsewhere)
-        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-        if not host:
-            # Local mode acts on this machine: keep its state in the test dirs, too.
-            full_env.update(repo_env)
-        full_env.update(env or {})
+        cmd, full_env = _command(module, sshd, repo_env, args, host, env)
         try:
             res = subprocess.run(cmd, capture_output=True, text=True, env=full_env,
                                  cwd=cwd or REPO_ROOT, input=input, timeout=CLI_TIMEOUT)
@@ -259,6 +265,25 @@ def deployer_cli(sshd, docker_engine, busybox_image):
     """run(*args, host=True, check=None, env=None, cwd=None, input=None) -> CompletedProcess
     of `python -m deployer`. host=False runs in local mode (no -H/-i)."""
     return _runner("deployer", sshd, _local_env(sshd))
+
+
+@pytest.fixture
+def deployer_started(sshd, docker_engine, busybox_image):
+    """start(*args, env=None) -> Popen of `python -m deployer -H ... ARGS` (text pipes), to
+    watch its output as it comes; killed if the test leaves it running."""
+    procs = []
+
+    def start(*args, env=None):
+        cmd, full_env = _command("deployer", sshd, {}, args, True, env)
+        procs.append(subprocess.Popen(cmd, cwd=REPO_ROOT, env=full_env, text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        return procs[-1]
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ tests point deployer's settings at them (FABRIC_DEPLOYER_SLUG_*, or a fabric.yam
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -202,3 +203,18 @@ def test_a_builder_that_stops_reading_fails_with_its_own_message_and_changes_not
     assert result.returncode == 1 and "Traceback" not in result.stderr and "SSH" not in result.stderr
     assert "build of web (" in result.stderr and 'exec: "-": executable file not found' in result.stderr
     assert inspect(f"{unique_instance}.web", "{{.Id}}") == running
+
+
+def test_build_output_arrives_while_the_build_runs(deployer_started, repo, slug_images, unique_instance):
+    (repo / "app" / ".build").write_text("echo compiling step one\nsleep 3\necho compiling step two\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "slow build")
+    proc = deployer_started("deploy", repo / "deploy.yaml", "--instance", unique_instance, env=slug_images)
+
+    seen = {}
+    for line in proc.stderr:  # the user's terminal, as it were
+        seen.setdefault(line.rstrip("\n"), time.monotonic())
+    proc.wait(timeout=120)
+
+    assert proc.returncode == 0
+    assert seen["web | compiling step two"] - seen["web | compiling step one"] >= 2
