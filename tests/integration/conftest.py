@@ -316,12 +316,17 @@ def other_instance(unique_instance):
 
 
 def _remove_containers(instance):
-    """Best effort: never let a test leak containers into the next one."""
+    """Best effort: never let a test leak containers (or images) into the next one."""
     label = f"label=deployer.instance={instance}"
     try:
         ids = subprocess.run(["docker", "ps", "-aq", "--filter", label],
                              capture_output=True, text=True, timeout=60).stdout.split()
         if ids:
             subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, timeout=120)
+        # nor the images deployer built for it (git services)
+        built = subprocess.run(["docker", "images", "-q", "--filter", f"reference=deployer/{instance}-*"],
+                               capture_output=True, text=True, timeout=60).stdout.split()
+        if built:
+            subprocess.run(["docker", "rmi", "-f", *set(built)], capture_output=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired):
         pass

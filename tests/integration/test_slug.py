@@ -37,11 +37,11 @@ def repo(tmp_path):
 
 @pytest.fixture
 def deploy(deployer_cli, repo, unique_instance, slug_images):
-    """deploy(*flags, quiet=False, env=None, cwd=None, check=None) of the repo's template as
-    the test's instance; ``quiet``: deployer's -q."""
-    def run(*flags, quiet=False, env=None, cwd=None, check=None):
+    """deploy(*flags, quiet=False, env=None, check=None) of the repo's template as the test's
+    instance; ``quiet``: deployer's -q."""
+    def run(*flags, quiet=False, env=None, check=None):
         return deployer_cli(*["-q"] * quiet, "deploy", repo / "deploy.yaml", "--instance", unique_instance, *flags,
-                            env={**slug_images, **(env or {})}, cwd=cwd, check=check)
+                            env={**slug_images, **(env or {})}, check=check)
     return run
 
 
