@@ -1,11 +1,13 @@
 """build.py: Procfiles, slug settings, what a slug service runs, and the checks made
 against a local git repo before any host is contacted (no Docker, no SSH)."""
 
+import dataclasses
 import subprocess
 
 import pytest
 
-from deployer import build, host
+from deployer import build, host, instance, plugins
+from deployer.spec import render
 from deployer.errors import TemplateError
 from deployer.template import parse
 
@@ -104,3 +106,15 @@ def test_the_slug_build_script_quotes_every_value():
 
     assert "BUILDER='b; rm -rf /'\n" in script and "RUNNER=r\n" in script
     assert '"$BUILDER" - <&3 >"$W/slug.tgz"' in script
+
+
+@pytest.mark.parametrize("yaml", ["web: {git: ., cmd: web}", "web: {git: ., cmd: web, entrypoint: [/init, -v]}"])
+def test_redeploy_runs_a_git_service_with_the_image_and_cmd_its_last_deploy_rendered(repo, yaml):
+    template = parse(yaml, "deploy.yaml")
+    web = template.services[0]
+    built = build.built(web, build.source(web, repo / "deploy.yaml"), "i")
+    (recorded,) = render(dataclasses.replace(template, services=(built,)), "i", "/v", plugins.installed())
+
+    again = instance._as_recorded(web, recorded.to_dict())  # the stored template says just "web"
+
+    assert again.image == built.image and list(again.options["cmd"]) == ["start", "web"]
