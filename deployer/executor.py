@@ -85,7 +85,7 @@ class ParallelExecutor(Executor):
         if stop.is_set():
             return Outcome(host, 1, "not started: another host failed (--fail-fast)", "", 0.0, None)
         started = time.monotonic()
-        with output.captured() as buffer:
+        with output.captured(host) as buffer:
             try:
                 result, code, message = self._call(call), 0, ""
             except Exit as e:

@@ -320,28 +320,40 @@ class Host:
             if not deploy.finished:
                 deploy.finish("")
 
-    def build(self, tag, source):
-        """Stream the source's ``git archive`` into ``docker build`` on the host; the image id.
+    def build(self, tag, source, instance, progress=None):
+        """Stream the source's ``git archive`` into a build on the host; the image id.
 
         The script first says it is ready (so ``sh`` has read all of it), then reads the
         tar from its stdin (fd 3), 64 KiB at a time from the client, never through a file.
+        The build's output goes to stderr, each line to ``progress(service, line)`` as it
+        comes. A Dockerfile app goes into ``docker build``; a slug app into the slug
+        builder, and its slug into an image FROM the runner (_SLUG_BUILD).
         """
         boundary = _boundary()
-        args = ["-q", "-t", tag, "-f", source.dockerfile]
-        args += [arg for key, value in source.build_args for arg in ("--build-arg", f"{key}={value}")]
-        session = self._start(boundary, f"mark ready\ndocker build {join(args)} - <&3 || exit 1")
-        if session.read_until(f"{boundary} ready") is None:
-            raise self._error(session.finish(), None)
-        archive = source.archive()
-        for chunk in iter(lambda: archive.stdout.read(65536), b""):
-            session.send(chunk)
-        archive.wait()
+        body = _slug_build(instance, tag, source) if source.slug else _docker_build(tag, source)
+
+        def shown(line):
+            if progress is not None and not line.startswith("deployer: "):
+                progress(source.service, line)
+
+        session = self._start(boundary, body, shown)
+        archive = None
+        if session.read_until(f"{boundary} ready") is not None:
+            archive = source.archive()
+            try:
+                for chunk in iter(lambda: archive.stdout.read(65536), b""):
+                    session.send(chunk)
+            except DeployerError:
+                pass  # the build stopped reading its input: how it ended says why
+            archive.stdout.close()
+            archive.wait()
         result = session.finish()
-        if result.exited != 0 or archive.returncode != 0:
-            error = self._error(result, None)
-            error.message = f"build of {source.service} ({source.commit[:12]}) failed: {error.message}"
+        out = _sections(result.stdout, boundary)
+        if result.exited != 0 or archive is None or archive.returncode != 0 or "image" not in out:
+            error = self._error(result, instance)
+            error.message = f"build of {source.service} ({source.version}) failed: {error.message}"
             raise error
-        return result.stdout.strip().splitlines()[-1]
+        return out["image"].strip()
 
     def write_state(self, instance, state, record):
         """Record a partly applied deploy (its containers really run)."""
@@ -451,9 +463,10 @@ rm -rf -- "$S/instances/$I" || exit 1
             raise self._error(result, instance)
         return _sections(result.stdout, boundary)
 
-    def _start(self, boundary, body):
-        """Run a script on the host; what it reports goes to the listener as it arrives."""
-        return self.runner.start(self._wrap(boundary, body), Watch(boundary, self.report))
+    def _start(self, boundary, body, text=None):
+        """Run a script on the host; what it reports goes to the listener as it arrives
+        (and ``text(line)``, if given, hears each line of its other stderr)."""
+        return self.runner.start(self._wrap(boundary, body), Watch(boundary, self.report, text))
 
     def _wrap(self, boundary, body):
         return (
@@ -611,6 +624,50 @@ for F in "$S"/instances/*/state.json; do
 done
 mark listening; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null
 """
+
+
+def _docker_build(tag, source):
+    """The script building a Dockerfile app from the tar on fd 3."""
+    args = ["--force-rm", "-t", tag, "-f", source.dockerfile]
+    args += [arg for key, value in source.build_args for arg in ("--build-arg", f"{key}={value}")]
+    return f"T={q(tag)}\nmark ready\ndocker build {join(args)} - <&3 >&2 || exit 1\n" + _BUILT
+
+
+def _slug_build(instance, tag, source):
+    """The script building a slug app from the tar on fd 3 (_SLUG_BUILD)."""
+    values = {"I": instance, "N": source.service, "T": tag, "BUILDER": source.slug.builder,
+              "RUNNER": source.slug.runner}
+    return "".join(f"{name}={q(value)}\n" for name, value in values.items()) + _SLUG_BUILD + _BUILT
+
+
+# A slug build: the app's tar goes straight into the builder (its cache directory is the
+# instance's, kept across builds, removed with the instance); the slug it writes is baked
+# into an image FROM the runner, which starts it from SLUG_URL: a container of that image
+# fetches nothing. The slug and the Dockerfile wait in a work directory that is removed
+# however the script ends (and before the next build, should the script have been killed).
+_SLUG_BUILD = r"""
+need() {
+  docker image inspect "$2" >/dev/null 2>&1 && return 0
+  echo "deployer: the slug $1 image $2 is not on the host (setting deployer.slug.$1_image; pull or build it there)" >&2
+  exit 1
+}
+need builder "$BUILDER"; need runner "$RUNNER"
+D="$S/instances/$I" W="$S/instances/$I/build.$N"
+mkdir -p "$D/cache/$N" && rm -rf "$W" && mkdir "$W" || exit 1
+trap 'rm -rf "$W"' EXIT
+trap 'exit 1' HUP INT TERM PIPE
+mark ready
+docker run --rm -i -a stdin -a stdout -a stderr -v "$D/cache/$N:/tmp/cache" "$BUILDER" - <&3 >"$W/slug.tgz" || exit 1
+if [ ! -s "$W/slug.tgz" ]; then
+  echo "deployer: the slug builder image $BUILDER wrote no slug to its stdout (given -, it should)" >&2
+  exit 1
+fi
+printf '%s\n' "FROM $RUNNER" 'COPY slug.tgz /slug.tgz' 'ENV SLUG_URL=file:///slug.tgz' >"$W/Dockerfile"
+docker build --force-rm -t "$T" "$W" >&2 || exit 1
+"""
+
+# After a build: the image's id
+_BUILT = """mark image; docker image inspect --format '{{.Id}}' "$T" || exit 1\n"""
 
 
 def _record(state, record):

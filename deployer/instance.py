@@ -10,6 +10,7 @@ import getpass
 import shlex
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -103,6 +104,8 @@ class Options:
     dry_run: bool = False
     pull: bool = False
     lock_wait: int | None = None
+    dirty: bool = False  # git services: deploy the work tree as it is, not the commit
+    progress: Callable[[str, str], None] | None = None  # progress(service, line): a build's output, as it comes
 
 
 @dataclass(frozen=True)
@@ -130,17 +133,18 @@ def deploy(host, template_path, instance, options=Options(), inputs=Inputs()):
             raise unset from None  # a new instance: the variables must be given
         variables = _variables(host, instance, {**stored, **inputs.variables})
         template = templates.load(template_path, variables=variables)
-    template, sources = _with_builds(template, template_path, instance)
+    template, sources = _with_builds(template, template_path, instance, options.dirty, host.settings)
     return _deploy_template(host, instance, template, str(template_path), variables, options, inputs, sources)
 
 
-def _with_builds(template, template_path, instance):
-    """The template with each ``git:`` service's image named after its commit, and the
-    sources to build those images from (checked here, before any host is contacted)."""
-    sources = {s.name: build.source(s, template_path) for s in template.services if "git" in s.options}
+def _with_builds(template, template_path, instance, dirty=False, settings=None):
+    """The template with each ``git:`` service's image named after its version (and a
+    slug's cmd the runner's), and the sources to build those images from (checked here,
+    before any host is contacted)."""
+    slug = build.slug_images(settings)
+    sources = {s.name: build.source(s, template_path, dirty, slug) for s in template.services if "git" in s.options}
     services = tuple(
-        dataclasses.replace(s, image=sources[s.name].tag(instance)) if s.name in sources else s
-        for s in template.services
+        build.built(s, sources[s.name], instance) if s.name in sources else s for s in template.services
     )
     return dataclasses.replace(template, services=services), sources
 
@@ -151,16 +155,23 @@ def redeploy(host, instance, options=Options(), inputs=Inputs()):
     text, source, state = host.stored(instance)
     variables = _variables(host, instance, {**state.variables, **inputs.variables})
     template = templates.parse(text, source, variables=variables)
-    built = []  # git services run the image built by the last deploy: the repo is not here
+    built = []  # git services run the image and command of the last deploy: the repo is not here
     for s in template.services:
         if "git" in s.options:
             if s.name not in state.services:
                 raise DeployerError(f"{s.name} was never built here: deploy it from its template", host=host.name,
                                     instance=instance)
-            s = dataclasses.replace(s, image=state.services[s.name].spec["image"])
+            s = _as_recorded(s, state.services[s.name].spec)
         built.append(s)
     template = dataclasses.replace(template, services=tuple(built))
     return _deploy_template(host, instance, template, state.template, variables, options, inputs)
+
+
+def _as_recorded(service, spec):
+    """A git service with the image and cmd its recorded spec ran (a slug's cmd is the
+    runner's ``start <type>``); the spec's cmd carries the entrypoint's tail before it."""
+    tail = len((service.options.get("entrypoint") or [])[1:])
+    return dataclasses.replace(service, image=spec["image"], options={**service.options, "cmd": spec["cmd"][tail:]})
 
 
 def _variables(host, instance, given):
@@ -173,8 +184,8 @@ def _deploy_template(host, instance, template, source, variables, options, input
     own = {k: v for k, v in variables.items() if k not in ("instance", "host")}
     sources = sources or {}
     notes = tuple(
-        f"{name}: uncommitted changes in {src.root} were left out (deployed {src.commit[:12]})"
-        for name, src in sources.items() if src.dirty
+        f"{name}: uncommitted changes in {src.root} were left out (deployed {src.commit[:12]}; --dirty deploys them)"
+        for name, src in sources.items() if src.left_out
     )
 
     def desired(facts):
@@ -182,7 +193,7 @@ def _deploy_template(host, instance, template, source, variables, options, input
             for src in sources.values():
                 tag = src.tag(instance)
                 if tag not in facts.images:
-                    facts.images[tag] = host.build(tag, src)
+                    facts.images[tag] = host.build(tag, src, instance, options.progress)
         known = {**(facts.state.secrets if facts.state else {}), **inputs.secrets}
         secrets = {name: known[name] for name in template.secret_names if name in known}
         endpoints, others, deps = _endpoints(host, instance, template, facts)

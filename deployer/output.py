@@ -74,13 +74,14 @@ QUIET = threading.Event()  # -q: only errors (set once, for the whole run)
 
 
 @contextlib.contextmanager
-def captured():
-    """Collect this thread's output in a buffer (one host of several)."""
-    _local.stream = buffer = io.StringIO()
+def captured(host=None):
+    """Collect this thread's output in a buffer (one host of several, named ``host``)."""
+    buffer = io.StringIO()
+    _local.stream, _local.host = buffer, host
     try:
         yield buffer
     finally:
-        _local.stream = None
+        _local.stream = _local.host = None
 
 
 def document(data):
@@ -104,6 +105,21 @@ def _line(row, widths):
 
 
 DEPLOY_COLUMNS = ("ACTION", "SERVICE", "WHY", "TIME")
+
+
+def build_progress():
+    """``progress(service, line)``: a build's output, each line on stderr as it comes
+    (stdout stays the result's), prefixed with the service, and with the host while
+    several hosts deploy at once (their lines interleave). Made in the task's thread:
+    the lines arrive on another."""
+    host = getattr(_local, "host", None)
+    prefix = f"{host}: " if host else ""
+
+    def progress(service, line):
+        if not QUIET.is_set():
+            print(f"{prefix}{service} | {line}", file=sys.stderr, flush=True)
+
+    return progress
 
 
 def _step_row(action, seconds):

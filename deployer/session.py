@@ -108,7 +108,7 @@ class Notes:
                 return records
             records.append(_record(kind, parts[1 : len(lengths) + 1], lengths))
             self._pending = b"\0".join(parts[len(lengths) + 1 :])
-        cut = max(len(self._pending) - len(self._tag) + 1, 0)  # keep what may start a tag
+        cut = len(self._pending) - _tag_start(self._pending, self._tag)  # keep only what may start a tag
         self._keep(self._pending[:cut])
         self._pending = self._pending[cut:]
         return records
@@ -133,6 +133,12 @@ class Notes:
     @property
     def text(self):
         return b"".join(self._text + [self._pending]).decode(errors="replace")
+
+
+def _tag_start(data, tag):
+    """How many of data's last bytes could be the start of a tag (held back until it is
+    known; anything else is text at once, so a build's line shows as soon as it is written)."""
+    return next((n for n in range(min(len(tag) - 1, len(data)), 0, -1) if data.endswith(tag[:n])), 0)
 
 
 def _header(raw):

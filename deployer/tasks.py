@@ -54,6 +54,7 @@ DEPLOY_HELP = {
     "pull": "pull the images first; services whose image changed are recreated",
     "lock-wait": "seconds to wait for another deploy of the instance to finish (default 60)",
 }
+DIRTY_HELP = "git services: deploy the work tree as it is (uncommitted and untracked files too), not the commit"
 
 
 @task(
@@ -62,17 +63,18 @@ DEPLOY_HELP = {
     help={
         "template": "the template file (YAML)",
         "instance": "the instance's name, e.g. staging",
+        "dirty": DIRTY_HELP,
         **DEPLOY_HELP,
         **INPUT_HELP,
     },
 )
 def deploy(c, template, instance=None, force=False, dry_run=False, pull=False, lock_wait=None,
-           var=None, vars=None, secrets=None, json=False):
+           var=None, vars=None, secrets=None, json=False, dirty=False):
     """Deploy a template to the host as an instance; only services that changed are recreated."""
     if not instance:
         raise Exit("error: deploy needs the instance's name: --instance NAME", code=EXIT_USAGE)
     with user_errors(c):
-        options = instances.Options(force, dry_run, pull, _seconds(lock_wait))
+        options = instances.Options(force, dry_run, pull, _seconds(lock_wait), dirty, output.build_progress())
         host = _host(c, rows=not json)
         result = instances.deploy(host, template, instance, options, _inputs(var, vars, secrets))
         output.deployed(result, dry_run, json, host.listener)
@@ -260,5 +262,5 @@ ns.configure(
     {"deployer": {"state_dir": None, "volume_dir": None, "retain": None, "lock_wait": None, "health_timeout": None,
                   "min_uptime": None, "parallel": None, "fail_fast": None, "known_hosts": None,
                   "accept_new_hosts": None, "quiet": None, "verbose": None, "discovery": None,
-                  "etcd": {"endpoints": None, "prefix": None}}}
+                  "etcd": {"endpoints": None, "prefix": None}, "slug": {"builder_image": None, "runner_image": None}}}
 )

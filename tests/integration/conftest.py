@@ -67,6 +67,16 @@ def busybox_image(docker_engine):
     return IMAGE
 
 
+@pytest.fixture(scope="session")
+def slug_images(busybox_image):
+    """The stand-in slug builder and runner (.ci/slug-images): deployer's settings for them."""
+    res = subprocess.run([str(REPO_ROOT / ".ci" / "slug-images")], capture_output=True, text=True, timeout=300)
+    if res.returncode != 0:
+        _fail(f".ci/slug-images failed:\n{res.stdout}\n{res.stderr}")
+    return {"FABRIC_DEPLOYER_SLUG_BUILDER_IMAGE": "local/slugbuilder:latest",
+            "FABRIC_DEPLOYER_SLUG_RUNNER_IMAGE": "local/slugrunner:latest"}
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -252,16 +262,24 @@ def _wait_for_banner(proc, port, log, timeout=20):
     _fail(f"sshd on port {port} gave no banner within {timeout}s:\n{log.read_text()}")
 
 
+def _command(module, sshd, repo_env, args, host, env):
+    """The argv and environment of `python -m module` against the test sshd (or locally)."""
+    core = ["-H", sshd.target, "-i", str(sshd.key)] if host else []
+    cmd = [sys.executable, "-m", module, *core, *map(str, args)]
+    # deployer refuses unknown host keys: the test sshd's key is in its own known_hosts
+    full_env = dict(os.environ, FABRIC_DEPLOYER_KNOWN_HOSTS=str(sshd.known_hosts))
+    # the deployer of this checkout, whatever the cwd (an editable install may point elsewhere)
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    if not host:
+        # Local mode acts on this machine: keep its state in the test dirs, too.
+        full_env.update(repo_env)
+    full_env.update(env or {})
+    return cmd, full_env
+
+
 def _runner(module, sshd, repo_env):
     def run(*args, host=True, check=None, env=None, cwd=None, input=None):
-        core = ["-H", sshd.target, "-i", str(sshd.key)] if host else []
-        cmd = [sys.executable, "-m", module, *core, *map(str, args)]
-        # deployer refuses unknown host keys: the test sshd's key is in its own known_hosts
-        full_env = dict(os.environ, FABRIC_DEPLOYER_KNOWN_HOSTS=str(sshd.known_hosts))
-        if not host:
-            # Local mode acts on this machine: keep its state in the test dirs, too.
-            full_env.update(repo_env)
-        full_env.update(env or {})
+        cmd, full_env = _command(module, sshd, repo_env, args, host, env)
         try:
             res = subprocess.run(cmd, capture_output=True, text=True, env=full_env,
                                  cwd=cwd or REPO_ROOT, input=input, timeout=CLI_TIMEOUT)
@@ -287,6 +305,25 @@ def deployer_cli(sshd, docker_engine, busybox_image):
     """run(*args, host=True, check=None, env=None, cwd=None, input=None) -> CompletedProcess
     of `python -m deployer`. host=False runs in local mode (no -H/-i)."""
     return _runner("deployer", sshd, _local_env(sshd))
+
+
+@pytest.fixture
+def deployer_started(sshd, docker_engine, busybox_image):
+    """start(*args, env=None) -> Popen of `python -m deployer -H ... ARGS` (text pipes), to
+    watch its output as it comes; killed if the test leaves it running."""
+    procs = []
+
+    def start(*args, env=None):
+        cmd, full_env = _command("deployer", sshd, {}, args, True, env)
+        procs.append(subprocess.Popen(cmd, cwd=REPO_ROOT, env=full_env, text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        return procs[-1]
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
 
 
 @pytest.fixture
@@ -319,12 +356,17 @@ def other_instance(unique_instance):
 
 
 def _remove_containers(instance):
-    """Best effort: never let a test leak containers into the next one."""
+    """Best effort: never let a test leak containers (or images) into the next one."""
     label = f"label=deployer.instance={instance}"
     try:
         ids = subprocess.run(["docker", "ps", "-aq", "--filter", label],
                              capture_output=True, text=True, timeout=60).stdout.split()
         if ids:
             subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, timeout=120)
+        # nor the images deployer built for it (git services)
+        built = subprocess.run(["docker", "images", "-q", "--filter", f"reference=deployer/{instance}-*"],
+                               capture_output=True, text=True, timeout=60).stdout.split()
+        if built:
+            subprocess.run(["docker", "rmi", "-f", *set(built)], capture_output=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired):
         pass

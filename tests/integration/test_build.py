@@ -90,7 +90,7 @@ def test_a_failed_build_leaves_the_running_version_untouched(deployer_cli, repo,
     assert inspect(f"{unique_instance}.web", "{{.State.Running}}") == "true"
 
 
-def test_a_path_that_is_no_git_repo_or_has_no_dockerfile_is_refused_before_the_host(deployer_cli, tmp_path):
+def test_a_path_that_is_no_git_repo_or_has_no_dockerfile_nor_procfile_is_refused_before_the_host(deployer_cli, tmp_path):
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain.yaml").write_text("web: {git: plain}\n")
     not_a_repo = deployer_cli("validate", tmp_path / "plain.yaml", host=False)
@@ -103,4 +103,5 @@ def test_a_path_that_is_no_git_repo_or_has_no_dockerfile_is_refused_before_the_h
     git(tmp_path / "plain", "commit", "-qm", "x")
     no_dockerfile = deployer_cli("validate", tmp_path / "plain.yaml", host=False)
 
-    assert no_dockerfile.returncode == 2 and "no Dockerfile in the repository" in no_dockerfile.stderr
+    assert no_dockerfile.returncode == 2 and "web.git: nothing to build in the repository" in no_dockerfile.stderr
+    assert "there is neither" in no_dockerfile.stderr

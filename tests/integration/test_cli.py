@@ -27,12 +27,10 @@ def _fetch(url, attempts=50):
     raise AssertionError(f"{url} never answered")
 
 
-def test_the_origin_example_is_refused_by_name_until_buildpack_slugs_ship(deployer_cli):
-    result = deployer_cli("validate", "templates/example.yaml", host=False)
+def test_the_origin_example_validates_its_app_being_a_buildpack_slug(deployer_cli):
+    result = deployer_cli("validate", "templates/example.yaml", host=False, check=True)
 
-    assert result.returncode == EXIT_USAGE
-    assert result.stderr.startswith("error: templates/example.yaml: app.git: no Dockerfile in templates at ")
-    assert result.stderr.endswith(" (buildpack slugs are not supported yet)\n")
+    assert result.stdout == "templates/example.yaml: ok (2 services: rethinkdb, app)\n"
 
 
 @pytest.mark.parametrize(

@@ -101,3 +101,13 @@ def test_a_session_reports_marks_and_notes_and_keeps_the_rest_as_its_result():
     assert heard[-1] == ("end", "0")
     assert shown == ["warning: x", "error: y"]  # line by line, as it comes: a build's output
     assert result == Result(0, f"{B} roots\n/s\n{B} ok web 1.0 2.5\n", "warning: x\nerror: y")
+
+
+def test_a_short_line_is_text_at_once_and_only_a_possible_tag_start_waits():
+    notes = Notes(B)
+
+    notes.feed(b"compiling step one\n@@dep")
+
+    assert notes.lines() == ["compiling step one"]  # not held back until more arrives
+    notes.feed(b"loyer is not a tag\n")
+    assert notes.lines() == ["@@deployer is not a tag"]

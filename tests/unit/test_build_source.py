@@ -1,0 +1,120 @@
+"""build.py: Procfiles, slug settings, what a slug service runs, and the checks made
+against a local git repo before any host is contacted (no Docker, no SSH)."""
+
+import dataclasses
+import subprocess
+
+import pytest
+
+from deployer import build, host, instance, plugins
+from deployer.spec import render
+from deployer.errors import TemplateError
+from deployer.template import parse
+
+
+def git(repo, *args):
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def service(text):
+    return parse(text, "deploy.yaml").services[0]
+
+
+@pytest.fixture
+def repo(tmp_path):
+    (tmp_path / "Procfile").write_text("web: httpd -f -p 8080\nworker:   sleep 10\n")
+    (tmp_path / "deploy.yaml").write_text("")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "one")
+    return tmp_path
+
+
+def test_a_procfile_maps_process_types_to_commands_and_skips_other_lines():
+    text = "# comment\nweb: bundle exec rails s -p $PORT\n\nworker:sidekiq\nnot a process\nbad name: x\n"
+    assert build.procfile(text) == {"web": "bundle exec rails s -p $PORT", "worker": "sidekiq"}
+
+
+def test_slug_images_default_to_the_heroku_ish_images_and_settings_override_each():
+    assert build.slug_images({}) == build.Slug("flynn/slugbuilder", "flynn/slugrunner")
+    assert build.slug_images(None) == build.Slug("flynn/slugbuilder", "flynn/slugrunner")
+    assert build.slug_images({"slug": {"runner_image": "me/runner"}}) == build.Slug("flynn/slugbuilder", "me/runner")
+
+
+def test_a_slug_service_runs_the_runners_start_with_its_process_type(repo):
+    web = service("web: {git: ., cmd: worker}")
+    source = build.source(web, repo / "deploy.yaml", slug=build.Slug("b", "r"))
+
+    built = build.built(web, source, "Staging")
+
+    assert source.slug == build.Slug("b", "r") and source.dockerfile is None
+    assert built.image == f"deployer/staging-web:{git(repo, 'rev-parse', 'HEAD')[:12]}"
+    assert built.options["cmd"] == ["start", "worker"]
+
+
+def test_a_slug_service_without_cmd_runs_the_web_process(repo):
+    web = service("web: {git: .}")
+    assert build.built(web, build.source(web, repo / "deploy.yaml"), "i").options["cmd"] == ["start", "web"]
+
+
+@pytest.mark.parametrize("cmd", ["wbe", "web --port 80"])
+def test_a_cmd_that_is_not_one_process_type_of_the_procfile_is_a_template_error(repo, cmd):
+    with pytest.raises(TemplateError) as e:
+        build.source(service(f"web: {{git: ., cmd: {cmd}}}"), repo / "deploy.yaml")
+
+    assert e.value.key == "web.cmd" and e.value.exit_code == 2
+    assert f"{cmd!r} is not a process type of the Procfile in the repository" in str(e.value)
+    assert "(known: web, worker)" in str(e.value)
+
+
+def test_a_dockerfile_app_is_built_with_docker_build_even_with_a_procfile(repo):
+    (repo / "Dockerfile").write_text("FROM scratch\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "docker")
+
+    source = build.source(service("web: {git: ., cmd: anything}"), repo / "deploy.yaml")
+
+    assert source.dockerfile == "Dockerfile" and source.slug is None
+
+
+def test_the_work_tree_is_deployed_with_dirty_and_the_version_names_its_tree(repo):
+    web = service("web: {git: .}")
+    head = git(repo, "rev-parse", "HEAD")[:12]
+    assert build.source(web, repo / "deploy.yaml", dirty=True).version == head  # nothing uncommitted
+
+    (repo / "new.txt").write_text("untracked\n")
+    committed = build.source(web, repo / "deploy.yaml")
+    dirty = build.source(web, repo / "deploy.yaml", dirty=True)
+
+    assert committed.left_out and committed.version == head
+    assert not dirty.left_out and dirty.version == f"{head}-dirty-{dirty.tree[:12]}"
+    assert git(repo, "show", f"{dirty.tree}:new.txt") == "untracked"
+    assert git(repo, "status", "--porcelain") == "?? new.txt"  # the repo's own index is untouched
+
+
+def test_dirty_and_a_ref_together_are_refused(repo):
+    with pytest.raises(TemplateError) as e:
+        build.source(service("web: {git: {path: ., ref: HEAD}}"), repo / "deploy.yaml", dirty=True)
+    assert e.value.key == "web.git" and "--dirty deploys the work tree, not ref 'HEAD'" in str(e.value)
+
+
+def test_the_slug_build_script_quotes_every_value():
+    source = build.Source("web", "/r", "t" * 40, "c" * 40, "c" * 12, False, None, slug=build.Slug("b; rm -rf /", "r"))
+
+    script = host._slug_build("inst", "deployer/inst-web:ccc", source)
+
+    assert "BUILDER='b; rm -rf /'\n" in script and "RUNNER=r\n" in script
+    assert '"$BUILDER" - <&3 >"$W/slug.tgz"' in script
+
+
+@pytest.mark.parametrize("yaml", ["web: {git: ., cmd: web}", "web: {git: ., cmd: web, entrypoint: [/init, -v]}"])
+def test_redeploy_runs_a_git_service_with_the_image_and_cmd_its_last_deploy_rendered(repo, yaml):
+    template = parse(yaml, "deploy.yaml")
+    web = template.services[0]
+    built = build.built(web, build.source(web, repo / "deploy.yaml"), "i")
+    (recorded,) = render(dataclasses.replace(template, services=(built,)), "i", "/v", plugins.installed())
+
+    again = instance._as_recorded(web, recorded.to_dict())  # the stored template says just "web"
+
+    assert again.image == built.image and list(again.options["cmd"]) == ["start", "web"]
