@@ -53,6 +53,10 @@ mark() { printf '%s %s\n' "$B" "$*"; }
 # with NUL, so any value arrives intact, or is seen to be cut by other output (session.py)
 note() { _k=$1; shift; _h="$B $_k $#"; for _a; do _h="$_h ${#_a}"; done; printf '%s\0' "$_h" "$@" >&4; }
 trace() { :; }  # -v: note (VERBOSE)
+# at_exit COMMAND: run COMMAND when the script ends, however it ends (and those given before)
+_at_exit=
+at_exit() { _at_exit="$_at_exit
+$1"; trap 'eval "$_at_exit"' EXIT; }
 if [ "$(id -u)" = 0 ]; then S=/var/lib/deployer V=/srv/deployer/volumes
 else S=${XDG_STATE_HOME:-$HOME/.local/state}/deployer V=${XDG_STATE_HOME:-$HOME/.local/state}/deployer/volumes; fi
 S=${DEPLOYER_STATE_DIR:-${cfg_state_dir:-$S}} V=${DEPLOYER_VOLUME_DIR:-${cfg_volume_dir:-$V}}
@@ -204,8 +208,8 @@ down() {
 # -v: each docker command is noted before it runs. Records of jobs running at once (new
 # services start together) are written one at a time: a long one is several writes.
 VERBOSE = r"""
-T=$(mktemp) && trap 'rm -f "$T"' EXIT
-trace() { { flock 7; note "$@"; } 7<"$T"; }
+_trace=$(mktemp) && at_exit 'rm -f "$_trace"'
+trace() { { flock 7; note "$@"; } 7<"$_trace"; }
 docker() { trace run docker "$@"; command docker "$@"; }
 """
 
@@ -654,7 +658,7 @@ need() {
 need builder "$BUILDER"; need runner "$RUNNER"
 D="$S/instances/$I" W="$S/instances/$I/build.$N"
 mkdir -p "$D/cache/$N" && rm -rf "$W" && mkdir "$W" || exit 1
-trap 'rm -rf "$W"' EXIT
+at_exit 'rm -rf "$W"'
 trap 'exit 1' HUP INT TERM PIPE
 mark ready
 docker run --rm -i -a stdin -a stdout -a stderr -v "$D/cache/$N:/tmp/cache" "$BUILDER" - <&3 >"$W/slug.tgz" || exit 1

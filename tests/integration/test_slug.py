@@ -42,6 +42,7 @@ def deploy(deployer_cli, repo, unique_instance, slug_images):
     def run(*flags, quiet=False, env=None, check=None):
         return deployer_cli(*["-q"] * quiet, "deploy", repo / "deploy.yaml", "--instance", unique_instance, *flags,
                             env={**slug_images, **(env or {})}, check=check)
+    run.env = slug_images
     return run
 
 
@@ -109,6 +110,19 @@ def test_build_output_streams_to_stderr_prefixed_with_the_service_and_q_silences
     commit(repo, "two\n")
     quiet = deploy(quiet=True, check=True)
     assert quiet.stdout == "" and quiet.stderr == ""
+
+
+def test_verbose_shows_the_builds_docker_commands_and_leaves_nothing_in_tmp(deploy, deployer_cli, repo,
+                                                                           unique_instance):
+    before = set(os.listdir("/tmp"))
+    loud = deployer_cli("-v", "deploy", repo / "deploy.yaml", "--instance", unique_instance,
+                        env=deploy.env, check=True)
+
+    assert "$ docker run --rm -i -a stdin -a stdout -a stderr -v" in loud.stderr
+    assert f"$ docker build --force-rm -t deployer/{unique_instance}-web:" in loud.stderr
+    assert "web | -----> Compiled slug" in loud.stderr
+    assert served(unique_instance) == "one\n"
+    assert set(os.listdir("/tmp")) - before == set()  # no work file, no trace lock left
 
 
 def test_a_process_type_missing_from_the_procfile_is_refused_before_the_host(deploy, repo, sshd, unique_instance):
