@@ -10,6 +10,7 @@ core never prints and never exits.
 EXIT_FAILED = 1   # the deploy (or another host operation) failed
 EXIT_USAGE = 2    # bad arguments or an invalid template: nothing was changed
 EXIT_UNREACHABLE = 3  # the host could not be reached (connection, key, host key)
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
 
 
 class DeployerError(Exception):

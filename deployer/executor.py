@@ -12,6 +12,7 @@ The ``deployer`` command uses it; plain ``fab`` does when ``fabric.yaml`` says
 """
 
 import itertools
+import os
 import shlex
 import threading
 import time
@@ -22,6 +23,7 @@ from fabric import Executor
 from invoke import Exit
 
 from . import output
+from .errors import EXIT_INTERRUPTED
 from .session import flag
 
 
@@ -45,6 +47,17 @@ class ParallelExecutor(Executor):
         return super().expand_calls(calls, apply_hosts)
 
     def execute(self, *tasks):
+        """Run the tasks; Ctrl-C ends the run at once with exit code 130 and a line saying
+        what that means (invoke would exit 1 silently). Threads still talking to hosts go
+        with the process: a deploy's plan that reached its host runs to its end there (the
+        host ignores the hang-up), a deploy still waiting or planning changes nothing."""
+        try:
+            return self._execute(tasks)
+        except KeyboardInterrupt:
+            output.interrupted()
+            os._exit(EXIT_INTERRUPTED)  # not sys.exit: it would wait for the hosts' threads
+
+    def _execute(self, tasks):
         calls = self.expand_calls(self.normalize(tasks))
         results = {}
         for task, group in itertools.groupby(calls, key=lambda call: call.task):
@@ -63,12 +76,15 @@ class ParallelExecutor(Executor):
         as_json = bool(calls[0].kwargs.get("json"))
         stop = threading.Event()
         outcomes = [None] * len(calls)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
             futures = {pool.submit(self._captured, call, stop, fail_fast): i for i, call in enumerate(calls)}
             for future in as_completed(futures):
                 outcomes[futures[future]] = outcome = future.result()
                 if not as_json:
                     output.host_block(outcome)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)  # all done, or interrupted: no waiting
         if as_json:
             output.hosts_json(outcomes)
         else:

@@ -280,6 +280,14 @@ def controlled(host, verb, names):
     emit(f"{verb}: {', '.join(names)} on {host}")
 
 
+def interrupted():
+    """Ctrl-C: what it left behind (even with -q: it is an error)."""
+    sys.stdout.flush()
+    print("error: interrupted: a deploy whose plan had reached its host runs to its end there "
+          "(`status` shows it); one still waiting for the lock or planning changed nothing",
+          file=sys.stderr, flush=True)
+
+
 def host_block(outcome):
     """One host's captured output, as soon as it is done."""
     print(f"== {outcome.host}: {'ok' if not outcome.code else 'FAILED'} ({outcome.seconds:.1f}s)")

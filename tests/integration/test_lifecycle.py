@@ -1,5 +1,6 @@
 """Living with an instance: rollback, redeploy, a failing release, locks, prune, retention."""
 
+import fcntl
 import getpass
 import json
 import os
@@ -415,6 +416,27 @@ def test_a_client_killed_while_waiting_for_the_lock_leaves_nothing_waiting_on_th
     assert code == 0, err
     assert sorted(history_rows(deployer_cli, unique_instance)) == [1, 2]
     assert lock_sessions(sshd, unique_instance) == set()
+
+
+def test_ctrl_c_while_waiting_for_the_lock_says_what_it_left_and_exits_130(
+    deployer_cli, app, unique_instance, background, sshd
+):
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+    mine = lock_sessions(sshd, unique_instance)  # none yet: the lock file is only open while held
+    with open(sshd.state_dir / "instances" / unique_instance / "lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as another deploy would
+        mine = lock_sessions(sshd, unique_instance) - mine
+        waiter = background("deploy", app, "--instance", unique_instance, "--force", "--lock-wait", 600)
+        wait_until(lambda: lock_sessions(sshd, unique_instance) - mine, "the deploy waiting for the lock", waiter)
+
+        waiter.send_signal(signal.SIGINT)
+        code, out, err = outcome(waiter)
+
+        assert code == 130, err
+        assert "error: interrupted: a deploy whose plan had reached its host runs to its end there" in err
+        assert "Traceback" not in err
+        wait_until(lambda: lock_sessions(sshd, unique_instance) == mine, "the host's waiting script to end")
+    assert sorted(history_rows(deployer_cli, unique_instance)) == [1]  # nothing was changed
 
 
 # -- prune and retention ------------------------------------------------------------------
