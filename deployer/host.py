@@ -574,15 +574,14 @@ class Deploy:
             elif a.reuse:
                 steps.append(f"back {join([a.service, a.spec.name, a.retire, a.reuse])} || exit 1")
             elif a.kind == CREATE:
-                command = f"up {join([a.service, a.spec.name, '', *release, *a.spec.run_args()])} & pids=\"$pids $!\""
-                creates.setdefault(wave(a.service), []).append(command)
+                run = self._run("up", a.spec, [a.service, a.spec.name, "", *release], a.spec.name, '& pids="$pids $!"')
+                creates.setdefault(wave(a.service), []).append(run)
             elif a.spec.start_first:
                 if f"{a.spec.name}.next" in names:  # left by a deploy that was cut off
                     steps.append(f"docker rm -f {q(a.spec.name + '.next')} >/dev/null")
-                args = a.spec.run_args(name=a.spec.name + ".next")
-                steps.append(f"first {join([a.service, a.spec.name, a.retire, *release, *args])} || exit 1")
+                steps.append(self._run("first", a.spec, [a.service, a.spec.name, a.retire, *release], a.spec.name + ".next"))
             else:
-                steps.append(f"up {join([a.service, a.spec.name, a.retire, *release, *a.spec.run_args()])} || exit 1")
+                steps.append(self._run("up", a.spec, [a.service, a.spec.name, a.retire, *release], a.spec.name))
         for number in sorted(creates):
             steps += ["pids=", *creates[number], 'failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] || exit 1']
         pruned = [name for a in actions for name in a.prune]
@@ -598,6 +597,17 @@ class Deploy:
         done = {m[0] for m in marks}
         self.host.report("applied", *done)
         return done, None if result.exited == 0 else self.host._error(result, self.instance)
+
+    def _run(self, function, spec, head, name, then="|| exit 1"):
+        """The line calling ``up``/``first`` with the spec's ``docker run`` arguments; its
+        secrets go in an env file on fd 5 (a here-document ending at the boundary, which no
+        value can hold), not in the arguments, which the host's process list shows."""
+        hidden = spec.hidden_env()
+        args = join([*head, *spec.run_args(name=name, env_file="/dev/fd/5" if hidden else None)])
+        if not hidden:
+            return f"{function} {args} {then}"
+        lines = "".join(f"{key}={value}\n" for key, value in hidden.items())
+        return f"{function} {args} 5<<'{self.boundary}' {then}\n{lines}{self.boundary}"
 
     def register(self, registry):
         """Bring etcd up to date, when nothing else changed (etcd lost or missed keys)."""

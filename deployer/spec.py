@@ -75,12 +75,21 @@ class ContainerSpec:
         directory corrupt it)."""
         return not self.mounts and not any(_fixed_host_port(p) for p in self.ports)
 
-    def run_args(self, name=None):
-        """The arguments of ``docker run``: detached, under the spec's name and labels."""
+    def run_args(self, name=None, env_file=None):
+        """The arguments of ``docker run``: detached, under the spec's name and labels.
+
+        With ``env_file`` (a path the host gives docker the ``hidden_env`` lines at), the
+        secrets are not in the arguments, so not in the host's process list while
+        ``docker run`` runs."""
         args = ["-d", "--name", name or self.name]
         args += _pairs("--label", self.labels + ((LABEL_CONFIG_HASH, self.config_hash),))
         args += [arg for p in self.ports for arg in ("-p", p)]
-        return args + self._container_args(self.flags, self.cmd)
+        return args + self._container_args(self.flags, self.cmd, env_file)
+
+    def hidden_env(self):
+        """The secret env vars a docker env file can carry: all but those holding a line
+        break (its format is a line per variable; those stay ``-e``)."""
+        return {k: v for k, v in self.env if k in self.secrets and "\n" not in v and "\r" not in v}
 
     def one_off_args(self, argv):
         """``docker run`` arguments of a one-off container: the service's image, env,
@@ -89,8 +98,10 @@ class ContainerSpec:
         flags = [f for i, f in enumerate(self.flags) if "--restart" not in self.flags[max(i - 1, 0) : i + 1]]
         return ["--rm", "--label", f"deployer.one-off={self.instance}", *self._container_args(flags, argv or self.cmd)]
 
-    def _container_args(self, flags, cmd):
-        args = _pairs("-e", self.env)
+    def _container_args(self, flags, cmd, env_file=None):
+        hidden = self.hidden_env() if env_file else {}
+        args = _pairs("-e", tuple((k, v) for k, v in self.env if k not in hidden))
+        args += ["--env-file", env_file] if hidden else []
         args += [arg for m in self.mounts for arg in ("-v", f"{m.source}:{m.target}{':ro' if m.read_only else ''}")]
         args += flags
         if self.entrypoint is not None:

@@ -4,6 +4,8 @@ import shlex
 
 import pytest
 
+from deployer import plugins, spec, template
+
 APP = "app: {image: team/app}"
 
 
@@ -246,3 +248,15 @@ def test_the_config_hash_changes_with_the_spec(render, change):
 
 def test_the_config_hash_differs_per_instance(render):
     assert render(BASE, instance="staging")["app"].config_hash != render(BASE, instance="customer1")["app"].config_hash
+
+
+def test_secrets_can_leave_the_arguments_for_an_env_file_but_a_line_break_cannot(values_of):
+    text = "app: {image: team/app, env: {TZ: UTC, PW: {secret: PW}, KEY: {secret: KEY}}}"
+    (app,) = spec.render(template.parse(text, "t.yaml"), "i", "/v", plugins.installed(),
+                         {"PW": "it's $(x) ", "KEY": "line\nbreak"})
+
+    assert app.hidden_env() == {"PW": "it's $(x) "}
+    hidden = app.run_args(env_file="/dev/fd/5")
+    assert values_of(hidden, "-e") == ["KEY=line\nbreak", "TZ=UTC"] and values_of(hidden, "--env-file") == ["/dev/fd/5"]
+    assert values_of(app.run_args(), "-e") == ["KEY=line\nbreak", "PW=it's $(x) ", "TZ=UTC"]
+    assert "--env-file" not in app.run_args()
