@@ -15,6 +15,7 @@ Everything a deploy can check here (the repo, the ref, the Dockerfile or Procfil
 process type) is checked before any host is contacted.
 """
 
+import hashlib
 import os
 import re
 import shutil
@@ -58,11 +59,22 @@ class Source:
         return self.subdir or "the repository"
 
     def tag(self, instance):
-        return f"deployer/{instance.lower()}-{self.service.lower()}:{self.version}"
+        """``deployer/<instance>/<service>:<version>-<recipe>``. The recipe is a hash of what
+        else makes the image (the exact names, the app's path, Dockerfile and build args,
+        the slug images): names that fold to one tag (``Shop``/``shop``, ``a_b``/``a-b``), or
+        one commit built two ways, never share an image."""
+        recipe = [instance, self.service, self.subdir, self.dockerfile, self.build_args, self.slug]
+        digest = hashlib.sha256(repr(recipe).encode()).hexdigest()[:8]
+        return f"deployer/{_component(instance)}/{_component(self.service)}:{self.version}-{digest}"
 
     def archive(self):
         """A running ``git archive`` of the app's tree; read its stdout."""
         return subprocess.Popen(["git", "-C", self.root, "archive", "--format=tar", self.tree], stdout=subprocess.PIPE)
+
+
+def _component(name):
+    """A name as a part of an image's repository: lower case, letters and digits joined by '-'."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "x"
 
 
 def slug_images(settings):

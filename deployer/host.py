@@ -196,6 +196,9 @@ address() {
   [ -n "$a" ] || { echo "deployer: cannot tell this host's address for etcd: set DEPLOYER_ADDRESS in its environment" >&2; return 1; }
   echo "$a"
 }
+# built: the images deployer built for instance $I (labelled so, in its repository: an
+# image built FROM one of them inherits the label, not the name)
+built() { docker images --filter "label=deployer.instance=$I" --format '{{.Repository}}:{{.Tag}}' | grep '^deployer/'; }
 # down SERVICE INSTANCE: remove every container of one service of an instance
 down() {
   t0=$(date +%s.%N)
@@ -334,7 +337,7 @@ class Host:
         builder, and its slug into an image FROM the runner (_SLUG_BUILD).
         """
         boundary = _boundary()
-        body = _slug_build(instance, tag, source) if source.slug else _docker_build(tag, source)
+        body = (_slug_build if source.slug else _docker_build)(instance, tag, source)
 
         def shown(line):
             if progress is not None and not line.startswith("deployer: "):
@@ -406,7 +409,8 @@ done
         return out["template"], f"{path}/template.yaml", InstanceState.from_json(out["state"], f"{path}/state.json")
 
     def prune(self, instance, who, lock_wait):
-        """Remove the instance's retained containers (any not named ``<instance>.<service>``)."""
+        """Remove the instance's retained containers (any not named ``<instance>.<service>``),
+        then the images built for it (git services) that no container of it uses now."""
         out = self._script(
             f"""
 I={q(instance)}
@@ -418,10 +422,11 @@ for entry in $names; do
 done
 if [ -n "$old" ]; then docker rm -f $old >/dev/null || exit 1; fi
 mark pruned; for n in $old; do echo "$n"; done
+mark images; for image in $(built); do docker rmi "$image" >/dev/null 2>&1 && echo "$image"; done; :
 """,
             instance,
         )
-        return out["pruned"].split()
+        return out["pruned"].split(), out["images"].split()
 
     def control(self, instance, verb, names, who, lock_wait):
         """``docker stop|start|restart`` of the named containers, holding the instance's lock."""
@@ -451,6 +456,7 @@ if [ -f "$S/instances/$I/etcd" ]; then  # its endpoints go first: nothing is rem
 fi
 ids=$(docker ps -aq --filter "label=deployer.instance=$I") || exit 1
 if [ -n "$ids" ]; then docker rm -f $ids >/dev/null || exit 1; fi
+images=$(built) && if [ -n "$images" ]; then docker rmi $images >/dev/null || exit 1; fi
 rm -rf -- "$S/instances/$I" || exit 1
 {rm_volumes}
 """,
@@ -640,9 +646,9 @@ mark listening; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null
 """
 
 
-def _docker_build(tag, source):
+def _docker_build(instance, tag, source):
     """The script building a Dockerfile app from the tar on fd 3."""
-    args = ["--force-rm", "-t", tag, "-f", source.dockerfile]
+    args = ["--force-rm", "--label", f"deployer.instance={instance}", "-t", tag, "-f", source.dockerfile]
     args += [arg for key, value in source.build_args for arg in ("--build-arg", f"{key}={value}")]
     return f"T={q(tag)}\nmark ready\ndocker build {join(args)} - <&3 >&2 || exit 1\n" + _BUILT
 
@@ -677,7 +683,7 @@ if [ ! -s "$W/slug.tgz" ]; then
   exit 1
 fi
 printf '%s\n' "FROM $RUNNER" 'COPY slug.tgz /slug.tgz' 'ENV SLUG_URL=file:///slug.tgz' >"$W/Dockerfile"
-docker build --force-rm -t "$T" "$W" >&2 || exit 1
+docker build --force-rm --label "deployer.instance=$I" -t "$T" "$W" >&2 || exit 1
 """
 
 # After a build: the image's id

@@ -379,7 +379,8 @@ def history(host, instance):
 
 
 def prune(host, instance, lock_wait=None):
-    """Remove this instance's retained (stopped, replaced) containers; never another's."""
+    """Remove this instance's retained (stopped, replaced) containers, then the images built
+    for it that no container uses now; never another's. (containers, images) removed."""
     check_instance_name(instance)
     return host.prune(instance, who(), setting(host, "lock_wait", lock_wait))
 

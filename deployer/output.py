@@ -269,10 +269,12 @@ def history(host, instance, releases, as_json=False):
     )
 
 
-def pruned(host, instance, names):
+def pruned(host, instance, names, images=()):
     if names:
         emit(f"pruned {len(names)} retained containers of {instance} on {host}: {', '.join(names)}")
-    else:
+    if images:
+        emit(f"pruned {len(images)} images built for {instance} on {host}: {', '.join(images)}")
+    if not names and not images:
         emit(f"nothing to prune for {instance} on {host}")
 
 

@@ -140,10 +140,11 @@ def history(c, instance, json=False):
 
 @task(auto_shortflags=False, help={"lock-wait": DEPLOY_HELP["lock-wait"]})
 def prune(c, instance, lock_wait=None):
-    """Remove the instance's retained (replaced, stopped) containers; other instances are untouched."""
+    """Remove the instance's retained (replaced, stopped) containers and the images built for
+    it that no container uses; other instances are untouched."""
     with user_errors(c):
         host = _host(c)
-        output.pruned(host.name, instance, instances.prune(host, instance, _seconds(lock_wait)))
+        output.pruned(host.name, instance, *instances.prune(host, instance, _seconds(lock_wait)))
 
 
 @task(auto_shortflags=False, help={"service": "only this service (default: all)", "follow": "keep printing new lines",

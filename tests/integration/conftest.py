@@ -364,7 +364,7 @@ def _remove_containers(instance):
         if ids:
             subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, timeout=120)
         # nor the images deployer built for it (git services)
-        built = subprocess.run(["docker", "images", "-q", "--filter", f"reference=deployer/{instance}-*"],
+        built = subprocess.run(["docker", "images", "-q", "--filter", f"label=deployer.instance={instance}"],
                                capture_output=True, text=True, timeout=60).stdout.split()
         if built:
             subprocess.run(["docker", "rmi", "-f", *set(built)], capture_output=True, timeout=120)

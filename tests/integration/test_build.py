@@ -39,7 +39,7 @@ def test_a_commit_is_built_on_the_host_once_and_a_new_commit_rebuilds(deployer_c
 
     assert app_file(unique_instance, "version.txt") == "one\n"
     image = inspect(f"{unique_instance}.web", "{{.Config.Image}}")
-    assert image.startswith(f"deployer/{unique_instance}-web:") and "create  web" in first.stdout
+    assert image.startswith(f"deployer/{unique_instance}/web:") and "create  web" in first.stdout
 
     again = deployer_cli("deploy", repo / "deploy.yaml", "--instance", unique_instance, check=True)
     assert "is up to date" in again.stdout
@@ -49,10 +49,19 @@ def test_a_commit_is_built_on_the_host_once_and_a_new_commit_rebuilds(deployer_c
     third = deployer_cli("deploy", repo / "deploy.yaml", "--instance", unique_instance, check=True)
 
     assert app_file(unique_instance, "version.txt") == "two\n"
-    assert f"recreate  web      image {image} -> deployer/{unique_instance}-web:" in third.stdout
+    assert f"recreate  web      image {image} -> deployer/{unique_instance}/web:" in third.stdout
     # the build context is the app's directory at the commit, not the whole repo
     assert app_file(unique_instance, "Dockerfile") == DOCKERFILE
     assert docker("exec", f"{unique_instance}.web", "test", "-e", "/app/deploy.yaml").returncode != 0
+
+    # prune: the retained container goes, and then the first build, which nothing uses now
+    current = inspect(f"{unique_instance}.web", "{{.Config.Image}}")
+    pruned = deployer_cli("prune", unique_instance, check=True).stdout
+    assert f"pruned 1 images built for {unique_instance} on " in pruned and image in pruned
+    assert docker("image", "inspect", image).returncode != 0
+    assert docker("image", "inspect", current).returncode == 0
+    deployer_cli("destroy", unique_instance, check=True)
+    assert docker("image", "inspect", current).returncode != 0  # destroy: the instance's builds go too
 
 
 def test_uncommitted_changes_are_left_out_with_a_warning(deployer_cli, repo, unique_instance):

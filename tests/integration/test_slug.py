@@ -6,6 +6,7 @@ tests point deployer's settings at them (FABRIC_DEPLOYER_SLUG_*, or a fabric.yam
 
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -68,7 +69,7 @@ def test_a_procfile_app_runs_its_web_process_from_a_slug_built_once_per_commit(d
     assert served(unique_instance) == "one\n"
     sha = git(repo, "rev-parse", "HEAD").strip()
     image = inspect(f"{unique_instance}.web", "{{.Config.Image}}")
-    assert image == f"deployer/{unique_instance}-web:{sha[:12]}" and "create  web" in first.stdout
+    assert image.startswith(f"deployer/{unique_instance}/web:{sha[:12]}-") and "create  web" in first.stdout
     assert json.loads(inspect(f"{unique_instance}.web", "{{json .Args}}"))[-2:] == ["start", "web"]
     # the builder's cache is the instance's; the work directory is gone
     assert sorted(p.name for p in (instance_dir(sshd, unique_instance) / "cache").iterdir()) == ["web"]
@@ -81,7 +82,7 @@ def test_a_procfile_app_runs_its_web_process_from_a_slug_built_once_per_commit(d
     third = deploy(check=True)
 
     assert served(unique_instance) == "two\n"
-    assert f"recreate  web      image {image} -> deployer/{unique_instance}-web:" in third.stdout
+    assert f"recreate  web      image {image} -> deployer/{unique_instance}/web:" in third.stdout
     assert "web | -----> Cached builds: 2" in third.stderr  # the cache survived the first build
 
 
@@ -103,7 +104,7 @@ def test_build_output_streams_to_stderr_prefixed_with_the_service_and_q_silences
 
     lines = loud.stderr.splitlines()
     assert "web | -----> Procfile app detected" in lines
-    assert any(line.startswith("web | Step 1/3 : FROM local/slugrunner") for line in lines)
+    assert any(re.match(r"web \| Step 1/\d : FROM local/slugrunner", line) for line in lines)
     assert lines.index("web | -----> Procfile app detected") < lines.index("web | -----> Compiled slug")
     assert "web |" not in loud.stdout
 
@@ -119,7 +120,8 @@ def test_verbose_shows_the_builds_docker_commands_and_leaves_nothing_in_tmp(depl
                         env=deploy.env, check=True)
 
     assert "$ docker run --rm -i -a stdin -a stdout -a stderr -v" in loud.stderr
-    assert f"$ docker build --force-rm -t deployer/{unique_instance}-web:" in loud.stderr
+    assert f"$ docker build --force-rm --label deployer.instance={unique_instance} -t deployer/{unique_instance}/web:" \
+        in loud.stderr
     assert "web | -----> Compiled slug" in loud.stderr
     assert served(unique_instance) == "one\n"
     assert {n for n in set(os.listdir("/tmp")) - before if n.startswith("tmp.")} == set()  # mktemp's: none left
@@ -197,7 +199,7 @@ def test_dirty_deploys_the_work_tree_and_says_so_in_the_version(deploy, repo, un
 
     sha = git(repo, "rev-parse", "HEAD").strip()
     assert inspect(f"{unique_instance}.web", "{{.Config.Image}}").startswith(
-        f"deployer/{unique_instance}-web:{sha[:12]}-dirty-")
+        f"deployer/{unique_instance}/web:{sha[:12]}-dirty-")
     assert served(unique_instance) == "uncommitted\n" and served(unique_instance, "new.html") == "untracked\n"
     assert docker("exec", f"{unique_instance}.web", "test", "-e", "/app/www/debug.log").returncode != 0
     assert "warning" not in dirty.stderr

@@ -2,6 +2,7 @@
 against a local git repo before any host is contacted (no Docker, no SSH)."""
 
 import dataclasses
+import re
 import subprocess
 
 import pytest
@@ -49,7 +50,7 @@ def test_a_slug_service_runs_the_runners_start_with_its_process_type(repo):
     built = build.built(web, source, "Staging")
 
     assert source.slug == build.Slug("b", "r") and source.dockerfile is None
-    assert built.image == f"deployer/staging-web:{git(repo, 'rev-parse', 'HEAD')[:12]}"
+    assert built.image.startswith(f"deployer/staging/web:{git(repo, 'rev-parse', 'HEAD')[:12]}-")
     assert built.options["cmd"] == ["start", "worker"]
 
 
@@ -118,3 +119,16 @@ def test_redeploy_runs_a_git_service_with_the_image_and_cmd_its_last_deploy_rend
     again = instance._as_recorded(web, recorded.to_dict())  # the stored template says just "web"
 
     assert again.image == built.image and list(again.options["cmd"]) == ["start", "web"]
+
+
+def test_no_two_instances_or_builds_share_an_image_tag_and_every_tag_is_valid(repo):
+    web = build.source(service("web: {git: .}"), repo / "deploy.yaml")
+    other = build.source(service("web_: {git: .}"), repo / "deploy.yaml")
+    # the slug images are part of the recipe: changing the setting builds the commit again
+    runner = build.source(service("web: {git: .}"), repo / "deploy.yaml", slug=build.Slug("b", "r"))
+    tags = [web.tag("Shop"), web.tag("shop"), web.tag("a_b"), web.tag("a-b"), other.tag("shop"), runner.tag("shop")]
+
+    assert len(set(tags)) == len(tags)
+    valid = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+    assert all(valid.fullmatch(tag) for tag in tags), tags
+    assert web.tag("a-b").startswith("deployer/a-b/web:") and other.tag("shop").startswith("deployer/shop/web:")
