@@ -456,7 +456,7 @@ if [ -f "$S/instances/$I/etcd" ]; then  # its endpoints go first: nothing is rem
 fi
 ids=$(docker ps -aq --filter "label=deployer.instance=$I") || exit 1
 if [ -n "$ids" ]; then docker rm -f $ids >/dev/null || exit 1; fi
-images=$(built) && if [ -n "$images" ]; then docker rmi $images >/dev/null || exit 1; fi
+images=$(built) && docker rmi $images >/dev/null 2>&1  # one still in use (a one-off container's) stays
 rm -rf -- "$S/instances/$I" || exit 1
 {rm_volumes}
 """,
