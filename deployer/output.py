@@ -335,7 +335,8 @@ def hosts_json(outcomes):
     )
 
 
-def endpoints(host, instance, registered, as_json=False):
+def endpoints(host, instance, registered, as_json=False, etcd=False):
+    """``etcd``: the host publishes endpoints on its own reachable address, not the bridge's."""
     if as_json:
         return document({"host": host, "instance": instance, "endpoints": registered})
     if not registered:
@@ -343,7 +344,8 @@ def endpoints(host, instance, registered, as_json=False):
     table(
         ("ENDPOINT", "ADDRESS", "CONTAINER PORT", "PUBLISHED ON"),
         [
-            (key, f"{e['address']}:{e['host_port']}", e["port"], "all interfaces" if e["wan"] else "docker bridge")
+            (key, f"{e['address']}:{e['host_port']}", e["port"],
+             "all interfaces" if e["wan"] else "host address (etcd)" if etcd else "docker bridge")
             for key, e in sorted(registered.items())
         ],
     )

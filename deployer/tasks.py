@@ -127,7 +127,7 @@ def endpoints(c, instance, json=False):
     """List the instance's registered endpoints and their addresses."""
     with user_errors(c):
         host = _host(c)
-        output.endpoints(host.name, instance, instances.endpoints(host, instance), json)
+        output.endpoints(host.name, instance, instances.endpoints(host, instance), json, bool(host.etcd))
 
 
 @task(auto_shortflags=False, help={"json": JSON_HELP})

@@ -100,6 +100,8 @@ def test_an_app_on_host_b_reaches_the_db_registered_on_host_a(across, etcd_env, 
     deploy("a", DB, unique_instance, "--force")  # the db is recreated: same address
 
     assert keys(etcd_env) == registered
+    listed = run("a", "endpoints", unique_instance).stdout
+    assert f"db:web    {address}" in listed and "host address (etcd)" in listed
     again = deploy("b", APP % "db:web")
     assert "keep" in again.stdout and "create" not in again.stdout
     assert on_b(second_engine, "exec", f"{unique_instance}.app", "wget", "-qO-", f"http://{address}/").returncode == 0
