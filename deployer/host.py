@@ -234,6 +234,15 @@ class Roots:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """How a deploy waits for new containers, and how many releases its history keeps."""
+
+    health_timeout: int
+    min_uptime: float
+    history: int  # 0: all
+
+
+@dataclass(frozen=True)
 class Facts:
     """What one round trip learns about an instance before a deploy or a status."""
 
@@ -362,9 +371,9 @@ class Host:
             raise error
         return out["image"].strip()
 
-    def write_state(self, instance, state, record):
+    def write_state(self, instance, state, record, history=0):
         """Record a partly applied deploy (its containers really run)."""
-        self._script(f'D="$S/instances/"{q(instance)}\n{_record(state, record)}', instance)
+        self._script(f'D="$S/instances/"{q(instance)}\n{_record(state, record, history)}', instance)
 
     def instances(self):
         """The state of every instance on the host, from its files alone."""
@@ -552,14 +561,14 @@ class Deploy:
         self.finished = False
         self.seconds = {}  # service -> seconds its step took on the host
 
-    def apply(self, actions, final_state, record, template_text, health_timeout, min_uptime, deps=None, registry=None):
+    def apply(self, actions, final_state, record, template_text, limits, deps=None, registry=None):
         """Run the changing actions in order, then write template, state and history (and
         the ``registry`` transaction to etcd, if any).
 
         Returns the services whose action succeeded and the error that stopped the rest
         (None when all succeeded), so the caller can record what really runs.
         """
-        steps = [f"I={q(self.instance)}; D=\"$S/instances/$I\"; H={int(health_timeout)}; U={float(min_uptime)}"]
+        steps = [f"I={q(self.instance)}; D=\"$S/instances/$I\"; H={int(limits.health_timeout)}; U={float(limits.min_uptime)}"]
         dirs = [d for a in actions if a.spec and a.kind != KEEP for d in a.spec.host_dirs]
         if dirs:
             steps.append(f"mkdir -p {join(dirs)} && inside {join(dirs)} || exit 1")
@@ -593,7 +602,7 @@ class Deploy:
         pruned = [name for a in actions for name in a.prune]
         if pruned:
             steps.append(f"docker rm -f {join(pruned)} >/dev/null")
-        steps += [f'put "$D/template.yaml" {q(template_text)} || exit 1', _record(final_state, record)]
+        steps += [f'put "$D/template.yaml" {q(template_text)} || exit 1', _record(final_state, record, limits.history)]
         if registry:
             steps.append(self._registry(registry))
         self.host.report("apply", actions)
@@ -690,14 +699,22 @@ docker build --force-rm --label "deployer.instance=$I" -t "$T" "$W" >&2 || exit 
 _BUILT = """mark image; docker image inspect --format '{{.Id}}' "$T" || exit 1\n"""
 
 
-def _record(state, record):
-    """Shell lines writing state.json and appending the release to history.jsonl (in $D)."""
+def _record(state, record, history=0):
+    """Shell lines writing state.json and appending the release to history.jsonl (in $D),
+    which keeps the newest ``history`` releases (0: all)."""
     line = json.dumps(record, sort_keys=True, separators=(",", ":"))
-    return (
+    lines = (
         f'put "$D/state.json" {q(state.to_json())} || exit 1\n'
         f'trace append "$D/history.jsonl" {len(line.encode()) + 1}\n'
         f'(umask 077 && printf "%s\\n" {q(line)} >>"$D/history.jsonl") || exit 1'
     )
+    if history:
+        lines += (
+            f'\nif [ "$(wc -l <"$D/history.jsonl")" -gt {int(history)} ]; then\n'
+            f'  (umask 077 && tail -n {int(history)} "$D/history.jsonl" >"$D/history.jsonl.tmp.$$" '
+            '&& mv -f "$D/history.jsonl.tmp.$$" "$D/history.jsonl") || exit 1\nfi'
+        )
+    return lines
 
 
 def _boundary():

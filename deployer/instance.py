@@ -16,12 +16,13 @@ from datetime import datetime, timezone
 
 from . import build, discovery, plugins, template as templates
 from .errors import DeployerError, TemplateError
+from .host import Limits
 from .plan import KEEP, plan
 from .spec import ContainerSpec, render
 from .state import InstanceState, check_instance_name
 from .variables import MASK, UnsetVariables
 
-DEFAULTS = {"retain": 3, "lock_wait": 60, "health_timeout": 60, "min_uptime": 0.1}
+DEFAULTS = {"retain": 3, "lock_wait": 60, "health_timeout": 60, "min_uptime": 0.1, "history": 100}
 
 
 @dataclass(frozen=True)
@@ -313,13 +314,17 @@ def _converge(host, instance, images, desire, options, note, discovery_used=Fals
         final = previous.applied(want.specs, removed, want.images, **release)
         record = final.record(actions, want.template_text, note)
         done, error = session.apply(
-            actions, final, record, want.template_text, setting(host, "health_timeout"), setting(host, "min_uptime"),
-            want.deps, registry,
+            actions, final, record, want.template_text, _limits(host), want.deps, registry,
         )
     if error:
         raise _partial(host, instance, previous, actions, done, want, release, note, error)
     return Deployed(host.name, instance, final.release, actions, time.monotonic() - started,
                     step_seconds=session.seconds)
+
+
+def _limits(host):
+    """The settings applying a plan needs on the host."""
+    return Limits(setting(host, "health_timeout"), setting(host, "min_uptime"), setting(host, "history"))
 
 
 def _registry(host, instance, facts, endpoints):
@@ -349,7 +354,7 @@ def _partial(host, instance, previous, actions, done, want, release, note, error
         state = previous.applied(started, removed, want.images, **release)
         record = state.record(steps, want.template_text, note, failed=failed.service if failed else "recording")
         try:
-            host.write_state(instance, state, record)
+            host.write_state(instance, state, record, setting(host, "history"))
         except DeployerError:
             pass  # the deploy's own error says more; the labels on containers still tell
     if failed is None:

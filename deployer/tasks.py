@@ -261,7 +261,7 @@ ns = Collection(
 )
 ns.configure(
     {"deployer": {"state_dir": None, "volume_dir": None, "retain": None, "lock_wait": None, "health_timeout": None,
-                  "min_uptime": None, "parallel": None, "fail_fast": None, "known_hosts": None,
+                  "min_uptime": None, "history": None, "parallel": None, "fail_fast": None, "known_hosts": None,
                   "accept_new_hosts": None, "quiet": None, "verbose": None, "discovery": None,
                   "etcd": {"endpoints": None, "prefix": None}, "slug": {"builder_image": None, "runner_image": None}}}
 )

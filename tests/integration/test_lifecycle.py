@@ -493,6 +493,19 @@ def test_the_retain_setting_from_the_environment_keeps_that_many(deployer_cli, a
     assert containers_of(unique_instance) == expected
 
 
+def test_the_history_keeps_the_newest_releases_the_setting_says(deployer_cli, app, unique_instance, sshd):
+    env = {"FABRIC_DEPLOYER_HISTORY": "2"}
+    for force in ((), ("--force",), ("--force",), ("--force",)):
+        deployer_cli("deploy", app, "--instance", unique_instance, *force, env=env, check=True)
+
+    assert sorted(history_rows(deployer_cli, unique_instance)) == [3, 4]
+    history = sshd.state_dir / "instances" / unique_instance / "history.jsonl"
+    assert oct(history.stat().st_mode & 0o777) == "0o600"
+    gone = deployer_cli("rollback", unique_instance, "--to", 1)
+    assert gone.returncode == 1 and "no release 1 in the history (known: 3, 4)" in gone.stderr
+    deployer_cli("rollback", unique_instance, "--to", 3, env=env, check=True)  # still there
+
+
 # -- status -------------------------------------------------------------------------------
 
 
