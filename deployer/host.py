@@ -319,6 +319,7 @@ class Host:
         if discovery:  # endpoints are allocated host-wide: one such deploy at a time per host
             body += f'exec 8>>"$S/endpoints.lock" && flock -w {int(lock_wait)} 8 || exit 1\n'
         body += "".join(
+            f"mark pulling {q(image)}\n"
             f"err=$(docker pull -q {q(image)} 2>&1 >/dev/null) || "
             f"{{ echo 'deployer: cannot pull '{q(image)}\": $err\" >&2; exit 1; }}\n"
             for image in pull

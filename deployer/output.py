@@ -357,7 +357,7 @@ class Live:
     - ``-v``: each command and file the host's scripts note, on stderr, secrets masked
       (``secrets`` reports the values to mask, before any script could use them);
     - waits (another deploy's lock, a container's health): on a terminal one line that
-      counts the seconds, else one line when the wait begins;
+      counts the seconds, else one line when the wait begins; a pull, on a terminal, as it begins;
     - a deploy's rows (``apply`` with the plan, then ``ok`` per step done): on a terminal
       each row as its step is done, in colour; elsewhere ``deployed`` prints the table at
       the end, as before, so scripts and logs see no difference.
@@ -377,7 +377,8 @@ class Live:
         self._handlers = {
             "secrets": self._conceal, "run": self._traced, "put": self._traced, "append": self._traced,
             "garbled": self._traced,
-            "waiting": self._lock_wait, "health": self._health_wait, "apply": self._planned, "ok": self._done,
+            "waiting": self._lock_wait, "health": self._health_wait, "pulling": self._pulling,
+            "apply": self._planned, "ok": self._done,
             "applied": self._applied,
         }
 
@@ -401,6 +402,11 @@ class Live:
 
     def _health_wait(self, kind, container, seconds):
         self._wait(f"health {container}", f"waiting for {container} to be healthy", seconds)
+
+    def _pulling(self, kind, image):
+        """A pull (``--pull``) may take a while: a terminal is told as it begins."""
+        if self.counting and not QUIET.is_set():
+            print(f"{self.host}: pulling {image}", file=sys.stderr, flush=True)
 
     def _wait(self, key, text, seconds):
         """On a terminal, one line rewritten each second; elsewhere the first line only."""

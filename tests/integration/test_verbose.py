@@ -104,6 +104,13 @@ def test_on_a_terminal_rows_show_as_steps_end_in_colour_and_a_health_wait_counts
     assert again == 0 and ESCAPE not in plain and re.search(r"^keep +a +unchanged$", plain, re.M), plain
 
 
+def test_a_pull_is_said_on_a_terminal_as_it_begins(sshd, app, unique_instance):
+    code, screen = on_terminal(sshd, "deploy", app, "--instance", unique_instance, "--pull")
+
+    assert code == 1, screen  # no registry here: the pull fails, after saying it began
+    assert screen.index(f"{sshd.target}: pulling local/busybox\n") < screen.index("cannot pull local/busybox")
+
+
 def test_without_a_terminal_the_output_is_the_table_at_the_end_without_escape_codes(
     deployer_cli, tmp_path, unique_instance, sshd
 ):
