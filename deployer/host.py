@@ -20,9 +20,9 @@ client knows: the secrets to mask (``secrets VALUE...``), a deploy's plan as it 
 With ``deployer.verbose`` (-v) a script also defines ``docker`` as a function that
 notes each docker command (``run docker ARG...``) before running it, and ``put`` notes
 each file it writes by name and size (``put FILE BYTES``), never its content. Secrets
-are in state files and in ``docker run``'s arguments: the listener (output.py) masks
-them in the raw arguments, which the client gets exactly, before quoting them for
-display. Without -v the host runs nothing more than before: marks are shell builtins.
+reach ``docker run`` in an env file (Deploy._run), except one holding a line break, an
+argument: the listener (output.py) masks them in the raw arguments, which the client
+gets exactly, before quoting them for display. Without -v the host runs nothing more than before: marks are shell builtins.
 
 Where state lives is decided on the host, in the script: ``DEPLOYER_STATE_DIR`` /
 ``DEPLOYER_VOLUME_DIR`` in the host's environment, else the ``deployer.state_dir`` /
@@ -35,8 +35,7 @@ import secrets
 import shlex
 import socket
 from contextlib import contextmanager
-import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import DeployerError
 from .etcd import Etcd, read_registry
@@ -255,7 +254,7 @@ class Facts:
     listening: frozenset = frozenset()  # TCP ports listening on the host (discovery)
     host_id: str = ""  # with etcd: this host's id, its reachable address, the registry
     address: str = ""
-    registry: dict = dataclasses.field(default_factory=dict)
+    registry: dict = field(default_factory=dict)
 
 
 class Host:

@@ -1,4 +1,5 @@
-"""What the integration tests share: a two-service template and docker helpers."""
+"""What the integration tests share: a two-service template, docker helpers, and waiting
+for a deployer run in the background."""
 
 import json
 import subprocess
@@ -36,3 +37,14 @@ def containers_of(instance):
     result = docker("ps", "-a", "--filter", f"label=deployer.instance={instance}", "--format", "{{.Names}}")
     assert result.returncode == 0, result.stderr
     return set(result.stdout.split())
+
+
+def finish(proc, timeout=120):
+    """Wait for a background CLI; (exit code, stdout, stderr)."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"the CLI did not end within {timeout}s\n--- stdout\n{out}\n--- stderr\n{err}")
+    return proc.returncode, out, err

@@ -6,16 +6,13 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from support import APP, containers_of, docker, env_of, inspect
+from support import APP, containers_of, docker, env_of, finish, inspect
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 WHO = f"{getpass.getuser()}@{socket.gethostname()}"
 
 # "slow" ignores SIGTERM and runs without an init, so replacing it waits out its stop
@@ -39,43 +36,12 @@ def slow(tmp_path):
     return path
 
 
-@pytest.fixture
-def background(sshd):
-    """start(*args) -> Popen of `python -m deployer -H ... ARGS`; killed if a test leaves it running."""
-    procs = []
-
-    def start(*args):
-        cmd = [sys.executable, "-m", "deployer", "-H", sshd.target, "-i", str(sshd.key), *map(str, args)]
-        env = dict(os.environ, FABRIC_DEPLOYER_KNOWN_HOSTS=str(sshd.known_hosts))
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        proc.args_shown = cmd
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
-
-
-def outcome(proc, timeout=120):
-    """Wait for a background deployer: (exit code, stdout, stderr)."""
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        pytest.fail(f"{proc.args_shown} still running after {timeout}s\n--- stdout\n{out}\n--- stderr\n{err}")
-    return proc.returncode, out, err
-
-
 def wait_until(condition, what, proc=None, timeout=60):
     """Poll until condition() holds; fail early if the background deployer proc ended first."""
     deadline = time.monotonic() + timeout
     while not condition():
         if proc is not None and proc.poll() is not None:
-            code, out, err = outcome(proc)
+            code, out, err = finish(proc)
             pytest.fail(f"deployer exited ({code}) before {what}\n--- stdout\n{out}\n--- stderr\n{err}")
         if time.monotonic() > deadline:
             pytest.fail(f"no {what} within {timeout}s")
@@ -293,10 +259,10 @@ def test_redeploy_reapplies_the_template_the_host_holds_from_anywhere(deployer_c
 
 
 def test_a_second_deploy_of_a_locked_instance_fails_naming_the_holder(
-    deployer_cli, slow, unique_instance, background
+    deployer_cli, slow, unique_instance, deployer_started
 ):
     deployer_cli("deploy", slow, "--instance", unique_instance, check=True)
-    first = background("deploy", slow, "--instance", unique_instance, "--force")
+    first = deployer_started("deploy", slow, "--instance", unique_instance, "--force")
     replacing_slow(unique_instance, first)
 
     plan = deployer_cli("deploy", slow, "--instance", unique_instance, "--dry-run", "--lock-wait", 0)
@@ -307,24 +273,24 @@ def test_a_second_deploy_of_a_locked_instance_fails_naming_the_holder(
     assert f"locked by {WHO} since " in second.stderr
     # Still locked after the dry run had finished: so reading the plan never needed the lock.
     assert plan.returncode == 0 and "dry run: " in plan.stdout, plan.stderr
-    code, out, err = outcome(first)
+    code, out, err = finish(first)
     assert code == 0, err
     assert "release 2" in out
     assert sorted(history_rows(deployer_cli, unique_instance)) == [1, 2]
 
 
 def test_a_second_deploy_with_a_lock_wait_waits_its_turn_and_builds_on_the_first(
-    deployer_cli, slow, unique_instance, background, sshd
+    deployer_cli, slow, unique_instance, deployer_started, sshd
 ):
     deployer_cli("deploy", slow, "--instance", unique_instance, check=True)
-    first = background("deploy", slow, "--instance", unique_instance, "--force")
+    first = deployer_started("deploy", slow, "--instance", unique_instance, "--force")
     replacing_slow(unique_instance, first)
     changed = slow.with_name("changed.yaml")
     changed.write_text(SLOW.replace("worker:\n", "worker:\n  env: {ROUND: two}\n"))
 
     second = deployer_cli("deploy", changed, "--instance", unique_instance, "--lock-wait", 60, check=True)
 
-    code, out, err = outcome(first)
+    code, out, err = finish(first)
     assert code == 0, err
     assert "release 2, 2 services changed" in out
     assert "release 3, 1 services changed" in second.stdout
@@ -336,26 +302,26 @@ def test_a_second_deploy_with_a_lock_wait_waits_its_turn_and_builds_on_the_first
 
 
 def test_deploys_of_two_instances_at_once_do_not_wait_for_each_other(
-    deployer_cli, slow, app, unique_instance, other_instance, background
+    deployer_cli, slow, app, unique_instance, other_instance, deployer_started
 ):
     deployer_cli("deploy", slow, "--instance", unique_instance, check=True)
-    first = background("deploy", slow, "--instance", unique_instance, "--force")
+    first = deployer_started("deploy", slow, "--instance", unique_instance, "--force")
     replacing_slow(unique_instance, first)
 
     other = deployer_cli("deploy", app, "--instance", other_instance, "--lock-wait", 0, check=True)
 
     assert f"deployed {other_instance}" in other.stdout
-    code, out, err = outcome(first)
+    code, out, err = finish(first)
     assert code == 0, err
     assert "release 2" in out
     assert running(f"{other_instance}.web") and running(f"{unique_instance}.slow")
 
 
 def test_a_client_killed_mid_deploy_leaves_no_lock_and_the_host_finishes_the_release(
-    deployer_cli, slow, unique_instance, background, sshd
+    deployer_cli, slow, unique_instance, deployer_started, sshd
 ):
     deployer_cli("deploy", slow, "--instance", unique_instance, check=True)
-    first = background("deploy", slow, "--instance", unique_instance, "--force")
+    first = deployer_started("deploy", slow, "--instance", unique_instance, "--force")
     replacing_slow(unique_instance, first)
 
     first.send_signal(signal.SIGKILL)
@@ -394,14 +360,14 @@ def lock_sessions(sshd, instance):
 
 
 def test_a_client_killed_while_waiting_for_the_lock_leaves_nothing_waiting_on_the_host(
-    deployer_cli, slow, unique_instance, background, sshd
+    deployer_cli, slow, unique_instance, deployer_started, sshd
 ):
     deployer_cli("deploy", slow, "--instance", unique_instance, check=True)
-    first = background("deploy", slow, "--instance", unique_instance, "--force")
+    first = deployer_started("deploy", slow, "--instance", unique_instance, "--force")
     replacing_slow(unique_instance, first)
     holder = lock_sessions(sshd, unique_instance)
     assert len(holder) == 1
-    waiter = background("deploy", slow, "--instance", unique_instance, "--force", "--lock-wait", 600)
+    waiter = deployer_started("deploy", slow, "--instance", unique_instance, "--force", "--lock-wait", 600)
     wait_until(lambda: lock_sessions(sshd, unique_instance) - holder, "second deploy waiting for the lock", waiter)
     waiting = lock_sessions(sshd, unique_instance) - holder
 
@@ -412,25 +378,25 @@ def test_a_client_killed_while_waiting_for_the_lock_leaves_nothing_waiting_on_th
     # ...while the first deploy still held the lock: the waiter did not wait its turn to die.
     assert running(f"{unique_instance}.slow.r1"), "the waiting process only ended once the lock was free"
     assert lock_sessions(sshd, unique_instance) == holder
-    code, out, err = outcome(first)
+    code, out, err = finish(first)
     assert code == 0, err
     assert sorted(history_rows(deployer_cli, unique_instance)) == [1, 2]
     assert lock_sessions(sshd, unique_instance) == set()
 
 
 def test_ctrl_c_while_waiting_for_the_lock_says_what_it_left_and_exits_130(
-    deployer_cli, app, unique_instance, background, sshd
+    deployer_cli, app, unique_instance, deployer_started, sshd
 ):
     deployer_cli("deploy", app, "--instance", unique_instance, check=True)
     mine = lock_sessions(sshd, unique_instance)  # none yet: the lock file is only open while held
     with open(sshd.state_dir / "instances" / unique_instance / "lock", "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # as another deploy would
         mine = lock_sessions(sshd, unique_instance) - mine
-        waiter = background("deploy", app, "--instance", unique_instance, "--force", "--lock-wait", 600)
+        waiter = deployer_started("deploy", app, "--instance", unique_instance, "--force", "--lock-wait", 600)
         wait_until(lambda: lock_sessions(sshd, unique_instance) - mine, "the deploy waiting for the lock", waiter)
 
         waiter.send_signal(signal.SIGINT)
-        code, out, err = outcome(waiter)
+        code, out, err = finish(waiter)
 
         assert code == 130, err
         assert "error: interrupted: a deploy whose plan had reached its host runs to its end there" in err

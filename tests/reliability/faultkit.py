@@ -125,17 +125,6 @@ def start_cli(sshd, *args, env=None):
                             env=cli_env(sshd, **(env or {})))
 
 
-def finish(proc, timeout=120):
-    """Wait for a background CLI; (exit code, stdout, stderr)."""
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError(f"the CLI did not end within {timeout}s\n--- stdout\n{out}\n--- stderr\n{err}")
-    return proc.returncode, out, err
-
-
 # -- docker -----------------------------------------------------------------------------
 
 def running(container):

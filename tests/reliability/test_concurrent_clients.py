@@ -4,8 +4,8 @@ do not collide; the same instance serializes, each release on top of the other."
 import json
 
 import pytest
-from faultkit import finish, start_cli, state_file
-from support import APP, docker, env_of
+from faultkit import start_cli, state_file
+from support import APP, docker, env_of, finish
 
 
 @pytest.fixture

@@ -10,9 +10,10 @@ import signal
 
 import fabric
 import pytest
-from faultkit import (SLOW_STOP, alive, container_id, drop_connection, exists, finish, remote_scripts, running,
-                      start_cli, start_local_cli, state_file, wait_for, write_template, all_processes, descendants)
-from support import env_of
+from faultkit import (SLOW_STOP, alive, container_id, drop_connection, exists, remote_scripts, running,
+                      start_cli, start_local_cli, state_file, wait_for, write_template, all_processes,
+                      descendants)
+from support import env_of, finish
 
 from deployer.errors import DeployerError
 from deployer.host import Host

@@ -8,9 +8,9 @@ import json
 import tempfile
 
 import pytest
-from faultkit import (SLOW_STOP, EngineProxy, container_id, exists, finish, running, start_local_cli, state_file,
+from faultkit import (SLOW_STOP, EngineProxy, container_id, exists, running, start_local_cli, state_file,
                       wait_for, write_template)
-from support import env_of
+from support import env_of, finish
 
 from deployer.state import InstanceState
 
