@@ -18,9 +18,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from support import APP
+from support import APP, REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "local/busybox:latest"
 SSHD = "/usr/sbin/sshd"
 CLI_TIMEOUT = 120

@@ -1,8 +1,15 @@
-"""What the integration tests share: a two-service template, docker helpers, and waiting
-for a deployer run in the background."""
+"""What the integration tests share: a two-service template, docker helpers, waiting
+for a deployer run in the background, and the machine's processes."""
 
 import json
+import os
+import select
 import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 APP = """\
 Env: {TZ: UTC}
@@ -48,3 +55,86 @@ def finish(proc, timeout=120):
         out, err = proc.communicate()
         raise AssertionError(f"the CLI did not end within {timeout}s\n--- stdout\n{out}\n--- stderr\n{err}")
     return proc.returncode, out, err
+
+
+def all_processes():
+    """pid -> (ppid, argv) for every process, from /proc."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        out[int(entry)] = (ppid, argv)
+    return out
+
+
+def descendants(pid, processes=None):
+    processes = processes or all_processes()
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [p for p, (pp, _) in processes.items() if pp == parent]
+        found += children
+        frontier += children
+    return found
+
+
+def daemons(within=""):
+    """The pids of deployer daemons (deployer/daemon.py) whose socket is within a directory
+    (not the commands they run: forks, whose argv is the daemon's)."""
+    table = all_processes()
+
+    def daemon(pid):
+        argv = table.get(pid, (0, []))[1]
+        return argv[1:3] == ["-m", "deployer.daemon"] and argv[3:4] and argv[3].startswith(str(within))
+
+    return [pid for pid, (ppid, _) in table.items() if daemon(pid) and not daemon(ppid)]
+
+
+def command_processes(client, processes=None):
+    """The processes doing a deployer command's work: the client's descendants, or, when a
+    daemon runs the command, the daemons' (the tests run one such command at a time)."""
+    processes = processes or all_processes()
+    return descendants(client, processes) + [p for d in daemons() for p in descendants(d, processes)]
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def on_terminal(sshd, *args, env=None, timeout=120):
+    """Run ``deployer -H SSHD ARGS`` with a terminal as its stdout and stderr (NO_COLOR unset
+    unless given): (exit code, what the terminal showed, its CRLF line ends as LF)."""
+    master, terminal = os.openpty()
+    cmd = [sys.executable, "-m", "deployer", "-H", sshd.target, "-i", str(sshd.key), *map(str, args)]
+    full_env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    full_env.update(FABRIC_DEPLOYER_KNOWN_HOSTS=str(sshd.known_hosts), **(env or {}))
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal, cwd=REPO_ROOT, env=full_env)
+    os.close(terminal)
+    shown, deadline = [], time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if select.select([master], [], [], 1)[0]:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: every writer of the terminal is gone
+                    break
+                if not data:
+                    break
+                shown.append(data)
+        else:
+            proc.kill()
+        return proc.wait(10), b"".join(shown).decode().replace("\r\n", "\n")
+    finally:
+        os.close(master)

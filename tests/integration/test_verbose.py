@@ -6,15 +6,10 @@ import fcntl
 import json
 import os
 import re
-import select
 import shlex
-import subprocess
-import sys
 import threading
-import time
 
-from conftest import REPO_ROOT
-from support import APP, env_of
+from support import APP, env_of, on_terminal
 
 SECRETS = {
     "QUOTES": "it's \"quoted\" '\"'\"'",
@@ -152,33 +147,6 @@ def hold_lock(directory, holder):
     lock = open(directory / "lock", "a")
     fcntl.flock(lock, fcntl.LOCK_EX)
     return lock
-
-
-def on_terminal(sshd, *args, env=None, timeout=120):
-    """Run ``deployer -H SSHD ARGS`` with a terminal as its stdout and stderr (NO_COLOR unset
-    unless given): (exit code, what the terminal showed, its CRLF line ends as LF)."""
-    master, terminal = os.openpty()
-    cmd = [sys.executable, "-m", "deployer", "-H", sshd.target, "-i", str(sshd.key), *map(str, args)]
-    full_env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-    full_env.update(FABRIC_DEPLOYER_KNOWN_HOSTS=str(sshd.known_hosts), **(env or {}))
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal, cwd=REPO_ROOT, env=full_env)
-    os.close(terminal)
-    shown, deadline = [], time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            if select.select([master], [], [], 1)[0]:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:  # EIO: every writer of the terminal is gone
-                    break
-                if not data:
-                    break
-                shown.append(data)
-        else:
-            proc.kill()
-        return proc.wait(10), b"".join(shown).decode().replace("\r\n", "\n")
-    finally:
-        os.close(master)
 
 
 def test_commands_of_services_started_at_once_never_mix_even_when_long(deployer_cli, tmp_path, unique_instance):

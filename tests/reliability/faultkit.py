@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from support import docker
+from support import all_processes, descendants, docker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,35 +50,6 @@ def wait_for(predicate, timeout=30, what="the condition"):
 
 # -- processes ------------------------------------------------------------------------
 
-def all_processes():
-    """pid -> (ppid, argv) for every process, from /proc."""
-    out = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        out[int(entry)] = (ppid, argv)
-    return out
-
-
-def descendants(pid, processes=None):
-    processes = processes or all_processes()
-    found, frontier = [], [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [p for p, (pp, _) in processes.items() if pp == parent]
-        found += children
-        frontier += children
-    return found
-
-
 def sshd_pid(sshd):
     return int((sshd.key.parent / "sshd.pid").read_text())
 
@@ -101,14 +72,6 @@ def drop_connection(sshd):
     session = all_processes()[script][0]
     os.kill(session, signal.SIGKILL)
     return script
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 # -- the CLI in the background ----------------------------------------------------------

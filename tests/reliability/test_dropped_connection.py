@@ -10,10 +10,9 @@ import signal
 
 import fabric
 import pytest
-from faultkit import (SLOW_STOP, alive, container_id, drop_connection, exists, remote_scripts, running,
-                      start_cli, start_local_cli, state_file, wait_for, write_template, all_processes,
-                      descendants)
-from support import env_of, finish
+from faultkit import (SLOW_STOP, container_id, drop_connection, exists, remote_scripts, running, start_cli,
+                      start_local_cli, state_file, wait_for, write_template)
+from support import alive, all_processes, command_processes, descendants, env_of, finish
 
 from deployer.errors import DeployerError
 from deployer.host import Host
@@ -170,11 +169,14 @@ def test_a_connection_dropped_while_waiting_for_the_lock_leaves_nothing_waiting_
 def test_a_client_killed_mid_deploy_in_local_mode_leaves_no_lock_and_the_next_deploy_converges(
     deployer_cli, deployed, unique_instance, sshd
 ):
-    """Without -H the host script is the client's own child: SIGKILL orphans it."""
+    """Without -H the host script is the client's own child (or the daemon's child's, which
+    the daemon kills with the client): SIGKILL orphans it."""
     client = start_local_cli(sshd, "deploy", deployed["two"], "--instance", unique_instance)
     wait_for(lambda: exists(f"{unique_instance}.a.r1") or client.poll() is not None, what="a being replaced")
     assert client.poll() is None, finish(client)
-    scripts = [p for p in descendants(client.pid) if all_processes().get(p, (0, []))[1][:2] == ["sh", "-s"]]
+    table = all_processes()
+    scripts = [p for p in command_processes(client.pid, table) if table[p][1][:2] == ["sh", "-s"]]
+    assert scripts
 
     client.send_signal(signal.SIGKILL)
     finish(client)
