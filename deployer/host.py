@@ -125,9 +125,11 @@ started() {
   done
   return 1
 }
-# retire NAME KEEP: the current container NAME is stopped and kept as KEEP (no KEEP: there
-# is no current container); one docker call to rename unless KEEP is taken already
-retire() {
+# retire NAME KEEP: the current container NAME is stopped and kept as KEEP, now $old (no
+# KEEP: there is no current container); away renames it, one docker call unless KEEP is
+# taken already
+retire() { away "$1" "$2" && { [ -z "$old" ] || docker stop "$old" >/dev/null; }; }
+away() {
   old=$2
   [ -n "$old" ] || return 0
   if ! docker rename "$1" "$old" 2>/dev/null; then
@@ -137,12 +139,11 @@ retire() {
       old=; return 0  # removed by hand meanwhile: nothing to retire
     fi
   fi
-  docker stop "$old" >/dev/null
 }
 # restore NAME: the retired container runs as NAME again (after a failed replacement)
 restore() { if [ -n "$old" ]; then docker rename "$old" "$1" && docker start "$1" >/dev/null; fi; }
 failed() {
-  { echo "deployer: the new container of $1 did not start well ($(docker container inspect --format '{{.State.Status}}, exit code {{.State.ExitCode}}{{if .State.Health}}, {{.State.Health.Status}}{{end}}' "$2" 2>&1))"
+  { echo "deployer: the new container of $1 did not start well ($(docker container inspect --format '{{.State.Status}}, exit code {{.State.ExitCode}}{{if .RestartCount}}, restarted {{.RestartCount}} times{{end}}{{if .State.Health}}, {{.State.Health.Status}}{{end}}' "$2" 2>&1))"
     docker logs --tail 10 "$2" 2>&1 | sed 's/^/log: /'; } >&2
 }
 # up SERVICE NAME KEEP RUN-ARGS...: stop-first: the current NAME is stopped and kept as
@@ -157,21 +158,38 @@ up() {
   fi
   docker rm -f "$name" >/dev/null 2>&1; restore "$name"; return 1
 }
+# switch NEW: the end of a start-first step ($svc $name $keep $t0): once NEW, running, has
+# started well, the current $name is stopped (kept as $keep) and NEW becomes $name; else the
+# current one runs on as $name, and NEW is the caller's to remove
+# (the current one stops while NEW takes its name: both are needed before the step is done)
+switch() {
+  if ! started "$1"; then failed "$svc" "$1"; return 1; fi
+  away "$name" "$keep" || return 1
+  stopping=
+  if [ -n "$old" ]; then docker stop "$old" >/dev/null & stopping=$!; fi
+  docker rename "$1" "$name"; renamed=$?
+  if { [ -z "$stopping" ] || wait "$stopping"; } && [ "$renamed" = 0 ]; then mark ok "$svc" "$t0" "$(date +%s.%N)"; return 0; fi
+  if [ "$renamed" = 0 ]; then docker rename "$name" "$1"; fi
+  restore "$name"; return 1
+}
 # first SERVICE NAME KEEP RUN-ARGS...: start-first: the new container runs as NAME.next
 # and must start well before the current NAME is stopped (kept as KEEP)
 first() {
   t0=$(date +%s.%N)
   svc=$1 name=$2 keep=$3; shift 3
-  if docker run "$@" >/dev/null; then
-    if started "$name.next"; then
-      if retire "$name" "$keep" && docker rename "$name.next" "$name"; then mark ok "$svc" "$t0" "$(date +%s.%N)"; return 0; fi
-      docker rm -f "$name.next" >/dev/null 2>&1; restore "$name"; return 1
-    fi
-    failed "$svc" "$name.next"
-  fi
+  if docker run "$@" >/dev/null && switch "$name.next"; then return 0; fi
   docker rm -f "$name.next" >/dev/null 2>&1; return 1
 }
-# back SERVICE NAME KEEP RETAINED: a retained container runs as NAME again (rollback)
+# again SERVICE NAME KEEP RETAINED: start-first rollback: the retained container runs again,
+# under its own name, and must start well before the current NAME is stopped (kept as KEEP);
+# if it does not, it is stopped again, still retained
+again() {
+  t0=$(date +%s.%N)
+  svc=$1 name=$2 keep=$3
+  if docker start "$4" >/dev/null && switch "$4"; then return 0; fi
+  docker stop "$4" >/dev/null 2>&1; return 1
+}
+# back SERVICE NAME KEEP RETAINED: stop-first rollback: a retained container runs as NAME again
 back() {
   t0=$(date +%s.%N)
   svc=$1 name=$2 from=$4
@@ -587,7 +605,8 @@ class Deploy:
             if a.spec is None:
                 steps.append(f'down {q(a.service)} "$I" || exit 1')
             elif a.reuse:
-                steps.append(f"back {join([a.service, a.spec.name, a.retire, a.reuse])} || exit 1")
+                function = "again" if a.spec.start_first else "back"
+                steps.append(f"{function} {join([a.service, a.spec.name, a.retire, a.reuse])} || exit 1")
             elif a.kind == CREATE:
                 run = self._run("up", a.spec, [a.service, a.spec.name, "", *release], a.spec.name, '& pids="$pids $!"')
                 creates.setdefault(wave(a.service), []).append(run)

@@ -98,6 +98,64 @@ def test_rollback_swaps_the_previous_release_back_in_and_history_records_it(depl
     assert "rollback to release 2" in history_rows(deployer_cli, unique_instance)[4]
 
 
+ONCE = """\
+job:
+  image: local/busybox
+  cmd: sh -c 'if [ -e /ran ]; then exit 3; fi; touch /ran; exec sleep 3600'
+  env: {ROUND: one}
+"""
+
+
+def events(instance, since, until):
+    """What Docker did to the instance's containers between two times: (action, name)."""
+    result = docker("events", "--since", since, "--until", until, "--filter", f"label=deployer.instance={instance}",
+                    "--filter", "type=container", "--format", "{{.Action}} {{.Actor.Attributes.name}}")
+    assert result.returncode == 0, result.stderr
+    return [tuple(line.split(" ", 1)) for line in result.stdout.splitlines()]
+
+
+def test_rollback_of_a_start_first_service_starts_the_retained_container_before_stopping_the_current(
+    deployer_cli, tmp_path, unique_instance
+):
+    template = tmp_path / "job.yaml"
+    again = ONCE.replace("if [ -e /ran ]; then exit 3; fi; touch /ran; exec sleep 3600", "exec sleep 3600")
+    template.write_text(again)
+    deployer_cli("deploy", template, "--instance", unique_instance, check=True)
+    template.write_text(again.replace("ROUND: one", "ROUND: two"))
+    deployer_cli("deploy", template, "--instance", unique_instance, check=True)
+    since = docker("system", "info", "--format", "{{.SystemTime}}").stdout.strip()
+
+    deployer_cli("rollback", unique_instance, check=True)
+
+    until = docker("system", "info", "--format", "{{.SystemTime}}").stdout.strip()
+    actions = events(unique_instance, since, until)
+    job = f"{unique_instance}.job"
+    assert ("start", f"{job}.r1") in actions and ("die", f"{job}.r2") in actions, actions
+    assert actions.index(("start", f"{job}.r1")) < actions.index(("die", f"{job}.r2")), actions
+    assert env_of(job)["ROUND"] == "one" and running(job)
+
+
+def test_a_rollback_whose_retained_container_fails_to_start_leaves_the_current_one_running_untouched(
+    deployer_cli, tmp_path, unique_instance
+):
+    template = tmp_path / "job.yaml"
+    template.write_text(ONCE)
+    deployer_cli("deploy", template, "--instance", unique_instance, check=True)
+    template.write_text(ONCE.replace("ROUND: one", "ROUND: two"))
+    deployer_cli("deploy", template, "--instance", unique_instance, check=True)
+    job = f"{unique_instance}.job"
+    started = inspect(job, "{{.Id}} {{.State.StartedAt}}")
+
+    result = deployer_cli("rollback", unique_instance)
+
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "the new container of job did not start well (" in result.stderr  # restarted, or exited
+    assert inspect(job, "{{.Id}} {{.State.StartedAt}}") == started and running(job)  # never stopped
+    assert env_of(job)["ROUND"] == "two"
+    assert inspect(f"{job}.r1", "{{.State.Status}}") == "exited"  # still retained, for another try
+    assert sorted(history_rows(deployer_cli, unique_instance)) == [1, 2]
+
+
 def test_rollback_to_an_unknown_release_names_the_known_ones_and_changes_nothing(deployer_cli, app, unique_instance):
     deployer_cli("deploy", app, "--instance", unique_instance, check=True)
     deployer_cli("deploy", app, "--instance", unique_instance, "--force", check=True)
