@@ -140,7 +140,8 @@ def _through(path):
         signal.signal(ended["signal"], signal.SIG_DFL)
         os.kill(os.getpid(), ended["signal"])
     if "exit" not in ended:
-        print("error: the deployer daemon ended before the command did (`status` shows the hosts)", file=sys.stderr)
+        print("error: the deployer daemon went away: how the command ended is unknown (`status` shows the hosts)",
+              file=sys.stderr)
         return 1
     return ended["exit"]
 

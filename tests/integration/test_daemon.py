@@ -128,6 +128,25 @@ def test_a_killed_client_takes_its_command_with_it(deployer_cli, sshd, runtime, 
     assert daemons(runtime) == [daemon]
 
 
+def test_a_daemon_killed_under_a_command_leaves_it_to_finish_and_its_client_says_so(
+    deployer_cli, sshd, runtime, unique_instance, tmp_path
+):
+    (tmp_path / "t.yaml").write_text(TEMPLATE)
+    env = {"XDG_RUNTIME_DIR": str(runtime), "TOKEN": "x"}
+    deployer_cli("deploy", tmp_path / "t.yaml", "--instance", unique_instance, host=False, env=env, check=True)
+    daemon = served(runtime)
+    with open(sshd.state_dir / "instances" / unique_instance / "lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        client, _ = waiting_for_the_lock(sshd, runtime, unique_instance, tmp_path / "t.yaml")
+        os.kill(daemon, signal.SIGKILL)
+    code, out, err = finish(client)  # the lock is free: the command goes on, and ends
+
+    assert code == 1 and "Traceback" not in err
+    assert "error: the deployer daemon went away: how the command ended is unknown" in err
+    history = deployer_cli("history", unique_instance, host=False, env=env, check=True).stdout
+    assert [line.split()[0] for line in history.splitlines()[1:]] == ["1", "2"]  # the deploy was done
+
+
 def test_a_daemon_of_changed_code_gives_way_to_one_of_the_new_code(tmp_path, runtime, sshd, deployer_cli):
     source = tmp_path / "src"
     shutil.copytree(REPO_ROOT / "deployer", source / "deployer", ignore=shutil.ignore_patterns("__pycache__"))
