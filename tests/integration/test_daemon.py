@@ -3,6 +3,7 @@ with its own environment, directory and signals; a daemon of changed code is rep
 DEPLOYER_DAEMON=0 and a directory others can enter mean no daemon. Each test has its own
 socket directory (XDG_RUNTIME_DIR), so its own daemon, killed at the end."""
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -35,12 +36,15 @@ def wait_for(predicate, what, timeout=30):
 
 @pytest.fixture
 def runtime(tmp_path):
-    """A socket directory of the test's own; its daemons are killed at the end."""
+    """A socket directory of the test's own; its daemons, and any command they still run
+    (a failed test's), are killed at the end."""
     directory = tmp_path / "run"
     directory.mkdir(mode=0o700)
     yield directory
-    for pid in daemons(directory):
-        os.kill(pid, signal.SIGKILL)
+    for daemon in daemons(directory):
+        for pid in [daemon, *descendants(daemon)]:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def served(runtime):
