@@ -44,6 +44,10 @@ from .session import LocalRunner, SSHRunner, Watch, elapsed, flag
 from .discovery import bridge_address, listening
 from .state import Container, InstanceState, image_ids
 
+# The descriptor on which docker reads an env file of secrets (--env-file /dev/fd/5).
+SECRETS = 5
+SECRETS_FD = f"/dev/fd/{SECRETS}"
+
 # Shell functions every script may use. $B is the boundary, $S and $V the roots.
 LIBRARY = r"""
 mark() { printf '%s %s\n' "$B" "$*"; }
@@ -306,13 +310,25 @@ class Host:
         """The host as the user named it (``{host}`` in templates); the machine's name locally."""
         return getattr(self.context, "host", None) or socket.gethostname()
 
-    def attach(self, argv, tty):
+    def attach(self, argv, tty, hidden=None, instance=None):
         """Run one command with the user's terminal attached (logs, run, exec); its exit code.
 
         Through Fabric's own run(), which handles the pty and stdin; without a terminal
-        stdin is not mirrored (it would fail under CI).
+        stdin is not mirrored (it would fail under CI). ``hidden``: env vars the command
+        reads as an env file on SECRETS_FD: a script (on stdin, like every script) writes
+        them to a 0600 file in the instance's directory first, and the command opens it
+        and removes it before it runs, so no secret is in any process's arguments.
         """
-        result = self.context.run(join(argv), pty=tty, warn=True, in_stream=None if tty else False)
+        command = join(argv)
+        if hidden:
+            out = self._script(
+                f'F="$S/instances/"{q(instance)}/run.{secrets.token_hex(8)}.env\n'
+                f'put "$F" {q(_env_file(hidden))} || exit 1\nmark file; printf \'%s\\n\' "$F"',
+                instance,
+            )
+            path = q(out["file"].strip())
+            command = f"exec {SECRETS}<{path} && rm -f {path} && exec {command}"
+        result = self.context.run(command, pty=tty, warn=True, in_stream=None if tty else False)
         return result.exited
 
     # -- operations, each one round trip ------------------------------------------------
@@ -637,11 +653,10 @@ class Deploy:
         secrets go in an env file on fd 5 (a here-document ending at the boundary, which no
         value can hold), not in the arguments, which the host's process list shows."""
         hidden = spec.hidden_env()
-        args = join([*head, *spec.run_args(name=name, env_file="/dev/fd/5" if hidden else None)])
+        args = join([*head, *spec.run_args(name=name, env_file=SECRETS_FD if hidden else None)])
         if not hidden:
             return f"{function} {args} {then}"
-        lines = "".join(f"{key}={value}\n" for key, value in hidden.items())
-        return f"{function} {args} 5<<'{self.boundary}' {then}\n{lines}{self.boundary}"
+        return f"{function} {args} {SECRETS}<<'{self.boundary}' {then}\n{_env_file(hidden)}{self.boundary}"
 
     def register(self, registry):
         """Bring etcd up to date, when nothing else changed (etcd lost or missed keys)."""
@@ -716,6 +731,11 @@ docker build --force-rm --label "deployer.instance=$I" -t "$T" "$W" >&2 || exit 
 
 # After a build: the image's id
 _BUILT = """mark image; docker image inspect --format '{{.Id}}' "$T" || exit 1\n"""
+
+
+def _env_file(env):
+    """An env file docker reads with --env-file: a line per variable (no line breaks in values)."""
+    return "".join(f"{key}={value}\n" for key, value in env.items())
 
 
 def _record(state, record, history=0):

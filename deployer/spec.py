@@ -91,12 +91,14 @@ class ContainerSpec:
         break (its format is a line per variable; those stay ``-e``)."""
         return {k: v for k, v in self.env if k in self.secrets and "\n" not in v and "\r" not in v}
 
-    def one_off_args(self, argv):
+    def one_off_args(self, argv, env_file=None):
         """``docker run`` arguments of a one-off container: the service's image, env,
         volumes and options, no ports, no restart, removed when done; labelled apart so
-        that deploys never count it as one of the service's containers."""
+        that deploys never count it as one of the service's containers. ``env_file`` as
+        in run_args."""
         flags = [f for i, f in enumerate(self.flags) if "--restart" not in self.flags[max(i - 1, 0) : i + 1]]
-        return ["--rm", "--label", f"deployer.one-off={self.instance}", *self._container_args(flags, argv or self.cmd)]
+        args = self._container_args(flags, argv or self.cmd, env_file if self.hidden_env() else None)
+        return ["--rm", "--label", f"deployer.one-off={self.instance}", *args]
 
     def _container_args(self, flags, cmd, env_file=None):
         hidden = self.hidden_env() if env_file else {}

@@ -19,7 +19,7 @@ from invoke import Collection, Exit, task
 from . import instance as instances
 from . import output
 from .errors import EXIT_USAGE, DeployerError
-from .host import Host
+from .host import SECRETS_FD, Host
 from .session import flag
 from .variables import assignments, load_vars_file, secrets_source
 
@@ -161,7 +161,8 @@ def logs(c, instance, service=None, follow=False, tail=None):
 @task(name="run", auto_shortflags=False, help={"command": "the command, as one string (or give it after --)"})
 def run_once(c, instance, service, command=None):
     """Run a one-off container of a service (its image, env, volumes); exit code passes through."""
-    _attached(c, instance, service, lambda spec, tty: ["docker", "run", *tty, *spec.one_off_args(_command(c, command))])
+    _attached(c, instance, service,
+              lambda spec, tty: ["docker", "run", *tty, *spec.one_off_args(_command(c, command), SECRETS_FD)], True)
 
 
 @task(name="exec", auto_shortflags=False, help={"command": "the command, as one string (default: sh)"})
@@ -170,13 +171,15 @@ def exec_in(c, instance, service, command=None):
     _attached(c, instance, service, lambda spec, tty: ["docker", "exec", *tty, spec.name, *(_command(c, command) or ["sh"])])
 
 
-def _attached(c, instance, service, argv):
-    """Run ``argv(spec, tty_flags)`` for one service with the user's terminal; its exit code is ours."""
+def _attached(c, instance, service, argv, secrets=False):
+    """Run ``argv(spec, tty_flags)`` for one service with the user's terminal; its exit code is
+    ours. ``secrets``: the service's secrets reach the command on SECRETS_FD (Host.attach)."""
     with user_errors(c):
         host = _host(c)
         (spec,) = instances.service_specs(host, instance, service)
         tty = sys.stdin.isatty() and sys.stdout.isatty()
-        _exit(host.attach(argv(spec, ["-it"] if tty else []), tty))
+        hidden = spec.hidden_env() if secrets else {}
+        _exit(host.attach(argv(spec, ["-it"] if tty else []), tty, hidden, instance))
 
 
 def _control(verb, doc):

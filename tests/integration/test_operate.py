@@ -1,6 +1,6 @@
 """Working with a running instance: one-off runs, exec, logs, stop/start, pull, health."""
 
-from support import APP, docker, env_of, inspect
+from support import APP, all_processes, docker, env_of, inspect
 
 
 def test_run_starts_a_one_off_container_with_the_services_env_and_passes_its_exit_code(
@@ -14,6 +14,29 @@ def test_run_starts_a_one_off_container_with_the_services_env_and_passes_its_exi
     assert "greeting=hello" in result.stdout
     assert docker("ps", "-aq", "--filter", f"label=deployer.one-off={unique_instance}").stdout == ""
     assert deployer_cli("run", unique_instance, "web", "--command", "true").returncode == 0
+
+
+def test_run_hands_the_services_secrets_over_in_no_process_arguments_and_leaves_no_file(
+    deployer_cli, deployer_started, unique_instance, sshd, tmp_path
+):
+    template = tmp_path / "secret.yaml"
+    template.write_text("job:\n  image: local/busybox\n  cmd: sleep 3600\n  env: {TOKEN: {secret: TOKEN}, PLAIN: shown}\n")
+    token = "s3cr3t-$(touch /tmp/pwned)-'q\"-\\"
+    deployer_cli("deploy", template, "--instance", unique_instance, env={"TOKEN": token}, check=True)
+    directory = sshd.state_dir / "instances" / unique_instance
+    before = set(directory.iterdir())
+
+    one_off = deployer_started("run", unique_instance, "job", "--", "sh", "-c", 'sleep 2; echo "token=$TOKEN plain=$PLAIN"')
+    seen = []
+    while one_off.poll() is None:  # every process's arguments, on this host, while it runs
+        seen += [" ".join(argv) for _, argv in all_processes().values()]
+    out, err = one_off.communicate()
+
+    assert one_off.returncode == 0, err
+    assert out == f"token={token} plain=shown\n"
+    assert any("PLAIN=shown" in argv for argv in seen)  # the scan saw the one-off's arguments
+    assert not any("s3cr3t" in argv for argv in seen)
+    assert set(directory.iterdir()) == before  # its env file was removed before it ran
 
 
 def test_exec_runs_inside_the_running_container(deployer_cli, app, unique_instance):
