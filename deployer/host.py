@@ -311,7 +311,8 @@ class Host:
         return getattr(self.context, "host", None) or socket.gethostname()
 
     def attach(self, argv, tty, hidden=None, instance=None):
-        """Run one command with the user's terminal attached (logs, run, exec); its exit code.
+        """Run one command with the user's terminal attached (logs, run, exec); its exit code
+        (conceal() its secrets first: -v shows the command).
 
         Through Fabric's own run(), which handles the pty and stdin; without a terminal
         stdin is not mirrored (it would fail under CI). ``hidden``: env vars the command
@@ -328,6 +329,7 @@ class Host:
             )
             path = q(out["file"].strip())
             command = f"exec {SECRETS}<{path} && rm -f {path} && exec {command}"
+        self.report("run", *argv)  # -v shows it, as the commands scripts note
         result = self.context.run(command, pty=tty, warn=True, in_stream=None if tty else False)
         return result.exited
 

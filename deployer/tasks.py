@@ -179,6 +179,7 @@ def _attached(c, instance, service, argv, secrets=False):
         (spec,) = instances.service_specs(host, instance, service)
         tty = sys.stdin.isatty() and sys.stdout.isatty()
         hidden = spec.hidden_env() if secrets else {}
+        host.conceal(value for name, value in spec.env if name in spec.secrets)
         _exit(host.attach(argv(spec, ["-it"] if tty else []), tty, hidden, instance))
 
 

@@ -31,6 +31,7 @@ def test_verbose_shows_each_docker_command_and_never_a_secret_nor_a_files_conten
         deployer_cli("-v", "redeploy", unique_instance, "--force", check=True),  # the secrets stored on the host
         deployer_cli("-v", "rollback", unique_instance, check=True),
         deployer_cli("-v", "status", unique_instance, check=True),
+        deployer_cli("-v", "run", unique_instance, "worker", "--", "true", check=True),
     ]
 
     assert {k: v for k, v in env_of(f"{unique_instance}.worker").items() if k in SECRETS} == SECRETS
@@ -47,6 +48,10 @@ def test_verbose_shows_each_docker_command_and_never_a_secret_nor_a_files_conten
     assert re.search(rf"^{re.escape(host)}append {re.escape(str(state.parent))}/history.jsonl \(\d+ bytes\)$", shown, re.M)
     assert all(line.startswith(host) for line in shown.splitlines()), shown
     assert f"{host}docker inspect " in outputs[3].stderr
+    one_off = outputs[4].stderr  # run, through Fabric's own run(): shown too, and its env file written
+    assert f"{host}docker run --rm --label deployer.one-off={unique_instance} " in one_off
+    assert " --env-file /dev/fd/5 " in one_off and "-e 'LINES=***' " in one_off
+    assert re.search(rf"^{re.escape(host)}put {re.escape(str(state.parent))}/run\.[0-9a-f]+\.env \(\d+ bytes\)$", one_off, re.M)
     state_text = state.read_text()
     for result in outputs:
         seen = result.stdout + result.stderr
