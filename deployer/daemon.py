@@ -8,8 +8,9 @@ daemon that has everything imported, and exits as the command does. The daemon f
 child per command, which runs the command exactly as the command would run alone: its
 terminal is the user's (colour, live rows, ptys), its settings files and environment are
 the command's. What the client receives (Ctrl-C, SIGTERM, SIGHUP, window size changes) the
-child receives; when the client dies (SIGKILL) the child is killed too. So the daemon
-changes how long a command takes, nothing else.
+child receives; it stops and goes on with the client (Ctrl-Z, fg); when the client dies
+(SIGKILL) the child is killed too. So the daemon changes how long a command takes, nothing
+else.
 
 No daemon yet (or one loaded from code that changed since): the command runs in its own
 process as before and starts a daemon in the background for the next one. A daemon ends
@@ -110,8 +111,18 @@ def _through(path):
         except OSError:
             pass  # it has just ended
 
+    def suspend(number, frame):
+        """Ctrl-Z: the command stops with its client, and goes on with it (fg, bg). SIGSTOP,
+        since the daemon's children, in a group with no terminal, would discard SIGTSTP."""
+        forward(signal.SIGSTOP, frame)
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTSTP)  # stopped here until SIGCONT
+        signal.signal(signal.SIGTSTP, suspend)
+        forward(signal.SIGCONT, frame)
+
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     handlers = {number: signal.signal(number, forward) for number in FORWARDED}
+    handlers[signal.SIGTSTP] = signal.signal(signal.SIGTSTP, suspend)
     try:
         conn.connect(path)
         request = {"argv": sys.argv, "env": dict(os.environ), "cwd": os.getcwd(), "path": sys.path, "umask": _umask()}

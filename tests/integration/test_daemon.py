@@ -55,9 +55,11 @@ def served(runtime):
 
 
 def start_local(sshd, runtime, *args):
-    """`python -m deployer ARGS` in local mode, in the background."""
+    """`python -m deployer ARGS` in local mode, in the background, as a shell's job: a process
+    group of its own (which Ctrl-Z can stop)."""
     cmd, env = _command("deployer", sshd, _local_env(sshd), args, False, {"XDG_RUNTIME_DIR": str(runtime)})
-    return subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            process_group=0)
 
 
 def waiting_for_the_lock(sshd, runtime, instance, template):
@@ -112,6 +114,31 @@ def test_a_command_through_the_daemon_has_the_users_terminal(sshd, runtime, uniq
     rows = [line for line in screen.splitlines() if line.startswith("\x1b[32mrecreate")]  # live rows, in colour
     assert sorted(row.split()[1] for row in rows) == ["web", "worker"], screen
     assert f"deployed {unique_instance} on {sshd.target}: release 2" in screen
+
+
+def stopped(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def test_ctrl_z_stops_the_command_with_its_client_and_fg_goes_on(deployer_cli, sshd, runtime, unique_instance, tmp_path):
+    (tmp_path / "t.yaml").write_text(TEMPLATE)
+    env = {"XDG_RUNTIME_DIR": str(runtime), "TOKEN": "x"}
+    deployer_cli("deploy", tmp_path / "t.yaml", "--instance", unique_instance, host=False, env=env, check=True)
+    daemon = served(runtime)
+    with open(sshd.state_dir / "instances" / unique_instance / "lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        client, _ = waiting_for_the_lock(sshd, runtime, unique_instance, tmp_path / "t.yaml")
+        (child,) = [p for p, (ppid, _) in all_processes().items() if ppid == daemon]
+
+        client.send_signal(signal.SIGTSTP)  # Ctrl-Z
+        wait_for(lambda: stopped(client.pid) and stopped(child), "the client and its command to stop")
+        client.send_signal(signal.SIGCONT)  # fg
+        wait_for(lambda: not stopped(client.pid) and not stopped(child), "both to go on")
+    code, out, err = finish(client)  # the lock is free
+
+    assert code == 0, err
+    assert f"deployed {unique_instance} on local: release 2" in out
 
 
 def test_a_killed_client_takes_its_command_with_it(deployer_cli, sshd, runtime, unique_instance, tmp_path):
