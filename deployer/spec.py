@@ -97,8 +97,7 @@ class ContainerSpec:
         that deploys never count it as one of the service's containers. ``env_file`` as
         in run_args."""
         flags = [f for i, f in enumerate(self.flags) if "--restart" not in self.flags[max(i - 1, 0) : i + 1]]
-        args = self._container_args(flags, argv or self.cmd, env_file if self.hidden_env() else None)
-        return ["--rm", "--label", f"deployer.one-off={self.instance}", *args]
+        return ["--rm", "--label", f"deployer.one-off={self.instance}", *self._container_args(flags, argv or self.cmd, env_file)]
 
     def _container_args(self, flags, cmd, env_file=None):
         hidden = self.hidden_env() if env_file else {}

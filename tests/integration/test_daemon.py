@@ -74,6 +74,22 @@ def waiting_for_the_lock(sshd, runtime, instance, template):
     return client, found
 
 
+@contextlib.contextmanager
+def a_command_waiting(deployer_cli, sshd, runtime, instance, tmp_path):
+    """An instance deployed, its daemon, and a second deploy through it waiting for the
+    instance's lock, held as another deploy would until the block ends: (daemon, client,
+    the daemon's child running the command, its host script)."""
+    (tmp_path / "t.yaml").write_text(TEMPLATE)
+    env = {"XDG_RUNTIME_DIR": str(runtime), "TOKEN": "x"}
+    deployer_cli("deploy", tmp_path / "t.yaml", "--instance", instance, host=False, env=env, check=True)
+    daemon = served(runtime)
+    with open(sshd.state_dir / "instances" / instance / "lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        client, script = waiting_for_the_lock(sshd, runtime, instance, tmp_path / "t.yaml")
+        (child,) = [p for p, (ppid, _) in all_processes().items() if ppid == daemon]
+        yield daemon, client, child, script
+
+
 def test_the_daemon_runs_a_command_with_its_environment_directory_and_signals(
     deployer_cli, sshd, runtime, unique_instance, tmp_path
 ):
@@ -122,15 +138,7 @@ def stopped(pid):
 
 
 def test_ctrl_z_stops_the_command_with_its_client_and_fg_goes_on(deployer_cli, sshd, runtime, unique_instance, tmp_path):
-    (tmp_path / "t.yaml").write_text(TEMPLATE)
-    env = {"XDG_RUNTIME_DIR": str(runtime), "TOKEN": "x"}
-    deployer_cli("deploy", tmp_path / "t.yaml", "--instance", unique_instance, host=False, env=env, check=True)
-    daemon = served(runtime)
-    with open(sshd.state_dir / "instances" / unique_instance / "lock", "a") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        client, _ = waiting_for_the_lock(sshd, runtime, unique_instance, tmp_path / "t.yaml")
-        (child,) = [p for p, (ppid, _) in all_processes().items() if ppid == daemon]
-
+    with a_command_waiting(deployer_cli, sshd, runtime, unique_instance, tmp_path) as (_, client, child, _):
         client.send_signal(signal.SIGTSTP)  # Ctrl-Z
         wait_for(lambda: stopped(client.pid) and stopped(child), "the client and its command to stop")
         client.send_signal(signal.SIGCONT)  # fg
@@ -142,15 +150,7 @@ def test_ctrl_z_stops_the_command_with_its_client_and_fg_goes_on(deployer_cli, s
 
 
 def test_a_killed_client_takes_its_command_with_it(deployer_cli, sshd, runtime, unique_instance, tmp_path):
-    (tmp_path / "t.yaml").write_text(TEMPLATE)
-    env = {"XDG_RUNTIME_DIR": str(runtime), "TOKEN": "x"}
-    deployer_cli("deploy", tmp_path / "t.yaml", "--instance", unique_instance, host=False, env=env, check=True)
-    daemon = served(runtime)
-    with open(sshd.state_dir / "instances" / unique_instance / "lock", "a") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        client, script = waiting_for_the_lock(sshd, runtime, unique_instance, tmp_path / "t.yaml")
-        (child,) = [p for p, (ppid, _) in all_processes().items() if ppid == daemon]
-
+    with a_command_waiting(deployer_cli, sshd, runtime, unique_instance, tmp_path) as (daemon, client, child, script):
         client.send_signal(signal.SIGKILL)
         finish(client)
 
@@ -162,19 +162,14 @@ def test_a_killed_client_takes_its_command_with_it(deployer_cli, sshd, runtime, 
 def test_a_daemon_killed_under_a_command_leaves_it_to_finish_and_its_client_says_so(
     deployer_cli, sshd, runtime, unique_instance, tmp_path
 ):
-    (tmp_path / "t.yaml").write_text(TEMPLATE)
-    env = {"XDG_RUNTIME_DIR": str(runtime), "TOKEN": "x"}
-    deployer_cli("deploy", tmp_path / "t.yaml", "--instance", unique_instance, host=False, env=env, check=True)
-    daemon = served(runtime)
-    with open(sshd.state_dir / "instances" / unique_instance / "lock", "a") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        client, _ = waiting_for_the_lock(sshd, runtime, unique_instance, tmp_path / "t.yaml")
+    with a_command_waiting(deployer_cli, sshd, runtime, unique_instance, tmp_path) as (daemon, client, _, _):
         os.kill(daemon, signal.SIGKILL)
     code, out, err = finish(client)  # the lock is free: the command goes on, and ends
 
     assert code == 1 and "Traceback" not in err
     assert "error: the deployer daemon went away: how the command ended is unknown" in err
-    history = deployer_cli("history", unique_instance, host=False, env=env, check=True).stdout
+    history = deployer_cli("history", unique_instance, host=False, env={"XDG_RUNTIME_DIR": str(runtime)},
+                           check=True).stdout
     assert [line.split()[0] for line in history.splitlines()[1:]] == ["1", "2"]  # the deploy was done
 
 
