@@ -1,3 +1,3 @@
-from .daemon import main
+from .cli.daemon import main
 
 main()

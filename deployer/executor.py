@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from fabric import Executor
 from invoke import Exit
 
-from . import output
+from .cli import output
 from .errors import EXIT_INTERRUPTED
-from .session import flag
+from .remote.session import flag
 
 
 @dataclass

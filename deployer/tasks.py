@@ -16,12 +16,12 @@ from contextlib import contextmanager
 
 from invoke import Collection, Exit, task
 
-from . import instance as instances
-from . import output
+from .ops import instance as instances
+from .cli import output
 from .errors import EXIT_USAGE, DeployerError
-from .host import SECRETS_FD, Host
-from .session import flag
-from .variables import assignments, load_vars_file, secrets_source
+from .remote.host import SECRETS_FD, Host
+from .remote.session import flag
+from .model.variables import assignments, load_vars_file, secrets_source
 
 __all__ = [
     "deploy", "redeploy", "rollback", "history", "endpoints", "logs", "run_once", "exec_in", "stop", "start", "restart",

@@ -5,8 +5,8 @@ a template error, raised before anything changes on a host.
 """
 
 from ..errors import TemplateError
-from ..schema import ENV
-from ..variables import SecretRef
+from ..model.schema import ENV
+from ..model.variables import SecretRef
 from .base import Fragment
 
 

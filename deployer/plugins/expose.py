@@ -1,7 +1,7 @@
 """``expose``: an endpoint another service registered, as an env var (``ADDRESS:PORT``,
 or the ``format`` given). discovery.dependencies has checked every reference."""
 
-from ..schema import EXPOSE
+from ..model.schema import EXPOSE
 from .base import Fragment
 
 # each exposed env var's label names its endpoint: docker inspect shows where a value came

@@ -4,7 +4,7 @@ The build happens before the deploy's plan (it needs the host); by render time t
 service's image is the built image's tag, so this plugin adds nothing to the container.
 """
 
-from ..schema import git_source
+from ..model.schema import git_source
 from .base import Fragment
 
 

@@ -1,6 +1,6 @@
 """``ports``: published ports, in docker run's ``-p`` forms."""
 
-from ..schema import port, sequence
+from ..model.schema import port, sequence
 from .base import Fragment
 
 

@@ -5,7 +5,7 @@ bound to the endpoint's address (the Docker bridge's; with etcd, the host's reac
 address) or every interface, with ``wan``.
 """
 
-from ..schema import REGISTER
+from ..model.schema import REGISTER
 from .base import Fragment
 
 

@@ -11,7 +11,7 @@ import re
 
 from voluptuous import Invalid
 
-from ..schema import sequence, volume
+from ..model.schema import sequence, volume
 from .base import Fragment, Mount
 
 _PLAIN = re.compile(r"[A-Za-z0-9.]")

@@ -93,7 +93,7 @@ def daemons(within=""):
 
     def daemon(pid):
         argv = table.get(pid, (0, []))[1]
-        return argv[1:3] == ["-m", "deployer.daemon"] and argv[3:4] and argv[3].startswith(str(within))
+        return argv[1:3] == ["-m", "deployer.cli.daemon"] and argv[3:4] and argv[3].startswith(str(within))
 
     return [pid for pid, (ppid, _) in table.items() if daemon(pid) and not daemon(ppid)]
 

@@ -12,7 +12,7 @@ import pytest
 from faultkit import write_template
 from support import docker
 
-from deployer.state import InstanceState
+from deployer.model.state import InstanceState
 
 TEMPLATE = {
     "web": {"image": "local/busybox", "cmd": ["sleep", "3600"], "env": {"ROUND": "one"}},

@@ -15,8 +15,8 @@ from faultkit import (SLOW_STOP, container_id, drop_connection, exists, remote_s
 from support import alive, all_processes, command_processes, descendants, env_of, finish
 
 from deployer.errors import DeployerError
-from deployer.host import Host
-from deployer.state import InstanceState
+from deployer.remote.host import Host
+from deployer.model.state import InstanceState
 
 
 def _template(round_):

@@ -12,7 +12,7 @@ from faultkit import (SLOW_STOP, EngineProxy, container_id, exists, running, sta
                       wait_for, write_template)
 from support import env_of, finish
 
-from deployer.state import InstanceState
+from deployer.model.state import InstanceState
 
 NOWHERE = {"DOCKER_HOST": "unix:///nonexistent.sock"}
 

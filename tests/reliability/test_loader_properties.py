@@ -18,9 +18,10 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from deployer import plugins, spec, template
+from deployer import plugins
+from deployer.model import spec, template
 from deployer.errors import DeployerError
-from deployer.state import InstanceState
+from deployer.model.state import InstanceState
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -129,7 +130,7 @@ def test_a_template_of_nested_aliases_loads_or_fails_in_bounded_time():
     code = textwrap.dedent(
         """
         import sys
-        from deployer import template
+        from deployer.model import template
         from deployer.errors import DeployerError
         try:
             template.parse(sys.stdin.read(), "t.yaml", variables={"instance": "i", "host": "h"})

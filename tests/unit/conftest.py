@@ -14,7 +14,8 @@ import textwrap
 
 import pytest
 
-from deployer import plugins, spec, template
+from deployer import plugins
+from deployer.model import spec, template
 from deployer.errors import TemplateError
 
 TEMPLATE_FILE = "app.yaml"

@@ -2,7 +2,7 @@
 
 import threading
 
-from deployer import output
+from deployer.cli import output
 
 
 def test_each_line_is_prefixed_with_its_service_and_goes_to_stderr(capsys):

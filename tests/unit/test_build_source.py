@@ -7,10 +7,12 @@ import subprocess
 
 import pytest
 
-from deployer import build, host, instance, plugins
-from deployer.spec import render
+from deployer.ops import build, instance
+from deployer.remote import host
+from deployer import plugins
+from deployer.model.spec import render
 from deployer.errors import TemplateError
-from deployer.template import parse
+from deployer.model.template import parse
 
 
 def git(repo, *args):

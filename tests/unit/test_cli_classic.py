@@ -7,7 +7,7 @@ fixture sets it the same way. ``program.run`` runs in-process: validate needs no
 
 import pytest
 
-from deployer.cli import program
+from deployer.cli.program import program
 from deployer.errors import EXIT_USAGE
 
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from deployer import daemon
+from deployer.cli import daemon
 
 
 @pytest.fixture

@@ -2,8 +2,9 @@
 
 import pytest
 
-from deployer import discovery, plugins, template
-from deployer.spec import changes, render
+from deployer.model import discovery, template
+from deployer import plugins
+from deployer.model.spec import changes, render
 from deployer.errors import TemplateError
 
 TEXT = """

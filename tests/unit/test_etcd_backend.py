@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from deployer import discovery, template
+from deployer.model import discovery, template
 from deployer.errors import TemplateError
-from deployer.etcd import Etcd, read_registry
+from deployer.model.etcd import Etcd, read_registry
 
 ETCD = Etcd(("http://10.0.0.5:2379",), "/deployer")
 DB = {"address": "10.0.0.7", "host_port": 30000, "port": 8080, "wan": False}

@@ -5,8 +5,8 @@ import shlex
 
 import pytest
 
-from deployer import output
-from deployer.plan import Action
+from deployer.cli import output
+from deployer.model.plan import Action
 
 HOSTILE = ["it's a secret", 'q"uo"te', "$(touch /tmp/pwned)", "new\nline", "back\\slash", "'\"'\"'"]
 

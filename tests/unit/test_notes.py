@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from deployer.session import Notes, Result, Session, Watch, elapsed
+from deployer.remote.session import Notes, Result, Session, Watch, elapsed
 
 B = "@@deployer-0123456789abcdef"
 

@@ -8,8 +8,8 @@ run after applying a plan must find nothing to do.
 
 import pytest
 
-from deployer.plan import CREATE, KEEP, RECREATE, REMOVE, plan
-from deployer.state import Container, InstanceState, ServiceState
+from deployer.model.plan import CREATE, KEEP, RECREATE, REMOVE, plan
+from deployer.model.state import Container, InstanceState, ServiceState
 
 OLD_ID = "sha256:" + "a" * 64
 NEW_ID = "sha256:" + "b" * 64

@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import deployer.plugins
-from deployer import plugins, schema
+from deployer import plugins
+from deployer.model import schema
 from deployer.errors import DeployerError
 from deployer.plugins.base import Fragment
 from deployer.plugins.volumes import path_id

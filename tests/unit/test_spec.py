@@ -4,7 +4,8 @@ import shlex
 
 import pytest
 
-from deployer import plugins, spec, template
+from deployer import plugins
+from deployer.model import spec, template
 
 APP = "app: {image: team/app}"
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from deployer.errors import EXIT_USAGE, DeployerError, TemplateError
-from deployer.state import FORMAT, Container, InstanceState, ServiceState, check_instance_name
+from deployer.model.state import FORMAT, Container, InstanceState, ServiceState, check_instance_name
 
 STATE_FILE = "/var/lib/deployer/instances/c1/state.json"
 IMAGE_ID = "sha256:" + "a" * 64

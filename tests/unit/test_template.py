@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from deployer import template
+from deployer.model import template
 from deployer.errors import EXIT_USAGE
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4

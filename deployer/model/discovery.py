@@ -18,7 +18,7 @@ instances' endpoints) come in as data.
 import ipaddress
 from dataclasses import dataclass
 
-from .errors import TemplateError
+from ..errors import TemplateError
 from .schema import ENDPOINT_REF
 
 PORTS = range(30000, 32768)  # where endpoints are published; below Linux's ephemeral range

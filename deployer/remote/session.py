@@ -29,7 +29,7 @@ from typing import Callable
 
 import paramiko
 
-from .errors import DeployerError, UnreachableError
+from ..errors import DeployerError, UnreachableError
 
 CONNECT_TIMEOUT = 10  # seconds, unless -t / timeouts.connect says otherwise: a host that drops packets
 

@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 
-from .errors import DeployerError, TemplateError
+from ..errors import DeployerError, TemplateError
 
 FORMAT = 1
 INSTANCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")

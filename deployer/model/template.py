@@ -13,9 +13,9 @@ from typing import Any, Mapping
 import yaml
 from voluptuous import Invalid, MultipleInvalid
 
-from . import plugins as plugin_registry
+from .. import plugins as plugin_registry
 from . import schema
-from .errors import TemplateError
+from ..errors import TemplateError
 from .variables import SecretRef, substitute
 
 

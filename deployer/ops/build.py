@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, replace
 
-from .errors import TemplateError
+from ..errors import TemplateError
 
 # The images of the original Heroku-ish contract; any image following it works.
 DEFAULT_BUILDER = "flynn/slugbuilder"

@@ -50,7 +50,7 @@ def main():
         if code is not None:
             sys.exit(code)
         _spawn(path, idle)
-    from .cli import main as in_process
+    from .program import main as in_process
 
     in_process()
 
@@ -173,7 +173,7 @@ def _spawn(path, idle):
     env["DEPLOYER_DAEMON_PATH"] = json.dumps(sys.path)
     try:
         subprocess.Popen(
-            [sys.executable, "-m", "deployer.daemon", path, str(idle)],
+            [sys.executable, "-m", "deployer.cli.daemon", path, str(idle)],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True, close_fds=True,
         )
@@ -199,7 +199,7 @@ class Daemon:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             return  # another daemon serves this path
-        importlib.import_module("deployer.cli")  # everything a command needs, loaded once
+        importlib.import_module("deployer.cli.program")  # everything a command needs, loaded once
         with contextlib.suppress(Exception):  # a broken plugin: each command says so itself
             importlib.import_module("deployer.plugins").installed()
 
@@ -349,7 +349,7 @@ def _child(request, fds, closing):
         os.environ.update(request["env"])
         sys.argv, sys.path[:] = request["argv"], request["path"]
         _standard_streams()
-        from .cli import main
+        from .program import main
 
         main()
         code = 0

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from .errors import TemplateError
+from ..errors import TemplateError
 
 PLACEHOLDER = re.compile(r"\{\{([A-Za-z_][\w.-]*)\}\}|(?<!\$)\{([A-Za-z_][\w.-]*)\}")
 ASSIGNMENT = re.compile(r"([A-Za-z_][\w.-]*)=(.*)", re.S)

@@ -14,9 +14,9 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-from .errors import TemplateError
-from .plugins.base import Mount, RenderContext
-from .plugins.expose import LABEL as EXPOSED
+from ..errors import TemplateError
+from ..plugins.base import Mount, RenderContext
+from ..plugins.expose import LABEL as EXPOSED
 from .schema import PORT
 from .variables import MASK
 

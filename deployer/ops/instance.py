@@ -14,13 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from . import build, discovery, plugins, template as templates
-from .errors import DeployerError, TemplateError
-from .host import Limits
-from .plan import KEEP, plan
-from .spec import ContainerSpec, render
-from .state import InstanceState, check_instance_name
-from .variables import MASK, UnsetVariables
+from . import build
+from ..model import discovery, template as templates
+from .. import plugins
+from ..errors import DeployerError, TemplateError
+from ..remote.host import Limits
+from ..model.plan import KEEP, plan
+from ..model.spec import ContainerSpec, render
+from ..model.state import InstanceState, check_instance_name
+from ..model.variables import MASK, UnsetVariables
 
 DEFAULTS = {"retain": 3, "lock_wait": 60, "health_timeout": 60, "min_uptime": 0.1, "history": 100}
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .discovery import Endpoint
-from .errors import TemplateError
+from ..errors import TemplateError
 
 BACKENDS = ("state", "etcd")
 

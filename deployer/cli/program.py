@@ -15,9 +15,9 @@ from fabric import Config
 from fabric.main import Fab
 from invoke import Argument
 
-from . import __version__
-from .executor import ParallelExecutor
-from .tasks import ns
+from .. import __version__
+from ..executor import ParallelExecutor
+from ..tasks import ns
 
 _UNESCAPED_COMMA = re.compile(r"(?<!\\),")
 

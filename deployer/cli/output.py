@@ -18,9 +18,9 @@ import shlex
 import sys
 import threading
 
-from .errors import printable
-from .session import elapsed
-from .variables import MASK
+from ..errors import printable
+from ..remote.session import elapsed
+from ..model.variables import MASK
 
 _local = threading.local()
 STYLES = {"done": "32", "failed": "31", "kept": "2"}  # green, red, dim

@@ -37,12 +37,12 @@ import socket
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from .errors import DeployerError
-from .etcd import Etcd, read_registry
-from .plan import CREATE, KEEP
+from ..errors import DeployerError
+from ..model.etcd import Etcd, read_registry
+from ..model.plan import CREATE, KEEP
 from .session import LocalRunner, SSHRunner, Watch, elapsed, flag
-from .discovery import bridge_address, listening
-from .state import Container, InstanceState, image_ids
+from ..model.discovery import bridge_address, listening
+from ..model.state import Container, InstanceState, image_ids
 
 # The descriptor on which docker reads an env file of secrets (--env-file /dev/fd/5).
 SECRETS = 5
