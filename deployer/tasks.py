@@ -19,7 +19,8 @@ from invoke import Collection, Exit, task
 from .ops import instance as instances
 from .cli import output
 from .errors import EXIT_USAGE, DeployerError
-from .remote.host import SECRETS_FD, Host
+from .remote.apply import SECRETS_FD
+from .remote.host import Host
 from .remote.session import flag
 from .model.variables import assignments, load_vars_file, secrets_source
 

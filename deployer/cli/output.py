@@ -19,7 +19,7 @@ import sys
 import threading
 
 from ..errors import printable
-from ..remote.session import elapsed
+from ..remote.framing import elapsed
 from ..model.variables import MASK
 
 _local = threading.local()

@@ -18,7 +18,7 @@ from . import build
 from ..model import discovery, template as templates
 from .. import plugins
 from ..errors import DeployerError, TemplateError
-from ..remote.host import Limits
+from ..remote.apply import Limits
 from ..model.plan import KEEP, plan
 from ..model.spec import ContainerSpec, render
 from ..model.state import InstanceState, check_instance_name

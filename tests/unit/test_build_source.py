@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from deployer.ops import build, instance
-from deployer.remote import host
+from deployer.remote import builds
 from deployer import plugins
 from deployer.model.spec import render
 from deployer.errors import TemplateError
@@ -105,10 +105,9 @@ def test_dirty_and_a_ref_together_are_refused(repo):
 def test_the_slug_build_script_quotes_every_value():
     source = build.Source("web", "/r", "t" * 40, "c" * 40, "c" * 12, False, None, slug=build.Slug("b; rm -rf /", "r"))
 
-    script = host._slug_build("inst", "deployer/inst-web:ccc", source)
+    script = builds.build_script("inst", "deployer/inst-web:ccc", source)
 
-    assert "BUILDER='b; rm -rf /'\n" in script and "RUNNER=r\n" in script
-    assert '"$BUILDER" - <&3 >"$W/slug.tgz"' in script
+    assert script.endswith("dpl_slug_build web deployer/inst-web:ccc 'b; rm -rf /' r || exit 1")
 
 
 @pytest.mark.parametrize("yaml", ["web: {git: ., cmd: web}", "web: {git: ., cmd: web, entrypoint: [/init, -v]}"])

@@ -4,7 +4,8 @@ import io
 
 import pytest
 
-from deployer.remote.session import Notes, Result, Session, Watch, elapsed
+from deployer.remote.framing import Notes, Watch, elapsed
+from deployer.remote.session import Result, Session
 
 B = "@@deployer-0123456789abcdef"
 

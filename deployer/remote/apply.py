@@ -1,0 +1,158 @@
+"""Applying a plan: the second turn of a locked deploy, and the script a plan compiles to.
+
+``plan_script`` is pure (actions in, shell lines out: golden-tested like Kamal's command
+tests); ``Deploy`` sends it to the script that holds the lock and reads back which steps
+were done (``ok SERVICE T0 T1`` marks). Steps run in the plan's order, except that new
+services start at once, in waves: each after the services it exposes.
+"""
+
+import json
+from dataclasses import dataclass
+
+from ..model.plan import CREATE, KEEP
+from .framing import elapsed, sections
+from .scripts import assign, call, instance, join, q
+
+# The descriptor on which docker reads an env file of secrets (--env-file /dev/fd/5).
+SECRETS = 5
+SECRETS_FD = f"/dev/fd/{SECRETS}"
+USES = ("replace", "discovery")  # the sources a plan's script calls
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How a deploy waits for new containers, and how many releases its history keeps."""
+
+    health_timeout: int
+    min_uptime: float
+    history: int  # 0: all
+
+
+def plan_script(instance_name, actions, boundary, limits, release, existing=(), deps=None):
+    """The shell lines running the changing ``actions`` of a plan, in order (new services in
+    waves, ``waves``); ``existing``: the names of the instance's containers now."""
+    steps = [instance(instance_name),
+             assign(DPL_HEALTH_TIMEOUT=int(limits.health_timeout), DPL_MIN_UPTIME=float(limits.min_uptime))]
+    dirs = [d for a in actions if a.spec and a.kind != KEEP for d in a.spec.host_dirs]
+    if dirs:
+        steps.append(f"mkdir -p {join(dirs)} && {call('dpl_inside', *dirs)} || exit 1")
+    labels = ["--label", f"deployer.release={release}"]
+    creates = {}  # wave -> commands: new services start at once, after those they expose
+    number = waves(actions, deps or {})
+    for a in actions:
+        if a.kind == KEEP:
+            continue
+        if a.spec is None:
+            steps.append(call("dpl_down", a.service) + " || exit 1")
+        elif a.reuse:
+            function = "dpl_again" if a.spec.start_first else "dpl_back"
+            steps.append(call(function, a.service, a.spec.name, a.retire, a.reuse) + " || exit 1")
+        elif a.kind == CREATE:
+            run = _run("dpl_up", a.spec, [a.service, a.spec.name, "", *labels], a.spec.name, boundary, '& pids="$pids $!"')
+            creates.setdefault(number[a.service], []).append(run)
+        elif a.spec.start_first:
+            if f"{a.spec.name}.next" in existing:  # left by a deploy that was cut off
+                steps.append(f"docker rm -f {q(a.spec.name + '.next')} >/dev/null")
+            steps.append(_run("dpl_first", a.spec, [a.service, a.spec.name, a.retire, *labels], a.spec.name + ".next", boundary))
+        else:
+            steps.append(_run("dpl_up", a.spec, [a.service, a.spec.name, a.retire, *labels], a.spec.name, boundary))
+    for wave in sorted(creates):
+        steps += ["pids=", *creates[wave], 'failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] || exit 1']
+    pruned = [name for a in actions for name in a.prune]
+    if pruned:
+        steps.append(f"docker rm -f {join(pruned)} >/dev/null")
+    return steps
+
+
+def waves(actions, deps):
+    """Service -> the wave its creation starts in: 0 for a new service exposing no other new
+    one, else one more than the latest of those it exposes."""
+    new = {a.service for a in actions if a.kind == CREATE}
+
+    def wave(service):
+        return 1 + max((wave(d) for d in deps.get(service, ()) if d in new), default=-1)
+
+    return {service: wave(service) for service in new}
+
+
+def _run(function, spec, head, name, boundary, then="|| exit 1"):
+    """The line calling ``dpl_up``/``dpl_first`` with the spec's ``docker run`` arguments;
+    its secrets go in an env file on fd 5 (a here-document ending at the boundary, which no
+    value can hold), not in the arguments, which the host's process list shows."""
+    hidden = spec.hidden_env()
+    args = join([*head, *spec.run_args(name=name, env_file=SECRETS_FD if hidden else None)])
+    if not hidden:
+        return f"{function} {args} {then}"
+    return f"{function} {args} {SECRETS}<<'{boundary}' {then}\n{env_file(hidden)}{boundary}"
+
+
+def env_file(env):
+    """An env file docker reads with --env-file: a line per variable (no line breaks in values)."""
+    return "".join(f"{key}={value}\n" for key, value in env.items())
+
+
+def record(state, entry, history=0):
+    """Shell lines writing state.json and appending the release ``entry`` to history.jsonl
+    (in $D), which keeps the newest ``history`` releases (0: all)."""
+    line = json.dumps(entry, sort_keys=True, separators=(",", ":"))
+    lines = (
+        f'dpl_put "$D/state.json" {q(state.to_json())} || exit 1\n'
+        f'dpl_trace append "$D/history.jsonl" {len(line.encode()) + 1}\n'
+        f'(umask 077 && printf "%s\\n" {q(line)} >>"$D/history.jsonl") || exit 1'
+    )
+    if history:
+        lines += (
+            f'\nif [ "$(wc -l <"$D/history.jsonl")" -gt {int(history)} ]; then\n'
+            f'  (umask 077 && tail -n {int(history)} "$D/history.jsonl" >"$D/history.jsonl.tmp.$$" '
+            '&& mv -f "$D/history.jsonl.tmp.$$" "$D/history.jsonl") || exit 1\nfi'
+        )
+    return lines
+
+
+class Deploy:
+    """The second turn of a locked deploy: send the plan, learn what was done."""
+
+    def __init__(self, host, session, boundary, instance_name, facts):
+        self.host, self.session, self.boundary, self.instance, self.facts = host, session, boundary, instance_name, facts
+        self.finished = False
+        self.seconds = {}  # service -> seconds its step took on the host
+
+    def apply(self, actions, final_state, entry, template_text, limits, deps=None, registry=None):
+        """Run the changing actions in order, then write template, state and history (and
+        the ``registry`` transaction to etcd, if any).
+
+        Returns the services whose action succeeded and the error that stopped the rest
+        (None when all succeeded), so the caller can record what really runs.
+        """
+        existing = {c.name for c in self.facts.containers}
+        steps = plan_script(self.instance, actions, self.boundary, limits, final_state.release, existing, deps)
+        steps += [f'dpl_put "$D/template.yaml" {q(template_text)} || exit 1', record(final_state, entry, limits.history)]
+        if registry:
+            steps.append(self._registry(registry))
+        self.host.report("apply", actions)
+        result = self.finish("\n".join(steps))
+        marks = [mark.split() for mark in sections(result.stdout, self.boundary)["_marks"]]
+        self.seconds = {m[0]: elapsed(*m[1:]) for m in marks}
+        done = {m[0] for m in marks}
+        self.host.report("applied", *done)
+        return done, None if result.exited == 0 else self.host.error(result, self.instance)
+
+    def register(self, registry):
+        """Bring etcd up to date, when nothing else changed (etcd lost or missed keys)."""
+        result = self.finish(f"{instance(self.instance)}\n{self._registry(registry)}")
+        if result.exited != 0:
+            raise self.host.error(result, self.instance)
+
+    def _registry(self, transaction):
+        """Lines running the etcd transaction, after keeping in the instance's directory what
+        destroy needs to remove its keys (even if the destroying side has no etcd settings)."""
+        etcd = self.host.etcd
+        urls = " ".join(etcd.urls)
+        forget = f"{urls}\n{etcd.delete_request(self.instance, self.facts.host_id)}\n"
+        return f"{assign(E=urls)}\n{call('dpl_register', forget, transaction)} || exit 1"
+
+    def finish(self, body):
+        self.finished = True
+        if body:
+            self.session.send(f"{body}\n# {self.boundary} end\n")
+        return self.session.finish()

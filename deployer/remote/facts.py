@@ -1,0 +1,87 @@
+"""Facts: what one round trip learns about an instance before a deploy or a status.
+
+Each fact is the script lines that report it next to the parser that reads them back
+(``InstanceFacts.script`` / ``InstanceFacts.read``), joined by the section names the
+script marks (``sh/facts.sh``, ``sh/discovery.sh``).
+"""
+
+import json
+from dataclasses import dataclass, field
+
+from ..errors import DeployerError
+from ..model.discovery import bridge_address, listening
+from ..model.etcd import read_registry
+from ..model.state import Container, InstanceState, image_ids
+from .scripts import assign, call
+
+USES = ("facts", "discovery")  # the sources the facts' script needs
+
+
+@dataclass(frozen=True)
+class Roots:
+    state_dir: str
+    volume_dir: str
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What one round trip learns about an instance before a deploy or a status."""
+
+    roots: Roots
+    state: InstanceState | None
+    containers: tuple[Container, ...]
+    images: dict  # image reference -> id, for the references present on the host
+    bridge: str = ""  # the Docker bridge's address (asked for with discovery=True)
+    others: tuple = ()  # the other instances' states (discovery)
+    listening: frozenset = frozenset()  # TCP ports listening on the host (discovery)
+    host_id: str = ""  # with etcd: this host's id, its reachable address, the registry
+    address: str = ""
+    registry: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InstanceFacts:
+    """The facts of one instance: its state and containers, the ids of the given image
+    references, and with ``discovery`` what allocating endpoints needs (with ``etcd``,
+    the registry across hosts; else the Docker bridge's address). Run in a script that
+    set I and D (scripts.instance)."""
+
+    instance: str
+    images: tuple = ()
+    discovery: bool = False
+    etcd: object = None  # model.etcd.Etcd, or None: the state backend
+
+    def script(self):
+        lines = [call("dpl_facts", *self.images) + " || exit 1"]
+        if self.discovery:
+            lines.append("dpl_discovery_facts || exit 1")
+            if self.etcd:
+                lines.append(assign(E=" ".join(self.etcd.urls)))
+                lines.append(call("dpl_etcd_facts", self.etcd.route_target, self.etcd.range_request()) + " || exit 1")
+            else:
+                lines.append("dpl_bridge || exit 1")
+        return "\n".join(lines) + "\n"
+
+    def read(self, out, host):
+        """Facts from the script's sections (``out``) on host ``host``."""
+        roots = Roots(*out["roots"].splitlines())
+        path = f"{host}:{roots.state_dir}/instances/{self.instance}/state.json"
+        state = InstanceState.from_json(out["state"], path) if "state" in out else None  # blank: corrupt
+        try:
+            objects = json.loads(out["docker"] or "[]")
+            containers = tuple(Container.from_inspect(o) for o in objects if "State" in o)
+            ids = image_ids([o for o in objects if "RepoTags" in o], self.images)
+        except (ValueError, KeyError, TypeError) as e:
+            raise DeployerError(f"cannot read docker inspect output: {e}", host=host) from None
+        others = tuple(
+            InstanceState.from_json(text, f"{host}:{key[6:]}") for key, text in out.items() if key.startswith("other ")
+        )
+        registry = {}
+        if "registry" in out:
+            try:
+                registry = read_registry(out["registry"], self.etcd.prefix)
+            except ValueError as e:
+                raise DeployerError(str(e), host=host) from None
+        return Facts(roots, state, containers, ids, bridge_address(out.get("bridge", "")), others,
+                     frozenset(listening(out.get("listening", ""))), out.get("host-id", "").strip(),
+                     out.get("address", "").strip(), registry)

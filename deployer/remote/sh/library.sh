@@ -1,0 +1,105 @@
+# shellcheck shell=sh
+# The functions every host script may use (scripts.py puts them before its body).
+# Script-wide constants, set once before anything runs: B (this script's boundary),
+# S and V (the state and volume roots, below); an instance's scripts add I (the
+# instance) and D (its directory). Everything else a function needs is an argument,
+# and what it keeps is local.
+
+# dpl_mark WORD...: a line for the client on stdout, after the boundary
+dpl_mark() { printf '%s %s\n' "$B" "$*"; }
+
+# dpl_note KIND FIELD...: a record for the client on fd 4, the script's own stderr whatever
+# a function redirected: a header with each field's length, then the fields, each ending
+# with NUL, so any value arrives intact, or is seen to be cut by other output (notes.py)
+dpl_note() {
+  local header="$B $1 $(($# - 1))" field
+  shift
+  for field; do header="$header ${#field}"; done
+  printf '%s\0' "$header" "$@" >&4
+}
+
+# dpl_trace KIND FIELD...: with -v a note (verbose.sh), else nothing
+dpl_trace() { :; }
+
+# dpl_at_exit COMMAND: run COMMAND when the script ends, however it ends (and those given before)
+dpl_exits=
+dpl_at_exit() {
+  dpl_exits="$dpl_exits
+$1"
+  trap 'eval "$dpl_exits"' EXIT
+}
+
+# The roots: DEPLOYER_STATE_DIR / DEPLOYER_VOLUME_DIR in the host's environment, else the
+# settings (cfg_*), else the defaults for root and for anyone else
+if [ "$(id -u)" = 0 ]; then S=/var/lib/deployer V=/srv/deployer/volumes
+else S=${XDG_STATE_HOME:-$HOME/.local/state}/deployer V=${XDG_STATE_HOME:-$HOME/.local/state}/deployer/volumes; fi
+S=${DEPLOYER_STATE_DIR:-${cfg_state_dir:-$S}} V=${DEPLOYER_VOLUME_DIR:-${cfg_volume_dir:-$V}}
+
+# dpl_put FILE CONTENT: atomic write (temp, fsync, rename), mode 0600, the previous file kept as FILE.prev
+dpl_put() {
+  local tmp="$1.tmp.$$"
+  dpl_trace put "$1" "${#2}"
+  if (umask 077 && printf '%s' "$2" >"$tmp") && { sync "$tmp" 2>/dev/null || sync; }; then
+    if [ -f "$1" ]; then ln -f "$1" "$1.prev"; fi
+    mv -f "$tmp" "$1" && return 0
+  fi
+  rm -f "$tmp"
+  echo "deployer: could not write $1" >&2
+  return 1
+}
+
+# dpl_lock DIR WAIT WHO: hold DIR/lock (flock, fd 9) until this script's process ends,
+# however it ends; a second deployer waits up to WAIT seconds, then names the holder.
+# While waiting it writes a line a second: once its client is gone, that write kills it
+# (SIGPIPE), so a killed client never leaves a waiter behind to take the lock later.
+dpl_lock() {
+  local waited=0 held
+  mkdir -p "$1" && chmod 700 "$1" && exec 9>>"$1/lock" || return 1
+  while ! flock -n 9; do
+    if [ "$waited" -ge "$2" ]; then
+      echo "deployer: locked by $(cat "$1/lock.info" 2>/dev/null || echo '?') (waited $2 s; --lock-wait waits longer)" >&2
+      return 1
+    fi
+    read -r held 2>/dev/null <"$1/lock.info" || held='?'
+    dpl_mark waiting "$waited" "${1##*/}" "$held"
+    if flock -w 1 9; then break; fi
+    waited=$((waited + 1))
+  done
+  printf '%s since %s\n' "$3" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$1/lock.info"
+}
+
+# dpl_inspect INSTANCE REF...: ONE docker call describing the instance's containers and the
+# given images (those on the host), as one JSON array
+dpl_inspect() {
+  local instance="$1" ids out
+  shift
+  ids=$(docker ps -aq --no-trunc --filter "label=deployer.instance=$instance") || return 1
+  if [ -z "$ids" ] && [ $# -eq 0 ]; then echo '[]'; return 0; fi
+  # shellcheck disable=SC2086 # ids: one container id a word
+  out=$(docker inspect $ids "$@" 2>/dev/null)  # exits 1 when an image is missing: still JSON
+  printf '%s\n' "${out:-[]}"
+}
+
+# dpl_inside DIR...: each volume directory really is inside the instance's volume directory
+# (a symlink planted on the host could lead a bind mount anywhere, /etc included)
+dpl_inside() {
+  local top dir
+  top=$(realpath "$V/$I") || return 1
+  for dir; do
+    case "$(realpath "$dir")" in
+      "$top"/*) ;;
+      *) echo "deployer: volume directory $dir leads outside $V/$I (a symlink?): refused" >&2; return 1 ;;
+    esac
+  done
+}
+
+# dpl_built: the images deployer built for instance $I (labelled so, in its repository: an
+# image built FROM one of them inherits the label, not the name)
+dpl_built() { docker images --filter "label=deployer.instance=$I" --format '{{.Repository}}:{{.Tag}}' | grep '^deployer/'; }
+
+# dpl_pull IMAGE: docker pull, saying so first; on failure, docker's reason
+dpl_pull() {
+  local err
+  dpl_mark pulling "$1"
+  err=$(docker pull -q "$1" 2>&1 >/dev/null) || { echo "deployer: cannot pull $1: $err" >&2; return 1; }
+}
