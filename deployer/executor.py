@@ -23,8 +23,8 @@ from fabric import Executor
 from invoke import Exit
 
 from .cli import output
-from .errors import EXIT_INTERRUPTED
-from .remote.session import flag
+from .errors import EXIT_INTERRUPTED, DeployerError
+from .settings import Settings
 
 
 @dataclass
@@ -70,9 +70,11 @@ class ParallelExecutor(Executor):
         return results
 
     def _parallel(self, calls):
-        settings = self.config.get("deployer", {}) or {}
-        workers = int(settings.get("parallel") or 10)
-        fail_fast = flag(settings, "fail_fast")
+        try:
+            settings = Settings.of(self.config)
+        except DeployerError as e:
+            raise Exit(f"error: {e}", code=e.exit_code) from None
+        workers, fail_fast = settings.parallel or 10, settings.fail_fast
         as_json = bool(calls[0].kwargs.get("json"))
         stop = threading.Event()
         outcomes = [None] * len(calls)

@@ -21,7 +21,7 @@ from .cli import output
 from .errors import EXIT_USAGE, DeployerError
 from .remote.apply import SECRETS_FD
 from .remote.host import Host
-from .remote.session import flag
+from .settings import Settings, declared
 from .model.variables import assignments, load_vars_file, secrets_source
 
 __all__ = [
@@ -34,10 +34,11 @@ __all__ = [
 def user_errors(c=None):
     """Turn a DeployerError into one line on stderr and its exit code, no traceback; and
     with ``deployer.quiet`` (-q) print nothing else."""
-    if c is not None and flag(c.config.get("deployer", {}) or {}, "quiet"):
-        output.QUIET.set()
     try:
-        yield
+        settings = Settings.of(c.config) if c is not None else Settings()
+        if settings.quiet:
+            output.QUIET.set()
+        yield settings
     except DeployerError as e:
         raise Exit("\n".join([f"error: {e}", *(f"  | {line}" for line in e.details)]), code=e.exit_code) from None
 
@@ -74,9 +75,9 @@ def deploy(c, template, instance=None, force=False, dry_run=False, pull=False, l
     """Deploy a template to the host as an instance; only services that changed are recreated."""
     if not instance:
         raise Exit("error: deploy needs the instance's name: --instance NAME", code=EXIT_USAGE)
-    with user_errors(c):
+    with user_errors(c) as settings:
         options = instances.Options(force, dry_run, pull, _seconds(lock_wait), dirty, output.build_progress())
-        host = _host(c, rows=not json)
+        host = _host(c, settings, rows=not json)
         result = instances.deploy(host, template, instance, options, _inputs(var, vars, secrets))
         output.deployed(result, dry_run, json, host.listener)
         return result
@@ -86,18 +87,18 @@ def deploy(c, template, instance=None, force=False, dry_run=False, pull=False, l
 def redeploy(c, instance, force=False, dry_run=False, pull=False, lock_wait=None, var=None, vars=None, secrets=None,
              json=False):
     """Apply again the template the host holds for the instance, with its variables (no local YAML needed)."""
-    with user_errors(c):
+    with user_errors(c) as settings:
         options = instances.Options(force, dry_run, pull, _seconds(lock_wait))
-        host = _host(c, rows=not json)
+        host = _host(c, settings, rows=not json)
         result = instances.redeploy(host, instance, options, _inputs(var, vars, secrets))
         output.deployed(result, dry_run, json, host.listener)
         return result
 
 
-def _host(c, rows=False):
+def _host(c, settings, rows=False):
     """The task's host, what its scripts report shown as it arrives (waits, -v's commands,
     and with ``rows`` a deploy's rows as its steps are done)."""
-    host = Host.for_context(c)
+    host = Host.for_context(c, settings)
     host.listener = output.Live(host.name, host.verbose, rows)
     return host
 
@@ -115,9 +116,9 @@ def _inputs(var, vars_file, secrets_file):
 )
 def rollback(c, instance, to=None, dry_run=False, lock_wait=None, json=False):
     """Go back to the previous release (or --to N): env, images and all."""
-    with user_errors(c):
+    with user_errors(c) as settings:
         options = instances.Options(dry_run=dry_run, lock_wait=_seconds(lock_wait))
-        host = _host(c, rows=not json)
+        host = _host(c, settings, rows=not json)
         result = instances.rollback(host, instance, _number("--to", to), options)
         output.deployed(result, dry_run, json, host.listener)
         return result
@@ -126,16 +127,16 @@ def rollback(c, instance, to=None, dry_run=False, lock_wait=None, json=False):
 @task(auto_shortflags=False, help={"json": JSON_HELP})
 def endpoints(c, instance, json=False):
     """List the instance's registered endpoints and their addresses."""
-    with user_errors(c):
-        host = _host(c)
+    with user_errors(c) as settings:
+        host = _host(c, settings)
         output.endpoints(host.name, instance, instances.endpoints(host, instance), json, bool(host.etcd))
 
 
 @task(auto_shortflags=False, help={"json": JSON_HELP})
 def history(c, instance, json=False):
     """List the instance's releases: number, time, who, what changed."""
-    with user_errors(c):
-        host = _host(c)
+    with user_errors(c) as settings:
+        host = _host(c, settings)
         output.history(host.name, instance, instances.history(host, instance), json)
 
 
@@ -143,8 +144,8 @@ def history(c, instance, json=False):
 def prune(c, instance, lock_wait=None):
     """Remove the instance's retained (replaced, stopped) containers and the images built for
     it that no container uses; other instances are untouched."""
-    with user_errors(c):
-        host = _host(c)
+    with user_errors(c) as settings:
+        host = _host(c, settings)
         output.pruned(host.name, instance, *instances.prune(host, instance, _seconds(lock_wait)))
 
 
@@ -152,8 +153,8 @@ def prune(c, instance, lock_wait=None):
                                    "tail": "only the last N lines"})
 def logs(c, instance, service=None, follow=False, tail=None):
     """Print the logs of an instance's containers (each line prefixed with its service)."""
-    with user_errors(c):
-        host = _host(c)
+    with user_errors(c) as settings:
+        host = _host(c, settings)
         specs = instances.service_specs(host, instance, service)
         tail = _number("--tail", tail)
         _exit(host.attach(instances.logs_command(specs, follow, tail), tty=False))
@@ -162,33 +163,35 @@ def logs(c, instance, service=None, follow=False, tail=None):
 @task(name="run", auto_shortflags=False, help={"command": "the command, as one string (or give it after --)"})
 def run_once(c, instance, service, command=None):
     """Run a one-off container of a service (its image, env, volumes); exit code passes through."""
-    _attached(c, instance, service,
-              lambda spec, tty: ["docker", "run", *tty, *spec.one_off_args(_command(c, command), SECRETS_FD)], True)
+    _attached(c, instance, service, command,
+              lambda spec, tty, words: ["docker", "run", *tty, *spec.one_off_args(words, SECRETS_FD)], True)
 
 
 @task(name="exec", auto_shortflags=False, help={"command": "the command, as one string (default: sh)"})
 def exec_in(c, instance, service, command=None):
     """Run a command inside the service's running container (default: a shell)."""
-    _attached(c, instance, service, lambda spec, tty: ["docker", "exec", *tty, spec.name, *(_command(c, command) or ["sh"])])
+    _attached(c, instance, service, command, lambda spec, tty, words: ["docker", "exec", *tty, spec.name, *(words or ["sh"])])
 
 
-def _attached(c, instance, service, argv, secrets=False):
-    """Run ``argv(spec, tty_flags)`` for one service with the user's terminal; its exit code is
-    ours. ``secrets``: the service's secrets reach the command on SECRETS_FD (Host.attach)."""
-    with user_errors(c):
-        host = _host(c)
+def _attached(c, instance, service, command, argv, secrets=False):
+    """Run ``argv(spec, tty_flags, command_words)`` for one service with the user's terminal;
+    its exit code is ours. ``secrets``: the service's secrets reach the command on
+    SECRETS_FD (Host.attach)."""
+    with user_errors(c) as settings:
+        host = _host(c, settings)
         (spec,) = instances.service_specs(host, instance, service)
         tty = sys.stdin.isatty() and sys.stdout.isatty()
         hidden = spec.hidden_env() if secrets else {}
         host.conceal(value for name, value in spec.env if name in spec.secrets)
-        _exit(host.attach(argv(spec, ["-it"] if tty else []), tty, hidden, instance))
+        words = shlex.split(command) if command else list(settings.command)  # else: what followed ``--``
+        _exit(host.attach(argv(spec, ["-it"] if tty else [], words), tty, hidden, instance))
 
 
 def _control(verb, doc):
     @task(name=verb, auto_shortflags=False, help={"service": "only this service (default: all)"})
     def control(c, instance, service=None, lock_wait=None):
-        with user_errors(c):
-            host = _host(c)
+        with user_errors(c) as settings:
+            host = _host(c, settings)
             names = instances.control(host, instance, verb, service, _seconds(lock_wait))
             output.controlled(host.name, verb, names)
 
@@ -199,13 +202,6 @@ def _control(verb, doc):
 stop = _control("stop", "Stop an instance's containers (or one service's); deploy or start brings them back.")
 start = _control("start", "Start an instance's stopped containers (or one service's).")
 restart = _control("restart", "Restart an instance's containers (or one service's).")
-
-
-def _command(c, command):
-    """The command as argv: the task's argument, else what followed ``--`` (deployer CLI)."""
-    if command:
-        return shlex.split(command)
-    return list((c.config.get("deployer", {}) or {}).get("command") or [])
 
 
 def _exit(code):
@@ -229,16 +225,16 @@ def _seconds(value):
 @task(name="list", help={"json": JSON_HELP})
 def list_instances(c, json=False):
     """List the instances on the host, from its state files alone."""
-    with user_errors(c):
-        host = _host(c)
+    with user_errors(c) as settings:
+        host = _host(c, settings)
         output.instances(host.name, host.instances(), json)
 
 
 @task(auto_shortflags=False, help={"json": JSON_HELP})
 def status(c, instance, json=False):
     """Show an instance's services: containers, running or not, drift, ports, volumes."""
-    with user_errors(c):
-        output.status(instances.status(_host(c), instance), json)
+    with user_errors(c) as settings:
+        output.status(instances.status(_host(c, settings), instance), json)
 
 
 @task(
@@ -247,8 +243,8 @@ def status(c, instance, json=False):
 )
 def destroy(c, instance, volumes=False, lock_wait=None):
     """Remove an instance's containers and state; its volumes are kept unless --volumes."""
-    with user_errors(c):
-        host = _host(c)
+    with user_errors(c) as settings:
+        host = _host(c, settings)
         instances.destroy(host, instance, volumes, _seconds(lock_wait))
         output.destroyed(host.name, instance, volumes)
 
@@ -264,9 +260,4 @@ ns = Collection(
     deploy, redeploy, rollback, history, endpoints, logs, run_once, exec_in, stop, start, restart, prune,
     list_instances, status, destroy, validate,
 )
-ns.configure(
-    {"deployer": {"state_dir": None, "volume_dir": None, "retain": None, "lock_wait": None, "health_timeout": None,
-                  "min_uptime": None, "history": None, "parallel": None, "fail_fast": None, "known_hosts": None,
-                  "accept_new_hosts": None, "quiet": None, "verbose": None, "discovery": None,
-                  "etcd": {"endpoints": None, "prefix": None}, "slug": {"builder_image": None, "runner_image": None}}}
-)
+ns.configure({"deployer": declared()})

@@ -31,16 +31,8 @@ class Etcd:
     prefix: str
 
     @classmethod
-    def from_settings(cls, settings):
-        """The etcd backend's settings, checked; None for the default ``state`` backend."""
-        backend = settings.get("discovery") or "state"
-        if backend not in BACKENDS:
-            raise TemplateError(f"setting deployer.discovery: expected one of {', '.join(BACKENDS)}, got {backend!r}")
-        if backend == "state":
-            return None
-        options = settings.get("etcd") or {}
-        urls = options.get("endpoints") or ()
-        urls = tuple(u.strip() for u in (urls.split(",") if isinstance(urls, str) else urls) if str(u).strip())
+    def of(cls, urls, prefix):
+        """The backend of settings ``deployer.etcd.endpoints`` and ``.prefix``, checked."""
         if not urls:
             raise TemplateError("setting deployer.etcd.endpoints: the etcd backend needs at least one URL "
                                 "(e.g. http://10.0.0.5:2379), as the hosts reach it")
@@ -48,8 +40,7 @@ class Etcd:
             parts = urlsplit(str(url))
             if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
                 raise TemplateError(f"setting deployer.etcd.endpoints: expected http(s)://HOST:PORT, got {url!r}")
-        prefix = str(options.get("prefix") or "/deployer").rstrip("/")
-        return cls(urls, prefix)
+        return cls(tuple(urls), str(prefix or "/deployer").rstrip("/"))
 
     @property
     def route_target(self):

@@ -77,12 +77,6 @@ def _component(name):
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "x"
 
 
-def slug_images(settings):
-    """The slug builder and runner images: ``deployer.slug.builder_image`` / ``runner_image``."""
-    given = (settings or {}).get("slug") or {}
-    return Slug(given.get("builder_image") or DEFAULT_BUILDER, given.get("runner_image") or DEFAULT_RUNNER)
-
-
 def source(service, template_path, dirty=False, slug=Slug()):
     """Where a ``git:`` service's app is, checked: a git repo, a known ref, a Dockerfile, or
     a Procfile with the service's process type. ``dirty``: the work tree, not a commit."""

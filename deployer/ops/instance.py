@@ -24,9 +24,6 @@ from ..model.spec import ContainerSpec, render
 from ..model.state import InstanceState, check_instance_name
 from ..model.variables import MASK, UnsetVariables
 
-DEFAULTS = {"retain": 3, "lock_wait": 60, "health_timeout": 60, "min_uptime": 0.1, "history": 100}
-
-
 @dataclass(frozen=True)
 class Deployed:
     host: str
@@ -62,19 +59,9 @@ class Status:
     containers: tuple
 
 
-def setting(host, name, value=None):
-    """A numeric setting: the argument, else ``deployer.<name>`` (fabric.yaml, or the env
-    var FABRIC_DEPLOYER_<NAME>, which arrives as a string), else the default."""
-    kind = type(DEFAULTS[name])
-    for candidate in (value, host.settings.get(name), DEFAULTS[name]):
-        if candidate is not None:
-            try:
-                number = kind(candidate)
-            except (TypeError, ValueError):
-                number = -1
-            if number < 0:
-                raise TemplateError(f"setting deployer.{name}: expected a number of at least 0, got {candidate!r}")
-            return number
+def _lock_wait(host, given):
+    """The --lock-wait flag, else the setting."""
+    return host.settings.lock_wait if given is None else given
 
 
 def who():
@@ -136,15 +123,14 @@ def deploy(host, template_path, instance, options=Options(), inputs=Inputs()):
             raise unset from None  # a new instance: the variables must be given
         variables = _variables(host, instance, {**stored, **inputs.variables})
         template = templates.load(template_path, variables=variables)
-    template, sources = _with_builds(template, template_path, instance, options.dirty, host.settings)
+    template, sources = _with_builds(template, template_path, instance, options.dirty, host.settings.slug)
     return _deploy_template(host, instance, template, str(template_path), variables, options, inputs, sources)
 
 
-def _with_builds(template, template_path, instance, dirty=False, settings=None):
+def _with_builds(template, template_path, instance, dirty=False, slug=build.Slug()):
     """The template with each ``git:`` service's image named after its version (and a
     slug's cmd the runner's), and the sources to build those images from (checked here,
     before any host is contacted)."""
-    slug = build.slug_images(settings)
     sources = {s.name: build.source(s, template_path, dirty, slug) for s in template.services if "git" in s.options}
     services = tuple(
         build.built(s, sources[s.name], instance) if s.name in sources else s for s in template.services
@@ -283,14 +269,14 @@ def _converge(host, instance, images, desire, options, note, discovery_used=Fals
     """Plan ``desire(facts)`` against the host under the instance's lock and apply it;
     ``built`` are images deployer builds itself (never pulled)."""
     started = time.monotonic()
-    retain = setting(host, "retain")
+    retain = host.settings.retain
     if options.dry_run:
         facts = host.facts(instance, images, discovery_used)
         want = desire(facts)
         actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, retain)
         release = facts.state.release if facts.state else 0
         return Deployed(host.name, instance, release, actions, time.monotonic() - started, applied=False)
-    lock_wait = setting(host, "lock_wait", options.lock_wait)
+    lock_wait = _lock_wait(host, options.lock_wait)
     pull = tuple(image for image in images if image not in built) if options.pull else ()
     with host.deploying(instance, images, who(), lock_wait, pull, discovery_used) as session:
         facts = session.facts
@@ -326,7 +312,7 @@ def _converge(host, instance, images, desire, options, note, discovery_used=Fals
 
 def _limits(host):
     """The settings applying a plan needs on the host."""
-    return Limits(setting(host, "health_timeout"), setting(host, "min_uptime"), setting(host, "history"))
+    return Limits(host.settings.health_timeout, host.settings.min_uptime, host.settings.history)
 
 
 def _registry(host, instance, facts, endpoints):
@@ -356,7 +342,7 @@ def _partial(host, instance, previous, actions, done, want, release, note, error
         state = previous.applied(started, removed, want.images, **release)
         record = state.record(steps, want.template_text, note, failed=failed.service if failed else "recording")
         try:
-            host.write_state(instance, state, record, setting(host, "history"))
+            host.write_state(instance, state, record, host.settings.history)
         except DeployerError:
             pass  # the deploy's own error says more; the labels on containers still tell
     if failed is None:
@@ -389,12 +375,12 @@ def prune(host, instance, lock_wait=None):
     """Remove this instance's retained (stopped, replaced) containers, then the images built
     for it that no container uses now; never another's. (containers, images) removed."""
     check_instance_name(instance)
-    return host.prune(instance, who(), setting(host, "lock_wait", lock_wait))
+    return host.prune(instance, who(), _lock_wait(host, lock_wait))
 
 
 def destroy(host, instance, volumes=False, lock_wait=None):
     check_instance_name(instance)
-    if not host.destroy(instance, volumes, who(), setting(host, "lock_wait", lock_wait)):
+    if not host.destroy(instance, volumes, who(), _lock_wait(host, lock_wait)):
         raise DeployerError("no such instance on this host", host=host.name, instance=instance)
 
 
@@ -419,7 +405,7 @@ def service_specs(host, instance, service=None):
 def control(host, instance, verb, service=None, lock_wait=None):
     """docker stop/start/restart of the instance's service containers, under the lock."""
     names = [spec.name for spec in service_specs(host, instance, service)]
-    host.control(instance, verb, names, who(), setting(host, "lock_wait", lock_wait))
+    host.control(instance, verb, names, who(), _lock_wait(host, lock_wait))
     return names
 
 

@@ -35,31 +35,30 @@ import socket
 from contextlib import contextmanager
 
 from ..errors import DeployerError
-from ..model.etcd import Etcd
+from ..settings import Settings
 from ..model.state import InstanceState
 from . import apply, builds, facts as facts_
 from .apply import SECRETS, Deploy, env_file
 from .framing import Watch, boundary as new_boundary, sections
 from .scripts import call, instance as about, join, q, script, source
-from .session import LocalRunner, SSHRunner, flag
+from .session import LocalRunner, SSHRunner
 
 
 class Host:
     """A machine with Docker, reached through a runner (SSH or local)."""
 
-    def __init__(self, runner, settings=None, context=None, listener=None):
+    def __init__(self, runner, settings=Settings(), context=None, listener=None):
         self.runner = runner
         self.name = runner.name
-        self.settings = settings or {}
+        self.settings = settings
         self.context = context
         self.listener = listener  # listener(kind, *fields): what scripts report as they run
-        self.verbose = flag(self.settings, "verbose")
-        self.etcd = Etcd.from_settings(self.settings)  # None: the state backend
+        self.verbose = settings.verbose
+        self.etcd = settings.etcd  # None: the state backend
 
     @classmethod
-    def for_context(cls, c):
+    def for_context(cls, c, settings):
         """A Fabric Connection means SSH; a plain invoke Context (no ``-H``) the local engine."""
-        settings = c.config.get("deployer", {}) or {}
         return cls(SSHRunner(c, settings) if hasattr(c, "host") else LocalRunner(), settings, c)
 
     def report(self, kind, *fields):
@@ -227,8 +226,7 @@ class Host:
     def _start(self, boundary, body, uses=(), text=None):
         """Run a script on the host; what it reports goes to the listener as it arrives
         (and ``text(line)``, if given, hears each line of its other stderr)."""
-        whole = script(boundary, body, uses, self.settings.get("state_dir") or "",
-                       self.settings.get("volume_dir") or "", self.verbose)
+        whole = script(boundary, body, uses, self.settings.state_dir, self.settings.volume_dir, self.verbose)
         return self.runner.start(whole, Watch(boundary, self.report, text))
 
     def error(self, result, instance):

@@ -41,11 +41,6 @@ class Result:
     stderr: str
 
 
-def flag(settings, name):
-    """A yes/no setting: fabric.yaml gives a bool, an env var (FABRIC_DEPLOYER_...) a string."""
-    return str(settings.get(name)).lower() in ("1", "true", "yes")
-
-
 class Session:
     """A running remote script; stderr is drained on a thread so it never stalls stdout.
 
@@ -167,10 +162,10 @@ class SSHRunner:
             if self.connection.connect_timeout is None and "timeout" not in self.connection.connect_kwargs:
                 self.connection.connect_timeout = CONNECT_TIMEOUT
             client.load_system_host_keys()
-            if not flag(self.settings, "accept_new_hosts"):
+            if not self.settings.accept_new_hosts:
                 client.set_missing_host_key_policy(paramiko.RejectPolicy())
-            if self.settings.get("known_hosts"):
-                client.load_host_keys(os.path.expanduser(self.settings["known_hosts"]))
+            if self.settings.known_hosts:
+                client.load_host_keys(os.path.expanduser(self.settings.known_hosts))
         try:
             self.connection.open()
         except paramiko.BadHostKeyException as e:

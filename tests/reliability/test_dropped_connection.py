@@ -16,6 +16,7 @@ from support import alive, all_processes, command_processes, descendants, env_of
 
 from deployer.errors import DeployerError
 from deployer.remote.host import Host
+from deployer.settings import Settings
 from deployer.model.state import InstanceState
 
 
@@ -70,7 +71,7 @@ def connection(sshd):
 def test_a_connection_dropped_while_the_host_waits_for_the_plan_changes_nothing_and_frees_the_lock(
     deployer_cli, deployed, unique_instance, sshd, connection
 ):
-    host = Host.for_context(connection)
+    host = Host.for_context(connection, Settings.of(connection.config))
     before = {s: container_id(f"{unique_instance}.{s}") for s in "abc"}
     state = state_file(sshd, unique_instance).read_bytes()
 
@@ -91,7 +92,7 @@ def test_a_connection_dropped_while_the_host_waits_for_the_plan_changes_nothing_
 
 def test_a_plan_cut_off_in_transit_is_never_run(deployer_cli, deployed, unique_instance, sshd, connection):
     """The host runs the plan only once its last line has arrived."""
-    host = Host.for_context(connection)
+    host = Host.for_context(connection, Settings.of(connection.config))
     before = {s: container_id(f"{unique_instance}.{s}") for s in "abc"}
 
     try:

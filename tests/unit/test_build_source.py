@@ -9,6 +9,7 @@ import pytest
 
 from deployer.ops import build, instance
 from deployer.remote import builds
+from deployer.settings import Settings
 from deployer import plugins
 from deployer.model.spec import render
 from deployer.errors import TemplateError
@@ -40,9 +41,9 @@ def test_a_procfile_maps_process_types_to_commands_and_skips_other_lines():
 
 
 def test_slug_images_default_to_the_heroku_ish_images_and_settings_override_each():
-    assert build.slug_images({}) == build.Slug("flynn/slugbuilder", "flynn/slugrunner")
-    assert build.slug_images(None) == build.Slug("flynn/slugbuilder", "flynn/slugrunner")
-    assert build.slug_images({"slug": {"runner_image": "me/runner"}}) == build.Slug("flynn/slugbuilder", "me/runner")
+    assert Settings.parse({}).slug == build.Slug("flynn/slugbuilder", "flynn/slugrunner")
+    assert Settings.parse({"slug": None}).slug == build.Slug("flynn/slugbuilder", "flynn/slugrunner")
+    assert Settings.parse({"slug": {"runner_image": "me/runner"}}).slug == build.Slug("flynn/slugbuilder", "me/runner")
 
 
 def test_a_slug_service_runs_the_runners_start_with_its_process_type(repo):

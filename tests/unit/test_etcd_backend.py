@@ -8,6 +8,7 @@ import pytest
 
 from deployer.model import discovery, template
 from deployer.errors import TemplateError
+from deployer.settings import Settings
 from deployer.model.etcd import Etcd, read_registry
 
 ETCD = Etcd(("http://10.0.0.5:2379",), "/deployer")
@@ -32,7 +33,7 @@ def registry_answer(entries):
     ],
 )
 def test_settings_choose_the_backend(settings, expected):
-    assert Etcd.from_settings(settings) == expected
+    assert Settings.parse(settings).etcd == expected
 
 
 @pytest.mark.parametrize(
@@ -47,7 +48,7 @@ def test_settings_choose_the_backend(settings, expected):
 )
 def test_bad_settings_are_named(settings, message):
     with pytest.raises(TemplateError) as error:
-        Etcd.from_settings(settings)
+        Settings.parse(settings).etcd
     assert message in str(error.value)
 
 

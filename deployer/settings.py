@@ -1,0 +1,192 @@
+"""Settings: every ``deployer.*`` setting, parsed and checked in one place into one frozen value.
+
+Settings come from Fabric's config, under ``deployer``: the collection's declared keys
+(``declared()``), ``fabric.yaml`` / ``~/.fabric.yaml``, env vars ``FABRIC_DEPLOYER_<KEY>``
+(which arrive as strings, and reach only declared keys), the CLI's flags. ``Settings.of``
+reads them with fallbacks, so tasks imported flat into a user's fabfile (without the
+collection's declarations) and direct Python calls work too. A bad value is one error
+naming the setting (exit 2), before any host is contacted. README.rst's settings table
+is ``table()``; a unit test keeps them the same.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+
+from .errors import TemplateError
+from .model.etcd import BACKENDS, Etcd
+from .ops.build import DEFAULT_BUILDER, DEFAULT_RUNNER, Slug
+
+
+def _number(kind):
+    def parse(name, value):
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            number = -1
+        if number < 0:
+            raise TemplateError(f"setting deployer.{name}: expected a number of at least 0, got {value!r}")
+        return number
+
+    return parse
+
+
+def _flag(name, value):
+    """fabric.yaml gives a bool, an env var a string."""
+    return str(value).lower() in ("1", "true", "yes")
+
+
+def _text(name, value):
+    return str(value)
+
+
+def _choice(*choices):
+    def parse(name, value):
+        if value not in choices:
+            raise TemplateError(f"setting deployer.{name}: expected one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    return parse
+
+
+def _urls(name, value):
+    """A list, or (an env var) a comma-separated string."""
+    urls = value.split(",") if isinstance(value, str) else value
+    return tuple(str(u).strip() for u in urls if str(u).strip())
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One ``deployer.<key>`` setting: how it is parsed, its default, and its README row."""
+
+    key: str
+    default: object
+    parse: object
+    doc: tuple  # the README's default column, one string a line
+    flag: str = ""
+    env_note: str = ""  # a line under the env var (how a list is written)
+
+    @property
+    def field(self):
+        return self.key.replace(".", "_")
+
+    @property
+    def env(self):
+        return "FABRIC_DEPLOYER_" + self.field.upper()
+
+
+SETTINGS = (
+    Setting("state_dir", "", _text, ("``/var/lib/deployer`` as root, else", "``$XDG_STATE_HOME/deployer``")),
+    Setting("volume_dir", "", _text, ("``/srv/deployer/volumes`` as root, else", "``$XDG_STATE_HOME/deployer/volumes``")),
+    Setting("retain", 3, _number(int), ("3 replaced containers kept per service",)),
+    Setting("lock_wait", 60, _number(int), ("60 seconds waiting for another deploy",), "--lock-wait"),
+    Setting("health_timeout", 60, _number(int), ("60 seconds to become healthy",)),
+    Setting("min_uptime", 0.1, _number(float), ("0.1 seconds a new container must keep running",)),
+    Setting("history", 100, _number(int), ("100 releases kept in ``history.jsonl`` (0: all)",)),
+    Setting("parallel", 10, _number(int), ("10 hosts at once",), "--parallel"),
+    Setting("fail_fast", False, _flag, ("false: a failing host does not stop the others",), "--fail-fast"),
+    Setting("known_hosts", "", _text, ("none: only ``~/.ssh/known_hosts``",)),
+    Setting("accept_new_hosts", False, _flag, ("false: an unknown host key is refused",)),
+    Setting("discovery", "state", _choice(*BACKENDS), ("``state``: endpoints registered on one host;",
+                                                       "``etcd``: in etcd, across hosts")),
+    Setting("etcd.endpoints", (), _urls, ("none (needed by ``etcd``): URLs as the hosts",
+                                          "reach them, a list or comma-separated"), env_note="(comma-separated)"),
+    Setting("etcd.prefix", "/deployer", _text, ("``/deployer``",)),
+    Setting("quiet", False, _flag, ("false: print only errors",), "-q"),
+    Setting("verbose", False, _flag, ("false: show each docker command the host runs",), "-v"),
+    Setting("slug.builder_image", DEFAULT_BUILDER, _text, (f"``{DEFAULT_BUILDER}``: builds buildpack slugs",)),
+    Setting("slug.runner_image", DEFAULT_RUNNER, _text, (f"``{DEFAULT_RUNNER}``: runs them",)),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting's value, checked. ``command``: the words after ``--`` (run, exec),
+    which the CLI hands down through the same config."""
+
+    state_dir: str = ""
+    volume_dir: str = ""
+    retain: int = 3
+    lock_wait: int = 60
+    health_timeout: int = 60
+    min_uptime: float = 0.1
+    history: int = 100
+    parallel: int = 10
+    fail_fast: bool = False
+    known_hosts: str = ""
+    accept_new_hosts: bool = False
+    discovery: str = "state"
+    etcd_endpoints: tuple = ()
+    etcd_prefix: str = "/deployer"
+    quiet: bool = False
+    verbose: bool = False
+    slug_builder_image: str = DEFAULT_BUILDER
+    slug_runner_image: str = DEFAULT_RUNNER
+    command: tuple = ()
+
+    @classmethod
+    def of(cls, config):
+        """The settings in a Fabric/invoke config (or any mapping with a ``deployer`` key)."""
+        return cls.parse(config.get("deployer", {}) or {})
+
+    @classmethod
+    def parse(cls, given):
+        """Settings from the ``deployer`` mapping: unset (None, "") keys keep their default."""
+        values = {}
+        for setting in SETTINGS:
+            value = _lookup(given, setting.key)
+            if value is not None and value != "":
+                values[setting.field] = setting.parse(setting.key, value)
+        settings = cls(**values, command=tuple(given.get("command") or ()))
+        settings.etcd  # checked now, with the rest
+        return settings
+
+    @property
+    def etcd(self):
+        """The etcd backend, checked; None for the default ``state`` backend."""
+        return Etcd.of(self.etcd_endpoints, self.etcd_prefix) if self.discovery == "etcd" else None
+
+    @property
+    def slug(self):
+        return Slug(self.slug_builder_image, self.slug_runner_image)
+
+    def but(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+def _lookup(given, key):
+    for part in key.split("."):
+        given = given.get(part) if hasattr(given, "get") else None
+    return given
+
+
+def declared():
+    """The ``deployer`` keys a collection declares (with no value), so that Fabric maps the
+    env vars FABRIC_DEPLOYER_<KEY> onto them."""
+    tree = {}
+    for setting in SETTINGS:
+        *parents, leaf = setting.key.split(".")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = None
+    return tree
+
+
+def table():
+    """README.rst's settings table (reStructuredText)."""
+    widths = (32, 48, 38)
+    rule = "  ".join("=" * w for w in widths)
+    rows = [rule, _row(("``fabric.yaml`` key", "default", "env var / flag"), widths), rule]
+    for s in SETTINGS:
+        env = [f"``{s.env}``" + ("," if s.flag else ""), *([f"``{s.flag}``"] if s.flag else []),
+               *([s.env_note] if s.env_note else [])]
+        lines = max(len(s.doc), len(env))
+        for i in range(lines):
+            key = f"``deployer.{s.key}``" if i == 0 else ""
+            rows.append(_row((key, s.doc[i] if i < len(s.doc) else "", env[i] if i < len(env) else ""), widths))
+    rows.append(rule)
+    return "\n".join(rows) + "\n"
+
+
+def _row(cells, widths):
+    return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths)).rstrip()
