@@ -1,4 +1,4 @@
-"""The Fabric tasks: parse arguments, call deployer.instance, print through output.
+"""The Fabric tasks: parse arguments, call the use cases (ops/), print through cli/output.
 
 Run them with ``fab -H web1 deploy app.yaml --instance customer1`` (this repo's
 fabfile), the ``deployer`` command, or import them into your own fabfile::
@@ -16,13 +16,13 @@ from contextlib import contextmanager
 
 from invoke import Collection, Exit, task
 
-from .ops import instance as instances
 from .cli import output
+from .engine import connect
 from .errors import EXIT_USAGE, DeployerError
-from .remote.apply import SECRETS_FD
-from .remote.host import Host
-from .settings import Settings, declared
 from .model.variables import assignments, load_vars_file, secrets_source
+from .ops import deploy as deploying, instance as instances
+from .remote.apply import SECRETS_FD
+from .settings import Settings, declared
 
 __all__ = [
     "deploy", "redeploy", "rollback", "history", "endpoints", "logs", "run_once", "exec_in", "stop", "start", "restart",
@@ -76,9 +76,9 @@ def deploy(c, template, instance=None, force=False, dry_run=False, pull=False, l
     if not instance:
         raise Exit("error: deploy needs the instance's name: --instance NAME", code=EXIT_USAGE)
     with user_errors(c) as settings:
-        options = instances.Options(force, dry_run, pull, _seconds(lock_wait), dirty, output.build_progress())
+        options = deploying.Options(force, dry_run, pull, _seconds(lock_wait), dirty, output.build_progress())
         host = _host(c, settings, rows=not json)
-        result = instances.deploy(host, template, instance, options, _inputs(var, vars, secrets))
+        result = deploying.deploy(host, template, instance, options, _inputs(var, vars, secrets))
         output.deployed(result, dry_run, json, host.listener)
         return result
 
@@ -88,9 +88,9 @@ def redeploy(c, instance, force=False, dry_run=False, pull=False, lock_wait=None
              json=False):
     """Apply again the template the host holds for the instance, with its variables (no local YAML needed)."""
     with user_errors(c) as settings:
-        options = instances.Options(force, dry_run, pull, _seconds(lock_wait))
+        options = deploying.Options(force, dry_run, pull, _seconds(lock_wait))
         host = _host(c, settings, rows=not json)
-        result = instances.redeploy(host, instance, options, _inputs(var, vars, secrets))
+        result = deploying.redeploy(host, instance, options, _inputs(var, vars, secrets))
         output.deployed(result, dry_run, json, host.listener)
         return result
 
@@ -98,7 +98,7 @@ def redeploy(c, instance, force=False, dry_run=False, pull=False, lock_wait=None
 def _host(c, settings, rows=False):
     """The task's host, what its scripts report shown as it arrives (waits, -v's commands,
     and with ``rows`` a deploy's rows as its steps are done)."""
-    host = Host.for_context(c, settings)
+    host = connect(c, settings)
     host.listener = output.Live(host.name, host.verbose, rows)
     return host
 
@@ -106,7 +106,7 @@ def _host(c, settings, rows=False):
 def _inputs(var, vars_file, secrets_file):
     """Variables (a --vars file, then each --var over it) and the secrets' source."""
     variables = {**(load_vars_file(vars_file) if vars_file else {}), **assignments(var)}
-    return instances.Inputs(variables, secrets_source(secrets_file))
+    return deploying.Inputs(variables, secrets_source(secrets_file))
 
 
 @task(
@@ -117,9 +117,9 @@ def _inputs(var, vars_file, secrets_file):
 def rollback(c, instance, to=None, dry_run=False, lock_wait=None, json=False):
     """Go back to the previous release (or --to N): env, images and all."""
     with user_errors(c) as settings:
-        options = instances.Options(dry_run=dry_run, lock_wait=_seconds(lock_wait))
+        options = deploying.Options(dry_run=dry_run, lock_wait=_seconds(lock_wait))
         host = _host(c, settings, rows=not json)
-        result = instances.rollback(host, instance, _number("--to", to), options)
+        result = deploying.rollback(host, instance, _number("--to", to), options)
         output.deployed(result, dry_run, json, host.listener)
         return result
 
@@ -253,7 +253,7 @@ def destroy(c, instance, volumes=False, lock_wait=None):
 def validate(c, template, var=None, vars=None, json=False):
     """Check a template without any host (for CI): exits 2 with the first error."""
     with user_errors(c):
-        output.valid(instances.validate(template, _inputs(var, vars, None).variables), json)
+        output.valid(deploying.validate(template, _inputs(var, vars, None).variables), json)
 
 
 ns = Collection(

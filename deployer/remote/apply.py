@@ -117,7 +117,7 @@ class Deploy:
         self.finished = False
         self.seconds = {}  # service -> seconds its step took on the host
 
-    def apply(self, actions, final_state, entry, template_text, limits, deps=None, registry=None):
+    def apply(self, actions, final_state, entry, template_text, deps=None, registry=None):
         """Run the changing actions in order, then write template, state and history (and
         the ``registry`` transaction to etcd, if any).
 
@@ -125,6 +125,8 @@ class Deploy:
         (None when all succeeded), so the caller can record what really runs.
         """
         existing = {c.name for c in self.facts.containers}
+        settings = self.host.settings
+        limits = Limits(settings.health_timeout, settings.min_uptime, settings.history)
         steps = plan_script(self.instance, actions, self.boundary, limits, final_state.release, existing, deps)
         steps += [f'dpl_put "$D/template.yaml" {q(template_text)} || exit 1', record(final_state, entry, limits.history)]
         if registry:

@@ -6,8 +6,9 @@ script marks (``sh/facts.sh``, ``sh/discovery.sh``).
 """
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from ..engine import Facts, Roots
 from ..errors import DeployerError
 from ..model.discovery import bridge_address, listening
 from ..model.etcd import read_registry
@@ -15,28 +16,6 @@ from ..model.state import Container, InstanceState, image_ids
 from .scripts import assign, call
 
 USES = ("facts", "discovery")  # the sources the facts' script needs
-
-
-@dataclass(frozen=True)
-class Roots:
-    state_dir: str
-    volume_dir: str
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What one round trip learns about an instance before a deploy or a status."""
-
-    roots: Roots
-    state: InstanceState | None
-    containers: tuple[Container, ...]
-    images: dict  # image reference -> id, for the references present on the host
-    bridge: str = ""  # the Docker bridge's address (asked for with discovery=True)
-    others: tuple = ()  # the other instances' states (discovery)
-    listening: frozenset = frozenset()  # TCP ports listening on the host (discovery)
-    host_id: str = ""  # with etcd: this host's id, its reachable address, the registry
-    address: str = ""
-    registry: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from deployer.ops import build, instance
+from deployer.ops import build, deploy
 from deployer.remote import builds
 from deployer.settings import Settings
 from deployer import plugins
@@ -118,7 +118,7 @@ def test_redeploy_runs_a_git_service_with_the_image_and_cmd_its_last_deploy_rend
     built = build.built(web, build.source(web, repo / "deploy.yaml"), "i")
     (recorded,) = render(dataclasses.replace(template, services=(built,)), "i", "/v", plugins.installed())
 
-    again = instance._as_recorded(web, recorded.to_dict())  # the stored template says just "web"
+    again = deploy._as_recorded(web, recorded.to_dict())  # the stored template says just "web"
 
     assert again.image == built.image and list(again.options["cmd"]) == ["start", "web"]
 

@@ -1,0 +1,93 @@
+"""The engine seam: what the use cases (ops/) ask of whatever runs an instance's containers.
+
+The core decides (template -> specs -> plan, all pure); an engine reports the facts a plan
+is made against and applies the plan. ops/ call nothing but what ``Engine`` and
+``Applying`` name, so a second engine (Swarm: services through a manager) slots in beside
+the one there is today, ``remote.host.Host``: one Docker engine driven by shell scripts
+over SSH (or locally), one round trip per operation. ``connect`` picks the engine for a
+task's context.
+"""
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .model.state import Container, InstanceState
+
+
+@dataclass(frozen=True)
+class Roots:
+    state_dir: str
+    volume_dir: str
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What one round trip learns about an instance before a deploy or a status."""
+
+    roots: Roots
+    state: InstanceState | None
+    containers: tuple[Container, ...]
+    images: dict  # image reference -> id, for the references present on the host
+    bridge: str = ""  # the Docker bridge's address (asked for with discovery=True)
+    others: tuple = ()  # the other instances' states (discovery)
+    listening: frozenset = frozenset()  # TCP ports listening on the host (discovery)
+    host_id: str = ""  # with etcd: this host's id, its reachable address, the registry
+    address: str = ""
+    registry: dict = field(default_factory=dict)
+
+
+class Applying(Protocol):
+    """A deploy holding the instance's lock, its facts read under it."""
+
+    facts: Facts
+    seconds: dict  # service -> seconds its step took, once applied
+
+    def apply(self, actions, final_state, entry, template_text, deps=None, registry=None):
+        """Run the plan's changing actions, then record ``final_state`` and the release
+        ``entry``; (services done, the error that stopped the rest or None)."""
+
+    def register(self, registry):
+        """Only bring the endpoint registry up to date (nothing else changed)."""
+
+
+class Engine(Protocol):
+    """Where an instance runs. Every method is one round trip to it."""
+
+    name: str  # as errors name it
+    hostname: str  # ``{host}`` in templates
+    settings: object  # settings.Settings
+    etcd: object  # model.etcd.Etcd, or None
+
+    def facts(self, instance, images=(), discovery=False) -> Facts: ...
+
+    def deploying(self, instance, images, who, lock_wait, pull=(), discovery=False
+                  ) -> AbstractContextManager[Applying]: ...
+
+    def build(self, tag, source, instance, progress=None) -> str: ...
+
+    def write_state(self, instance, state, entry, history=0): ...
+
+    def instances(self) -> list: ...
+
+    def history(self, instance) -> list: ...
+
+    def stored(self, instance) -> tuple: ...
+
+    def prune(self, instance, who, lock_wait) -> tuple: ...
+
+    def control(self, instance, verb, names, who, lock_wait): ...
+
+    def destroy(self, instance, volumes, who, lock_wait) -> bool: ...
+
+    def attach(self, argv, tty, hidden=None, instance=None) -> int: ...
+
+    def conceal(self, values): ...
+
+
+def connect(c, settings):
+    """The engine for a task's context: a Fabric Connection is a host over SSH, a plain
+    invoke Context (no ``-H``) the local Docker engine."""
+    from .remote.host import Host  # the one engine there is
+
+    return Host.for_context(c, settings)

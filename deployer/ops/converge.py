@@ -1,0 +1,126 @@
+"""Converging: plan what an instance should run against the engine's facts, under the
+instance's lock, and apply it; record what really runs when a step fails.
+
+Settings (``retain``, ``lock_wait``, ...) come from the engine's Settings; arguments
+(``--lock-wait``) beat them. Returns data for output.py; nothing prints.
+"""
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from ..errors import DeployerError
+from ..model.plan import KEEP, plan
+from ..model.state import InstanceState
+from .instance import waiting, who
+
+
+@dataclass(frozen=True)
+class Deployed:
+    host: str
+    instance: str
+    release: int
+    actions: tuple
+    seconds: float
+    applied: bool = True  # False: a dry run, or nothing to change
+    notes: tuple = ()  # warnings for the user (e.g. uncommitted changes left out of a build)
+    step_seconds: dict = dataclasses.field(default_factory=dict)  # service -> seconds its step took
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What an instance should run: specs, the image id each reference should be, and
+    where that came from (a template file, or a release from the history)."""
+
+    specs: tuple
+    images: dict
+    template_text: str
+    source: str
+    variables: dict
+    secrets: dict
+    endpoints: dict = dataclasses.field(default_factory=dict)  # "svc:ep" -> Endpoint.to_dict()
+    deps: dict = dataclasses.field(default_factory=dict)  # service -> services it exposes
+
+
+def converge(host, instance, images, desire, options, note, discovery_used=False, built=()):
+    """Plan ``desire(facts)`` against the host under the instance's lock and apply it;
+    ``built`` are images deployer builds itself (never pulled)."""
+    started = time.monotonic()
+    retain = host.settings.retain
+    if options.dry_run:
+        facts = host.facts(instance, images, discovery_used)
+        want = desire(facts)
+        actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, retain)
+        release = facts.state.release if facts.state else 0
+        return Deployed(host.name, instance, release, actions, time.monotonic() - started, applied=False)
+    lock_wait = waiting(host, options.lock_wait)
+    pull = tuple(image for image in images if image not in built) if options.pull else ()
+    with host.deploying(instance, images, who(), lock_wait, pull, discovery_used) as session:
+        facts = session.facts
+        want = desire(facts)
+        host.conceal([*want.secrets.values(), *(facts.state.secrets.values() if facts.state else ())])
+        actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, retain)
+        previous = facts.state or InstanceState(instance, want.source, 0, "", "")
+        registry = _registry(host, instance, facts, want.endpoints)
+        if all(a.kind == KEEP for a in actions) and _recorded(facts.state, want.specs):
+            if registry:
+                session.register(registry)
+            return Deployed(host.name, instance, previous.release, actions, time.monotonic() - started, applied=False)
+        release = dict(
+            template=want.source,
+            release=previous.release + 1,
+            deployed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            deployed_by=who(),
+            variables=want.variables,
+            secrets=want.secrets,
+            endpoints=want.endpoints,
+        )
+        removed = {a.service for a in actions if a.spec is None}
+        final = previous.applied(want.specs, removed, want.images, **release)
+        record = final.record(actions, want.template_text, note)
+        done, error = session.apply(actions, final, record, want.template_text, want.deps, registry)
+    if error:
+        raise _partial(host, instance, previous, actions, done, want, release, note, error)
+    return Deployed(host.name, instance, final.release, actions, time.monotonic() - started,
+                    step_seconds=session.seconds)
+
+
+def _registry(host, instance, facts, endpoints):
+    """The etcd transaction registering the instance's endpoints as this host's (None: etcd
+    holds them already, or the host uses the state backend)."""
+    if not host.etcd:
+        return None
+    wanted = host.etcd.registrations(endpoints, instance, facts.host_id, host.hostname)
+    return host.etcd.changes(wanted, facts.registry, instance, facts.host_id)
+
+
+def _recorded(state, specs):
+    """Whether the state describes these specs (it may not, when writing it failed before:
+    the containers match, yet the state must still be written)."""
+    return state is not None and {n: s.config_hash for n, s in state.services.items()} == {
+        s.service: s.config_hash for s in specs
+    }
+
+
+def _partial(host, instance, previous, actions, done, want, release, note, error):
+    """Record what did change before the failure, so the state still describes what runs."""
+    steps = [a for a in actions if a.kind != KEEP]
+    failed = next((a for a in steps if a.service not in done), None)
+    if done:
+        started = [a.spec for a in steps if a.spec and a.service in done]
+        removed = {a.service for a in steps if a.spec is None and a.service in done}
+        state = previous.applied(started, removed, want.images, **release)
+        record = state.record(steps, want.template_text, note, failed=failed.service if failed else "recording")
+        try:
+            host.write_state(instance, state, record, host.settings.history)
+        except DeployerError:
+            pass  # the deploy's own error says more; the labels on containers still tell
+    if failed is None:
+        error.message = f"all {len(steps)} changes were made, but recording them failed: {error.message}"
+    else:
+        error.message = (
+            f"deploy stopped at service {failed.service!r} ({failed.kind}): {error.message}; "
+            f"{len(done)} of {len(steps)} changes were made, the other services run as before"
+        )
+    return error

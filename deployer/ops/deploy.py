@@ -1,0 +1,217 @@
+"""Deploying: bring an instance to a template (deploy), to the template the host holds
+(redeploy), or to a release of its history (rollback); and validate, which needs no host.
+
+Each works out what the instance should run (a Desired, from facts the engine reads under
+the instance's lock) and hands it to converge.py. Variables, builds of git services and
+endpoints are resolved here; nothing prints.
+"""
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .. import plugins
+from ..errors import DeployerError, TemplateError
+from ..model import discovery, template as templates
+from ..model.spec import ContainerSpec, render
+from ..model.state import check_instance_name
+from ..model.variables import MASK, UnsetVariables
+from . import build
+from .converge import Desired, converge
+
+
+def validate(template_path, variables=None):
+    """Load and render the template for a throwaway instance: every template error, no
+    host, no secrets needed (placeholders for {instance} and {host})."""
+    template = templates.load(template_path, variables={**(variables or {}), "instance": "validate", "host": "validate"})
+    template, _ = _with_builds(template, template_path, "validate")
+    others = {  # another instance's endpoints are only known on the host
+        ref: discovery.Endpoint("validate", 0, 0) for s in template.services for ref in s.options.get("expose", {}) if "/" in ref
+    }
+    endpoints = discovery.allocate(template, {}, set(), "validate")
+    try:
+        discovery.dependencies(template, others)
+    except TemplateError as e:
+        raise e.where(file=template.path)
+    secrets = {name: MASK for name in template.secret_names}
+    render(template, "validate", "/volumes", plugins.installed(), secrets, {**endpoints, **others})
+    return template
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to deploy, from the task's flags (None: the setting, then the default)."""
+
+    force: bool = False
+    dry_run: bool = False
+    pull: bool = False
+    lock_wait: int | None = None
+    dirty: bool = False  # git services: deploy the work tree as it is, not the commit
+    progress: Callable[[str, str], None] | None = None  # progress(service, line): a build's output, as it comes
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the deploying side gives an instance: variables, and where secrets come from."""
+
+    variables: dict = dataclasses.field(default_factory=dict)
+    secrets: dict = dataclasses.field(default_factory=dict)  # name -> value (env + --secrets file)
+
+
+def deploy(host, template_path, instance, options=Options(), inputs=Inputs()):
+    """Bring the instance to the template: only services that changed are recreated.
+
+    Variables not given are taken from the instance's state (one more round trip, only
+    when the template has placeholders left without a value).
+    """
+    check_instance_name(instance)
+    variables = _variables(host, instance, inputs.variables)
+    try:
+        template = templates.load(template_path, variables=variables)
+    except UnsetVariables as unset:
+        try:
+            stored = host.stored(instance)[2].variables
+        except DeployerError:
+            raise unset from None  # a new instance: the variables must be given
+        variables = _variables(host, instance, {**stored, **inputs.variables})
+        template = templates.load(template_path, variables=variables)
+    template, sources = _with_builds(template, template_path, instance, options.dirty, host.settings.slug)
+    return _deploy_template(host, instance, template, str(template_path), variables, options, inputs, sources)
+
+
+def _with_builds(template, template_path, instance, dirty=False, slug=build.Slug()):
+    """The template with each ``git:`` service's image named after its version (and a
+    slug's cmd the runner's), and the sources to build those images from (checked here,
+    before any host is contacted)."""
+    sources = {s.name: build.source(s, template_path, dirty, slug) for s in template.services if "git" in s.options}
+    services = tuple(
+        build.built(s, sources[s.name], instance) if s.name in sources else s for s in template.services
+    )
+    return dataclasses.replace(template, services=services), sources
+
+
+def redeploy(host, instance, options=Options(), inputs=Inputs()):
+    """Apply again the template the host holds for the instance, with its variables."""
+    check_instance_name(instance)
+    text, source, state = host.stored(instance)
+    variables = _variables(host, instance, {**state.variables, **inputs.variables})
+    template = templates.parse(text, source, variables=variables)
+    built = []  # git services run the image and command of the last deploy: the repo is not here
+    for s in template.services:
+        if "git" in s.options:
+            if s.name not in state.services:
+                raise DeployerError(f"{s.name} was never built here: deploy it from its template", host=host.name,
+                                    instance=instance)
+            s = _as_recorded(s, state.services[s.name].spec)
+        built.append(s)
+    template = dataclasses.replace(template, services=tuple(built))
+    return _deploy_template(host, instance, template, state.template, variables, options, inputs)
+
+
+def _as_recorded(service, spec):
+    """A git service with the image and cmd its recorded spec ran (a slug's cmd is the
+    runner's ``start <type>``); the spec's cmd carries the entrypoint's tail before it."""
+    tail = len((service.options.get("entrypoint") or [])[1:])
+    return dataclasses.replace(service, image=spec["image"], options={**service.options, "cmd": spec["cmd"][tail:]})
+
+
+def _variables(host, instance, given):
+    """The built-in variables win: {instance} and {host} always mean this instance, this host."""
+    return {**given, "instance": instance, "host": host.hostname}
+
+
+def _deploy_template(host, instance, template, source, variables, options, inputs, sources=None):
+    images = tuple(dict.fromkeys(s.image for s in template.services))
+    own = {k: v for k, v in variables.items() if k not in ("instance", "host")}
+    sources = sources or {}
+    notes = tuple(
+        f"{name}: uncommitted changes in {src.root} were left out (deployed {src.commit[:12]}; --dirty deploys them)"
+        for name, src in sources.items() if src.left_out
+    )
+
+    def desired(facts):
+        if not options.dry_run:  # a commit the host has not built yet is built now, once
+            for src in sources.values():
+                tag = src.tag(instance)
+                if tag not in facts.images:
+                    facts.images[tag] = host.build(tag, src, instance, options.progress)
+        known = {**(facts.state.secrets if facts.state else {}), **inputs.secrets}
+        secrets = {name: known[name] for name in template.secret_names if name in known}
+        endpoints, others, deps = _endpoints(host, instance, template, facts)
+        specs = render(template, instance, facts.roots.volume_dir, plugins.installed(), secrets, {**others, **endpoints})
+        return Desired(_ordered(specs, deps), facts.images, template.text, source, own, secrets,
+                       {k: e.to_dict() for k, e in endpoints.items()}, deps)
+
+    discovery_used = bool(host.etcd or discovery.registered(template)) or any(s.options.get("expose") for s in template.services)
+    built = {src.tag(instance) for src in sources.values()}
+    result = converge(host, instance, images, desired, options, note="", discovery_used=discovery_used, built=built)
+    return dataclasses.replace(result, notes=notes)
+
+
+def _endpoints(host, instance, template, facts):
+    """This instance's endpoints (allocated, or kept from its state), those registered
+    elsewhere (the host's other instances; with etcd, every host's), and the services'
+    dependencies (checked: unknown references, cycles)."""
+    recorded = {k: e["host_port"] for k, e in (facts.state.endpoints if facts.state else {}).items()}
+    local = discovery.of_other_instances(facts.others, facts.bridge)
+    taken = facts.listening | {e.host_port for e in local.values()}
+    others, ambiguous = host.etcd.endpoints(facts.registry, instance, facts.host_id) if host.etcd else (local, {})
+    endpoints = discovery.allocate(template, recorded, taken, facts.address or facts.bridge)
+    try:
+        deps = discovery.dependencies(template, others, ambiguous)
+    except TemplateError as e:
+        raise e.where(file=template.path)
+    return endpoints, others, deps
+
+
+def _ordered(specs, deps):
+    """Each service after the services it exposes."""
+    by_name = {spec.service: spec for spec in specs}
+    return tuple(by_name[name] for name in discovery.order(list(by_name), deps))
+
+
+def rollback(host, instance, to=None, options=Options()):
+    """Run a release of the history again (by default the one before the current)."""
+    check_instance_name(instance)
+    releases = host.history(instance)
+    if not releases:
+        raise DeployerError("no releases in the history to roll back to", host=host.name, instance=instance)
+    number = to if to is not None else releases[-1]["release"] - 1
+    target = next((r for r in releases if r["release"] == number), None)
+    if target is None:
+        known = ", ".join(str(r["release"]) for r in releases)
+        raise DeployerError(f"no release {number} in the history (known: {known})", host=host.name, instance=instance)
+    specs = [ContainerSpec.from_dict(s["spec"]) for s in target["services"].values()]
+    ids = {name: s["image_id"] for name, s in target["services"].items()}
+    images = tuple(dict.fromkeys([s.image for s in specs] + [i for i in ids.values() if i]))
+
+    def desired(facts):
+        chosen = [_pinned(spec, ids[spec.service], facts, host, instance, number) for spec in specs]
+        wanted = {s.image: ids[s.service] or facts.images.get(s.image) for s in chosen}
+        return Desired(
+            tuple(chosen), wanted, target["template_text"], target["template"],
+            target.get("variables", {}), target.get("secrets", {}), target.get("endpoints", {}),
+        )
+
+    return converge(host, instance, images, desired, options, note=f"rollback to release {number}",
+                     discovery_used=bool(host.etcd))
+
+
+def _pinned(spec, image_id, facts, host, instance, number):
+    """The recorded spec, run from the recorded image id where its reference moved since.
+
+    A retained container with that spec and image is started again as it is; otherwise
+    the image id must still be on the host.
+    """
+    if not image_id or facts.images.get(spec.image) == image_id:
+        return spec
+    if any(c.config_hash == spec.config_hash and c.image_id == image_id for c in facts.containers):
+        return spec
+    if image_id in facts.images:
+        return dataclasses.replace(spec, image=image_id)
+    raise DeployerError(
+        f"release {number} ran {spec.service} from image {spec.image} ({image_id}), which is no longer on the "
+        "host, and no retained container has it: pull or build that image, then roll back again",
+        host=host.name,
+        instance=instance,
+    )
