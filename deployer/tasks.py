@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 from invoke import Collection, Exit, task
 
-from .cli import output
+from .cli import live, output
 from .engine import connect
 from .errors import EXIT_USAGE, DeployerError
 from .model.variables import assignments, load_vars_file, secrets_source
@@ -99,7 +99,7 @@ def _host(c, settings, rows=False):
     """The task's host, what its scripts report shown as it arrives (waits, -v's commands,
     and with ``rows`` a deploy's rows as its steps are done)."""
     host = connect(c, settings)
-    host.listener = output.Live(host.name, host.verbose, rows)
+    host.listener = live.Live(host.name, host.verbose, rows)
     return host
 
 

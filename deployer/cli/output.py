@@ -6,7 +6,7 @@ keys are stable, and no env value (so no secret) is ever part of them.
 
 Colour only where a person reads: the stream is a terminal and ``NO_COLOR`` is unset.
 What a host reports while a script runs (progress, waits, ``-v``'s commands) is shown by
-``Live``, as it arrives; anything else (a pipe, a file, ``--json``) gets the same lines as
+``live.Live``, as it arrives; anything else (a pipe, a file, ``--json``) gets the same lines as
 ever, once the task is done.
 """
 
@@ -19,7 +19,6 @@ import sys
 import threading
 
 from ..errors import printable
-from ..remote.framing import elapsed
 from ..model.variables import MASK
 
 _local = threading.local()
@@ -28,11 +27,12 @@ STYLES = {"done": "32", "failed": "31", "kept": "2"}  # green, red, dim
 
 def emit(line="", style=None):
     if not QUIET.is_set():
-        stream = _stream()
-        print(paint(line, style, _coloured(stream)), file=stream, flush=True)
+        out = stream()
+        print(paint(line, style, _coloured(out)), file=out, flush=True)
 
 
-def _stream():
+def stream():
+    """The current thread's stream: stdout, or the buffer of one of several hosts."""
     return getattr(_local, "stream", None) or sys.stdout
 
 
@@ -90,17 +90,17 @@ def document(data):
 
 def table(header, rows, styles=()):
     """Columns as wide as their widest cell; ``styles``: one per row (None: plain)."""
-    widths = _widths(header, rows)
-    emit(_line(header, widths))
+    sizes = widths(header, rows)
+    emit(row_line(header, sizes))
     for row, style in zip(rows, [*styles, *[None] * len(rows)]):
-        emit(_line(row, widths), style)
+        emit(row_line(row, sizes), style)
 
 
-def _widths(header, rows):
+def widths(header, rows):
     return [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(header)]
 
 
-def _line(row, widths):
+def row_line(row, widths):
     return "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
 
 
@@ -122,7 +122,7 @@ def build_progress():
     return progress
 
 
-def _step_row(action, seconds):
+def step_row(action, seconds):
     return (action.kind, action.service, action.reason, "" if seconds is None else f"{seconds:.1f}s")
 
 
@@ -147,7 +147,7 @@ def deployed(result, dry_run=False, as_json=False, live=None):
             }
         )
     if not (live and live.table):  # else each row was printed as its step was done
-        rows = [_step_row(a, result.step_seconds.get(a.service)) for a in result.actions]
+        rows = [step_row(a, result.step_seconds.get(a.service)) for a in result.actions]
         done = "done" if result.applied and not dry_run else None
         table(DEPLOY_COLUMNS, rows, ["kept" if a.kind == "keep" else done for a in result.actions])
     where = f"{result.instance} on {result.host}"
@@ -349,103 +349,3 @@ def endpoints(host, instance, registered, as_json=False, etcd=False):
             for key, e in sorted(registered.items())
         ],
     )
-
-
-class Live:
-    """A host's reports while its scripts run (the Host's listener), for people.
-
-    - ``-v``: each command and file the host's scripts note, on stderr, secrets masked
-      (``secrets`` reports the values to mask, before any script could use them);
-    - waits (another deploy's lock, a container's health): on a terminal one line that
-      counts the seconds, else one line when the wait begins; a pull, on a terminal, as it begins;
-    - a deploy's rows (``apply`` with the plan, then ``ok`` per step done): on a terminal
-      each row as its step is done, in colour; elsewhere ``deployed`` prints the table at
-      the end, as before, so scripts and logs see no difference.
-    """
-
-    def __init__(self, host, verbose=False, rows=True):
-        self.host = host
-        self.verbose = verbose
-        self.secrets = set()
-        alone = _stream() is sys.stdout  # not one of several hosts, whose output is kept together
-        self.live_rows = rows and alone and sys.stdout.isatty() and not QUIET.is_set()
-        self.counting = alone and sys.stderr.isatty()
-        self.table = None  # (widths, actions) once the plan's rows are shown live
-        self._waits = set()  # what has been waited for (shown once when not on a terminal)
-        self._open = 0  # length of the counting line on a terminal, 0: none
-        self._lock = threading.Lock()
-        self._handlers = {
-            "secrets": self._conceal, "run": self._traced, "put": self._traced, "append": self._traced,
-            "garbled": self._traced,
-            "waiting": self._lock_wait, "health": self._health_wait, "pulling": self._pulling,
-            "apply": self._planned, "ok": self._done,
-            "applied": self._applied,
-        }
-
-    def __call__(self, kind, *fields):
-        with self._lock:
-            if kind not in ("waiting", "health"):
-                self._close()
-            handler = self._handlers.get(kind)
-            if handler is not None:
-                handler(kind, *fields)
-
-    def _conceal(self, kind, *values):
-        self.secrets.update(value for value in values if value)
-
-    def _traced(self, kind, *fields):
-        if self.verbose:
-            print(f"{self.host}: {traced(kind, fields, self.secrets)}", file=sys.stderr, flush=True)
-
-    def _lock_wait(self, kind, seconds, instance, *holder):
-        self._wait(f"lock {instance}", f"waiting for the lock of instance {instance} (held by {' '.join(holder)})", seconds)
-
-    def _health_wait(self, kind, container, seconds):
-        self._wait(f"health {container}", f"waiting for {container} to be healthy", seconds)
-
-    def _pulling(self, kind, image):
-        """A pull (``--pull``) may take a while: a terminal is told as it begins."""
-        if self.counting and not QUIET.is_set():
-            print(f"{self.host}: pulling {image}", file=sys.stderr, flush=True)
-
-    def _wait(self, key, text, seconds):
-        """On a terminal, one line rewritten each second; elsewhere the first line only."""
-        if QUIET.is_set():
-            return
-        line = f"{self.host}: {text}"
-        if self.counting:
-            line += f" {seconds} s"
-            print("\r" + line.ljust(self._open), end="", file=sys.stderr, flush=True)
-            self._open = len(line)
-        elif key not in self._waits:
-            print(line, file=sys.stderr, flush=True)
-        self._waits.add(key)
-
-    def _close(self):
-        if self._open:
-            print(file=sys.stderr, flush=True)
-            self._open = 0
-
-    def _planned(self, kind, actions):
-        """The header and the kept services at once; the other rows as their steps are done."""
-        if not self.live_rows:
-            return
-        widths = _widths(DEPLOY_COLUMNS, [_step_row(a, None) for a in actions])
-        self.table = (widths, {a.service: a for a in actions})
-        emit(_line(DEPLOY_COLUMNS, widths))
-        for a in actions:
-            if a.kind == "keep":
-                emit(_line(_step_row(a, None), widths), "kept")
-
-    def _done(self, kind, service, *stamps):
-        if self.table:
-            widths, actions = self.table
-            emit(_line(_step_row(actions[service], elapsed(*stamps)), widths), "done")
-
-    def _applied(self, kind, *done):
-        """Steps not done: the deploy stopped there (its error follows)."""
-        if self.table:
-            widths, actions = self.table
-            for a in actions.values():
-                if a.kind != "keep" and a.service not in done:
-                    emit(_line((*_step_row(a, None)[:3], "failed"), widths), "failed")

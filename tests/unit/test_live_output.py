@@ -5,7 +5,7 @@ import shlex
 
 import pytest
 
-from deployer.cli import output
+from deployer.cli import live as live_output, output
 from deployer.model.plan import Action
 
 HOSTILE = ["it's a secret", 'q"uo"te', "$(touch /tmp/pwned)", "new\nline", "back\\slash", "'\"'\"'"]
@@ -67,7 +67,7 @@ def test_a_garbled_record_shows_none_of_its_fields():
 
 def test_verbose_lines_go_to_stderr_with_the_host_and_secrets_masked(screen):
     out, err = screen(tty=False)
-    live = output.Live("web1", verbose=True)
+    live = live_output.Live("web1", verbose=True)
 
     live("secrets", "s3cr3t", "")
     live("run", "docker", "run", "-e", "PW=s3cr3t", "img")
@@ -79,14 +79,14 @@ def test_verbose_lines_go_to_stderr_with_the_host_and_secrets_masked(screen):
 def test_without_verbose_commands_are_not_shown(screen):
     out, err = screen(tty=True)
 
-    output.Live("web1")("run", "docker", "ps")
+    live_output.Live("web1")("run", "docker", "ps")
 
     assert err.getvalue() == out.getvalue() == ""
 
 
 def test_a_lock_wait_counts_on_one_terminal_line(screen):
     out, err = screen(tty=True)
-    live = output.Live("web1")
+    live = live_output.Live("web1")
 
     for second in ("0", "1", "2"):
         live("waiting", second, "c1", "ann@laptop", "since", "2024-05-01T10:00:00Z")
@@ -98,7 +98,7 @@ def test_a_lock_wait_counts_on_one_terminal_line(screen):
 
 def test_a_lock_wait_is_one_line_when_not_on_a_terminal(screen):
     out, err = screen(tty=False)
-    live = output.Live("web1")
+    live = live_output.Live("web1")
 
     for second in ("0", "1", "2"):
         live("waiting", second, "c1", "ann@laptop", "since", "T")
@@ -120,7 +120,7 @@ ACTIONS = (
 
 def test_on_a_terminal_each_row_shows_as_its_step_is_done_in_colour(screen):
     out, err = screen(tty=True)
-    live = output.Live("web1")
+    live = live_output.Live("web1")
 
     live("apply", ACTIONS)
     live("ok", "worker", "10.0", "10.5")
@@ -137,7 +137,7 @@ def test_on_a_terminal_each_row_shows_as_its_step_is_done_in_colour(screen):
 
 def test_steps_not_done_show_as_failed_in_red(screen):
     out, err = screen(tty=True)
-    live = output.Live("web1")
+    live = live_output.Live("web1")
 
     live("apply", ACTIONS)
     live("applied")
@@ -151,7 +151,7 @@ def test_steps_not_done_show_as_failed_in_red(screen):
 def test_no_colour_with_no_color(screen, monkeypatch):
     out, err = screen(tty=True)
     monkeypatch.setenv("NO_COLOR", "1")
-    live = output.Live("web1")
+    live = live_output.Live("web1")
 
     live("apply", ACTIONS)
     live("ok", "web", "1", "2")
@@ -161,7 +161,7 @@ def test_no_colour_with_no_color(screen, monkeypatch):
 
 def test_not_on_a_terminal_nothing_shows_until_the_end(screen):
     out, err = screen(tty=False)
-    live = output.Live("web1")
+    live = live_output.Live("web1")
 
     live("apply", ACTIONS)
     live("ok", "web", "1", "2")
