@@ -48,6 +48,22 @@ def registered(template):
     }
 
 
+def resolve(template, instance, facts, etcd=None):
+    """This instance's endpoints (allocated, or kept from its state), those registered
+    elsewhere (the host's other instances; with ``etcd``, every host's), and the services'
+    dependencies (checked: unknown references, cycles), from an engine's Facts."""
+    recorded = {k: e["host_port"] for k, e in (facts.state.endpoints if facts.state else {}).items()}
+    local = of_other_instances(facts.others, facts.bridge)
+    taken = facts.listening | {e.host_port for e in local.values()}
+    others, ambiguous = etcd.endpoints(facts.registry, instance, facts.host_id) if etcd else (local, {})
+    endpoints = allocate(template, recorded, taken, facts.address or facts.bridge)
+    try:
+        deps = dependencies(template, others, ambiguous)
+    except TemplateError as e:
+        raise e.where(file=template.path)
+    return endpoints, others, deps
+
+
 def allocate(template, recorded, taken, address):
     """Every registered endpoint with its host port: the recorded one if it has one, else
     the lowest free port (not listening on the host, not another instance's)."""

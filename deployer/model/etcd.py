@@ -87,6 +87,12 @@ class Etcd:
         ambiguous = {r: sorted(h) for r, h in hosts.items() if len(h) > 1}
         return {r: e for r, e in found.items() if r not in ambiguous}, ambiguous
 
+    def update(self, endpoints, instance, facts, hostname):
+        """The transaction registering the instance's endpoints as this host's, from an
+        engine's Facts (None: etcd holds them already)."""
+        wanted = self.registrations(endpoints, instance, facts.host_id, hostname)
+        return self.changes(wanted, facts.registry, instance, facts.host_id)
+
     def changes(self, registrations, registry, instance, host_id):
         """The transaction bringing this host's keys for the instance to ``registrations``
         (None when etcd holds them already)."""

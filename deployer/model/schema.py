@@ -29,6 +29,10 @@ IMAGE = re.compile(
 )
 RESTART = re.compile(r"(no|always|unless-stopped|on-failure(:[0-9]+)?)")
 RESERVED_LABEL_PREFIX = "deployer."
+# an env var's value is an endpoint's address (its value names the endpoint): docker inspect
+# shows where a value came from, and a plan says "endpoint db:web moved" rather than only
+# "env.DB_ADDR changed"
+LABEL_EXPOSED = "deployer.exposed."
 
 
 def text(value):
@@ -304,8 +308,6 @@ CORE_KEYS = {
     "healthcheck": healthcheck,
 }
 
-# Keys of the template language whose plugins ship in a later release: the loader
-# refuses them by name unless an installed plugin claims them.
 def registration(value):
     """An endpoint's name, or ``{name: NAME, wan: true}`` to publish it on all interfaces."""
     if isinstance(value, dict):

@@ -16,9 +16,7 @@ from dataclasses import asdict, dataclass
 
 from ..errors import TemplateError
 from ..plugins.base import Mount, RenderContext
-from ..plugins.expose import LABEL as EXPOSED
-from .schema import PORT
-from .variables import MASK
+from .schema import LABEL_EXPOSED, PORT
 
 LABEL_INSTANCE = "deployer.instance"
 LABEL_SERVICE = "deployer.service"
@@ -39,10 +37,6 @@ class ContainerSpec:
     flags: tuple[str, ...]  # the remaining docker run options, e.g. ("--restart", "always")
     host_dirs: tuple[str, ...]
     secrets: tuple[str, ...] = ()  # env names whose values are secrets
-
-    def masked_env(self):
-        """The env as output may show it: secret values as ``***``."""
-        return {key: MASK if key in self.secrets else value for key, value in self.env}
 
     @property
     def name(self):
@@ -219,7 +213,7 @@ def changes(recorded, spec):
             out.append(f"image {old_value} -> {new_value}")
         elif key in ("env", "labels"):
             before, after = dict(old_value or ()), dict(new_value)
-            exposed = {name[len(EXPOSED):]: ref for name, ref in new["labels"] if name.startswith(EXPOSED)}
+            exposed = {name[len(LABEL_EXPOSED):]: ref for name, ref in new["labels"] if name.startswith(LABEL_EXPOSED)}
             out += [
                 f"endpoint {exposed[name]} moved ({key}.{name})" if key == "env" and name in exposed and name in before
                 else f"{key}.{name} {'added' if name not in before else 'removed' if name not in after else 'changed'}"

@@ -1,6 +1,6 @@
 """YAML -> Template: the shorthand of the template language, validated.
 
-The language (ORIGIN.txt): a top-level key is either a template setting (capitalised,
+The language: a top-level key is either a template setting (capitalised,
 such as ``Env``) or a service. A service key with no ``image:`` (and no ``git:``) *is*
 the image, and the service is named after its last path part: ``elsdoerfer/rethinkdb``
 is the service ``rethinkdb``. A string value is the service's ``cmd``.

@@ -9,7 +9,7 @@ commit, or ``<commit>-dirty-<tree>``), so that a second deploy of the same versi
 nothing.
 
 An app with a ``Dockerfile`` is built by ``docker build``. Any other app is a buildpack
-slug (ORIGIN's slugbuilder/slugrunner): it needs a ``Procfile``, and the service's ``cmd``
+slug (Flynn's slugbuilder/slugrunner): it needs a ``Procfile``, and the service's ``cmd``
 names one of its process types, which the runner image starts as ``start <type>``.
 Everything a deploy can check here (the repo, the ref, the Dockerfile or Procfile and its
 process type) is checked before any host is contacted.

@@ -62,7 +62,7 @@ def converge(host, instance, images, desire, options, note, discovery_used=False
         host.conceal([*want.secrets.values(), *(facts.state.secrets.values() if facts.state else ())])
         actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, retain)
         previous = facts.state or InstanceState(instance, want.source, 0, "", "")
-        registry = _registry(host, instance, facts, want.endpoints)
+        registry = host.etcd and host.etcd.update(want.endpoints, instance, facts, host.hostname)
         if all(a.kind == KEEP for a in actions) and _recorded(facts.state, want.specs):
             if registry:
                 session.register(registry)
@@ -84,15 +84,6 @@ def converge(host, instance, images, desire, options, note, discovery_used=False
         raise _partial(host, instance, previous, actions, done, want, release, note, error)
     return Deployed(host.name, instance, final.release, actions, time.monotonic() - started,
                     step_seconds=session.seconds)
-
-
-def _registry(host, instance, facts, endpoints):
-    """The etcd transaction registering the instance's endpoints as this host's (None: etcd
-    holds them already, or the host uses the state backend)."""
-    if not host.etcd:
-        return None
-    wanted = host.etcd.registrations(endpoints, instance, facts.host_id, host.hostname)
-    return host.etcd.changes(wanted, facts.registry, instance, facts.host_id)
 
 
 def _recorded(state, specs):

@@ -137,7 +137,7 @@ def _deploy_template(host, instance, template, source, variables, options, input
                     facts.images[tag] = host.build(tag, src, instance, options.progress)
         known = {**(facts.state.secrets if facts.state else {}), **inputs.secrets}
         secrets = {name: known[name] for name in template.secret_names if name in known}
-        endpoints, others, deps = _endpoints(host, instance, template, facts)
+        endpoints, others, deps = discovery.resolve(template, instance, facts, host.etcd)
         specs = render(template, instance, facts.roots.volume_dir, plugins.installed(), secrets, {**others, **endpoints})
         return Desired(_ordered(specs, deps), facts.images, template.text, source, own, secrets,
                        {k: e.to_dict() for k, e in endpoints.items()}, deps)
@@ -146,22 +146,6 @@ def _deploy_template(host, instance, template, source, variables, options, input
     built = {src.tag(instance) for src in sources.values()}
     result = converge(host, instance, images, desired, options, note="", discovery_used=discovery_used, built=built)
     return dataclasses.replace(result, notes=notes)
-
-
-def _endpoints(host, instance, template, facts):
-    """This instance's endpoints (allocated, or kept from its state), those registered
-    elsewhere (the host's other instances; with etcd, every host's), and the services'
-    dependencies (checked: unknown references, cycles)."""
-    recorded = {k: e["host_port"] for k, e in (facts.state.endpoints if facts.state else {}).items()}
-    local = discovery.of_other_instances(facts.others, facts.bridge)
-    taken = facts.listening | {e.host_port for e in local.values()}
-    others, ambiguous = host.etcd.endpoints(facts.registry, instance, facts.host_id) if host.etcd else (local, {})
-    endpoints = discovery.allocate(template, recorded, taken, facts.address or facts.bridge)
-    try:
-        deps = discovery.dependencies(template, others, ambiguous)
-    except TemplateError as e:
-        raise e.where(file=template.path)
-    return endpoints, others, deps
 
 
 def _ordered(specs, deps):

@@ -1,12 +1,8 @@
 """``expose``: an endpoint another service registered, as an env var (``ADDRESS:PORT``,
 or the ``format`` given). discovery.dependencies has checked every reference."""
 
-from ..model.schema import EXPOSE
+from ..model.schema import EXPOSE, LABEL_EXPOSED
 from .base import Fragment
-
-# each exposed env var's label names its endpoint: docker inspect shows where a value came
-# from, and a plan says "endpoint db:web moved" rather than only "env.DB_ADDR changed"
-LABEL = "deployer.exposed."
 
 
 class ExposePlugin:
@@ -18,7 +14,7 @@ class ExposePlugin:
         for ref, exposure in service.options.get("expose", {}).items():
             endpoint = context.endpoints[ref]
             env[exposure["env"]] = exposure["format"].format(host=endpoint.address, port=endpoint.host_port)
-            labels[LABEL + exposure["env"]] = ref
+            labels[LABEL_EXPOSED + exposure["env"]] = ref
         return Fragment(env=env, labels=labels)
 
 

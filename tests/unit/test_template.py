@@ -1,4 +1,4 @@
-"""The template language (ORIGIN.txt): services, their images and cmds, and its errors."""
+"""The template language: services, their images and cmds, and its errors."""
 
 import textwrap
 
