@@ -10,7 +10,7 @@ The host id is a random id the host keeps in its state directory: one per deploy
 so that one instance deployed to two hosts keeps two sets of keys, and destroying it on one
 host removes only that host's. etcd is reached from the host (through its JSON gateway,
 with curl), not from the deploying machine: hosts often see etcd on a private network the
-laptop cannot reach. Everything here is pure: host.py sends the requests built here.
+laptop cannot reach. Everything here is pure: the engine (remote/) sends the requests built here.
 """
 
 import base64

@@ -2,7 +2,7 @@
 
 A ContainerSpec is pure and hashable. Its config hash (a label on the container) lets
 later deploys tell whether a running container still matches its template; its argv is
-built here and quoted only where it meets a shell (host.py), so tests assert on lists.
+built here and quoted only where it meets a shell (remote/scripts.py), so tests assert on lists.
 
 Defaults chosen for users of ``docker run``: restart policy ``unless-stopped`` (the
 instance comes back after a host reboot) and ``init: true`` (a tiny init as PID 1, so

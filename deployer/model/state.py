@@ -1,6 +1,6 @@
 """What a host knows about an instance: its state file, and the containers Docker runs.
 
-Pure data and JSON, no I/O: host.py reads and writes the files, this module decides
+Pure data and JSON, no I/O: the engine (remote/) reads and writes the files, this module decides
 what they mean. A state file that is corrupt, or written by a newer deployer, is an
 error naming the file, so nothing is ever overwritten on a guess.
 """

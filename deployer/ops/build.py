@@ -3,7 +3,7 @@
 The tree deployed is a commit (HEAD, or ``ref:``), not the work tree: uncommitted changes
 are left out with a warning, unless ``--dirty`` asks for the work tree as it is (tracked
 and untracked files, ignored ones excepted), written as a tree object through a temporary
-index, so nothing is copied. Its ``git archive`` is streamed to the host (host.py), so no
+index, so nothing is copied. Its ``git archive`` is streamed to the host (remote/host.py), so no
 registry is needed, and the image is tagged with the instance, service and version (the
 commit, or ``<commit>-dirty-<tree>``), so that a second deploy of the same version builds
 nothing.

@@ -1,4 +1,4 @@
-"""``git``: the service's image is built from a git repo (deployer/build.py).
+"""``git``: the service's image is built from a git repo (ops/build.py).
 
 The build happens before the deploy's plan (it needs the host); by render time the
 service's image is the built image's tag, so this plugin adds nothing to the container.

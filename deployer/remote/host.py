@@ -19,7 +19,7 @@ With ``deployer.verbose`` (-v) a script also defines ``docker`` as a function th
 each docker command (``run docker ARG...``) before running it, and ``dpl_put`` notes each
 file it writes by name and size (``put FILE BYTES``), never its content. Secrets reach
 ``docker run`` in an env file (apply.py), except one holding a line break, an argument:
-the listener (output.py) masks them in the raw arguments, which the client gets exactly,
+the listener (cli/live.py) masks them in the raw arguments, which the client gets exactly,
 before quoting them for display. Without -v the host runs nothing more: marks are shell
 builtins.
 
