@@ -62,6 +62,7 @@ def parse(text, path="<template>", plugins=None, variables=None):
         raise TemplateError(f"invalid YAML: {type(e).__name__}: {e}"[:300], file=path) from None
     if not isinstance(data, dict) or not data:
         raise TemplateError("expected a mapping of services (and capitalised settings)", file=path)
+    _acyclic(data, path)
     for key in data:
         if not isinstance(key, str):
             raise TemplateError(f"top-level key {key!r} must be a string", file=path)
@@ -160,6 +161,30 @@ def _yaml_message(error):
     if mark is None:
         return f"invalid YAML: {problem}"
     return f"line {mark.line + 1}, column {mark.column + 1}: invalid YAML: {problem}"
+
+
+def _acyclic(data, path):
+    """A YAML alias inside the node it names (``x: &x {cmd: *x}``) makes a structure that
+    contains itself: refused, naming where, before anything walks it forever. (Depth
+    first, each shared node once: a document of aliases of aliases costs its size.)"""
+    done, above = set(), set()
+    stack = [(data, "", False)]
+    while stack:
+        value, where, leaving = stack.pop()
+        if leaving:
+            above.discard(id(value))
+            done.add(id(value))
+            continue
+        if not isinstance(value, (dict, list)) or id(value) in done:
+            continue
+        if id(value) in above:
+            raise TemplateError("a YAML alias refers to a node that contains it (a cycle)", file=path, key=where)
+        above.add(id(value))
+        stack.append((value, where, True))
+        if isinstance(value, dict):
+            stack += [(item, f"{where}.{key}" if where else str(key), False) for key, item in value.items()]
+        else:
+            stack += [(item, f"{where}[{i}]", False) for i, item in enumerate(value)]
 
 
 class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml parses 10x faster

@@ -124,6 +124,16 @@ def load_dotenv(path):
     return out
 
 
+def check_secrets(names, given, path):
+    """The secrets a template names are text: an environment can hold bytes that are not
+    UTF-8 (Python keeps them as surrogates), which no script could carry to the host."""
+    for name in sorted(names):
+        try:
+            given.get(name, "").encode()
+        except UnicodeEncodeError:
+            raise TemplateError(f"secret {name}: its value is not valid UTF-8 text", file=path) from None
+
+
 def secrets_source(secrets_file=None, environ=None):
     """Where secrets come from: the dotenv file's values over the environment's."""
     source = dict(os.environ if environ is None else environ)

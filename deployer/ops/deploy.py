@@ -15,7 +15,7 @@ from ..errors import DeployerError, TemplateError
 from ..model import discovery, template as templates
 from ..model.spec import ContainerSpec, render
 from ..model.state import check_instance_name
-from ..model.variables import MASK, UnsetVariables
+from ..model.variables import MASK, UnsetVariables, check_secrets
 from . import build
 from .converge import Desired, converge
 
@@ -121,6 +121,7 @@ def _variables(host, instance, given):
 
 
 def _deploy_template(host, instance, template, source, variables, options, inputs, sources=None):
+    check_secrets(template.secret_names, inputs.secrets, template.path)
     images = tuple(dict.fromkeys(s.image for s in template.services))
     own = {k: v for k, v in variables.items() if k not in ("instance", "host")}
     sources = sources or {}

@@ -268,3 +268,25 @@ def test_a_trailing_newline_is_not_part_of_a_valid_name_or_value(template_error,
     error = template_error(text)
 
     assert str(error).startswith(f"app.yaml: {key}: ")
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("x: &x {image: a, cmd: *x}", "x.cmd"),
+        ("x: {image: a, cmd: &c [run, *c]}", "x.cmd[1]"),
+        ("Env: &e {A: *e}\nx: {image: a}", "Env.A"),
+    ],
+)
+def test_an_alias_inside_the_node_it_names_is_one_error_naming_where(template_error, text, key):
+    error = template_error(text)
+
+    assert str(error) == f"app.yaml: {key}: a YAML alias refers to a node that contains it (a cycle)"
+    assert error.exit_code == EXIT_USAGE
+
+
+def test_aliases_shared_many_times_over_are_no_cycle():
+    text = "a: &a [x, x]\nb: &b [*a, *a]\nc: &c [*b, *b]\nweb: {image: busybox, cmd: [*c, *c]}\n"
+    with pytest.raises(Exception) as error:  # refused for its shape (a top-level list), not as a cycle
+        template.parse(text, "app.yaml")
+    assert "cycle" not in str(error.value)
