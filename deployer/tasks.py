@@ -40,7 +40,8 @@ def user_errors(c=None):
             output.QUIET.set()
         yield settings
     except DeployerError as e:
-        raise Exit("\n".join([f"error: {e}", *(f"  | {line}" for line in e.details)]), code=e.exit_code) from None
+        lines = [f"error: {e}", *(f"  | {line}" for line in e.details)]
+        raise Exit(output.masked("\n".join(lines)), code=e.exit_code) from None
 
 
 INPUT_HELP = {

@@ -26,7 +26,6 @@ class Live:
     def __init__(self, host, verbose=False, rows=True):
         self.host = host
         self.verbose = verbose
-        self.secrets = set()
         alone = output.stream() is sys.stdout  # not one of several hosts, whose output is kept together
         self.live_rows = rows and alone and sys.stdout.isatty() and not output.QUIET.is_set()
         self.counting = alone and sys.stderr.isatty()
@@ -51,11 +50,11 @@ class Live:
                 handler(kind, *fields)
 
     def _conceal(self, kind, *values):
-        self.secrets.update(value for value in values if value)
+        output.conceal(values)
 
     def _traced(self, kind, *fields):
         if self.verbose:
-            print(f"{self.host}: {output.traced(kind, fields, self.secrets)}", file=sys.stderr, flush=True)
+            print(f"{self.host}: {output.traced(kind, fields)}", file=sys.stderr, flush=True)
 
     def _lock_wait(self, kind, seconds, instance, *holder):
         self._wait(f"lock {instance}", f"waiting for the lock of instance {instance} (held by {' '.join(holder)})", seconds)
@@ -66,7 +65,7 @@ class Live:
     def _pulling(self, kind, image):
         """A pull (``--pull``) may take a while: a terminal is told as it begins."""
         if self.counting and not output.QUIET.is_set():
-            print(f"{self.host}: pulling {image}", file=sys.stderr, flush=True)
+            print(output.masked(f"{self.host}: pulling {image}"), file=sys.stderr, flush=True)
 
     def _wait(self, key, text, seconds):
         """On a terminal, one line rewritten each second; elsewhere the first line only."""

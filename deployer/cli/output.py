@@ -14,6 +14,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shlex
 import sys
 import threading
@@ -28,7 +29,7 @@ STYLES = {"done": "32", "failed": "31", "kept": "2"}  # green, red, dim
 def emit(line="", style=None):
     if not QUIET.is_set():
         out = stream()
-        print(paint(line, style, _coloured(out)), file=out, flush=True)
+        print(paint(masked(line), style, _coloured(out)), file=out, flush=True)
 
 
 def stream():
@@ -45,22 +46,43 @@ def paint(text, style, colour):
     return f"\033[{STYLES[style]}m{text}\033[0m" if colour and style else text
 
 
-def masked(text, secrets):
-    """``text`` with each secret, as it is or as a shell or an escaped line would show it,
-    replaced by ``***`` (longest first, so no part of a longer one is left behind)."""
-    forms = {form for secret in secrets if secret for form in (secret, shlex.quote(secret), printable(secret))}
+_secrets = set()  # every secret value this process was told of (conceal)
+_secrets_lock = threading.Lock()
+
+
+def conceal(values):
+    """Values no line this process prints may show: the instance's secrets, as a host
+    learns them (masking another host's secrets too costs nothing)."""
+    with _secrets_lock:
+        _secrets.update(value for value in values if value)
+
+
+def masked(text, secrets=None):
+    """``text`` with each secret (default: those concealed), as it is or as a shell, an
+    escaped line or a JSON string would show it, replaced by ``***`` (longest first, so no
+    part of a longer one is left behind). A secret of one or two characters is masked only
+    where it stands alone (between non-alphanumerics): anywhere else it would blank out
+    half of every line, and say which characters the secret is."""
+    if secrets is None:
+        with _secrets_lock:
+            secrets = set(_secrets)
+    forms = {form for secret in secrets if secret
+             for form in (secret, shlex.quote(secret), printable(secret), json.dumps(secret)[1:-1])}
     for form in sorted(forms, key=len, reverse=True):
-        text = text.replace(form, MASK)
+        if len(form) > 2:
+            text = text.replace(form, MASK)
+        else:
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(form)}(?![A-Za-z0-9])", MASK, text)
     return text
 
 
-def command_line(argv, secrets):
+def command_line(argv, secrets=None):
     """A command as one printable line a shell would read back, secrets masked: each word
     before it is quoted (the client knows the raw values), then the whole line again."""
     return masked(printable(" ".join(shlex.quote(masked(word, secrets)) for word in argv)), secrets)
 
 
-def traced(kind, fields, secrets):
+def traced(kind, fields, secrets=None):
     """A ``-v`` line for what a script noted: a command, or a file written (never its content)."""
     if kind == "run":
         return f"$ {command_line(fields, secrets)}"
@@ -117,7 +139,7 @@ def build_progress():
 
     def progress(service, line):
         if not QUIET.is_set():
-            print(f"{prefix}{service} | {line}", file=sys.stderr, flush=True)
+            print(masked(f"{prefix}{service} | {line}"), file=sys.stderr, flush=True)
 
     return progress
 
@@ -129,7 +151,7 @@ def step_row(action, seconds):
 def deployed(result, dry_run=False, as_json=False, live=None):
     changed = sum(a.kind != "keep" for a in result.actions)
     for note in result.notes:
-        print(f"warning: {note}", file=sys.stderr)
+        print(masked(f"warning: {note}"), file=sys.stderr)
     if as_json:
         return document(
             {
@@ -296,7 +318,7 @@ def host_block(outcome):
     if outcome.text:
         print(outcome.text, end="")
     if outcome.message:
-        print(outcome.message, file=sys.stderr)
+        print(masked(outcome.message), file=sys.stderr)
 
 
 def summary(outcomes):

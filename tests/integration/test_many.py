@@ -142,6 +142,22 @@ def test_a_secret_reaches_the_container_and_nothing_else(deployer_cli, app, uniq
                 assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
 
 
+def test_a_failed_start_shows_the_containers_last_lines_with_every_secret_masked(deployer_cli, unique_instance, tmp_path):
+    secret = "hunter2-TOPSECRET"
+    app = tmp_path / "app.yaml"
+    app.write_text("web:\n  image: local/busybox\n  env: {DB_PASSWORD: {secret: DB_PASSWORD}, SHORT: {secret: SHORT}}\n"
+                   "  cmd: [sh, -c, 'echo config: DB_PASSWORD=$DB_PASSWORD; echo short $SHORT shortly; exit 1']\n")
+    env = {"DB_PASSWORD": secret, "SHORT": "ly"}
+
+    for extra in ((), ("--json",)):
+        failed = deployer_cli("deploy", app, "--instance", unique_instance, *extra, env=env)
+
+        assert failed.returncode == 1, failed.stderr
+        assert "| config: DB_PASSWORD=***" in failed.stderr  # the container's own line, its secret masked
+        assert "| short *** shortly" in failed.stderr  # a two-character secret: masked only where it stands alone
+        assert secret not in failed.stdout + failed.stderr
+
+
 def test_a_users_fabfile_runs_its_own_task_next_to_deployers(fab_cli, app, unique_instance, tmp_path, sshd):
     # tasks imported flat have no collection defaults: settings come from the project's fabric.yaml
     (tmp_path / "fabric.yaml").write_text(f"deployer:\n  known_hosts: {sshd.known_hosts}\n")

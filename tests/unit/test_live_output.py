@@ -1,6 +1,7 @@
 """Output for people while a host works: -v's commands (secrets masked), waits, live rows."""
 
 import io
+import json
 import shlex
 
 import pytest
@@ -167,3 +168,17 @@ def test_not_on_a_terminal_nothing_shows_until_the_end(screen):
     live("ok", "web", "1", "2")
 
     assert out.getvalue() == "" and live.table is None
+
+
+def test_a_secret_is_masked_as_a_json_string_shows_it_too():
+    secret = 'pa"ss\\word'
+
+    assert output.masked(json.dumps({"error": f"x {secret} y"}), {secret}) == '{"error": "x *** y"}'
+
+
+@pytest.mark.parametrize(
+    "line, shown",
+    [("ly", "***"), ("short ly shortly", "short *** shortly"), ("PW=ly;", "PW=***;"), ("lyly", "lyly")],
+)
+def test_a_secret_of_one_or_two_characters_is_masked_only_where_it_stands_alone(line, shown):
+    assert output.masked(line, {"ly"}) == shown
