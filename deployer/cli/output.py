@@ -170,11 +170,13 @@ def deployed(result, dry_run=False, as_json=False, live=None):
         )
     if not (live and live.table):  # else each row was printed as its step was done
         rows = [step_row(a, result.step_seconds.get(a.service)) for a in result.actions]
-        done = "done" if result.applied and not dry_run else None
+        done = "done" if (result.applied or result.step_seconds) and not dry_run else None
         table(DEPLOY_COLUMNS, rows, ["kept" if a.kind == "keep" else done for a in result.actions])
     where = f"{result.instance} on {result.host}"
     if dry_run:
         emit(f"dry run: {changed} of {len(result.actions)} services would change on {where}; nothing was changed")
+    elif not result.applied and changed:
+        emit(f"{where} is up to date (release {result.release}); leftovers of {changed} services repaired")
     elif not result.applied:
         emit(f"{where} is up to date (release {result.release}); nothing was changed")
     else:
@@ -218,6 +220,12 @@ def status(result, as_json=False):
         container = canonical.pop(svc.container, None)
         ports = list(container.ports if container else svc.ports)
         rows.append((service, svc.container, _drift(svc, container), svc.image, ports, list(svc.volumes)))
+    for service, extra in result.leftovers.items():
+        for names, drift in ((extra.stop, "a retained container running (deploy stops it)"),
+                             (extra.clear, "left by a cut-off deploy (deploy removes it)"),
+                             (extra.prune, "retained beyond deployer.retain (deploy removes it)")):
+            for c in (canonical.pop(name) for name in names):
+                rows.append((service, c.name, f"{c.status}, {drift}", c.image, list(c.ports), []))
     retained = [c for c in canonical.values() if c.name.startswith(f"{result.instance}.{c.service}.")]
     for c in canonical.values():
         if c not in retained:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .spec import ContainerSpec, changes
 
-CREATE, RECREATE, KEEP, REMOVE = "create", "recreate", "keep", "remove"
+CREATE, RECREATE, KEEP, REMOVE, REPAIR = "create", "recreate", "keep", "remove", "repair"
 
 
 @dataclass(frozen=True)
@@ -22,14 +22,48 @@ class Action:
     spec: ContainerSpec | None = None  # None for a removal
     retire: str = ""  # the name the current container is kept under, stopped, for rollback
     reuse: str = ""  # a retained container that already matches the spec: started, not created
-    prune: tuple[str, ...] = ()  # retained containers beyond the retention count, to remove
+    prune: tuple[str, ...] = ()  # retained containers beyond the retention count, removed after the steps
+    stop: tuple[str, ...] = ()  # retained containers found running: stopped before the step
+    clear: tuple[str, ...] = ()  # leftovers of a cut-off start-first step (NAME.next): removed before the step
+
+
+@dataclass(frozen=True)
+class Leftovers:
+    """What a service has besides its one running container that must not be there: a
+    retained container running (a restart policy brought it back, or a step was cut off
+    between its rename and its stop), a ``NAME.next`` of a cut-off start-first step, more
+    retained containers than ``retain``. A deploy repairs them; status shows them."""
+
+    stop: tuple[str, ...] = ()
+    clear: tuple[str, ...] = ()
+    prune: tuple[str, ...] = ()
+
+    def __bool__(self):
+        return bool(self.stop or self.clear or self.prune)
+
+    def said(self):
+        """In the deploy table's words: ``stopped leftover web.r38, removed leftover web.next``."""
+        return ", ".join([*(f"stopped leftover {n}" for n in self.stop), *(f"removed leftover {n}" for n in self.clear),
+                          *(f"removed retained {n} (beyond retain)" for n in self.prune)])
+
+
+def leftovers(name, mine, retain, kept=None, retire=""):
+    """The Leftovers of the service whose container is ``name``, among its containers
+    ``mine``: ``kept`` (a retained container about to run again) is not one, and a
+    replacement adds its current container (retired as ``retire``) to those retained."""
+    clear = tuple(c.name for c in mine if c.name == f"{name}.next")
+    retained = sorted((c for c in mine if c.name != name and c.name not in clear), key=lambda c: c.created, reverse=True)
+    stop = tuple(c.name for c in retained if c.running and c is not kept)
+    names = ([retire] if retire else []) + [c.name for c in retained if c is not kept]
+    return Leftovers(stop, clear, tuple(names[retain:]))
 
 
 def plan(specs, state, containers, images, force=False, retain=3):
     """``images`` maps image references to the id the service should run.
 
     A replaced container is kept stopped (the newest ``retain`` per service), so that
-    rollback is a swap; a retained container that matches the spec is reused.
+    rollback is a swap; a retained container that matches the spec is reused. Leftovers
+    of a deploy that was cut off are repaired (REPAIR when nothing else changes).
     """
     recorded = state.services if state else {}
     known = set(recorded) | {c.service for c in containers}
@@ -43,17 +77,21 @@ def plan(specs, state, containers, images, force=False, retain=3):
             continue
         why = _why(spec, current, recorded.get(spec.service), images.get(spec.image), force)
         if not why:
-            actions.append(Action(KEEP, spec.service, "unchanged", spec))
+            extra = leftovers(spec.name, mine, retain)
+            kind = REPAIR if extra else KEEP
+            actions.append(Action(kind, spec.service, extra.said() or "unchanged", spec, prune=extra.prune,
+                                  stop=extra.stop, clear=extra.clear))
             continue
-        retained = sorted((c for c in mine if c is not current), key=lambda c: c.created, reverse=True)
+        retained = sorted((c for c in mine if c is not current and c.name != f"{spec.name}.next"),
+                          key=lambda c: c.created, reverse=True)
         reuse = next((c for c in retained if _matches(c, spec, images)), None) if not force else None
         retire = f"{spec.name}.r{current.release}" if current else ""
-        kept = ([retire] if current else []) + [c.name for c in retained if c is not reuse]
+        extra = leftovers(spec.name, mine, retain, reuse, retire)
         if reuse:
             why += f" (retained container {reuse.name} started again)"
-        actions.append(
-            Action(RECREATE, spec.service, why, spec, retire, reuse.name if reuse else "", tuple(kept[retain:]))
-        )
+        why += "".join(f"; {said}" for said in [Leftovers(extra.stop, extra.clear).said()] if said)
+        actions.append(Action(RECREATE, spec.service, why, spec, retire, reuse.name if reuse else "", extra.prune,
+                              extra.stop, extra.clear))
     return tuple(actions)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..errors import DeployerError
-from ..model.plan import KEEP, plan
+from ..model.plan import KEEP, REPAIR, plan
 from ..model.state import InstanceState
 from .instance import waiting, who
 
@@ -63,10 +63,15 @@ def converge(host, instance, images, desire, options, note, discovery_used=False
         actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, retain)
         previous = facts.state or InstanceState(instance, want.source, 0, "", "")
         registry = host.etcd and host.etcd.update(want.endpoints, instance, facts, host.hostname)
-        if all(a.kind == KEEP for a in actions) and _recorded(facts.state, want.specs):
-            if registry:
+        if all(a.kind in (KEEP, REPAIR) for a in actions) and _recorded(facts.state, want.specs):
+            if any(a.kind == REPAIR for a in actions):  # the state describes what runs: no new release
+                error = session.apply(actions, deps=want.deps, registry=registry)[1]
+                if error:
+                    raise error.where(instance=instance)
+            elif registry:
                 session.register(registry)
-            return Deployed(host.name, instance, previous.release, actions, time.monotonic() - started, applied=False)
+            return Deployed(host.name, instance, previous.release, actions, time.monotonic() - started, applied=False,
+                            step_seconds=session.seconds)
         release = dict(
             template=want.source,
             release=previous.release + 1,

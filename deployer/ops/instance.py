@@ -6,9 +6,10 @@ data for output.py; nothing prints.
 import getpass
 import shlex
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import DeployerError
+from ..model.plan import leftovers
 from ..model.spec import ContainerSpec
 from ..model.state import InstanceState, check_instance_name
 
@@ -19,6 +20,7 @@ class Status:
     instance: str
     state: InstanceState | None
     containers: tuple
+    leftovers: dict = field(default_factory=dict)  # service -> plan.Leftovers a deploy repairs
 
 
 def waiting(host, given):
@@ -35,7 +37,12 @@ def status(host, instance):
     facts = host.facts(instance)
     if facts.state is None and not facts.containers:
         raise DeployerError("no such instance on this host", host=host.name, instance=instance)
-    return Status(host.name, instance, facts.state, facts.containers)
+    extra = {}
+    for service, recorded in (facts.state.services.items() if facts.state else ()):
+        mine = [c for c in facts.containers if c.service == service]
+        if found := leftovers(recorded.container, mine, host.settings.retain):
+            extra[service] = found
+    return Status(host.name, instance, facts.state, facts.containers, extra)
 
 
 def history(host, instance):

@@ -9,7 +9,7 @@ services start at once, in waves: each after the services it exposes.
 import json
 from dataclasses import dataclass
 
-from ..model.plan import CREATE, KEEP
+from ..model.plan import CREATE, KEEP, REPAIR
 from .framing import elapsed, sections
 from .scripts import assign, call, instance, join, q
 
@@ -28,9 +28,9 @@ class Limits:
     history: int  # 0: all
 
 
-def plan_script(instance_name, actions, boundary, limits, release, existing=(), deps=None):
+def plan_script(instance_name, actions, boundary, limits, release, deps=None):
     """The shell lines running the changing ``actions`` of a plan, in order (new services in
-    waves, ``waves``); ``existing``: the names of the instance's containers now."""
+    waves, ``waves``), each after its leftovers are cleared and stopped (``repair``)."""
     steps = [instance(instance_name),
              assign(DPL_HEALTH_TIMEOUT=int(limits.health_timeout), DPL_MIN_UPTIME=float(limits.min_uptime))]
     dirs = [d for a in actions if a.spec and a.kind != KEEP for d in a.spec.host_dirs]
@@ -42,6 +42,10 @@ def plan_script(instance_name, actions, boundary, limits, release, existing=(), 
     for a in actions:
         if a.kind == KEEP:
             continue
+        if a.kind == REPAIR:
+            steps += ["t0=$(dpl_now)", *repair(a), call("dpl_mark", "ok", a.service) + ' "$t0" "$(dpl_now)"']
+            continue
+        steps += repair(a)
         if a.spec is None:
             steps.append(call("dpl_down", a.service) + " || exit 1")
         elif a.reuse:
@@ -51,8 +55,6 @@ def plan_script(instance_name, actions, boundary, limits, release, existing=(), 
             run = _run("dpl_up", a.spec, [a.service, a.spec.name, "", *labels], a.spec.name, boundary, '& pids="$pids $!"')
             creates.setdefault(number[a.service], []).append(run)
         elif a.spec.start_first:
-            if f"{a.spec.name}.next" in existing:  # left by a deploy that was cut off
-                steps.append(f"docker rm -f {q(a.spec.name + '.next')} >/dev/null")
             steps.append(_run("dpl_first", a.spec, [a.service, a.spec.name, a.retire, *labels], a.spec.name + ".next", boundary))
         else:
             steps.append(_run("dpl_up", a.spec, [a.service, a.spec.name, a.retire, *labels], a.spec.name, boundary))
@@ -62,6 +64,14 @@ def plan_script(instance_name, actions, boundary, limits, release, existing=(), 
     if pruned:
         steps.append(f"docker rm -f {join(pruned)} >/dev/null")
     return steps
+
+
+def repair(action):
+    """Lines clearing and stopping the leftovers a step must not run beside (plan.Leftovers)."""
+    lines = [f"docker rm -f {join(action.clear)} >/dev/null || exit 1"] if action.clear else []
+    if action.stop:
+        lines.append(f"docker stop {join(action.stop)} >/dev/null || exit 1")
+    return lines
 
 
 def waves(actions, deps):
@@ -117,18 +127,20 @@ class Deploy:
         self.finished = False
         self.seconds = {}  # service -> seconds its step took on the host
 
-    def apply(self, actions, final_state, entry, template_text, deps=None, registry=None):
+    def apply(self, actions, final_state=None, entry=None, template_text="", deps=None, registry=None):
         """Run the changing actions in order, then write template, state and history (and
-        the ``registry`` transaction to etcd, if any).
+        the ``registry`` transaction to etcd, if any). Without ``final_state`` nothing is
+        recorded: only leftovers were repaired, and the state describes what runs.
 
         Returns the services whose action succeeded and the error that stopped the rest
         (None when all succeeded), so the caller can record what really runs.
         """
-        existing = {c.name for c in self.facts.containers}
         settings = self.host.settings
         limits = Limits(settings.health_timeout, settings.min_uptime, settings.history)
-        steps = plan_script(self.instance, actions, self.boundary, limits, final_state.release, existing, deps)
-        steps += [f'dpl_put "$D/template.yaml" {q(template_text)} || exit 1', record(final_state, entry, limits.history)]
+        release = final_state.release if final_state else 0
+        steps = plan_script(self.instance, actions, self.boundary, limits, release, deps)
+        if final_state:
+            steps += [f'dpl_put "$D/template.yaml" {q(template_text)} || exit 1', record(final_state, entry, limits.history)]
         if registry:
             steps.append(self._registry(registry))
         self.host.report("apply", actions)

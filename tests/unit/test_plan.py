@@ -6,9 +6,11 @@ actions a user sees in the deploy table (SERVICE, ACTION, WHY). As in pyinfra, a
 run after applying a plan must find nothing to do.
 """
 
+import dataclasses
+
 import pytest
 
-from deployer.model.plan import CREATE, KEEP, RECREATE, REMOVE, plan
+from deployer.model.plan import CREATE, KEEP, RECREATE, REMOVE, REPAIR, plan
 from deployer.model.state import Container, InstanceState, ServiceState
 
 OLD_ID = "sha256:" + "a" * 64
@@ -203,3 +205,62 @@ def test_an_action_carries_the_spec_it_starts_and_a_removal_none(specs_of, deplo
     actions = plan(specs, state, containers, IMAGES)
 
     assert {a.service: a.spec for a in actions} == {"old": None, "web": specs[0], "db": specs[1]}
+
+
+def retained_of(spec, name, running=False, created="2024-01-01T00:00:00Z", config_hash=None):
+    """A container of the spec's service under another name (retained, or a leftover)."""
+    container = container_of(spec, status="running" if running else "exited", config_hash=config_hash)
+    return dataclasses.replace(container, name=name, created=created)
+
+
+LEFTOVERS = {
+    "a retained container running": (
+        lambda s: [retained_of(s, f"{s.name}.r1", running=True)],
+        ("c1.web.r1",), (), (), "stopped leftover c1.web.r1"),
+    "the new container of a cut-off start-first step": (
+        lambda s: [retained_of(s, f"{s.name}.next", running=True, config_hash="f" * 16)],
+        (), ("c1.web.next",), (), "removed leftover c1.web.next"),
+    "more retained than retain": (
+        lambda s: [retained_of(s, f"{s.name}.r{n}", created=f"2024-01-0{n}T00:00:00Z") for n in (1, 2, 3, 4)],
+        (), (), ("c1.web.r1",), "removed retained c1.web.r1 (beyond retain)"),
+}
+
+
+@pytest.mark.parametrize("docker, stop, clear, prune, why", LEFTOVERS.values(), ids=list(LEFTOVERS))
+def test_leftovers_beside_an_unchanged_service_are_repaired_saying_so(specs_of, docker, stop, clear, prune, why):
+    (spec,) = specs_of("web: {image: team/app}")
+
+    (action,) = plan((spec,), state_of((spec,)), [container_of(spec), *docker(spec)], IMAGES)
+
+    assert (action.kind, action.reason) == (REPAIR, why)
+    assert (action.stop, action.clear, action.prune) == (stop, clear, prune)
+
+
+def test_a_replacement_stops_a_running_retained_container_and_clears_a_next_before_it_runs(specs_of):
+    (old,) = specs_of("web: {image: team/app}")
+    (new,) = specs_of("web: {image: team/app, cmd: serve}")
+    containers = [container_of(old), retained_of(old, "c1.web.r1", running=True),
+                  retained_of(new, "c1.web.next", running=True)]
+
+    (action,) = plan((new,), state_of((old,)), containers, IMAGES)
+
+    assert action.kind == RECREATE
+    assert action.reason == "cmd changed; stopped leftover c1.web.r1, removed leftover c1.web.next"
+    assert (action.stop, action.clear, action.retire, action.reuse) == (("c1.web.r1",), ("c1.web.next",), "c1.web.r1", "")
+
+
+def test_a_running_retained_container_that_matches_is_reused_not_stopped(specs_of):
+    (old,) = specs_of("web: {image: team/app}")
+    (new,) = specs_of("web: {image: team/app, cmd: serve}")
+    containers = [container_of(old), retained_of(new, "c1.web.r0", running=True)]
+
+    (action,) = plan((new,), state_of((old,)), containers, IMAGES)
+
+    assert (action.reuse, action.stop) == ("c1.web.r0", ())
+
+
+def test_after_a_repair_the_next_plan_has_nothing_to_do(specs_of):
+    (spec,) = specs_of("web: {image: team/app}")
+    repaired = [container_of(spec), retained_of(spec, "c1.web.r1")]
+
+    assert table(plan((spec,), state_of((spec,)), repaired, IMAGES)) == [("web", KEEP, "unchanged")]

@@ -43,14 +43,22 @@ dpl_away() {
 }
 
 # dpl_retire NAME KEEP: the current container NAME is stopped and kept as KEEP; prints the
-# name it is kept as (nothing when there was none)
+# name it is kept as (nothing when there was none). If it cannot be stopped, it runs on
+# under its own name, and the step fails.
 dpl_retire() {
   dpl_away "$1" "$2"
   case $? in
-    0) docker stop "$2" >/dev/null && echo "$2" ;;
+    0) ;;
     3) return 0 ;;
     *) return 1 ;;
   esac
+  if docker stop "$2" >/dev/null; then echo "$2"; return 0; fi
+  if docker rename "$2" "$1"; then
+    echo "deployer: $1 could not be stopped to be replaced: it runs on as before" >&2
+  else
+    echo "deployer: $1 could not be stopped to be replaced, nor renamed back: it runs as $2" >&2
+  fi
+  return 1
 }
 
 # dpl_restore NAME OLD: the retired container OLD (if any) runs as NAME again (after a
@@ -151,3 +159,4 @@ dpl_down() {
   if [ -n "$ids" ]; then docker rm -f $ids >/dev/null || return 1; fi
   dpl_mark ok "$1" "$t0" "$(dpl_now)"
 }
+
