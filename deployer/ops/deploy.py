@@ -166,6 +166,9 @@ def rollback(host, instance, to=None, options=Options()):
     if target is None:
         known = ", ".join(str(r["release"]) for r in releases)
         raise DeployerError(f"no release {number} in the history (known: {known})", host=host.name, instance=instance)
+    if "template_text" not in target:
+        raise DeployerError(f"the template of release {number} is no longer on the host (templates/"
+                            f"{target.get('template_sha256')}.yaml)", host=host.name, instance=instance)
     specs = [ContainerSpec.from_dict(s["spec"]) for s in target["services"].values()]
     ids = {name: s["image_id"] for name, s in target["services"].items()}
     images = tuple(dict.fromkeys([s.image for s in specs] + [i for i in ids.values() if i]))

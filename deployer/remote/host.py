@@ -177,12 +177,16 @@ class Host:
         """The instance's releases, oldest first, from its history.jsonl."""
         out = self._script(f"{about(instance)}\ndpl_history || exit 1", instance, ("instance",))
         path = f"{self.name}:{out['roots'].strip()}/instances/{instance}/history.jsonl"
+        templates = {key[9:-5]: text for key, text in out.items() if key.startswith("template ")}
         releases = []
         for number, line in enumerate(out["history"].splitlines(), 1):
             try:
-                releases.append(json.loads(line))
+                release = json.loads(line)
             except ValueError:
                 raise DeployerError(f"line {number} is not JSON; nothing was changed", file=path) from None
+            if "template_text" not in release and release.get("template_sha256") in templates:
+                release["template_text"] = templates[release["template_sha256"]]  # kept once (apply.record)
+            releases.append(release)
         return releases
 
     def stored(self, instance):

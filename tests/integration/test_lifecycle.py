@@ -530,6 +530,24 @@ def test_the_history_keeps_the_newest_releases_the_setting_says(deployer_cli, ap
     deployer_cli("rollback", unique_instance, "--to", 3, env=env, check=True)  # still there
 
 
+def test_the_history_keeps_each_distinct_template_once_and_only_those_its_releases_name(
+    deployer_cli, app, unique_instance, sshd
+):
+    env = {"FABRIC_DEPLOYER_HISTORY": "3"}
+    texts = [APP, APP, APP.replace("GREETING: hello", "GREETING: two"), APP.replace("GREETING: hello", "GREETING: 3")]
+    for text in texts:
+        app.write_text(text)
+        deployer_cli("deploy", app, "--instance", unique_instance, "--force", env=env, check=True)
+
+    directory = sshd.state_dir / "instances" / unique_instance
+    lines = [json.loads(line) for line in (directory / "history.jsonl").read_text().splitlines()]
+    assert [line["release"] for line in lines] == [2, 3, 4] and all("template_text" not in line for line in lines)
+    kept = {path.read_text() for path in (directory / "templates").iterdir()}
+    assert kept == {APP, texts[2], texts[3]}  # release 1's template is release 2's too: still named
+    deployer_cli("rollback", unique_instance, "--to", 2, env=env, check=True)
+    assert env_of(f"{unique_instance}.web")["GREETING"] == "hello"
+
+
 # -- status -------------------------------------------------------------------------------
 
 

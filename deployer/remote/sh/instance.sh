@@ -14,12 +14,20 @@ dpl_instances() {
   return 0
 }
 
-# dpl_history: the roots, then the instance's history.jsonl (nothing if it has none)
+# dpl_history: the roots, the instance's history.jsonl (nothing if it has none), and the
+# templates its releases name
 dpl_history() {
+  local file
   dpl_mark roots
   echo "$S"
   dpl_mark history
   if [ -f "$D/history.jsonl" ]; then cat "$D/history.jsonl" || return 1; fi
+  for file in "$D"/templates/*.yaml; do
+    if [ -f "$file" ]; then
+      dpl_mark "template ${file##*/}"
+      cat "$file" || return 1
+    fi
+  done
   return 0
 }
 

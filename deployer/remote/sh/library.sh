@@ -103,3 +103,23 @@ dpl_pull() {
   dpl_mark pulling "$1"
   err=$(docker pull -q "$1" 2>&1 >/dev/null) || { echo "deployer: cannot pull $1: $err" >&2; return 1; }
 }
+
+# dpl_keep_template SHA TEXT: the template of a release, kept once by its hash in $D/templates
+dpl_keep_template() {
+  mkdir -p "$D/templates" || return 1
+  [ -f "$D/templates/$1.yaml" ] || dpl_put "$D/templates/$1.yaml" "$2"
+}
+
+# dpl_trim_history KEEP: $D/history.jsonl keeps its newest KEEP releases, and
+# $D/templates the templates they name
+dpl_trim_history() {
+  local file sha
+  [ "$(wc -l <"$D/history.jsonl")" -gt "$1" ] || return 0
+  (umask 077 && tail -n "$1" "$D/history.jsonl" >"$D/history.jsonl.tmp.$$" && mv -f "$D/history.jsonl.tmp.$$" "$D/history.jsonl") || return 1
+  for file in "$D"/templates/*.yaml; do
+    [ -f "$file" ] || continue
+    sha=${file##*/}
+    sha=${sha%.yaml}
+    grep -q "\"template_sha256\":\"$sha\"" "$D/history.jsonl" || rm -f "$file"
+  done
+}
