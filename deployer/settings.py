@@ -82,7 +82,12 @@ SETTINGS = (
     Setting("health_timeout", 60, _number(int), ("60 seconds to become healthy",)),
     Setting("min_uptime", 0.1, _number(float), ("0.1 seconds a new container must keep running",)),
     Setting("history", 100, _number(int), ("100 releases kept in ``history.jsonl`` (0: all)",)),
+    Setting("docker_timeout", 120, _number(int), ("120 seconds a docker command may take on a",
+                                                   "host (builds and pulls: no limit); more than",
+                                                   "the longest ``stop_timeout``")),
     Setting("parallel", 10, _number(int), ("10 hosts at once",), "--parallel"),
+    Setting("parallel_starts", 8, _number(int), ("8 new containers starting at once on a host",
+                                                 "(0: all of a wave)")),
     Setting("fail_fast", False, _flag, ("false: a failing host does not stop the others",), "--fail-fast"),
     Setting("known_hosts", "", _text, ("none: only ``~/.ssh/known_hosts``",)),
     Setting("accept_new_hosts", False, _flag, ("false: an unknown host key is refused",)),
@@ -110,7 +115,9 @@ class Settings:
     health_timeout: int = 60
     min_uptime: float = 0.1
     history: int = 100
+    docker_timeout: int = 120
     parallel: int = 10
+    parallel_starts: int = 8
     fail_fast: bool = False
     known_hosts: str = ""
     accept_new_hosts: bool = False

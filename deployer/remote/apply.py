@@ -26,6 +26,7 @@ class Limits:
     health_timeout: int
     min_uptime: float
     history: int  # 0: all
+    parallel_starts: int = 8  # new containers starting at once, at most (0: no limit)
 
 
 def plan_script(instance_name, actions, boundary, limits, release, deps=None):
@@ -58,8 +59,11 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None):
             steps.append(_run("dpl_first", a.spec, [a.service, a.spec.name, a.retire, *labels], a.spec.name + ".next", boundary))
         else:
             steps.append(_run("dpl_up", a.spec, [a.service, a.spec.name, a.retire, *labels], a.spec.name, boundary))
+    size = limits.parallel_starts or None
     for wave in sorted(creates):
-        steps += ["pids=", *creates[wave], 'failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] || exit 1']
+        for at in range(0, len(creates[wave]), size or len(creates[wave])):
+            batch = creates[wave][at : at + size] if size else creates[wave]
+            steps += ["pids=", *batch, 'failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] || exit 1']
     pruned = [name for a in actions for name in a.prune]
     if pruned:
         steps.append(f"docker rm -f {join(pruned)} >/dev/null")
@@ -135,7 +139,7 @@ class Deploy:
         (None when all succeeded), so the caller can record what really runs.
         """
         settings = self.host.settings
-        limits = Limits(settings.health_timeout, settings.min_uptime, settings.history)
+        limits = Limits(settings.health_timeout, settings.min_uptime, settings.history, settings.parallel_starts)
         release = final_state.release if final_state else 0
         steps = plan_script(self.instance, actions, self.boundary, limits, release, deps)
         if final_state:

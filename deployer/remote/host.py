@@ -230,7 +230,8 @@ class Host:
     def _start(self, boundary, body, uses=(), text=None):
         """Run a script on the host; what it reports goes to the listener as it arrives
         (and ``text(line)``, if given, hears each line of its other stderr)."""
-        whole = script(boundary, body, uses, self.settings.state_dir, self.settings.volume_dir, self.verbose)
+        settings = self.settings
+        whole = script(boundary, body, uses, settings.state_dir, settings.volume_dir, self.verbose, settings.docker_timeout)
         return self.runner.start(whole, Watch(boundary, self.report, text))
 
     def error(self, result, instance):

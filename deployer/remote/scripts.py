@@ -44,12 +44,14 @@ def instance(name):
     return f'{assign(I=name)}; D="$S/instances/$I"'
 
 
-def script(boundary, body, uses=(), state_dir="", volume_dir="", verbose=False):
+def script(boundary, body, uses=(), state_dir="", volume_dir="", verbose=False, docker_timeout=120):
     """The whole script: framing, the library and the sources in ``uses``, then the body."""
     parts = ["library", *(["verbose"] if verbose else []), *uses]
+    constants = assign(B=boundary, cfg_state_dir=state_dir, cfg_volume_dir=volume_dir,
+                       DPL_DOCKER_TIMEOUT=int(docker_timeout))
     return (
         "exec 3<&0 4>&2\n{\n"
-        f"{assign(B=boundary, cfg_state_dir=state_dir, cfg_volume_dir=volume_dir)}\n"
+        f"{constants}\n"
         + "".join(source(name) for name in parts)
         + f"{body}\n}} </dev/null\n"
     )

@@ -5,6 +5,8 @@ unreachable, the state file is not corrupted, and once the engine is back a depl
 converges. Local mode (no -H), so DOCKER_HOST reaches the deploying shell."""
 
 import json
+import os
+import socket
 import tempfile
 
 import pytest
@@ -91,3 +93,27 @@ def test_an_engine_lost_mid_deploy_fails_cleanly_and_a_deploy_converges_once_it_
     assert "is up to date" in again.stdout
     status = deployer_cli("status", unique_instance, host=False, env=env, check=True).stdout
     assert "differs from the state" not in status and "missing" not in status, status
+
+
+@pytest.mark.parametrize("command", ["deploy", "status"])
+def test_a_frozen_engine_ends_the_task_after_the_docker_timeout_and_frees_the_lock(
+    deployer_cli, unique_instance, tmp_path, sshd, command
+):
+    one = write_template(tmp_path, {"web": {"image": "local/busybox", "cmd": "sleep 3600"}}, "one.yaml")
+    deployer_cli("deploy", one, "--instance", unique_instance, host=False, check=True)
+    frozen = socket.socket(socket.AF_UNIX)  # takes connections, never answers: a dockerd stopped with SIGSTOP
+    path = tempfile.mktemp(prefix="frozen", suffix=".sock", dir="/tmp")
+    frozen.bind(path)
+    frozen.listen(64)
+    try:
+        args = {"deploy": ("deploy", one, "--instance", unique_instance), "status": ("status", unique_instance)}[command]
+        result = deployer_cli(*args, host=False, env={"DOCKER_HOST": f"unix://{path}",
+                                                       "FABRIC_DEPLOYER_DOCKER_TIMEOUT": "2"})
+    finally:
+        frozen.close()
+        os.unlink(path)
+
+    assert result.returncode == 1, result
+    assert "the Docker engine did not answer within 2 s" in result.stderr and "frozen" in result.stderr
+    assert "Traceback" not in result.stderr
+    deployer_cli("deploy", one, "--instance", unique_instance, "--lock-wait", "0", host=False, check=True)

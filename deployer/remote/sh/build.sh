@@ -7,7 +7,7 @@ dpl_docker_build() {
   local tag="$1"
   shift
   dpl_mark ready
-  docker build "$@" - <&3 >&2 || return 1
+  dpl_docker_long build "$@" - <&3 >&2 || return 1
   dpl_image "$tag"
 }
 
@@ -34,13 +34,13 @@ dpl_slug_build() {
   dpl_at_exit 'rm -rf "$dpl_build_dir"'
   trap 'exit 1' HUP INT TERM PIPE
   dpl_mark ready
-  docker run --rm -i -a stdin -a stdout -a stderr -v "$D/cache/$service:/tmp/cache" "$builder" - <&3 >"$work/slug.tgz" || return 1
+  dpl_docker_long run --rm -i -a stdin -a stdout -a stderr -v "$D/cache/$service:/tmp/cache" "$builder" - <&3 >"$work/slug.tgz" || return 1
   if [ ! -s "$work/slug.tgz" ]; then
     echo "deployer: the slug builder image $builder wrote no slug to its stdout (given -, it should)" >&2
     return 1
   fi
   printf '%s\n' "FROM $runner" 'COPY slug.tgz /slug.tgz' 'ENV SLUG_URL=file:///slug.tgz' >"$work/Dockerfile"
-  docker build --force-rm --label "deployer.instance=$I" -t "$tag" "$work" >&2 || return 1
+  dpl_docker_long build --force-rm --label "deployer.instance=$I" -t "$tag" "$work" >&2 || return 1
   dpl_image "$tag"
 }
 

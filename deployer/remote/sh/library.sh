@@ -21,6 +21,26 @@ dpl_note() {
 # dpl_trace KIND FIELD...: with -v a note (verbose.sh), else nothing
 dpl_trace() { :; }
 
+# docker ARG...: every docker command of a script (-v notes it), given DPL_DOCKER_TIMEOUT
+# seconds: a frozen engine ends the script, and with it the instance's lock, instead of
+# holding both forever. (`timeout` runs the docker program, not this function.)
+docker() {
+  local code
+  dpl_trace run docker "$@"
+  timeout "$DPL_DOCKER_TIMEOUT" docker "$@"
+  code=$?
+  if [ "$code" = 124 ]; then
+    echo "deployer: the Docker engine did not answer within $DPL_DOCKER_TIMEOUT s (docker $1): is it frozen?" >&2
+  fi
+  return "$code"
+}
+
+# dpl_docker_long ARG...: a docker command that may take long (a build, a pull): no timeout
+dpl_docker_long() {
+  dpl_trace run docker "$@"
+  command docker "$@"
+}
+
 # dpl_at_exit COMMAND: run COMMAND when the script ends, however it ends (and those given before)
 dpl_exits=
 dpl_at_exit() {
@@ -101,7 +121,7 @@ dpl_built() { docker images --filter "label=deployer.instance=$I" --format '{{.R
 dpl_pull() {
   local err
   dpl_mark pulling "$1"
-  err=$(docker pull -q "$1" 2>&1 >/dev/null) || { echo "deployer: cannot pull $1: $err" >&2; return 1; }
+  err=$(dpl_docker_long pull -q "$1" 2>&1 >/dev/null) || { echo "deployer: cannot pull $1: $err" >&2; return 1; }
 }
 
 # dpl_keep_template SHA TEXT: the template of a release, kept once by its hash in $D/templates
