@@ -174,18 +174,19 @@ def exec_in(c, instance, service, command=None):
     _attached(c, instance, service, command, lambda spec, tty, words: ["docker", "exec", *tty, spec.name, *(words or ["sh"])])
 
 
-def _attached(c, instance, service, command, argv, secrets=False):
+def _attached(c, instance, service, command, argv, one_off=False):
     """Run ``argv(spec, tty_flags, command_words)`` for one service with the user's terminal;
-    its exit code is ours. ``secrets``: the service's secrets reach the command on
-    SECRETS_FD (Host.attach)."""
+    its exit code is ours. ``one_off``: a new container of the service (run): its secrets
+    reach it on SECRETS_FD, and the volumes it mounts are checked first (Host.attach)."""
     with user_errors(c) as settings:
         host = _host(c, settings)
         (spec,) = instances.service_specs(host, instance, service)
         tty = sys.stdin.isatty() and sys.stdout.isatty()
-        hidden = spec.hidden_env() if secrets else {}
+        hidden = spec.hidden_env() if one_off else {}
         host.conceal(value for name, value in spec.env if name in spec.secrets)
         words = shlex.split(command) if command else list(settings.command)  # else: what followed ``--``
-        _exit(host.attach(argv(spec, ["-it"] if tty else [], words), tty, hidden, instance))
+        volumes = spec.host_dirs if one_off else ()
+        _exit(host.attach(argv(spec, ["-it"] if tty else [], words), tty, hidden, instance, volumes))
 
 
 def _control(verb, doc):

@@ -86,8 +86,10 @@ def service_specs(host, instance, service=None):
 
 def control(host, instance, verb, service=None, lock_wait=None):
     """docker stop/start/restart of the instance's service containers, under the lock."""
-    names = [spec.name for spec in service_specs(host, instance, service)]
-    host.control(instance, verb, names, who(), waiting(host, lock_wait))
+    specs = service_specs(host, instance, service)
+    volumes = [d for spec in specs for d in spec.host_dirs]
+    names = [spec.name for spec in specs]
+    host.control(instance, verb, names, who(), waiting(host, lock_wait), volumes)
     return names
 
 

@@ -16,7 +16,7 @@ from .scripts import assign, call, instance, join, q
 # The descriptor on which docker reads an env file of secrets (--env-file /dev/fd/5).
 SECRETS = 5
 SECRETS_FD = f"/dev/fd/{SECRETS}"
-USES = ("replace", "discovery")  # the sources a plan's script calls
+USES = ("replace", "discovery", "guard")  # the sources a plan's script calls
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None):
              assign(DPL_HEALTH_TIMEOUT=int(limits.health_timeout), DPL_MIN_UPTIME=float(limits.min_uptime))]
     dirs = [d for a in actions if a.spec and a.kind != KEEP for d in a.spec.host_dirs]
     if dirs:
-        steps.append(f"mkdir -p {join(dirs)} && {call('dpl_inside', *dirs)} || exit 1")
+        steps.append(f'mkdir -p {join(dirs)} && chmod 700 "$V" && dpl_within "$V/$I" {join(dirs)} || exit 1')
     labels = ["--label", f"deployer.release={release}"]
     creates = {}  # wave -> commands: new services start at once, after those they expose
     number = waves(actions, deps or {})

@@ -30,6 +30,7 @@ for root and ``$XDG_STATE_HOME/deployer[/volumes]`` for anyone else.
 """
 
 import json
+import posixpath
 import secrets
 import socket
 from contextlib import contextmanager
@@ -74,7 +75,7 @@ class Host:
         """The host as the user named it (``{host}`` in templates); the machine's name locally."""
         return getattr(self.context, "host", None) or socket.gethostname()
 
-    def attach(self, argv, tty, hidden=None, instance=None):
+    def attach(self, argv, tty, hidden=None, instance=None, volumes=()):
         """Run one command with the user's terminal attached (logs, run, exec); its exit code
         (conceal() its secrets first: -v shows the command).
 
@@ -83,6 +84,7 @@ class Host:
         reads as an env file on SECRETS_FD: a script (on stdin, like every script) writes
         them to a 0600 file in the instance's directory first, and the command opens it
         and removes it before it runs, so no secret is in any process's arguments.
+        ``volumes``: the host directories the command mounts, checked first (guard.sh).
         """
         command = join(argv)
         if hidden:
@@ -90,6 +92,8 @@ class Host:
                     f'dpl_put "$F" {q(env_file(hidden))} || exit 1\ndpl_mark file; printf \'%s\\n\' "$F"')
             path = q(self._script(body, instance)["file"].strip())
             command = f"exec {SECRETS}<{path} && rm -f {path} && exec {command}"
+        if volumes:
+            command = f"{source('guard')}{_guarded(volumes)} || exit 1\n{command}"
         self.report("run", *argv)  # -v shows it, as the commands scripts note
         result = self.context.run(command, pty=tty, warn=True, in_stream=None if tty else False)
         return result.exited
@@ -203,10 +207,12 @@ class Host:
         out = self._script(f"{about(instance)}\n{_locked(lock_wait, who)}\ndpl_prune || exit 1", instance, ("instance",))
         return out["pruned"].split(), out["images"].split()
 
-    def control(self, instance, verb, names, who, lock_wait):
-        """``docker stop|start|restart`` of the named containers, holding the instance's lock."""
-        self._script(f"{about(instance)}\n{_locked(lock_wait, who)}\ndocker {q(verb)} {join(names)} >/dev/null || exit 1",
-                     instance)
+    def control(self, instance, verb, names, who, lock_wait, volumes=()):
+        """``docker stop|start|restart`` of the named containers, holding the instance's lock
+        (a start first checks the ``volumes`` they mount, guard.sh)."""
+        guard = f"{_guarded(volumes)} || exit 1\n" if volumes and verb != "stop" else ""
+        body = f"{about(instance)}\n{_locked(lock_wait, who)}\n{guard}docker {q(verb)} {join(names)} >/dev/null || exit 1"
+        self._script(body, instance, ("guard",))
 
     def destroy(self, instance, volumes, who, lock_wait):
         """Remove the instance's containers and state (and its volumes when asked), after
@@ -244,6 +250,13 @@ class Host:
         )
         error.details = [l[5:] for l in lines if l.startswith("log: ")]
         return error
+
+
+def _guarded(volumes):
+    """The call checking volume directories (``<volume_dir>/<instance>/<service>/<id>``)
+    lead nowhere outside their instance's directory."""
+    top = posixpath.dirname(posixpath.dirname(volumes[0]))
+    return call("dpl_within", top, *volumes)
 
 
 def _locked(lock_wait, who):

@@ -415,3 +415,24 @@ def test_a_symlink_planted_in_the_volume_directory_is_refused(deployer_cli, app,
     assert f"volume directory {planted} leads outside" in result.stderr and "refused" in result.stderr
     assert docker("ps", "-aq", "--filter", f"label=deployer.instance={unique_instance}").stdout == ""
     assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [("run", "web", "--", "sh", "-c", "echo x > /www/planted"), ("restart",), ("start",)])
+def test_a_symlink_planted_after_a_deploy_is_refused_by_every_start_that_mounts_it(
+    deployer_cli, app, unique_instance, sshd, tmp_path, command
+):
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    planted = sshd.volume_dir / unique_instance / "web" / "www"
+    if command[0] == "start":
+        deployer_cli("stop", unique_instance, check=True)
+    planted.rename(tmp_path / "moved")
+    planted.symlink_to(outside)
+
+    result = deployer_cli(command[0], unique_instance, *command[1:])
+
+    assert result.returncode == 1, result
+    assert f"volume directory {planted} leads outside" in result.stderr and "refused" in result.stderr
+    assert list(outside.iterdir()) == []
+    assert sshd.volume_dir.stat().st_mode & 0o077 == 0  # only its owner can plant one in the volume root

@@ -100,19 +100,6 @@ dpl_inspect() {
   printf '%s\n' "${out:-[]}"
 }
 
-# dpl_inside DIR...: each volume directory really is inside the instance's volume directory
-# (a symlink planted on the host could lead a bind mount anywhere, /etc included)
-dpl_inside() {
-  local top dir
-  top=$(realpath "$V/$I") || return 1
-  for dir; do
-    case "$(realpath "$dir")" in
-      "$top"/*) ;;
-      *) echo "deployer: volume directory $dir leads outside $V/$I (a symlink?): refused" >&2; return 1 ;;
-    esac
-  done
-}
-
 # dpl_built: the images deployer built for instance $I (labelled so, in its repository: an
 # image built FROM one of them inherits the label, not the name)
 dpl_built() { docker images --filter "label=deployer.instance=$I" --format '{{.Repository}}:{{.Tag}}' | grep '^deployer/'; }
