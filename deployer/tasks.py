@@ -158,7 +158,7 @@ def logs(c, instance, service=None, follow=False, tail=None):
         host = _host(c, settings)
         specs = instances.service_specs(host, instance, service)
         tail = _number("--tail", tail)
-        _exit(host.attach(instances.logs_command(specs, follow, tail), tty=False))
+        _exit(host.attach(instances.logs_command(specs, follow, tail), tty=False, reads_stdin=False))
 
 
 @task(name="run", auto_shortflags=False, help={"command": "the command, as one string (or give it after --)"})

@@ -75,7 +75,7 @@ class Host:
         """The host as the user named it (``{host}`` in templates); the machine's name locally."""
         return getattr(self.context, "host", None) or socket.gethostname()
 
-    def attach(self, argv, tty, hidden=None, instance=None, volumes=()):
+    def attach(self, argv, tty, hidden=None, instance=None, volumes=(), reads_stdin=True):
         """Run one command with the user's terminal attached (logs, run, exec); its exit code
         (conceal() its secrets first: -v shows the command).
 
@@ -85,15 +85,18 @@ class Host:
         them to a 0600 file in the instance's directory first, and the command opens it
         and removes it before it runs, so no secret is in any process's arguments.
         ``volumes``: the host directories the command mounts, checked first (guard.sh).
+        Without a terminal the command ends with its client (tied.sh; ``reads_stdin``: it
+        reads the client's stdin, so only the client's end can tell).
         """
-        command = join(argv)
+        command = join(argv) if tty else f"dpl_tied {'parent' if reads_stdin else 'stdin'} {join(argv)}"
         if hidden:
             body = (f'{about(instance)}; F="$D/run.{secrets.token_hex(8)}.env"\n'
                     f'dpl_put "$F" {q(env_file(hidden))} || exit 1\ndpl_mark file; printf \'%s\\n\' "$F"')
             path = q(self._script(body, instance)["file"].strip())
-            command = f"exec {SECRETS}<{path} && rm -f {path} && exec {command}"
+            command = f"exec {SECRETS}<{path} && rm -f {path} && {'exec ' if tty else ''}{command}"
         if volumes:
-            command = f"{source('guard')}{_guarded(volumes)} || exit 1\n{command}"
+            command = f"{_guarded(volumes)} || exit 1\n{command}"
+        command = source("guard") + ("" if tty else source("tied")) + command
         self.report("run", *argv)  # -v shows it, as the commands scripts note
         result = self.context.run(command, pty=tty, warn=True, in_stream=None if tty else False)
         return result.exited

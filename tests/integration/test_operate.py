@@ -1,5 +1,8 @@
 """Working with a running instance: one-off runs, exec, logs, stop/start, pull, health."""
 
+import signal
+import time
+
 from support import APP, all_processes, docker, env_of, inspect
 
 
@@ -142,3 +145,46 @@ def test_plain_fab_runs_the_words_after_the_double_dash_in_the_one_off_container
 
     assert result.returncode == 7 and "in-container" in result.stdout
     assert not canary.exists()  # inside the container, not on the host (Fabric's own meaning of --)
+
+
+def _host_commands(word, instance):
+    """The host's processes whose arguments name the instance and the word (docker logs ...)."""
+    return [argv for _, argv in all_processes().values() if word in argv and any(instance in a for a in argv)]
+
+
+def _waited(check, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_one_ctrl_c_ends_logs_follow_at_once_and_leaves_nothing_on_the_host(deployer_cli, deployer_started, app,
+                                                                          unique_instance):
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+    follow = deployer_started("logs", unique_instance, "--follow")
+    assert _waited(lambda: _host_commands("logs", unique_instance), 20), "docker logs never started"
+
+    follow.send_signal(signal.SIGINT)
+
+    assert _waited(lambda: follow.poll() is not None, 5), "one Ctrl-C did not end logs --follow"
+    follow.communicate()
+    assert _waited(lambda: not _host_commands("logs", unique_instance), 5), _host_commands("logs", unique_instance)
+
+
+def test_a_killed_client_takes_its_logs_follow_and_one_off_along_on_the_host(deployer_cli, deployer_started, app,
+                                                                           unique_instance):
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+    follow = deployer_started("logs", unique_instance, "--follow")
+    one_off = deployer_started("run", unique_instance, "worker", "--", "sleep", "300")
+    one_offs = lambda: docker("ps", "-q", "--filter", f"label=deployer.one-off={unique_instance}").stdout.split()  # noqa: E731
+    assert _waited(lambda: _host_commands("logs", unique_instance) and one_offs(), 30), "nothing started"
+
+    for proc in (follow, one_off):
+        proc.kill()
+        proc.communicate()
+
+    assert _waited(lambda: not _host_commands("logs", unique_instance), 10), _host_commands("logs", unique_instance)
+    assert _waited(lambda: not one_offs(), 20), "the one-off container still runs"
