@@ -132,9 +132,10 @@ class Recording(LocalRunner):
         return session
 
 
-def deploy_turns(shell, case, verbose=False):
-    """Deploy the case on the stub docker as a Host does: the lock and the facts, then the
-    plan's script. The two texts sent, and what apply returned (services done, error)."""
+def deploy_turns(shell, case, verbose=False, discovery=False):
+    """Deploy the case on the stub docker as a Host does: the lock and the facts (with
+    ``discovery``, what allocating endpoints needs too), then the plan's script. The two
+    texts sent, and what apply returned (services done, error)."""
     containers = case.inspected(shell.volume_dir)
     for c in containers:
         shell.docker.container(c["Name"][1:], status=c["State"]["Status"])
@@ -148,7 +149,7 @@ def deploy_turns(shell, case, verbose=False):
     runner = Recording()
     host = Host(runner, {"state_dir": str(shell.state_dir), "volume_dir": str(shell.volume_dir), "verbose": verbose})
     specs, deps = case.specs(shell.volume_dir)
-    with host.deploying("c1", [s.image for s in specs], "ops@laptop", 0) as deploy:
+    with host.deploying("c1", [s.image for s in specs], "ops@laptop", 0, discovery=discovery) as deploy:
         actions = plan(specs, deploy.facts.state, deploy.facts.containers, deploy.facts.images, retain=case.retain)
         final, entry = case.applied(actions, shell.volume_dir)
         done, error = deploy.apply(actions, final, entry, case.template, LIMITS, deps)
@@ -165,7 +166,8 @@ app: {image: team/app, register: {8000: http}, expose: {"db:sql": DB, "cache:red
 web: {image: team/app, expose: {"app:http": APP}}
 """
 
-# name -> the case: one of each kind of step a plan compiles to
+# name -> the case: one of each kind of step a plan compiles to, and "mixed": a plan with
+# most kinds at once (remove, start-first, stop-first, keep, create)
 CASES = {
     "create": Case(WEB % 1 + DB % 1),
     "create in waves": Case(WAVES),
@@ -177,5 +179,6 @@ CASES = {
     "secrets": Case("web: {image: team/app, env: {TZ: UTC, PW: {secret: PW}, KEY: {secret: KEY}}}",
                     secrets={"PW": "it's $secret", "KEY": "two\nlines"}),
     "prune": Case(WEB % 3, before=WEB % 2, release=3, retained=((WEB % 1, 1), (WEB % 0, 2)), retain=1),
-    "mixed": Case(WEB % 2 + DB % 1 + "cache: {image: redis}\n", before=WEB % 1 + DB % 1 + "old: {image: team/app}\n"),
+    "mixed": Case(WEB % 2 + DB % 2 + PROXY % 1 + "cache: {image: redis}\n",
+                  before=WEB % 1 + DB % 1 + PROXY % 1 + "old: {image: team/app}\n"),
 }
