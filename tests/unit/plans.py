@@ -91,16 +91,18 @@ class Case:
         return rendered(self.template, self.secrets, volume_dir)
 
     def state(self, volume_dir=VOLUME_DIR):
-        return state_of(rendered(self.before, volume_dir=volume_dir)[0], release=self.release) if self.before else None
+        return state_of(self._before(volume_dir), release=self.release) if self.before else None
 
     def inspected(self, volume_dir=VOLUME_DIR):
         """What ``docker inspect`` says of the host's containers."""
-        current = [inspected(s, release=self.release) for s in rendered(self.before, volume_dir=volume_dir)[0]] \
-            if self.before else []
+        current = [inspected(s, release=self.release) for s in self._before(volume_dir)]
         kept = [inspected(s, status="exited", name=f"{s.name}.r{release}", release=release)
-                for text, release in self.retained for s in rendered(text, volume_dir=volume_dir)[0]]
+                for text, release in self.retained for s in rendered(text, self.secrets, volume_dir)[0]]
         (web,) = rendered("web: {image: team/app}")[0]
         return current + kept + [inspected(web, status="exited", name=name) for name in self.leftovers]
+
+    def _before(self, volume_dir):
+        return rendered(self.before, self.secrets, volume_dir)[0] if self.before else ()
 
     def actions(self, volume_dir=VOLUME_DIR):
         containers = [Container.from_inspect(c) for c in self.inspected(volume_dir)]
@@ -159,6 +161,7 @@ def deploy_turns(shell, case, verbose=False, discovery=False):
 WEB = "web: {image: team/app, env: {A: '%s'}}\n"
 DB = "db: {image: postgres, volumes: [/var/lib/postgresql/data], env: {B: '%s'}}\n"
 PROXY = "proxy: {image: team/app, ports: ['8080:80'], env: {C: '%s'}}\n"
+SECRET = "%s: {image: team/app, env: {TZ: UTC, PW: {secret: PW}, KEY: {secret: KEY}, A: '%s'}}\n"
 WAVES = """
 db: {image: postgres, register: {5432: sql}}
 cache: {image: team/app, register: {6379: redis}}
@@ -176,7 +179,7 @@ CASES = {
     "recreate stop-first": Case(DB % 2 + PROXY % 2, before=DB % 1 + PROXY % 1),
     "remove": Case(WEB % 1, before=WEB % 1 + DB % 1),
     "rollback": Case(WEB % 1 + DB % 1, before=WEB % 2 + DB % 2, release=2, retained=((WEB % 1 + DB % 1, 1),)),
-    "secrets": Case("web: {image: team/app, env: {TZ: UTC, PW: {secret: PW}, KEY: {secret: KEY}}}",
+    "secrets": Case(SECRET % ("web", 1) + SECRET % ("worker", 2), before=SECRET % ("worker", 1),
                     secrets={"PW": "it's $secret", "KEY": "two\nlines"}),
     "prune": Case(WEB % 3, before=WEB % 2, release=3, retained=((WEB % 1, 1), (WEB % 0, 2)), retain=1),
     "mixed": Case(WEB % 2 + DB % 2 + PROXY % 1 + "cache: {image: redis}\n",

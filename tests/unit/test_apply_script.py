@@ -121,7 +121,7 @@ def test_retained_containers_beyond_the_retention_count_are_removed(shell):
 def test_secrets_reach_docker_in_an_env_file_never_in_its_arguments(shell):
     deploy_turns(shell, CASES["secrets"])
 
-    assert shell.docker.env_file("new1") == "PW=it's $secret\n"
+    assert [shell.docker.env_file(id) for id in ("new1", "new2")] == ["PW=it's $secret\n"] * 2  # worker, web
     assert not any("it's $secret" in arg for call in shell.docker.calls() for arg in call)
 
 
