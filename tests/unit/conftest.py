@@ -110,7 +110,5 @@ def _yaml_str():
 def shell(tmp_path, monkeypatch):
     """A Shell running host scripts with the stub docker on PATH (stubdocker.py)."""
     docker = StubDocker(tmp_path / "docker")
-    monkeypatch.setenv("PATH", docker.path)
-    for name in ("DEPLOYER_STATE_DIR", "DEPLOYER_VOLUME_DIR"):
-        monkeypatch.delenv(name, raising=False)
+    docker.install(monkeypatch)
     return Shell(tmp_path, docker)

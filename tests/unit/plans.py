@@ -17,7 +17,6 @@ from deployer.model import discovery, spec, template
 from deployer.model.plan import plan
 from deployer.model.state import Container, InstanceState, ServiceState
 from deployer.remote.apply import Limits
-from deployer.remote.host import Host
 from deployer.remote.session import LocalRunner
 
 OLD_ID = "sha256:" + "a" * 64
@@ -149,7 +148,7 @@ def deploy_turns(shell, case, verbose=False, discovery=False):
         shell.instance_dir.mkdir(parents=True)
         (shell.instance_dir / "state.json").write_text(state.to_json())
     runner = Recording()
-    host = Host(runner, {"state_dir": str(shell.state_dir), "volume_dir": str(shell.volume_dir), "verbose": verbose})
+    host = shell.host(runner, verbose)
     specs, deps = case.specs(shell.volume_dir)
     with host.deploying("c1", [s.image for s in specs], "ops@laptop", 0, discovery=discovery) as deploy:
         actions = plan(specs, deploy.facts.state, deploy.facts.containers, deploy.facts.images, retain=case.retain)

@@ -17,7 +17,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deployer.remote.framing import Watch, sections
+from deployer.remote.framing import Watch
 from deployer.remote.host import Host
 from deployer.remote.scripts import assign, instance, script
 from deployer.remote.session import LocalRunner
@@ -27,7 +27,7 @@ BOUNDARY = "@@deployer-0123456789abcdef"
 
 
 class StubDocker:
-    """A ``docker`` (and ``sleep``) in ``top/bin``; put that first on PATH (``path``)."""
+    """A ``docker`` (and ``sleep``) in ``top/bin``, put first on PATH by ``install``."""
 
     def __init__(self, top):
         self.top = Path(top)
@@ -40,9 +40,12 @@ class StubDocker:
         self.tool("sleep")
         self._rules = 0
 
-    @property
-    def path(self):
-        return f"{self.bin}{os.pathsep}{os.environ['PATH']}"
+    def install(self, monkeypatch):
+        """This stub first on PATH, and the host's roots the scripts' own (not
+        DEPLOYER_STATE_DIR / DEPLOYER_VOLUME_DIR from the environment), until the test ends."""
+        monkeypatch.setenv("PATH", f"{self.bin}{os.pathsep}{os.environ['PATH']}")
+        for name in ("DEPLOYER_STATE_DIR", "DEPLOYER_VOLUME_DIR"):
+            monkeypatch.delenv(name, raising=False)
 
     def tool(self, name, exit=0):
         """Another command stubbed: ``name`` exits ``exit`` at once, doing nothing."""
@@ -135,10 +138,6 @@ class Ran:
         return [tuple(fields) for k, *fields in self.heard if k == kind]
 
     @property
-    def sections(self):
-        return sections(self.stdout, BOUNDARY)
-
-    @property
     def error(self):
         """The DeployerError a Host makes of this failed script (its message and details)."""
         return Host(LocalRunner()).error(self, "c1")
@@ -155,6 +154,11 @@ class Shell:
         self.state_dir = self.top / "state"
         self.volume_dir = self.top / "volumes"
         self.instance_dir = self.state_dir / "instances" / "c1"
+
+    def host(self, runner=None, verbose=False):
+        """A Host reaching this machine (``runner``: a LocalRunner unless given) with these roots."""
+        settings = {"state_dir": str(self.state_dir), "volume_dir": str(self.volume_dir), "verbose": verbose}
+        return Host(runner or LocalRunner(), settings)
 
     def start(self, body, uses=("replace",), verbose=False):
         """The script running (a Session): to talk to it, or to hold what it holds. Its

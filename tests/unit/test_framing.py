@@ -87,9 +87,7 @@ def test_an_instances_facts_come_back_in_one_script(shell):
     shell.docker.answer("ps *", "abc\n")
     shell.docker.answer("inspect abc team/app redis", json.dumps([container, image]), exit=1)  # redis: not here
     shell.docker.answer("network inspect bridge *", "172.17.0.0/16 172.17.0.1\n")
-    host = Host(LocalRunner(), {"state_dir": str(shell.state_dir), "volume_dir": str(shell.volume_dir)})
-
-    facts = host.facts("c1", ["team/app", "redis"], discovery=True)
+    facts = shell.host().facts("c1", ["team/app", "redis"], discovery=True)
 
     assert (facts.roots.state_dir, facts.roots.volume_dir) == (str(shell.state_dir), str(shell.volume_dir))
     assert facts.state.release == 4
@@ -99,8 +97,6 @@ def test_an_instances_facts_come_back_in_one_script(shell):
 
 
 def test_facts_of_an_instance_the_host_does_not_know_have_no_state(shell):
-    host = Host(LocalRunner(), {"state_dir": str(shell.state_dir)})
-
-    facts = host.facts("c1")
+    facts = shell.host().facts("c1")
 
     assert (facts.state, facts.containers, facts.images) == (None, (), {})

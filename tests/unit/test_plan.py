@@ -9,7 +9,7 @@ run after applying a plan must find nothing to do.
 import pytest
 
 from deployer.model.plan import CREATE, KEEP, RECREATE, REMOVE, plan
-from plans import IMAGES, NEW_ID, OLD_ID, container_of, state_of
+from plans import IMAGES, NEW_ID, container_of, state_of
 
 NEW = (CREATE, "new")
 GONE = (REMOVE, "not in the template")

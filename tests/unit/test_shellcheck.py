@@ -19,8 +19,6 @@ from deployer.errors import DeployerError
 from deployer.model.state import InstanceState
 from deployer.ops.build import Slug, Source
 from deployer.remote import apply, builds, host
-from deployer.remote.host import Host
-from deployer.remote.session import LocalRunner
 from deployer.remote.scripts import SOURCES, script
 from plans import CASES, deploy_turns
 from stubdocker import BOUNDARY, HERE, Shell, StubDocker
@@ -73,7 +71,7 @@ def turns(tmp_path, monkeypatch, name, verbose=False, discovery=False):
     case on a host of its own."""
     folder = tmp_path / f"{name}{' -v' * verbose}"
     stub = StubDocker(folder / "docker")
-    monkeypatch.setenv("PATH", stub.path)
+    stub.install(monkeypatch)
     (facts, plan), _, error = deploy_turns(Shell(folder, stub), CASES[name], verbose, discovery)
     assert error is None
     return facts, plan
@@ -111,7 +109,7 @@ def test_the_scripts_of_every_other_operation_are_clean(shell, tmp_path, monkeyp
 
     monkeypatch.setattr(host, "script", recorded)
     shell.docker.container("c1.web")
-    operations = Host(LocalRunner(), {"state_dir": str(shell.state_dir), "verbose": True})
+    operations = shell.host(verbose=True)
     operations.instances()
     operations.history("c1")
     with pytest.raises(DeployerError):
