@@ -118,6 +118,14 @@ def test_a_container_already_kept_under_that_name_is_replaced(docker, shell):
     assert docker.containers() == {KEEP: "current running"}
 
 
+def test_a_name_to_keep_under_taken_again_before_the_retry_leaves_the_current_container(docker, shell):
+    docker.container(KEEP, id="stale", status="exited")
+    docker.fail(f"rename {WEB} {KEEP}", nth=2)  # another container took the name meanwhile
+
+    assert shell.run(call("dpl_away", WEB, KEEP)).exited == 1
+    assert docker.containers() == {WEB: "current running"}
+
+
 def test_there_is_none_to_retire_when_no_name_to_keep_it_under_is_given(docker, shell):
     assert shell.run(call("dpl_away", WEB, "")).exited == 3
     assert docker.log(skip=()) == []
@@ -284,10 +292,9 @@ def test_a_current_container_that_cannot_be_kept_leaves_it_running_and_removes_t
 
 
 def test_a_current_container_removed_meanwhile_is_simply_replaced(shell):
-    shell.docker.container(KEEP, id="older", status="exited")  # kept by a deploy that was cut off
-
     assert shell.run(first()).done == ["web"]
-    assert shell.docker.containers() == {WEB: "new1 running"}  # no current: the old keep went
+    assert shell.docker.log()[-1] == f"rename {NEXT} {WEB}"
+    assert shell.docker.containers() == {WEB: "new1 running"}
 
 
 # -- dpl_again: start-first rollback ----------------------------------------------------
