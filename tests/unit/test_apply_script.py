@@ -36,7 +36,8 @@ def golden(name, text):
 
 def compiled(case):
     release = case.release + 1 if case.before else 1
-    return "\n".join(plan_script("c1", case.actions(), BOUNDARY, LIMITS, release, case.existing(), case.specs()[1])) + "\n"
+    lines = plan_script("c1", case.actions(), BOUNDARY, LIMITS, release, case.existing(), case.specs()[1])
+    return "\n".join(lines) + "\n"
 
 
 @pytest.mark.parametrize("name", CASES)

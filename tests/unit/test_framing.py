@@ -64,7 +64,8 @@ def test_a_new_containers_log_lines_are_details_not_the_message():
 
 
 def test_dockers_hint_to_read_its_help_is_left_out():
-    e = error("docker: invalid reference format.\nSee 'docker run --help'.\nRun 'docker run --help' for more information\n")
+    e = error("docker: invalid reference format.\nSee 'docker run --help'.\n"
+              "Run 'docker run --help' for more information\n")
 
     assert e.message == "docker: invalid reference format. | See 'docker run --help'."
 

@@ -150,13 +150,14 @@ def test_volume_directories_inside_the_instances_own_are_accepted(shell):
 
 
 def test_a_volume_directory_leading_outside_the_instances_own_is_refused(shell, tmp_path):
-    (shell.volume_dir / "c1").mkdir(parents=True)
-    (shell.volume_dir / "c1" / "db").symlink_to(tmp_path)
+    top = shell.volume_dir / "c1"
+    top.mkdir(parents=True)
+    (top / "db").symlink_to(tmp_path)
 
-    ran = shell.run(call("dpl_inside", shell.volume_dir / "c1" / "db"))
+    ran = shell.run(call("dpl_inside", top / "db"))
 
     assert ran.exited == 1
-    assert ran.error.message == f"volume directory {shell.volume_dir}/c1/db leads outside {shell.volume_dir}/c1 (a symlink?): refused"
+    assert ran.error.message == f"volume directory {top}/db leads outside {top} (a symlink?): refused"
 
 
 def test_a_pull_says_so_first_and_a_failed_one_says_why(shell):
@@ -176,7 +177,8 @@ def test_with_v_each_docker_command_is_noted_with_its_exact_arguments(shell):
 
     ran = shell.run(call("dpl_away", "c1.web", "c1.web.r2") + "\ndocker ps --format '{{.Names}} x'", verbose=True)
 
-    assert ran.marks("run") == [("docker", "rename", "c1.web", "c1.web.r2"), ("docker", "ps", "--format", "{{.Names}} x")]
+    assert ran.marks("run") == [("docker", "rename", "c1.web", "c1.web.r2"),
+                                ("docker", "ps", "--format", "{{.Names}} x")]
     assert shell.docker.log() == ["rename c1.web c1.web.r2", "ps --format {{.Names}} x"]
 
 

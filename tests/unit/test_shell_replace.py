@@ -56,8 +56,14 @@ def docker(shell):
 # -- dpl_started: has the new container started well? ----------------------------------
 
 
-@pytest.mark.parametrize("answers", [["running 0 "], ["running 0 healthy"], ["running 0 starting"] * 3 + ["running 0 healthy"]],
-                         ids=["no healthcheck", "healthy", "healthy after starting"])
+STARTED = {
+    "no healthcheck": ["running 0 "],
+    "healthy": ["running 0 healthy"],
+    "healthy after starting": ["running 0 starting"] * 3 + ["running 0 healthy"],
+}
+
+
+@pytest.mark.parametrize("answers", STARTED.values(), ids=list(STARTED))
 def test_a_container_that_runs_on_unrestarted_and_healthy_has_started(shell, answers):
     shell.docker.container(WEB)
     shell.docker.states(WEB, *answers)

@@ -5,8 +5,9 @@ they run against the stub docker: a deploy's facts turn and apply turns (plans o
 
 Any finding fails the test, style included; a directive silencing one in a source says
 why on its line. The generated scripts are checked with the repository's .shellcheckrc,
-as the sources are, less two findings they make by design (GENERATED says why). shellcheck must be installed (.ci/setup installs Debian's): without
-it these tests fail, in CI and anywhere else, never skip.
+as the sources are, less two findings they make by design (GENERATED says why).
+shellcheck must be installed (.ci/setup installs Debian's): without it these tests
+fail, in CI and anywhere else, never skip.
 """
 
 import shutil
