@@ -1,6 +1,7 @@
-"""Helpers for the unit tests of the pure core: templates from text, specs, argv.
+"""Helpers for the unit tests: templates from text, specs, argv; and ``shell``, the host
+scripts run with a stub docker (stubdocker.py).
 
-Nothing here touches Docker, SSH or a subprocess. Templates are parsed from strings
+Nothing here touches Docker or SSH. Templates are parsed from strings
 under the name ``app.yaml`` and rendered for the instance ``c1`` with volumes under
 ``/srv/deployer/volumes``, so messages start with ``app.yaml: `` and containers are
 named ``c1.<service>``.
@@ -17,6 +18,7 @@ import pytest
 from deployer import plugins
 from deployer.model import spec, template
 from deployer.errors import TemplateError
+from stubdocker import Shell, StubDocker
 
 TEMPLATE_FILE = "app.yaml"
 INSTANCE = "c1"
@@ -102,3 +104,11 @@ def _has_run():
 @pytest.fixture(name="yaml_str")
 def _yaml_str():
     return yaml_str
+
+
+@pytest.fixture
+def shell(tmp_path, monkeypatch):
+    """A Shell running host scripts with the stub docker on PATH (stubdocker.py)."""
+    docker = StubDocker(tmp_path / "docker")
+    docker.install(monkeypatch)
+    return Shell(tmp_path, docker)

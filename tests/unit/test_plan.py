@@ -11,11 +11,8 @@ import dataclasses
 import pytest
 
 from deployer.model.plan import CREATE, KEEP, RECREATE, REMOVE, REPAIR, plan
-from deployer.model.state import Container, InstanceState, ServiceState
+from plans import IMAGES, NEW_ID, container_of, state_of
 
-OLD_ID = "sha256:" + "a" * 64
-NEW_ID = "sha256:" + "b" * 64
-IMAGES = {"team/app": OLD_ID, "postgres": OLD_ID}
 NEW = (CREATE, "new")
 GONE = (REMOVE, "not in the template")
 
@@ -23,39 +20,6 @@ TEMPLATE = """
 web: {image: team/app, cmd: serve, env: {A: '1'}}
 db: {image: postgres}
 """
-
-
-def container_of(spec, image_id=OLD_ID, status="running", config_hash=None):
-    """The container Docker reports for a spec it runs, read from ``docker inspect`` data."""
-    return Container.from_inspect(
-        {
-            "Name": f"/{spec.name}",
-            "Image": image_id,
-            "Created": "2024-01-01T00:00:00Z",
-            "Config": {
-                "Image": spec.image,
-                "Labels": {
-                    "deployer.instance": spec.instance,
-                    "deployer.service": spec.service,
-                    "deployer.config-hash": config_hash or spec.config_hash,
-                    "deployer.release": "1",
-                },
-            },
-            "State": {"Running": status == "running", "Status": status},
-            "NetworkSettings": {"Ports": {}},
-        }
-    )
-
-
-def state_of(specs, images=IMAGES):
-    return InstanceState(
-        instance="c1",
-        template="app.yaml",
-        release=1,
-        deployed_at="2024-01-01T00:00:00+00:00",
-        deployed_by="ops@laptop",
-        services={s.service: ServiceState.of(s, images.get(s.image)) for s in specs},
-    )
 
 
 @pytest.fixture

@@ -1,0 +1,3 @@
+I=c1; D="$S/instances/$I"
+DPL_HEALTH_TIMEOUT=60 DPL_MIN_UPTIME=1.0
+dpl_down db || exit 1

@@ -1,0 +1,169 @@
+"""The script a plan compiles to (apply.py), golden-tested like Kamal's command tests, and
+run for real against the stub docker.
+
+Each case of ``plans.CASES`` is planned by the real core; the lines it compiles to must
+equal ``golden/<case>.sh`` exactly, and so must a whole apply turn (``golden/apply-turn.sh``:
+the plan, the template, the state and the history). After a deliberate change to what a
+plan compiles to, rewrite the files and review the diff:
+
+    DEPLOYER_GOLDEN=update python3 -m pytest tests/unit/test_apply_script.py
+    git diff tests/unit/golden
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from deployer.model.plan import CREATE, KEEP
+from deployer.model.state import InstanceState
+from deployer.remote import host
+from deployer.remote.apply import plan_script, record, waves
+from plans import CASES, LIMITS, Case, deploy_turns
+from stubdocker import BOUNDARY
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def golden(name, text):
+    """The golden text of ``name`` (rewritten first with DEPLOYER_GOLDEN=update)."""
+    path = GOLDEN / f"{name.replace(' ', '-')}.sh"
+    if os.environ.get("DEPLOYER_GOLDEN") == "update":
+        path.write_text(text)
+    return path.read_text()
+
+
+def compiled(case):
+    release = case.release + 1 if case.before else 1
+    lines = plan_script("c1", case.actions(), BOUNDARY, LIMITS, release, case.specs()[1])
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_a_plan_compiles_to_its_golden_script(name):
+    script = compiled(CASES[name])
+
+    assert script == golden(name, script)
+
+
+def test_a_plan_that_keeps_everything_compiles_to_no_step():
+    case = Case("web: {image: team/app}", before="web: {image: team/app}")
+
+    assert [a.kind for a in case.actions()] == [KEEP]
+    assert compiled(case) == 'I=c1; D="$S/instances/$I"\nDPL_HEALTH_TIMEOUT=60 DPL_MIN_UPTIME=1.0\n'
+
+
+def test_new_services_start_in_waves_each_after_the_services_it_exposes():
+    actions = CASES["create in waves"].actions()
+
+    assert [a.kind for a in actions] == [CREATE] * 4
+    assert waves(actions, CASES["create in waves"].specs()[1]) == {"db": 0, "cache": 0, "app": 1, "web": 2}
+
+
+def test_only_new_services_count_for_waves():
+    actions = CASES["mixed"].actions()
+
+    assert waves(actions, {"cache": {"web", "db"}}) == {"cache": 0}
+
+
+# -- the apply turn, for real: Deploy.apply on the stub docker ----------------------------
+
+
+@pytest.fixture
+def fixed_boundary(monkeypatch):
+    monkeypatch.setattr(host, "new_boundary", lambda: BOUNDARY)
+
+
+def test_an_apply_turn_is_the_plan_then_the_template_state_and_history_written(shell, fixed_boundary):
+    (_, turn), done, error = deploy_turns(shell, CASES["recreate start-first"])
+
+    assert turn == golden("apply turn", turn)
+    assert (done, error) == ({"web"}, None)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_each_case_deploys_on_the_stub_engine_and_is_recorded(shell, name):
+    case = CASES[name]
+
+    _, done, error = deploy_turns(shell, case)
+
+    assert error is None
+    assert done == {a.service for a in case.actions() if a.kind != KEEP}
+    state = InstanceState.from_json((shell.instance_dir / "state.json").read_text(), "state.json")
+    assert sorted(state.services) == sorted(s.service for s in case.specs()[0])
+    assert (shell.instance_dir / "template.yaml").read_text() == case.template
+    assert len((shell.instance_dir / "history.jsonl").read_text().splitlines()) == 1
+
+
+def test_a_rollback_runs_the_retained_containers_again_and_keeps_the_current_ones(shell):
+    deploy_turns(shell, CASES["rollback"])
+
+    assert shell.docker.containers() == {
+        "c1.db": "c1.db.r1 running", "c1.db.r2": "c1.db exited",
+        "c1.web": "c1.web.r1 running", "c1.web.r2": "c1.web exited",
+    }
+
+
+def test_a_leftover_next_container_is_removed_before_the_new_one_starts(shell):
+    deploy_turns(shell, CASES["recreate start-first after a deploy was cut off"])
+
+    log = shell.docker.log()
+    assert log.index("run c1.web.next") == log.index("rm -f c1.web.next") + 1
+    assert shell.docker.containers() == {"c1.web": "new1 running", "c1.web.r1": "c1.web exited"}
+
+
+def test_retained_containers_beyond_the_retention_count_are_removed(shell):
+    deploy_turns(shell, CASES["prune"])
+
+    assert shell.docker.containers() == {"c1.web": "new1 running", "c1.web.r3": "c1.web exited"}
+
+
+def test_secrets_reach_docker_in_an_env_file_never_in_its_arguments(shell):
+    deploy_turns(shell, CASES["secrets"])
+
+    assert [shell.docker.env_file(id) for id in ("new1", "new2")] == ["PW=it's $secret\n"] * 2  # worker, web
+    assert not any("it's $secret" in arg for call in shell.docker.calls() for arg in call)
+
+
+def test_a_failed_step_stops_the_plan_and_says_which_steps_were_done(shell):
+    shell.docker.fail("run * c1.web.next *")
+
+    _, done, error = deploy_turns(shell, CASES["mixed"])
+
+    assert done == {"old"}
+    assert error.message == "Error response from daemon: stub failure"
+    assert not (shell.instance_dir / "history.jsonl").exists()
+
+
+# -- record(): state.json and the history -------------------------------------------------
+
+
+def entry(release, template):
+    """A history line as InstanceState.record makes it (the template's text and hash)."""
+    return {"release": release, "template_sha256": f"t{len(template)}", "template_text": template}
+
+
+def test_recording_keeps_only_the_newest_releases_the_history_may_hold_and_the_templates_they_name(shell):
+    state = InstanceState("c1", "app.yaml", 1, "", "")
+    lines = "\n".join(record(state, entry(n, "x" * n), history=2) for n in (1, 2, 3))
+
+    assert shell.run(f'mkdir -p "$D"\n{lines}', uses=()).exited == 0
+    history = [json.loads(line) for line in (shell.instance_dir / "history.jsonl").read_text().splitlines()]
+    assert history == [{"release": 2, "template_sha256": "t2"}, {"release": 3, "template_sha256": "t3"}]
+    templates = {p.name: p.read_text() for p in (shell.instance_dir / "templates").iterdir()}
+    assert templates == {"t2.yaml": "xx", "t3.yaml": "xxx"}
+    assert InstanceState.from_json((shell.instance_dir / "state.json").read_text(), "state.json") == state
+
+
+def test_a_template_deployed_again_is_kept_once(shell):
+    state = InstanceState("c1", "app.yaml", 1, "", "")
+    lines = "\n".join(record(state, entry(n, "same"), history=0) for n in (1, 2, 3))
+
+    assert shell.run(f'mkdir -p "$D"\n{lines}', uses=()).exited == 0
+    assert len((shell.instance_dir / "history.jsonl").read_text().splitlines()) == 3
+    assert [p.name for p in (shell.instance_dir / "templates").iterdir()] == ["t4.yaml"]
+
+
+def test_without_a_history_limit_every_release_is_kept():
+    assert "dpl_trim_history" not in record(InstanceState("c1", "app.yaml", 1, "", ""), entry(1, "t"))
