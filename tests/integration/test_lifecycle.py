@@ -6,11 +6,11 @@ import json
 import os
 import signal
 import socket
-import time
 from pathlib import Path
 
 import pytest
 
+from harness.poll import wait_for
 from support import APP, containers_of, docker, env_of, finish, inspect
 
 WHO = f"{getpass.getuser()}@{socket.gethostname()}"
@@ -38,14 +38,12 @@ def slow(tmp_path):
 
 def wait_until(condition, what, proc=None, timeout=60):
     """Poll until condition() holds; fail early if the background deployer proc ended first."""
-    deadline = time.monotonic() + timeout
-    while not condition():
+    def ended():
         if proc is not None and proc.poll() is not None:
             code, out, err = finish(proc)
-            pytest.fail(f"deployer exited ({code}) before {what}\n--- stdout\n{out}\n--- stderr\n{err}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"no {what} within {timeout}s")
-        time.sleep(0.05)
+            return f"deployer exited ({code}) before {what}\n--- stdout\n{out}\n--- stderr\n{err}"
+
+    wait_for(condition, what, timeout, gone=ended)
 
 
 def running(name):

@@ -1,6 +1,7 @@
 """Working with a running instance: one-off runs, exec, logs, stop/start, pull, health."""
 
-from support import APP, all_processes, docker, env_of, inspect
+from harness.processes import all_processes
+from support import APP, docker, env_of, inspect
 
 
 def test_run_starts_a_one_off_container_with_the_services_env_and_passes_its_exit_code(
