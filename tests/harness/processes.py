@@ -75,6 +75,27 @@ def alive(pid):
         return False
 
 
+def sessions_holding(path):
+    """The session ids of the processes that have the file at path open. A process or an fd
+    that goes away while /proc is read is passed over."""
+    target, sessions = os.path.realpath(path), set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fds = os.listdir(f"/proc/{entry}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{entry}/fd/{fd}") == target:
+                    with open(f"/proc/{entry}/stat") as f:
+                        sessions.add(int(f.read().rsplit(")", 1)[1].split()[3]))
+            except OSError:
+                pass
+    return sessions
+
+
 def daemons(within=""):
     """The pids of deployer daemons (`python -m deployer[...].daemon SOCKET IDLE`) whose socket
     is within a directory (not the commands they run: forks, whose argv is the daemon's)."""

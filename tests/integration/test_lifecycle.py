@@ -3,14 +3,13 @@
 import fcntl
 import getpass
 import json
-import os
 import signal
 import socket
-from pathlib import Path
 
 import pytest
 
 from harness.poll import wait_for
+from harness.processes import sessions_holding
 from support import APP, containers_of, docker, env_of, finish, inspect
 
 WHO = f"{getpass.getuser()}@{socket.gethostname()}"
@@ -403,16 +402,7 @@ def test_a_client_killed_mid_deploy_leaves_no_lock_and_the_host_finishes_the_rel
 def lock_sessions(sshd, instance):
     """The session ids of the host's processes that have the instance's lock file open:
     one per deploy holding or waiting for the lock (each SSH session is its own)."""
-    lock = os.path.realpath(sshd.state_dir / "instances" / instance / "lock")
-    sessions = set()
-    for fd in Path("/proc").glob("[0-9]*/fd/*"):
-        try:
-            if os.readlink(fd) == lock:
-                stat = (fd.parents[1] / "stat").read_text()
-                sessions.add(int(stat.rsplit(")", 1)[1].split()[3]))
-        except OSError:
-            pass  # the process or the fd went away meanwhile
-    return sessions
+    return sessions_holding(sshd.state_dir / "instances" / instance / "lock")
 
 
 def test_a_client_killed_while_waiting_for_the_lock_leaves_nothing_waiting_on_the_host(
