@@ -1,27 +1,23 @@
 """Fixtures for integration tests: a real dockerd, a local test image and a throwaway sshd.
 
+They wrap the harness (tests/harness/), which the benchmark shares, and add what only the
+tests need: the deployer CLI against a test sshd, throwaway instance names.
+
 These fixtures never skip: a missing engine, image or sshd is a failure, so CI cannot
 go green by silently testing nothing. `.ci/setup` prepares a machine for them.
 """
 
 import contextlib
-import dataclasses
 import os
 import secrets
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
-from support import APP, REPO_ROOT
+from harness import REPO_ROOT, HarnessError, engines, etcd
+from harness import sshd as sshd_harness
+from support import APP
 
-IMAGE = "local/busybox:latest"
-SSHD = "/usr/sbin/sshd"
 CLI_TIMEOUT = 120
 
 
@@ -29,118 +25,43 @@ def _fail(msg):
     pytest.fail(msg, pytrace=False)
 
 
-@dataclasses.dataclass(frozen=True)
-class SSHHost:
-    host: str
-    port: int
-    user: str
-    key: Path  # client private key
-    state_dir: Path  # DEPLOYER_STATE_DIR in every ssh session (not created in advance)
-    volume_dir: Path  # DEPLOYER_VOLUME_DIR in every ssh session (not created in advance)
-    known_hosts: Path  # a known_hosts file holding this sshd's host key
-    log: Path  # sshd's own log, for debugging
-
-    @property
-    def target(self):
-        return f"{self.user}@{self.host}:{self.port}"
+@contextlib.contextmanager
+def _failing():
+    """A harness piece that does not start fails the test with its message, no traceback:
+    the machine lacks something (.ci/setup), the test has no bug."""
+    try:
+        yield
+    except HarnessError as e:
+        _fail(str(e))
 
 
 @pytest.fixture(scope="session")
 def docker_engine():
-    try:
-        res = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
-                             capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        _fail(f"docker engine unusable ({e}); run .ci/setup")
-    if res.returncode != 0:
-        _fail(f"`docker info` failed; run .ci/setup\n{res.stderr}")
-    return res.stdout.strip()
+    with _failing():
+        return engines.local_engine()
 
 
 @pytest.fixture(scope="session")
 def busybox_image(docker_engine):
-    res = subprocess.run([str(REPO_ROOT / ".ci" / "busybox-image")],
-                         capture_output=True, text=True, timeout=300)
-    if res.returncode != 0:
-        _fail(f".ci/busybox-image failed:\n{res.stdout}\n{res.stderr}")
-    return IMAGE
+    with _failing():
+        return engines.busybox_image()
 
 
 @pytest.fixture(scope="session")
 def slug_images(busybox_image):
     """The stand-in slug builder and runner (.ci/slug-images): deployer's settings for them."""
-    res = subprocess.run([str(REPO_ROOT / ".ci" / "slug-images")], capture_output=True, text=True, timeout=300)
-    if res.returncode != 0:
-        _fail(f".ci/slug-images failed:\n{res.stdout}\n{res.stderr}")
+    with _failing():
+        engines.ci_images("slug-images")
     return {"FABRIC_DEPLOYER_SLUG_BUILDER_IMAGE": "local/slugbuilder:latest",
             "FABRIC_DEPLOYER_SLUG_RUNNER_IMAGE": "local/slugrunner:latest"}
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _keygen(path):
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "deployer-test",
-                    "-f", str(path)], check=True, timeout=30)
-
-
 @contextlib.contextmanager
 def _sshd(tmp, env=None):
-    """An OpenSSH server on a free loopback port; every session gets DEPLOYER_STATE_DIR,
-    DEPLOYER_VOLUME_DIR (under tmp) and ``env`` (e.g. DOCKER_HOST: another engine)."""
-    if not os.access(SSHD, os.X_OK) or not shutil.which("ssh-keygen"):
-        _fail(f"{SSHD} or ssh-keygen missing (openssh-server); run .ci/setup")
-    host_key, client_key = tmp / "host_key", tmp / "client_key"
-    _keygen(host_key)
-    _keygen(client_key)
-    shutil.copy(tmp / "client_key.pub", tmp / "authorized_keys")
-    state_dir, volume_dir = tmp / "state", tmp / "volumes"
-    port = _free_port()
-    cfg = tmp / "sshd_config"
-    setenv = {"DEPLOYER_STATE_DIR": state_dir, "DEPLOYER_VOLUME_DIR": volume_dir, **(env or {})}
-    # sshd keeps only the first SetEnv directive, hence one line for all variables.
-    cfg.write_text(f"""\
-Port {port}
-ListenAddress 127.0.0.1
-HostKey {host_key}
-PidFile {tmp / "sshd.pid"}
-AuthorizedKeysFile {tmp / "authorized_keys"}
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-Subsystem sftp internal-sftp
-SetEnv {" ".join(f"{k}={v}" for k, v in setenv.items())}
-""")
-    host_pub = (tmp / "host_key.pub").read_text().split()
-    known_hosts = tmp / "known_hosts"
-    known_hosts.write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
-    Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # privilege separation dir
-
-    log = tmp / "sshd.log"
-    with open(log, "w") as logf:
-        proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(cfg)],
-                                stdout=logf, stderr=subprocess.STDOUT)
-    try:
-        _wait_for_banner(proc, port, log)
-        yield SSHHost(host="127.0.0.1", port=port, user="root", key=client_key,
-                      state_dir=state_dir, volume_dir=volume_dir,
-                      known_hosts=known_hosts, log=log)
-    finally:
-        _stop(proc)
-
-
-def _stop(proc):
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    """An OpenSSH server on a free loopback port (harness/sshd.py): every session gets
+    DEPLOYER_STATE_DIR, DEPLOYER_VOLUME_DIR (under tmp) and ``env`` (e.g. DOCKER_HOST: another engine)."""
+    with _failing(), sshd_harness.running(tmp, env) as host:
+        yield host
 
 
 @pytest.fixture(scope="session")
@@ -153,45 +74,8 @@ def sshd(tmp_path_factory):
 def second_engine(busybox_image):
     """A second Docker engine on this machine (its own bridge, data and socket), holding
     the test image: a second host's containers never meet the first's. Its DOCKER_HOST."""
-    root = Path(tempfile.mkdtemp(prefix="/tmp/de"))  # short: containerd's socket paths are limited
-    bridge = _own_bridge()
-    sock = f"unix://{root}/docker.sock"
-    log = root / "dockerd.log"
-    with open(log, "w") as logf:
-        proc = subprocess.Popen(["dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "x"),
-                                 "--pidfile", str(root / "pid"), "-H", sock, "--bridge", bridge],
-                                stdout=logf, stderr=subprocess.STDOUT)
-    env = dict(os.environ, DOCKER_HOST=sock)
-    try:
-        deadline = time.monotonic() + 60
-        while subprocess.run(["docker", "info"], env=env, capture_output=True).returncode != 0:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                _fail(f"second dockerd did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
-        save = subprocess.Popen(["docker", "save", busybox_image], stdout=subprocess.PIPE)
-        subprocess.run(["docker", "load", "-q"], stdin=save.stdout, env=env, check=True, capture_output=True)
-        save.wait()
-        yield sock
-    finally:
-        ids = subprocess.run(["docker", "ps", "-aq"], env=env, capture_output=True, text=True).stdout.split()
-        if ids:
-            subprocess.run(["docker", "rm", "-f", *ids], env=env, capture_output=True)
-        _stop(proc)
-        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _own_bridge():
-    """A bridge for the second engine, its name and subnet unused on this machine, so two
-    test runs at once (or a bench run) never share one."""
-    used = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=True).stdout
-    number = next(n for n in range(200, 250) if f"172.31.{n}." not in used)
-    bridge = f"br-de{os.getpid() % 100000}-{number}"[:15]
-    for cmd in (["ip", "link", "add", bridge, "type", "bridge"],
-                ["ip", "addr", "add", f"172.31.{number}.1/24", "dev", bridge],
-                ["ip", "link", "set", bridge, "up"]):
-        subprocess.run(cmd, check=True, capture_output=True)
-    return bridge
+    with _failing(), engines.extra_engine(busybox_image) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -210,55 +94,14 @@ def three_hosts(tmp_path_factory, second_engine, docker_engine):
 @pytest.fixture(scope="session")
 def etcd_server(tmp_path_factory):
     """A real etcd v3 server (Debian's etcd-server) on free loopback ports: its client URL."""
-    etcd = shutil.which("etcd")
-    if not etcd:
-        _fail("etcd missing (Debian package etcd-server); run .ci/setup")
-    root = tmp_path_factory.mktemp("etcd")
-    client, peer = f"http://127.0.0.1:{_free_port()}", f"http://127.0.0.1:{_free_port()}"
-    log = root / "etcd.log"
-    with open(log, "w") as logf:
-        proc = subprocess.Popen([etcd, "--name", "test", "--data-dir", str(root / "data"),
-                                 "--listen-client-urls", client, "--advertise-client-urls", client,
-                                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                                 "--initial-cluster", f"test={peer}"], stdout=logf, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while not _answers(client + "/version"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                _fail(f"etcd did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
+    with _failing(), etcd.running(tmp_path_factory.mktemp("etcd")) as client:
         yield client
-    finally:
-        _stop(proc)
-
-
-def _answers(url):
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture
 def cli_on(docker_engine, busybox_image):
     """cli_on(host) -> run(*args, ...): like deployer_cli, against the given SSHHost."""
     return lambda host: _runner("deployer", host, _local_env(host))
-
-
-def _wait_for_banner(proc, port, log, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            _fail(f"sshd exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-                if s.recv(64).startswith(b"SSH-"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    _fail(f"sshd on port {port} gave no banner within {timeout}s:\n{log.read_text()}")
 
 
 def _command(module, sshd, repo_env, args, host, env):

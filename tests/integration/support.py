@@ -1,5 +1,6 @@
 """What the integration tests share: a two-service template, docker helpers, waiting
-for a deployer run in the background, and the machine's processes."""
+for a deployer run in the background, and which processes do a command's work (the
+machine's processes themselves: harness/processes.py)."""
 
 import json
 import os
@@ -7,9 +8,9 @@ import select
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from harness import REPO_ROOT
+from harness.processes import all_processes, daemons, descendants
 
 APP = """\
 Env: {TZ: UTC}
@@ -57,60 +58,11 @@ def finish(proc, timeout=120):
     return proc.returncode, out, err
 
 
-def all_processes():
-    """pid -> (ppid, argv) for every process, from /proc."""
-    out = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        out[int(entry)] = (ppid, argv)
-    return out
-
-
-def descendants(pid, processes=None):
-    processes = processes or all_processes()
-    found, frontier = [], [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [p for p, (pp, _) in processes.items() if pp == parent]
-        found += children
-        frontier += children
-    return found
-
-
-def daemons(within=""):
-    """The pids of deployer daemons (deployer/daemon.py) whose socket is within a directory
-    (not the commands they run: forks, whose argv is the daemon's)."""
-    table = all_processes()
-
-    def daemon(pid):
-        argv = table.get(pid, (0, []))[1]
-        return argv[1:3] == ["-m", "deployer.cli.daemon"] and argv[3:4] and argv[3].startswith(str(within))
-
-    return [pid for pid, (ppid, _) in table.items() if daemon(pid) and not daemon(ppid)]
-
-
 def command_processes(client, processes=None):
     """The processes doing a deployer command's work: the client's descendants, or, when a
     daemon runs the command, the daemons' (the tests run one such command at a time)."""
     processes = processes or all_processes()
     return descendants(client, processes) + [p for d in daemons() for p in descendants(d, processes)]
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def on_terminal(sshd, *args, env=None, timeout=120):

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO_ROOT, _command, _local_env
-from support import APP, alive, all_processes, daemons, descendants, env_of, finish, on_terminal
+from harness.poll import wait_for
+from harness.processes import alive, all_processes, daemons, descendants, kill_daemons
+from support import APP, env_of, finish, on_terminal
 
 TEMPLATE = """\
 app:
@@ -24,16 +26,6 @@ app:
 """
 
 
-def wait_for(predicate, what, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def runtime(tmp_path):
     """A socket directory of the test's own; its daemons, and any command they still run
@@ -41,10 +33,7 @@ def runtime(tmp_path):
     directory = tmp_path / "run"
     directory.mkdir(mode=0o700)
     yield directory
-    for daemon in daemons(directory):
-        for pid in [daemon, *descendants(daemon)]:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+    kill_daemons(directory)
 
 
 def served(runtime):

@@ -3,14 +3,13 @@
 import fcntl
 import getpass
 import json
-import os
 import signal
 import socket
-import time
-from pathlib import Path
 
 import pytest
 
+from harness.poll import wait_for
+from harness.processes import sessions_holding
 from support import APP, containers_of, docker, env_of, finish, inspect
 
 WHO = f"{getpass.getuser()}@{socket.gethostname()}"
@@ -38,14 +37,12 @@ def slow(tmp_path):
 
 def wait_until(condition, what, proc=None, timeout=60):
     """Poll until condition() holds; fail early if the background deployer proc ended first."""
-    deadline = time.monotonic() + timeout
-    while not condition():
+    def ended():
         if proc is not None and proc.poll() is not None:
             code, out, err = finish(proc)
-            pytest.fail(f"deployer exited ({code}) before {what}\n--- stdout\n{out}\n--- stderr\n{err}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"no {what} within {timeout}s")
-        time.sleep(0.05)
+            return f"deployer exited ({code}) before {what}\n--- stdout\n{out}\n--- stderr\n{err}"
+
+    wait_for(condition, what, timeout, gone=ended)
 
 
 def running(name):
@@ -405,16 +402,7 @@ def test_a_client_killed_mid_deploy_leaves_no_lock_and_the_host_finishes_the_rel
 def lock_sessions(sshd, instance):
     """The session ids of the host's processes that have the instance's lock file open:
     one per deploy holding or waiting for the lock (each SSH session is its own)."""
-    lock = os.path.realpath(sshd.state_dir / "instances" / instance / "lock")
-    sessions = set()
-    for fd in Path("/proc").glob("[0-9]*/fd/*"):
-        try:
-            if os.readlink(fd) == lock:
-                stat = (fd.parents[1] / "stat").read_text()
-                sessions.add(int(stat.rsplit(")", 1)[1].split()[3]))
-        except OSError:
-            pass  # the process or the fd went away meanwhile
-    return sessions
+    return sessions_holding(sshd.state_dir / "instances" / instance / "lock")
 
 
 def test_a_client_killed_while_waiting_for_the_lock_leaves_nothing_waiting_on_the_host(

@@ -3,7 +3,8 @@
 import signal
 import time
 
-from support import APP, all_processes, docker, env_of, inspect
+from harness.processes import all_processes
+from support import APP, docker, env_of, inspect
 
 
 def test_run_starts_a_one_off_container_with_the_services_env_and_passes_its_exit_code(

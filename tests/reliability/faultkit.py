@@ -1,5 +1,5 @@
 """Helpers of the reliability tests: templates on disk, the test sshd's process tree,
-real faults (a dropped connection, a killed client) and waiting on conditions."""
+real faults (a dropped connection, a killed client, an engine gone)."""
 
 import json
 import os
@@ -8,12 +8,12 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
-from support import all_processes, descendants, docker
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from harness import REPO_ROOT
+from harness.poll import wait_for
+from harness.processes import all_processes, descendants
+from support import docker
 
 # A service that stops slowly: no init, its shell ignores SIGTERM, so `docker stop`
 # waits out stop_timeout. Replacing it leaves a window to put a fault in.
@@ -36,23 +36,7 @@ def state_file(sshd, instance):
     return sshd.state_dir / "instances" / instance / "state.json"
 
 
-def wait_for(predicate, timeout=30, what="the condition"):
-    """Poll until predicate() is truthy; its value. Fails the test when time runs out."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-
-
 # -- processes ------------------------------------------------------------------------
-
-def sshd_pid(sshd):
-    return int((sshd.key.parent / "sshd.pid").read_text())
-
 
 def remote_scripts(sshd):
     """The pids of the `sh -s` scripts deployer runs through the test sshd (not their
@@ -62,7 +46,7 @@ def remote_scripts(sshd):
     def script(pid):
         return table.get(pid, (0, []))[1][:2] == ["sh", "-s"]
 
-    return [p for p in descendants(sshd_pid(sshd), table) if script(p) and not script(table[p][0])]
+    return [p for p in descendants(sshd.process.pid, table) if script(p) and not script(table[p][0])]
 
 
 def drop_connection(sshd):

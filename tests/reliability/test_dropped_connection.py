@@ -11,8 +11,10 @@ import signal
 import fabric
 import pytest
 from faultkit import (SLOW_STOP, container_id, drop_connection, exists, remote_scripts, running, start_cli,
-                      start_local_cli, state_file, wait_for, write_template)
-from support import alive, all_processes, command_processes, descendants, env_of, finish
+                      start_local_cli, state_file, write_template)
+from harness.poll import wait_for
+from harness.processes import alive, all_processes, descendants
+from support import command_processes, env_of, finish
 
 from deployer.errors import DeployerError
 from deployer.remote.host import Host

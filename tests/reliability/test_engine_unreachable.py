@@ -10,8 +10,8 @@ import socket
 import tempfile
 
 import pytest
-from faultkit import (SLOW_STOP, EngineProxy, container_id, exists, running, start_local_cli, state_file,
-                      wait_for, write_template)
+from faultkit import SLOW_STOP, EngineProxy, container_id, exists, running, start_local_cli, state_file, write_template
+from harness.poll import wait_for
 from support import env_of, finish
 
 from deployer.model.state import InstanceState
