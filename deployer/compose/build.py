@@ -23,7 +23,7 @@ from .. import schema
 from ..errors import TemplateError
 from . import unsupported
 from .interpolate import has_variables
-from .service import why_invalid
+from .service import assignments, why_invalid
 
 REMOTE = re.compile(r"^([a-z][a-z0-9+.-]*://|git@|github\.com/)")
 
@@ -85,13 +85,8 @@ def _not_built(ctx, target, key, why):
 
 
 def _build_args(ctx, target, key, args):
-    if args is None:
-        return {}
-    entries = args if isinstance(args, dict) else {
-        str(a).partition("=")[0]: (str(a).partition("=")[2] if "=" in str(a) else None) for a in args
-    }
     out = {}
-    for name, value in entries.items():
+    for name, value in assignments(args).items():
         if value is None:
             ctx.drop(target, f"{key}.args.{name}", "no value: compose takes it from its shell; give it one")
             continue

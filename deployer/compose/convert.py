@@ -31,7 +31,7 @@ from .. import schema
 from ..errors import TemplateError
 from . import build, storage, unsupported
 from .interpolate import has_variables
-from .service import Target, checked, why_invalid
+from .service import Target, assignments, checked, scalar_text, why_invalid
 
 DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)")
 SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
@@ -103,7 +103,7 @@ def command(ctx, target, value, data, key, template_key="cmd"):
         ctx.drop(target, key, why_invalid(value, e) + (": compose clears the image's own here, a template "
                                                       "cannot" if value in ("", []) else ""))
         return
-    value = value if isinstance(value, str) else [_scalar(v) for v in value]
+    value = value if isinstance(value, str) else [scalar_text(v) for v in value]
     if ctx.writable(target, key, value):
         target.keys[template_key] = value
 
@@ -143,7 +143,7 @@ def _env_entries(ctx, target, where, path, raw):
 
 
 def environment(ctx, target, value, data, key):
-    entries = value if isinstance(value, dict) else _assignments(value, ctx, target, key)
+    entries = assignments(value)
     for name, text in entries.items():
         where = f"{key}.{name}"
         if text is None:
@@ -153,18 +153,7 @@ def environment(ctx, target, value, data, key):
                 ctx.note(target, where, f"no value in compose (it came from the shell): {{secret: {name}}}, read "
                                       "from the deploying side's environment or --secrets FILE")
             continue
-        _set_env(ctx, target, where, name, _scalar(text))
-
-
-def _assignments(value, ctx, target, key):
-    if not isinstance(value, list):
-        raise TemplateError("expected a mapping or a list of NAME=value", file=ctx.project.file,
-                            key=f"{target.compose}.{key}")
-    out = {}
-    for item in value:
-        name, eq, text = _scalar(item).partition("=")
-        out[name] = text if eq else None
-    return out
+        _set_env(ctx, target, where, name, scalar_text(text))
 
 
 def _set_env(ctx, target, key, name, text):
@@ -179,13 +168,6 @@ def _env_name(ctx, target, key, name):
     except Invalid as e:
         ctx.drop(target, key, f"{e.msg}: deployer's env takes letters, digits and '_' (not starting with a digit)")
         return False
-
-
-def _scalar(value):
-    """A YAML scalar as the string compose would make of it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "" if value is None else str(value)
 
 
 # --- how it runs -----------------------------------------------------------------------
@@ -223,7 +205,7 @@ def _restart_policy(ctx, target, policy):
     """deploy.restart_policy -> restart (when compose's own restart: is not given)."""
     condition = policy.get("condition", "any")
     attempts = policy.get("max_attempts")
-    value = {"none": "no", "any": "always", "on-failure": "on-failure"}.get(condition)
+    value = {"none": "no", "any": "always", "on-failure": "on-failure"}.get(str(condition))
     if value is None:
         ctx.drop(target, "deploy.restart_policy.condition", f"{condition!r}: expected none, on-failure or any")
         return
@@ -358,7 +340,7 @@ def _health_command(test):
         return test or None
     if not isinstance(test, list) or len(test) < 2:
         return None
-    words = [_scalar(w) for w in test]
+    words = [scalar_text(w) for w in test]
     if words[0] == "CMD":
         return words[1:]
     if words[0] == "CMD-SHELL":
@@ -367,7 +349,7 @@ def _health_command(test):
 
 
 def labels(ctx, target, value, data, key):
-    entries = value if isinstance(value, dict) else _assignments(value, ctx, target, key)
+    entries = assignments(value)
     out = {}
     for name, text in entries.items():
         try:
@@ -375,8 +357,8 @@ def labels(ctx, target, value, data, key):
         except Invalid as e:
             ctx.drop(target, f"labels.{name}", e.msg)
             continue
-        if ctx.writable(target, f"labels.{name}", _scalar(text)):
-            out[name] = _scalar(text)
+        if ctx.writable(target, f"labels.{name}", scalar_text(text)):
+            out[name] = scalar_text(text)
     if out:
         target.keys["labels"] = out
 
@@ -393,7 +375,7 @@ HANDLERS = {
     "restart": restart,
     "init": simple("init", schema.boolean, typed=True),
     "stop_grace_period": stop_grace_period,
-    "user": simple("user", schema.text, _scalar),
+    "user": simple("user", schema.text, scalar_text),
     "working_dir": simple("workdir", schema.absolute_path),
     "labels": labels,
     "privileged": simple("privileged", schema.boolean, typed=True),

@@ -11,6 +11,7 @@ the layout around them are written here, one service at a time.
 import shlex
 
 import yaml
+from voluptuous import Invalid
 
 from .. import schema
 from ..errors import printable
@@ -68,7 +69,7 @@ def _image_names_it(target):
         return False
     try:
         return schema.image_service_name(schema.image(image)) == target.name
-    except Exception:  # not an image reference deployer reads as a key
+    except Invalid:  # not an image reference deployer reads as a key
         return False
 
 

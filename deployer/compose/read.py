@@ -15,7 +15,8 @@ import yaml
 
 from ..errors import TemplateError
 from ..template import _StrictLoader, _yaml_message
-from . import envfile
+from . import envfile, shape
+from .service import assignments
 
 RESET = object()  # !reset: the key is removed from what it extends
 
@@ -57,7 +58,8 @@ def load(path):
         raise TemplateError(_yaml_message(e), file=path) from None
     except (ValueError, TypeError, AttributeError, RecursionError) as e:
         raise TemplateError(f"invalid YAML: {type(e).__name__}: {e}"[:300], file=path) from None
-    return _checked(data, path)
+    shape.check(_plain(_checked(data, path)), path)
+    return data
 
 
 def _checked(data, path):
@@ -84,7 +86,7 @@ def _checked(data, path):
 # --- extends ---------------------------------------------------------------------------
 
 # keys compose merges as mappings, whichever form (list of K=V, or mapping) each side uses
-MAPPINGS = {"environment", "labels", "extra_hosts", "sysctls", "annotations", "storage_opt"}
+MAPPINGS = {"environment", "labels", "extra_hosts", "sysctls", "annotations", "storage_opt", "args"}
 REPLACED = {"command", "entrypoint", "test"}  # sequences that replace, not combine
 BY_TARGET = {"volumes", "devices"}  # sequences merged by their container path
 
@@ -129,8 +131,8 @@ def merge(base, main, key=""):
     """``main`` over ``base`` by compose's merge rules (see ``extended``)."""
     if isinstance(main, Override):
         return main.value
-    if key in MAPPINGS or key == "args":
-        base, main = as_mapping(base), as_mapping(main)
+    if key in MAPPINGS:
+        base, main = assignments(base), assignments(main)
     if isinstance(base, dict) and isinstance(main, dict):
         out = dict(base)
         for k, v in main.items():
@@ -145,14 +147,6 @@ def merge(base, main, key=""):
             return [item for item in base if _target(item) not in targets] + main
         return base + [item for item in main if item not in base]
     return main
-
-
-def as_mapping(value):
-    """A list of ``K=V`` (or ``K``, meaning no value) as a mapping; a mapping as it is."""
-    if isinstance(value, list):
-        return {str(item).partition("=")[0]: (str(item).partition("=")[2] if "=" in str(item) else None)
-                for item in value}
-    return value
 
 
 def _target(item):

@@ -84,3 +84,22 @@ def why_invalid(value, error):
     """The drop reason for a value deployer's schema refuses."""
     message = error.msg if isinstance(error, Invalid) else str(error)
     return f"{value!r}: {message}" if repr(value) not in message else message
+
+
+def scalar_text(value):
+    """A YAML scalar as the string compose makes of it (booleans: true/false)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def assignments(value):
+    """environment, labels or build args in either form, as a mapping: a list's
+    ``NAME=value`` items, a lone ``NAME`` (no value: compose's shell gives it) as None."""
+    if isinstance(value, dict):
+        return dict(value)
+    out = {}
+    for item in value or []:
+        name, eq, text = scalar_text(item).partition("=")
+        out[name] = text if eq else None
+    return out

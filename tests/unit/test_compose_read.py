@@ -4,7 +4,10 @@ secrets, and builds that become git services."""
 import subprocess
 
 import pytest
+import yaml
 from compose_helpers import data, dropped, import_text, noted, rendered, validated
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from deployer.compose import envfile
 from deployer.errors import EXIT_USAGE, TemplateError
@@ -26,6 +29,12 @@ BAD = {
                                       "compose.yaml: a.extends: extends names no service of this file: 'nope'"),
     "an unknown secret": ("services:\n  a: {image: x, secrets: [pw]}\n", "compose.yaml: a.secrets[0]: names no secret"),
     "a NUL byte": ('services:\n  a: {image: x, command: "a\\0b"}\n', "compose.yaml: a.command: contains a NUL byte"),
+    "environment as a string": ("services:\n  a: {image: x, environment: A=1}\n",
+                                "compose.yaml: a.environment: expected a mapping or a list of NAME=value"),
+    "ports as a number": ("services:\n  a: {image: x, ports: 80}\n", "compose.yaml: a.ports: expected a list of ports"),
+    "a network as a boolean": ("services:\n  a: {image: x, networks: {n: true}}\n",
+                               "compose.yaml: a.networks: expected a list or a mapping of networks"),
+    "secrets as a list at the top": ("services:\n  a: {image: x}\nsecrets: [s]\n", "compose.yaml: secrets: expected"),
 }
 
 
@@ -37,6 +46,28 @@ def test_bad_input_is_one_line_naming_file_and_key_with_exit_code_2(tmp_path, mo
 
     assert message in str(caught.value).replace(str(tmp_path) + "/", "")
     assert caught.value.exit_code == EXIT_USAGE and "\n" not in str(caught.value)
+
+
+KEYS = ["image", "build", "command", "environment", "env_file", "secrets", "volumes", "restart", "init", "labels",
+        "stop_grace_period", "mem_limit", "deploy", "healthcheck", "links", "depends_on", "expose", "ports",
+        "networks", "extends", "container_name", "x-a", "unknown"]
+INNER = ["test", "retries", "disable", "replicas", "resources", "limits", "restart_policy", "condition", "context",
+         "args", "target", "source", "type", "published", "aliases", "service", "file", "path", "required", "db"]
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-5, 70000), st.text(max_size=6), st.sampled_from(
+    ["db", "db:5432", "redis://db/0", "a=b", "${X}", "./x", "/data", "x:/y:ro", "1-3:1-3", "10s", "CMD", "team/x"]))
+VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(INNER), inner, max_size=3)), max_leaves=6)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.dictionaries(st.sampled_from(["web", "db"]), st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=5),
+                       min_size=1))
+def test_a_compose_file_of_any_shape_imports_or_is_one_error_line(tmp_path_factory, services):
+    directory = tmp_path_factory.mktemp("any")
+    try:
+        import_text(directory, yaml.safe_dump({"services": services}))
+    except TemplateError as e:
+        assert "\n" not in str(e)
 
 
 def test_extends_merges_mappings_combines_sequences_and_replaces_the_rest(tmp_path):
