@@ -91,6 +91,8 @@ def _top_level(ctx, data, services):
     if extensions:
         ctx.report.drop(None, ", ".join(extensions), "extension keys are compose's own: where their anchors "
                                                      "were used, the values were carried")
+    if "version" in data:
+        ctx.report.note(None, "version", "compose reads every version alike and so does the import")
     if data.get("name"):
         ctx.report.note(None, "name", f"the project's name: an instance's name plays its part "
                                       f"(deploy --instance {data['name']})")

@@ -18,7 +18,7 @@ compose and deployer differ, made for what a compose user expects:
 - ``init`` is written only where compose states it (deployer's default is ``true``).
 - ``stop_grace_period`` is deployer's ``stop_timeout`` in whole seconds, rounded up.
 - ``mem_limit``/``cpus`` and ``deploy.resources.limits`` are ``memory``/``cpus``; the
-  ``deploy`` section's limits win when both are given, as compose's do.
+  ``deploy`` section's limits win when both are given (a note says so).
 - ``deploy.replicas`` above 1 is dropped: deployer runs one container per service for now.
 """
 
@@ -69,10 +69,10 @@ def template_names(compose_names, ctx):
 
 
 def convert_service(ctx, target, data):
-    if "image" not in data and "build" not in data:
+    if data.get("image") is None and data.get("build") is None:
         raise TemplateError("no image and no build: nothing to run", file=ctx.project.file, key=target.compose)
     for key in ORDER:
-        if key in data:
+        if data.get(key) is not None:  # null: as if not given, as compose reads it
             HANDLERS[key](ctx, target, data[key], data, key)
     for key, value in data.items():
         if key in HANDLERS or key in HANDLED_ELSEWHERE or key.startswith("x-"):
@@ -195,10 +195,17 @@ def simple(template_key, validator, convert=lambda v: v, typed=False):
 
 
 def restart(ctx, target, value, data, key):
-    policy = (data.get("deploy") or {}).get("restart_policy")
-    if policy is not None:
-        ctx.note(target, "deploy.restart_policy", "restart: wins over it, as in compose")
+    if _deploy(data, "restart_policy") is not None:
+        ctx.note(target, "deploy.restart_policy", "left out: the service's restart is written")
     simple("restart", schema.restart)(ctx, target, value, data, key)
+
+
+def _deploy(data, *keys):
+    """A value under the service's ``deploy`` section, or None."""
+    value = data.get("deploy")
+    for key in keys:
+        value = (value or {}).get(key)
+    return value
 
 
 def _restart_policy(ctx, target, policy):
@@ -209,7 +216,7 @@ def _restart_policy(ctx, target, policy):
     if value is None:
         ctx.drop(target, "deploy.restart_policy.condition", f"{condition!r}: expected none, on-failure or any")
         return
-    if value == "on-failure" and isinstance(attempts, int) and attempts > 0:
+    if value == "on-failure" and isinstance(attempts, int) and not isinstance(attempts, bool) and attempts > 0:
         value += f":{attempts}"
     elif attempts is not None:
         ctx.drop(target, "deploy.restart_policy.max_attempts", "docker counts restarts for on-failure only")
@@ -255,28 +262,30 @@ def cpus_value(value):
 
 
 def mem_limit(ctx, target, value, data, key):
-    if "memory" not in ((data.get("deploy") or {}).get("resources") or {}).get("limits", {}):
+    if _deploy(data, "resources", "limits", "memory") is None:
         simple("memory", schema.memory, memory_value)(ctx, target, value, data, key)
+    else:
+        ctx.note(target, key, "left out: deploy.resources.limits.memory is written")
 
 
 def cpus(ctx, target, value, data, key):
-    if "cpus" not in ((data.get("deploy") or {}).get("resources") or {}).get("limits", {}):
+    if _deploy(data, "resources", "limits", "cpus") is None:
         simple("cpus", schema.cpus, cpus_value, typed=True)(ctx, target, value, data, key)
+    else:
+        ctx.note(target, key, "left out: deploy.resources.limits.cpus is written")
 
 
 def deploy(ctx, target, value, data, key):
-    if not isinstance(value, dict):
-        raise TemplateError("expected a mapping", file=ctx.project.file, key=f"{target.compose}.deploy")
-    for key, item in value.items():
-        if key == "replicas":
+    for name, item in value.items():
+        if name == "replicas":
             _replicas(ctx, target, item)
-        elif key == "resources":
+        elif name == "resources":
             _resources(ctx, target, item or {}, data)
-        elif key == "restart_policy":
-            if "restart" not in data:
+        elif name == "restart_policy":
+            if data.get("restart") is None:
                 _restart_policy(ctx, target, item or {})
-        elif not key.startswith("x-"):
-            ctx.drop(target, f"deploy.{key}", unsupported.DEPLOY.get(key, "not a deploy key this import knows"))
+        elif not str(name).startswith("x-"):
+            ctx.drop(target, f"{key}.{name}", unsupported.DEPLOY.get(name, "not a deploy key this import knows"))
 
 
 def _replicas(ctx, target, value):
@@ -302,8 +311,6 @@ def _resources(ctx, target, value, data):
 
 
 def healthcheck(ctx, target, value, data, key):
-    if not isinstance(value, dict):
-        raise TemplateError("expected a mapping", file=ctx.project.file, key=f"{target.compose}.healthcheck")
     test = value.get("test")
     if value.get("disable") is True or test in (["NONE"], "NONE"):
         target.keys["healthcheck"] = False
@@ -313,20 +320,19 @@ def healthcheck(ctx, target, value, data, key):
                                         "the image's own")
         return
     health = {"cmd": _health_command(test)}
-    for key in ("interval", "timeout", "start_period", "retries"):
-        if key in value:
-            validator = schema.positive_int if key == "retries" else schema.duration
-            if key == "retries" and has_variables(value[key]):
-                ctx.drop(target, "healthcheck.retries", "holds a compose variable, but retries needs a number now")
+    for name in ("interval", "timeout", "start_period", "retries"):
+        if name in value:
+            validator = schema.positive_int if name == "retries" else schema.duration
+            if name == "retries" and has_variables(value[name]):
+                ctx.drop(target, f"{key}.retries", "holds a compose variable, but retries needs a number now")
                 continue
             try:
-                checked(validator, value[key])
-                health[key] = value[key]
+                checked(validator, value[name])
+                health[name] = value[name]
             except Invalid as e:
-                ctx.drop(target, f"healthcheck.{key}", why_invalid(value[key], e))
-    for key in value.keys() - {"test", "disable", "interval", "timeout", "start_period", "retries"}:
-        ctx.drop(target, f"healthcheck.{key}", "deployer's healthcheck has cmd, interval, timeout, retries "
-                                               "and start_period")
+                ctx.drop(target, f"{key}.{name}", why_invalid(value[name], e))
+    for name in sorted(map(str, value.keys() - {"test", "disable", "interval", "timeout", "start_period", "retries"})):
+        ctx.drop(target, f"{key}.{name}", "deployer's healthcheck has cmd, interval, timeout, retries and start_period")
     if health["cmd"] is None:
         ctx.drop(target, "healthcheck.test", f"{test!r}: expected CMD, CMD-SHELL, NONE or a command")
     elif ctx.writable(target, "healthcheck", health):

@@ -25,7 +25,6 @@ import re
 from voluptuous import Invalid
 
 from .. import schema
-from ..errors import TemplateError
 from . import unsupported
 from .interpolate import has_variables
 from .service import why_invalid
@@ -51,8 +50,7 @@ def connect(ctx, compose_services):
     exposed_ports = {}
     for name, data in compose_services.items():
         target = ctx.targets[name]
-        if "ports" in data:
-            ports(ctx, target, data["ports"])
+        ports(ctx, target, data.get("ports") or [])
         exposed_ports[name] = expose(ctx, target, data.get("expose"))
     for name, data in compose_services.items():
         if data.get("networks"):
@@ -77,8 +75,8 @@ def connect(ctx, compose_services):
 
 
 def ports(ctx, target, value):
-    if not isinstance(value, list):
-        raise TemplateError("expected a list", file=ctx.project.file, key=f"{target.compose}.ports")
+    """compose's ``ports`` as docker run's ``-p`` forms; their TCP container ports are
+    those other services may reach."""
     out = []
     for at, item in enumerate(value):
         if isinstance(item, dict):
@@ -237,7 +235,7 @@ class Links:
 
     def start_order(self, target, data):
         depends = data.get("depends_on") or {}
-        depends = {d: {} for d in depends} if isinstance(depends, list) else depends
+        depends = {d: {} for d in depends} if isinstance(depends, list) else dict(depends)
         for link in data.get("links") or []:
             depends.setdefault(str(link).partition(":")[0], {})
         for service, condition in depends.items():

@@ -29,12 +29,8 @@ from ..plugins.volumes import volumes as volume_list
 from .interpolate import has_variables
 from .service import strings, why_invalid
 
-MODES = {"ro": ":ro", "rw": "", "": ""}
-
-
 def volumes(ctx, target, value, data, key):
-    if not isinstance(value, list):
-        raise TemplateError("expected a list", file=ctx.project.file, key=f"{target.compose}.{key}")
+    """Each compose volume as a deployer volume where it can be one (the module says which)."""
     paths = []
     for at, item in enumerate(value):
         mount = _mount(ctx, target, f"{key}[{at}]", item)
@@ -49,11 +45,11 @@ def volumes(ctx, target, value, data, key):
 def _mount(ctx, target, key, item):
     """The deployer volume (``/path`` or ``/path:ro``) of one compose volume, or None."""
     kind, source, path, options = _parse(ctx, target, key, item)
-    for option in options - {"ro", "rw", "read_only"}:
-        ctx.drop(target, f"{key}", f"the option {option!r}: deployer's volumes are plain bind mounts")
+    for option in sorted(options - {"ro", "rw", "read_only"}):
+        ctx.drop(target, key, f"the option {option!r}: deployer's volumes are plain bind mounts")
     read_only = ":ro" if options & {"ro", "read_only"} else ""
-    if kind == "tmpfs":
-        ctx.drop(target, key, f"a tmpfs at {path}: deployer has no tmpfs mounts")
+    if kind not in ("volume", "bind"):
+        ctx.drop(target, key, f"a {kind} mount at {path}: deployer's volumes are directories of the host")
         return None
     if has_variables(path) or has_variables(source):
         ctx.drop(target, key, "its paths hold a compose variable: a deployer volume's path is fixed in the template")
@@ -83,9 +79,6 @@ def _parse(ctx, target, key, item):
         if not isinstance(path, str):
             raise TemplateError("a volume needs its target", file=ctx.project.file, key=f"{target.compose}.{key}")
         return kind, source, path, options
-    if not isinstance(item, str):
-        raise TemplateError("expected SOURCE:TARGET[:MODE] or a mapping", file=ctx.project.file,
-                            key=f"{target.compose}.{key}")
     parts = item.split(":")
     if len(parts) == 1:
         return "volume", "", parts[0], set()
@@ -135,8 +128,7 @@ def top_level_volumes(ctx, definitions):
 
 
 def secrets(ctx, target, value, data, key):
-    if not isinstance(value, list):
-        raise TemplateError("expected a list", file=ctx.project.file, key=f"{target.compose}.{key}")
+    """Each compose secret as an env var holding ``{secret: NAME}`` (the module says how)."""
     for at, item in enumerate(value):
         item = item if isinstance(item, dict) else {"source": item}
         source = item.get("source")
@@ -173,17 +165,16 @@ def _secret_name(ctx, target, key, source):
 
 
 def _secret_env(ctx, target, key, name, file):
+    """The secret as an env var: the one its ``X_FILE`` entry names, else its own name."""
     env = target.env
     pointer = next((k for k, v in env.items() if v == file and k.endswith("_FILE") and len(k) > 5), None)
-    target.secret_files[file] = pointer[:-5] if pointer else re.sub(r"[^A-Za-z0-9_]", "_", name).upper()
     if pointer is not None and pointer[:-5] not in env:
-        env[pointer[:-5]] = {"secret": name}
+        env_name = target.secret_files[file] = pointer[:-5]
+        env[env_name] = {"secret": name}
         del env[pointer]
-        target.comment("env", f"{pointer[:-5]}: compose gave the secret's file, {pointer}={file}")
+        target.comment("env", f"{env_name}: compose gave the secret's file, {pointer}={file}")
         return
-    env_name = re.sub(r"[^A-Za-z0-9_]", "_", name).upper()
-    if re.match(r"[0-9]", env_name):
-        env_name = "_" + env_name
+    env_name = target.secret_files[file] = re.sub(r"^(?=[0-9])", "_", re.sub(r"[^A-Za-z0-9_]", "_", name).upper())
     if env_name not in env:
         env[env_name] = {"secret": name}
         target.comment("env", f"{env_name}: the compose secret {name}, a file in compose")
@@ -191,13 +182,17 @@ def _secret_env(ctx, target, key, name, file):
                           "an app that reads the file needs to read the env var")
 
 
+COMPOSE_KEYS = {"cmd": "command", "workdir": "working_dir", "env": "environment"}
+
+
 def secret_file_uses(ctx):
     """Other values that read a secret's file (a healthcheck's ``cat /run/secrets/x``, an
     env var pointing at it): the file is not there any more, so they are listed."""
     for target in ctx.targets.values():
         for file, env_name in target.secret_files.items():
+            why = f"reads the secret's file {file}, which deployer does not write: the secret is the env var {env_name}"
             for key, value in target.keys.items():
-                if any(file in text for text in strings(value)):
-                    ctx.drop(target, "healthcheck" if key == "healthcheck" else key,
-                             f"reads the secret's file {file}, which deployer does not write: the secret is "
-                             f"the env var {env_name}")
+                items = value.items() if key == "env" else [("", value)]
+                for name, text in items:
+                    if any(file in s for s in strings(text)):
+                        ctx.drop(target, ".".join(filter(None, (COMPOSE_KEYS.get(key, key), name))), why)
