@@ -25,6 +25,8 @@ KNOWN_TOP_LEVEL = {"services", "version", "name", "volumes", "secrets"}
 
 @dataclass(frozen=True)
 class Imported:
+    """A compose file's template and its report: what ``deployer import`` prints."""
+
     source: str  # the compose file's path
     template: str  # the template's text
     dropped: tuple  # report.Dropped

@@ -29,6 +29,7 @@ REMOTE = re.compile(r"^([a-z][a-z0-9+.-]*://|git@|github\.com/)")
 
 
 def build(ctx, target, value, data, key):
+    """``git:`` where deployer can build it, else dropped with why (the module says when)."""
     spec = {"context": value} if isinstance(value, str) else value
     if not isinstance(spec, dict):
         raise TemplateError("expected a context path or a mapping", file=ctx.project.file,

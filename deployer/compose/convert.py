@@ -69,6 +69,8 @@ def template_names(compose_names, ctx):
 
 
 def convert_service(ctx, target, data):
+    """Every key of one service: converted in ORDER (env before the secrets that rewrite
+    it), the rest reported; network.py does the keys that need every service."""
     if data.get("image") is None and data.get("build") is None:
         raise TemplateError("no image and no build: nothing to run", file=ctx.project.file, key=target.compose)
     for key in ORDER:
@@ -85,6 +87,7 @@ def convert_service(ctx, target, data):
 
 
 def image(ctx, target, value, data, key):
+    """An image deployer cannot read is bad input, not a drop: without it, nothing runs."""
     if not isinstance(value, str):
         raise TemplateError(f"expected an image reference, got {value!r}", file=ctx.project.file,
                             key=f"{target.compose}.image")
@@ -95,6 +98,8 @@ def image(ctx, target, value, data, key):
 
 
 def command(ctx, target, value, data, key, template_key="cmd"):
+    """``command``/``entrypoint`` in the form compose gave; an empty one (compose's way
+    to clear the image's) cannot be written, since a template's has a word at least."""
     if value is None:
         return
     try:
@@ -116,6 +121,7 @@ def entrypoint(ctx, target, value, data, key):
 
 
 def env_file(ctx, target, value, data, key):
+    """Each file read (relative to the compose file) and written into env, in order."""
     files = value if isinstance(value, list) else [value]
     for at, item in enumerate(files):
         item = item if isinstance(item, dict) else {"path": item}
@@ -143,6 +149,7 @@ def _env_entries(ctx, target, where, path, raw):
 
 
 def environment(ctx, target, value, data, key):
+    """env, over what env files gave; an entry without a value is a secret (module doc)."""
     entries = assignments(value)
     for name, text in entries.items():
         where = f"{key}.{name}"
@@ -227,6 +234,7 @@ def _restart_policy(ctx, target, policy):
 
 
 def stop_grace_period(ctx, target, value, data, key):
+    """stop_timeout takes whole seconds: a fraction is rounded up, never cut short."""
     seconds = _seconds(value)
     if seconds is None:
         ctx.drop(target, key, f"{value!r}: expected a duration such as 10s or 1m30s")
@@ -276,6 +284,7 @@ def cpus(ctx, target, value, data, key):
 
 
 def deploy(ctx, target, value, data, key):
+    """The parts of a swarm deploy section one container has: limits and restart."""
     for name, item in value.items():
         if name == "replicas":
             _replicas(ctx, target, item)
@@ -311,6 +320,7 @@ def _resources(ctx, target, value, data):
 
 
 def healthcheck(ctx, target, value, data, key):
+    """A healthcheck with its test, or false; timings deployer has not are dropped."""
     test = value.get("test")
     if value.get("disable") is True or test in (["NONE"], "NONE"):
         target.keys["healthcheck"] = False
@@ -319,7 +329,15 @@ def healthcheck(ctx, target, value, data, key):
         ctx.drop(target, "healthcheck", "no test: a template's healthcheck needs its cmd, it cannot tune "
                                         "the image's own")
         return
-    health = {"cmd": _health_command(test)}
+    health = {"cmd": _health_command(test), **_health_timing(ctx, target, value, key)}
+    if health["cmd"] is None:
+        ctx.drop(target, "healthcheck.test", f"{test!r}: expected CMD, CMD-SHELL, NONE or a command")
+    elif ctx.writable(target, "healthcheck", health):
+        target.keys["healthcheck"] = health
+
+
+def _health_timing(ctx, target, value, key):
+    health = {}
     for name in ("interval", "timeout", "start_period", "retries"):
         if name in value:
             validator = schema.positive_int if name == "retries" else schema.duration
@@ -333,10 +351,7 @@ def healthcheck(ctx, target, value, data, key):
                 ctx.drop(target, f"{key}.{name}", why_invalid(value[name], e))
     for name in sorted(map(str, value.keys() - {"test", "disable", "interval", "timeout", "start_period", "retries"})):
         ctx.drop(target, f"{key}.{name}", "deployer's healthcheck has cmd, interval, timeout, retries and start_period")
-    if health["cmd"] is None:
-        ctx.drop(target, "healthcheck.test", f"{test!r}: expected CMD, CMD-SHELL, NONE or a command")
-    elif ctx.writable(target, "healthcheck", health):
-        target.keys["healthcheck"] = health
+    return health
 
 
 def _health_command(test):
@@ -355,6 +370,7 @@ def _health_command(test):
 
 
 def labels(ctx, target, value, data, key):
+    """labels, but none of deployer's own (``deployer.*``) nor names docker cannot take."""
     entries = assignments(value)
     out = {}
     for name, text in entries.items():

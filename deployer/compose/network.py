@@ -195,6 +195,7 @@ class Links:
         self.deps = {}  # compose name -> compose names it exposes
 
     def from_env(self, target, hosts):
+        """Each env value that is an address of a service becomes an expose of it."""
         for name, value in list(target.env.items()):
             if not isinstance(value, str):
                 continue
@@ -234,6 +235,7 @@ class Links:
                 return
 
     def start_order(self, target, data):
+        """depends_on and links: each dependency started first, where a port of it is known."""
         depends = data.get("depends_on") or {}
         depends = {d: {} for d in depends} if isinstance(depends, list) else dict(depends)
         for link in data.get("links") or []:

@@ -14,6 +14,8 @@ from .interpolate import has_variables, representable
 
 @dataclass
 class Target:
+    """One template service as the converters build it, with what network.py needs."""
+
     compose: str  # the service's name in the compose file
     name: str  # its name in the template
     image: str | None = None
