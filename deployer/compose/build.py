@@ -81,6 +81,7 @@ def _not_built(ctx, target, key, why):
         return
     name = re.sub(r"[^A-Za-z0-9_]", "_", target.compose).upper() + "_IMAGE"
     target.image = ctx.interpolation.variable(name, f"{target.compose}.{key}")
+    target.comment("image", f"compose built it: build and push it, then deploy with --var {name}=IMAGE")
     ctx.drop(target, key, f"{why}; the image is the variable {{{name}}}: build and push it, then deploy "
                           f"with --var {name}=IMAGE")
 

@@ -64,6 +64,9 @@ def _mount(ctx, target, key, item):
     where = f"the host's <volume_dir>/<instance>/{target.name}/ directory for {path}"
     if kind == "volume" and source:
         _named_volume(ctx, target, key, source, where)
+        target.comment("volumes", f"{path}: compose's volume {source}")
+    elif kind == "bind":
+        target.comment("volumes", f"{path}: compose mounted {source} there")
     elif kind == "volume":
         ctx.note(target, key, f"an anonymous volume: its data lives in {where}, kept across deploys")
     return path + read_only
