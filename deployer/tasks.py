@@ -26,7 +26,7 @@ from .settings import Settings, declared
 
 __all__ = [
     "deploy", "redeploy", "rollback", "history", "endpoints", "logs", "run_once", "exec_in", "stop", "start", "restart",
-    "prune", "list_instances", "status", "destroy", "validate",
+    "prune", "list_instances", "status", "destroy", "validate", "import_compose",
 ]
 
 
@@ -258,8 +258,22 @@ def validate(c, template, var=None, vars=None, json=False):
         output.valid(deploying.validate(template, _inputs(var, vars, None).variables), json)
 
 
+@task(name="import", auto_shortflags=False,
+      help={"file": "the compose file (docker-compose.yml)", "json": JSON_HELP,
+            "check": "print only what was not carried; exit 1 if anything was dropped"})
+def import_compose(c, file, check=False, json=False):
+    """Turn a docker-compose.yml into a template, on stdout; say on stderr what it could not carry."""
+    from .compose import imported, report  # only this task reads compose files
+
+    with user_errors(c):
+        result = imported(file)
+        report.show(result, json, check)
+    if check and not result.complete:
+        raise Exit(code=1)
+
+
 ns = Collection(
     deploy, redeploy, rollback, history, endpoints, logs, run_once, exec_in, stop, start, restart, prune,
-    list_instances, status, destroy, validate,
+    list_instances, status, destroy, validate, import_compose,
 )
 ns.configure({"deployer": declared()})
