@@ -19,7 +19,7 @@ import re
 
 from voluptuous import Invalid
 
-from .. import schema
+from ..model import schema
 from ..errors import TemplateError
 from . import unsupported
 from .interpolate import has_variables

@@ -27,7 +27,7 @@ import re
 
 from voluptuous import Invalid
 
-from .. import schema
+from ..model import schema
 from ..errors import TemplateError
 from . import build, storage, unsupported
 from .interpolate import has_variables

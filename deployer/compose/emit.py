@@ -13,7 +13,7 @@ import shlex
 import yaml
 from voluptuous import Invalid
 
-from .. import schema
+from ..model import schema
 from ..errors import printable
 from .interpolate import has_variables, template_text
 from .network import Format

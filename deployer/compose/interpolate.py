@@ -24,7 +24,7 @@ read as a placeholder.
 import re
 
 from ..errors import TemplateError
-from ..variables import substitute
+from ..model.variables import substitute
 
 MARK = "\0"
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -24,7 +24,7 @@ import re
 
 from voluptuous import Invalid
 
-from .. import schema
+from ..model import schema
 from . import unsupported
 from .interpolate import has_variables
 from .service import why_invalid

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import yaml
 
 from ..errors import TemplateError
-from ..template import _StrictLoader, _yaml_message
+from ..model.template import YAMLLoader, read_yaml
 from . import envfile, shape
 from .service import assignments
 
@@ -28,7 +28,7 @@ class Override:
     value: object
 
 
-class _Loader(_StrictLoader):
+class _Loader(YAMLLoader):
     """The template loader's YAML 1.2 reading, plus compose's two merge tags."""
 
 
@@ -52,12 +52,7 @@ def load(path):
             text = f.read()
     except (OSError, UnicodeDecodeError) as e:
         raise TemplateError(f"cannot read compose file: {getattr(e, 'strerror', None) or e}", file=path) from None
-    try:
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as e:
-        raise TemplateError(_yaml_message(e), file=path) from None
-    except (ValueError, TypeError, AttributeError, RecursionError) as e:
-        raise TemplateError(f"invalid YAML: {type(e).__name__}: {e}"[:300], file=path) from None
+    data = read_yaml(text, path, _Loader)
     shape.check(_plain(_checked(data, path)), path)
     return data
 

@@ -10,7 +10,7 @@ line: ``web.network_mode: dropped: deployer runs every container on ...``.
 import sys
 from dataclasses import dataclass
 
-from .. import output
+from ..cli import output
 from ..errors import printable
 
 

@@ -54,15 +54,9 @@ def load(path, plugins=None, variables=None):
 def parse(text, path="<template>", plugins=None, variables=None):
     """``variables``: the values of ``{name}`` placeholders (None: leave them as written)."""
     plugins = plugin_registry.installed() if plugins is None else plugins
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)
-    except yaml.YAMLError as e:
-        raise TemplateError(_yaml_message(e), file=path) from None
-    except (ValueError, TypeError, AttributeError, RecursionError) as e:  # e.g. `!!int x`, deep nesting
-        raise TemplateError(f"invalid YAML: {type(e).__name__}: {e}"[:300], file=path) from None
+    data = read_yaml(text, path)
     if not isinstance(data, dict) or not data:
         raise TemplateError("expected a mapping of services (and capitalised settings)", file=path)
-    _acyclic(data, path)
     for key in data:
         if not isinstance(key, str):
             raise TemplateError(f"top-level key {key!r} must be a string", file=path)
@@ -163,6 +157,19 @@ def _yaml_message(error):
     return f"line {mark.line + 1}, column {mark.column + 1}: invalid YAML: {problem}"
 
 
+def read_yaml(text, path, loader=None):
+    """YAML as templates are read (``YAMLLoader``, or a subclass of it): a YAML error, or a
+    structure that contains itself, is one TemplateError naming the file."""
+    try:
+        data = yaml.load(text, Loader=loader or YAMLLoader)
+    except yaml.YAMLError as e:
+        raise TemplateError(_yaml_message(e), file=path) from None
+    except (ValueError, TypeError, AttributeError, RecursionError) as e:  # e.g. `!!int x`, deep nesting
+        raise TemplateError(f"invalid YAML: {type(e).__name__}: {e}"[:300], file=path) from None
+    _acyclic(data, path)
+    return data
+
+
 def _acyclic(data, path):
     """A YAML alias inside the node it names (``x: &x {cmd: *x}``) makes a structure that
     contains itself: refused, naming where, before anything walks it forever. (Depth
@@ -187,7 +194,7 @@ def _acyclic(data, path):
             stack += [(item, f"{where}[{i}]", False) for i, item in enumerate(value)]
 
 
-class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml parses 10x faster
+class YAMLLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml parses 10x faster
     """SafeLoader that refuses a key given twice (PyYAML silently keeps the last one) and
     reads scalars as YAML 1.2 does, like docker compose: ``22:22`` and ``12:30`` stay
     strings (YAML 1.1 reads base 60 numbers), and only true/false are booleans."""
@@ -209,7 +216,7 @@ class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml p
 
 
 _YAML11_ONLY = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
-_StrictLoader.yaml_implicit_resolvers = {
+YAMLLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML11_ONLY]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
@@ -218,4 +225,4 @@ for _tag, _regexp, _first in (
     ("int", r"[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+", "-+0123456789"),
     ("float", r"[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)", "-+0123456789."),
 ):
-    _StrictLoader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(f"^(?:{_regexp})$"), list(_first))
+    YAMLLoader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(f"^(?:{_regexp})$"), list(_first))

@@ -9,9 +9,11 @@ import textwrap
 
 import yaml
 
-from deployer import instance, plugins, spec, template
+from deployer import plugins
+from deployer.model import spec, template
+from deployer.ops import deploy
 from deployer.compose import imported
-from deployer.discovery import Endpoint
+from deployer.model.discovery import Endpoint
 
 
 def import_text(directory, compose, files=None):
@@ -28,7 +30,7 @@ def import_text(directory, compose, files=None):
 
 def data(result):
     """The template as data, read as deployer reads templates."""
-    return yaml.load(result.template, Loader=template._StrictLoader)
+    return yaml.load(result.template, Loader=template.YAMLLoader)
 
 
 def dropped(result):
@@ -46,7 +48,7 @@ def validated(result, directory, variables=None):
     path = directory / "template.yaml"
     path.write_text(result.template)
     given = {name: "1" for name in result.variables} | (variables or {})
-    return instance.validate(path, given)
+    return deploy.validate(path, given)
 
 
 def rendered(result, variables=None, secrets=None):

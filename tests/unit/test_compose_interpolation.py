@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from deployer.compose.interpolate import Interpolation, escape, template_text
 from deployer.errors import TemplateError
-from deployer.variables import substitute
+from deployer.model.variables import substitute
 
 # compose value -> (template text, variables the template needs); .env sets SET=x, EMPTY=
 INTERPOLATIONS = {

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from deployer.cli import program
+from deployer.cli.program import program
 from deployer.errors import EXIT_USAGE
 
 COMPOSE = """\
