@@ -111,6 +111,16 @@ class Engine:
             self.process.terminate()
         self.terminated = True
 
+    def restart(self, timeout=60):
+        """Stop dockerd and start it again on the same data, as `systemctl restart docker`
+        does: the containers' restart policies say which run again."""
+        self.terminate()
+        self.process.wait(60)
+        self.terminated = False
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+        self.start()
+        self.wait(timeout)
+
     def stop(self):
         """Stop dockerd (and the containerd it started), unmount what it left, remove its bridge."""
         if self.process:
@@ -144,7 +154,7 @@ def load_image(engines, image, tar):
 
 @contextlib.contextmanager
 def extra_engine(image, timeout=60):
-    """One more engine holding image, for the block: its DOCKER_HOST. All of it goes at the end."""
+    """One more engine holding image, for the block (an Engine). All of it goes at the end."""
     engine = Engine(tempfile.mkdtemp(prefix=ROOTS))
     try:
         engine.start()
@@ -152,7 +162,7 @@ def extra_engine(image, timeout=60):
         errors = load_image([engine], image, engine.root / "image.tar")
         if errors:
             raise HarnessError(errors[engine])
-        yield engine.url
+        yield engine
     finally:
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             removing = engine.remove_containers()

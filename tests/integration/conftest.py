@@ -74,8 +74,8 @@ def sshd(tmp_path_factory):
 def second_engine(busybox_image):
     """A second Docker engine on this machine (its own bridge, data and socket), holding
     the test image: a second host's containers never meet the first's. Its DOCKER_HOST."""
-    with _failing(), engines.extra_engine(busybox_image) as url:
-        yield url
+    with _failing(), engines.extra_engine(busybox_image) as engine:
+        yield engine.url
 
 
 @pytest.fixture(scope="session")
