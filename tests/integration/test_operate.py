@@ -132,13 +132,3 @@ def test_a_service_without_volumes_or_fixed_ports_starts_its_replacement_first(d
     old_finished = inspect(old, "{{.State.FinishedAt}}")
     assert inspect(old, "{{.Name}}") == f"/{unique_instance}.worker.r1"
     assert new_started < old_finished  # the new one ran before the old one stopped
-
-
-def test_plain_fab_runs_the_words_after_the_double_dash_in_the_one_off_container(fab_cli, app, unique_instance, tmp_path):
-    fab_cli("deploy", app, "--instance", unique_instance, check=True)
-    canary = tmp_path / "ran-on-the-host"
-
-    result = fab_cli("run", unique_instance, "web", "--", "sh", "-c", f"'echo in-container; touch {canary}; exit 7'")
-
-    assert result.returncode == 7 and "in-container" in result.stdout
-    assert not canary.exists()  # inside the container, not on the host (Fabric's own meaning of --)

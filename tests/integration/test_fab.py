@@ -1,0 +1,137 @@
+"""Plain `fab`, the real executable, as a user runs it: the classic `task:arg,key=value`
+form and a command after `--`, from this repository's fabfile and from a user's own
+fabfile in another directory (deployer/classic.py); its task list and help."""
+
+import re
+
+import pytest
+from support import inspect
+
+# printf shows each word it was given in brackets: spaces, quotes and $(...) arrive intact
+WORDS = ["two words", "it's", 'say "hi"', "$(touch /tmp/deployer-pwned)", ""]
+SHOWN = "".join(f"[{word}]\n" for word in WORDS)
+
+
+def flat_fabfile(directory, sshd):
+    """A user's fabfile importing deployer's tasks flat beside a task of its own (tasks
+    imported flat take their settings from the project's fabric.yaml)."""
+    directory.mkdir(exist_ok=True)
+    (directory / "fabric.yaml").write_text(f"deployer:\n  known_hosts: {sshd.known_hosts}\n")
+    (directory / "fabfile.py").write_text(
+        "from fabric import task\n"
+        "from deployer.tasks import *  # deploy, run, exec, status, ...\n\n\n"
+        "@task\n"
+        "def greet(c, name, loud=False):\n"
+        "    print('hello', name + ('!' if loud else ''), 'from', c.host)\n"
+    )
+    return directory
+
+
+def nested_fabfile(directory, sshd):
+    """A user's fabfile adding deployer's collection under the prefix `deployer.`."""
+    directory.mkdir(exist_ok=True)
+    (directory / "fabric.yaml").write_text(f"deployer:\n  known_hosts: {sshd.known_hosts}\n")
+    (directory / "fabfile.py").write_text(
+        "from invoke import Collection\n"
+        "from fabric import task\n"
+        "import deployer.tasks\n\n\n"
+        "@task\n"
+        "def greet(c, name, loud=False):\n"
+        "    print('hello', name + ('!' if loud else ''), 'from', c.host)\n\n\n"
+        "ns = Collection(greet)\n"
+        "ns.add_collection(deployer.tasks.ns, 'deployer')\n"
+    )
+    return directory
+
+
+def test_plain_fab_deploys_in_the_classic_form_and_runs_a_quoted_command_after_the_double_dash(
+    fab, app, unique_instance, sshd
+):
+    result = fab(f"deploy:{app},instance={unique_instance}", check=True)
+
+    assert f"deployed {unique_instance} on {sshd.target}: release 1" in result.stdout
+    assert inspect(f"{unique_instance}.web", "{{.State.Running}}") == "true"
+
+    result = fab("run", unique_instance, "web", "--", "sh", "-c", "echo a b; exit 3")
+
+    assert (result.returncode, result.stdout, result.stderr) == (3, "a b\n", "")
+
+    result = fab("exec", unique_instance, "web", "--", "sh", "-c", "echo a b; exit 4")
+
+    assert (result.returncode, result.stdout, result.stderr) == (4, "a b\n", "")
+
+
+@pytest.mark.parametrize("verb", ["run", "exec"])
+def test_words_after_the_double_dash_reach_the_container_as_the_user_quoted_them(
+    fab, app, unique_instance, tmp_path, verb
+):
+    fab("deploy", app, "--instance", unique_instance, check=True)
+    canary = tmp_path / "ran-on-the-host"
+
+    result = fab(verb, unique_instance, "web", "--", "sh", "-c", f'printf "[%s]\\n" "$@"; touch {canary}; exit 7',
+                 "sh", *WORDS)
+
+    assert (result.returncode, result.stdout) == (7, SHOWN), result.stderr
+    assert not canary.exists()  # inside the container, not on the host (Fabric's own meaning of --)
+
+
+def test_a_users_fabfile_with_deployers_tasks_imported_takes_the_classic_form_for_both(
+    fab, app, unique_instance, tmp_path, sshd
+):
+    users = flat_fabfile(tmp_path / "project", sshd)
+
+    result = fab("greet:world,loud=yes", f"deploy:{app},instance={unique_instance}", cwd=users, check=True)
+
+    assert result.stdout.startswith("hello world! from 127.0.0.1\n")
+    assert f"deployed {unique_instance} on {sshd.target}: release 1" in result.stdout
+    result = fab("greet", "--name", "again", "status", unique_instance, cwd=users, check=True)
+    assert result.stdout.startswith("hello again from 127.0.0.1\n") and "release 1" in result.stdout
+
+    result = fab("run", unique_instance, "web", "--", "sh", "-c", "echo a b; exit 3", cwd=users)
+
+    assert (result.returncode, result.stdout, result.stderr) == (3, "a b\n", "")
+
+
+def test_a_users_fabfile_with_deployers_collection_under_a_prefix_takes_the_classic_form(
+    fab, app, unique_instance, tmp_path, sshd
+):
+    users = nested_fabfile(tmp_path / "project", sshd)
+
+    result = fab("greet:world", f"deployer.deploy:{app},{unique_instance}", cwd=users, check=True)
+
+    assert result.stdout.startswith("hello world from 127.0.0.1\n")
+    assert f"deployed {unique_instance} on {sshd.target}: release 1" in result.stdout
+
+    result = fab("deployer.exec", unique_instance, "web", "--", "sh", "-c", "echo a b; exit 3", cwd=users)
+
+    assert (result.returncode, result.stdout, result.stderr) == (3, "a b\n", "")
+
+
+def test_a_classic_call_the_task_cannot_take_is_one_error_line_and_exit_2(fab, tmp_path):
+    result = fab("destroy:c1,volumes=maybe")
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == ("error: 'destroy:c1,volumes=maybe': volumes is true or false "
+                             "(true/false, yes/no, 1/0), got 'maybe'\n")
+
+
+def test_fab_lists_every_deployer_task_with_its_one_line_help_and_shows_a_tasks_flags(fab, tmp_path, sshd):
+    users = flat_fabfile(tmp_path, sshd)
+
+    listing = fab("--list", host=False, cwd=users, check=True).stdout
+    flags = fab("--help", "deploy", host=False, cwd=users, check=True).stdout
+
+    # a terminal-less run is 80 columns wide: invoke wraps a long line, never cuts it
+    lines = {" ".join(entry.split()) for entry in re.split(r"\n  (?=\S)", listing) if entry.strip()}
+    for expected in [
+        "deploy Deploy a template to the host as an instance; only services that changed are recreated.",
+        "prune Remove the instance's retained (stopped, replaced) containers and its unused built images.",
+        "run Run a one-off container of a service (its image, env, volumes); exit code passes through.",
+        "validate Check a template without any host (for CI): exits 2 with the first error.",
+        "greet",
+    ]:
+        assert expected in lines, listing
+    assert len(lines) == 1 + 16 + 1  # "Available tasks:", deployer's tasks, the user's own
+    for flag in ["--instance=STRING    the instance's name, e.g. staging", "--dry-run", "--force", "--pull",
+                 "--lock-wait=STRING", "--var", "--vars=STRING", "--secrets=STRING", "--json", "--dirty"]:
+        assert flag in flags
