@@ -12,35 +12,26 @@ WORDS = ["two words", "it's", 'say "hi"', "$(touch /tmp/deployer-pwned)", ""]
 SHOWN = "".join(f"[{word}]\n" for word in WORDS)
 
 
-def flat_fabfile(directory, sshd):
-    """A user's fabfile importing deployer's tasks flat beside a task of its own (tasks
-    imported flat take their settings from the project's fabric.yaml)."""
-    directory.mkdir(exist_ok=True)
-    (directory / "fabric.yaml").write_text(f"deployer:\n  known_hosts: {sshd.known_hosts}\n")
-    (directory / "fabfile.py").write_text(
-        "from fabric import task\n"
-        "from deployer.tasks import *  # deploy, run, exec, status, ...\n\n\n"
-        "@task\n"
-        "def greet(c, name, loud=False):\n"
-        "    print('hello', name + ('!' if loud else ''), 'from', c.host)\n"
-    )
-    return directory
+USERS_TASK = """\
+@task
+def greet(c, name, loud=False):
+    print('hello', name + ('!' if loud else ''), 'from', c.host)
+"""
+FABFILES = {
+    # deployer's tasks imported flat beside the user's own
+    "": "from fabric import task\nfrom deployer.tasks import *  # deploy, run, exec, ...\n\n\n" + USERS_TASK,
+    # deployer's collection added under the prefix `deployer.`
+    "deployer.": ("from invoke import Collection\nfrom fabric import task\nimport deployer.tasks\n\n\n" + USERS_TASK
+                  + "\n\nns = Collection(greet)\nns.add_collection(deployer.tasks.ns, 'deployer')\n"),
+}
 
 
-def nested_fabfile(directory, sshd):
-    """A user's fabfile adding deployer's collection under the prefix `deployer.`."""
+def users_fabfile(directory, sshd, prefix=""):
+    """A user's project: a fabfile with deployer's tasks under ``prefix`` and a task of its
+    own, and a fabric.yaml (tasks imported flat take their settings from it alone)."""
     directory.mkdir(exist_ok=True)
     (directory / "fabric.yaml").write_text(f"deployer:\n  known_hosts: {sshd.known_hosts}\n")
-    (directory / "fabfile.py").write_text(
-        "from invoke import Collection\n"
-        "from fabric import task\n"
-        "import deployer.tasks\n\n\n"
-        "@task\n"
-        "def greet(c, name, loud=False):\n"
-        "    print('hello', name + ('!' if loud else ''), 'from', c.host)\n\n\n"
-        "ns = Collection(greet)\n"
-        "ns.add_collection(deployer.tasks.ns, 'deployer')\n"
-    )
+    (directory / "fabfile.py").write_text(FABFILES[prefix])
     return directory
 
 
@@ -75,36 +66,23 @@ def test_words_after_the_double_dash_reach_the_container_as_the_user_quoted_them
     assert not canary.exists()  # inside the container, not on the host (Fabric's own meaning of --)
 
 
-def test_a_users_fabfile_with_deployers_tasks_imported_takes_the_classic_form_for_both(
-    fab, app, unique_instance, tmp_path, sshd
+@pytest.mark.parametrize("prefix", ["", "deployer."], ids=["tasks imported", "collection added"])
+def test_a_users_fabfile_with_deployers_tasks_takes_the_classic_form_and_the_double_dash_for_all_its_tasks(
+    fab, app, unique_instance, tmp_path, sshd, prefix
 ):
-    users = flat_fabfile(tmp_path / "project", sshd)
+    users = users_fabfile(tmp_path / "project", sshd, prefix)
 
-    result = fab("greet:world,loud=yes", f"deploy:{app},instance={unique_instance}", cwd=users, check=True)
+    result = fab("greet:world,loud=yes", f"{prefix}deploy:{app},{unique_instance}", cwd=users, check=True)
 
     assert result.stdout.startswith("hello world! from 127.0.0.1\n")
     assert f"deployed {unique_instance} on {sshd.target}: release 1" in result.stdout
-    result = fab("greet", "--name", "again", "status", unique_instance, cwd=users, check=True)
+    result = fab("greet", "--name", "again", f"{prefix}status", unique_instance, cwd=users, check=True)
     assert result.stdout.startswith("hello again from 127.0.0.1\n") and "release 1" in result.stdout
 
-    result = fab("run", unique_instance, "web", "--", "sh", "-c", "echo a b; exit 3", cwd=users)
+    for verb in ("run", "exec"):
+        result = fab(f"{prefix}{verb}", unique_instance, "web", "--", "sh", "-c", "echo a b; exit 3", cwd=users)
 
-    assert (result.returncode, result.stdout, result.stderr) == (3, "a b\n", "")
-
-
-def test_a_users_fabfile_with_deployers_collection_under_a_prefix_takes_the_classic_form(
-    fab, app, unique_instance, tmp_path, sshd
-):
-    users = nested_fabfile(tmp_path / "project", sshd)
-
-    result = fab("greet:world", f"deployer.deploy:{app},{unique_instance}", cwd=users, check=True)
-
-    assert result.stdout.startswith("hello world from 127.0.0.1\n")
-    assert f"deployed {unique_instance} on {sshd.target}: release 1" in result.stdout
-
-    result = fab("deployer.exec", unique_instance, "web", "--", "sh", "-c", "echo a b; exit 3", cwd=users)
-
-    assert (result.returncode, result.stdout, result.stderr) == (3, "a b\n", "")
+        assert (result.returncode, result.stdout, result.stderr) == (3, "a b\n", ""), verb
 
 
 def test_a_classic_call_the_task_cannot_take_is_one_error_line_and_exit_2(fab, tmp_path):
@@ -116,7 +94,7 @@ def test_a_classic_call_the_task_cannot_take_is_one_error_line_and_exit_2(fab, t
 
 
 def test_fab_lists_every_deployer_task_with_its_one_line_help_and_shows_a_tasks_flags(fab, tmp_path, sshd):
-    users = flat_fabfile(tmp_path, sshd)
+    users = users_fabfile(tmp_path, sshd)
 
     listing = fab("--list", host=False, cwd=users, check=True).stdout
     flags = fab("--help", "deploy", host=False, cwd=users, check=True).stdout
