@@ -118,7 +118,8 @@ def _inputs(var, vars_file, secrets_file):
 
 @task(
     auto_shortflags=False,
-    help={"instance": INSTANCE_HELP, "to": "the release to go back to (default: the previous one)", "dry-run": DEPLOY_HELP["dry-run"],
+    help={"instance": INSTANCE_HELP, "to": "the release to go back to (default: the previous one)",
+          "dry-run": DEPLOY_HELP["dry-run"],
           "lock-wait": DEPLOY_HELP["lock-wait"], "json": JSON_HELP},
 )
 def rollback(c, instance, to=None, dry_run=False, lock_wait=None, json=False):
@@ -201,8 +202,8 @@ def _attached(c, instance, service, command, argv, secrets=False):
 
 
 def _control(verb, doc):
-    @task(name=verb, auto_shortflags=False, help={"instance": INSTANCE_HELP, "service": "only this service (default: all)",
-                                                 "lock-wait": DEPLOY_HELP["lock-wait"]})
+    @task(name=verb, auto_shortflags=False, help={"instance": INSTANCE_HELP, "lock-wait": DEPLOY_HELP["lock-wait"],
+                                                 "service": "only this service (default: all)"})
     def control(c, instance, service=None, lock_wait=None):
         with user_errors(c) as settings:
             host = _host(c, settings)
@@ -255,7 +256,8 @@ def status(c, instance, json=False):
 
 @task(
     auto_shortflags=False,
-    help={"instance": INSTANCE_HELP, "volumes": "also delete the instance's volume directories", "lock-wait": DEPLOY_HELP["lock-wait"]},
+    help={"instance": INSTANCE_HELP, "volumes": "also delete the instance's volume directories",
+          "lock-wait": DEPLOY_HELP["lock-wait"]},
 )
 def destroy(c, instance, volumes=False, lock_wait=None):
     """Remove an instance's containers and state; its volumes are kept unless --volumes."""
@@ -265,7 +267,8 @@ def destroy(c, instance, volumes=False, lock_wait=None):
         output.destroyed(host.name, instance, volumes)
 
 
-@task(iterable=["var"], help={"template": "the template file (YAML)", "var": INPUT_HELP["var"], "vars": INPUT_HELP["vars"], "json": JSON_HELP})
+@task(iterable=["var"], help={"template": "the template file (YAML)", "json": JSON_HELP,
+                              "var": INPUT_HELP["var"], "vars": INPUT_HELP["vars"]})
 def validate(c, template, var=None, vars=None, json=False):
     """Check a template without any host (for CI): exits 2 with the first error."""
     with user_errors(c):
