@@ -1,3 +1,3 @@
-from .cli.daemon import main
+from .cli.client import main
 
 main()

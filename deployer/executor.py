@@ -8,12 +8,12 @@ the end is one summary table, and the exit code is the first failure's.
 
 With ``--json`` every host's document is collected into one: ``{"hosts": [...]}``.
 The ``deployer`` command uses it; plain ``fab`` does when ``fabric.yaml`` says
-``tasks: {executor_class: deployer.executor.ParallelExecutor}``.
+``tasks: {executor_class: deployer.executor.ParallelExecutor}``. (The words after ``--``
+of run and exec are no concern of the executor's: deployer/classic.py hands them over.)
 """
 
 import itertools
 import os
-import shlex
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -38,14 +38,6 @@ class Outcome:
 
 
 class ParallelExecutor(Executor):
-    def expand_calls(self, calls, apply_hosts=True):
-        """``fab ... run INSTANCE SERVICE -- CMD``: the words after ``--`` are the command of
-        deployer's run/exec, not (as Fabric would have it) a command for the host itself."""
-        if self.core is not None and self.core.remainder and any(c.task.name in ("run", "exec") for c in calls):
-            self.config["deployer"] = {"command": shlex.split(self.core.remainder)}
-            self.core.remainder = ""
-        return super().expand_calls(calls, apply_hosts)
-
     def execute(self, *tasks):
         """Run the tasks; Ctrl-C ends the run at once with exit code 130 and a line saying
         what that means (invoke would exit 1 silently). Threads still talking to hosts go

@@ -105,8 +105,7 @@ SETTINGS = (
 
 @dataclass(frozen=True)
 class Settings:
-    """Every setting's value, checked. ``command``: the words after ``--`` (run, exec),
-    which the CLI hands down through the same config."""
+    """Every setting's value, checked."""
 
     state_dir: str = ""
     volume_dir: str = ""
@@ -128,7 +127,6 @@ class Settings:
     verbose: bool = False
     slug_builder_image: str = DEFAULT_BUILDER
     slug_runner_image: str = DEFAULT_RUNNER
-    command: tuple = ()
 
     @classmethod
     def of(cls, config):
@@ -143,7 +141,7 @@ class Settings:
             value = _lookup(given, setting.key)
             if value is not None and value != "":
                 values[setting.field] = setting.parse(setting.key, value)
-        settings = cls(**values, command=tuple(given.get("command") or ()))
+        settings = cls(**values)
         settings.etcd  # checked now, with the rest
         return settings
 

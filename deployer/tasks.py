@@ -1,9 +1,13 @@
 """The Fabric tasks: parse arguments, call the use cases (ops/), print through cli/output.
 
-Run them with ``fab -H web1 deploy app.yaml --instance customer1`` (this repo's
-fabfile), the ``deployer`` command, or import them into your own fabfile::
+Run them with ``fab -H web1 deploy:app.yaml,instance=customer1`` or ``fab -H web1 deploy
+app.yaml --instance customer1`` (this repo's fabfile), the ``deployer`` command, or import
+them into your own fabfile::
 
     from deployer.tasks import *          # deploy, list, status, destroy, validate
+
+Importing this module has plain ``fab`` read the classic form and the words after ``--``
+(deployer/classic.py).
 
 Without ``-H`` a task gets a plain invoke Context and works on the local Docker engine.
 Settings are read with fallbacks, so tasks imported flat (without this module's
@@ -16,6 +20,7 @@ from contextlib import contextmanager
 
 from invoke import Collection, Exit, task
 
+from . import classic
 from .cli import live, output
 from .engine import connect
 from .errors import EXIT_USAGE, DeployerError
@@ -44,6 +49,8 @@ def user_errors(c=None):
         raise Exit(output.masked("\n".join(lines)), code=e.exit_code) from None
 
 
+INSTANCE_HELP = "the instance's name, e.g. staging"
+SERVICE_HELP = "the service's name in the template"
 INPUT_HELP = {
     "var": "a variable of the instance, NAME=VALUE (repeatable); kept in its state",
     "vars": "a YAML file of variables",
@@ -65,7 +72,7 @@ DIRTY_HELP = "git services: deploy the work tree as it is (uncommitted and untra
     iterable=["var"],
     help={
         "template": "the template file (YAML)",
-        "instance": "the instance's name, e.g. staging",
+        "instance": INSTANCE_HELP,
         "dirty": DIRTY_HELP,
         **DEPLOY_HELP,
         **INPUT_HELP,
@@ -84,7 +91,7 @@ def deploy(c, template, instance=None, force=False, dry_run=False, pull=False, l
         return result
 
 
-@task(auto_shortflags=False, iterable=["var"], help={**DEPLOY_HELP, **INPUT_HELP})
+@task(auto_shortflags=False, iterable=["var"], help={"instance": INSTANCE_HELP, **DEPLOY_HELP, **INPUT_HELP})
 def redeploy(c, instance, force=False, dry_run=False, pull=False, lock_wait=None, var=None, vars=None, secrets=None,
              json=False):
     """Apply again the template the host holds for the instance, with its variables (no local YAML needed)."""
@@ -112,7 +119,8 @@ def _inputs(var, vars_file, secrets_file):
 
 @task(
     auto_shortflags=False,
-    help={"to": "the release to go back to (default: the previous one)", "dry-run": DEPLOY_HELP["dry-run"],
+    help={"instance": INSTANCE_HELP, "to": "the release to go back to (default: the previous one)",
+          "dry-run": DEPLOY_HELP["dry-run"],
           "lock-wait": DEPLOY_HELP["lock-wait"], "json": JSON_HELP},
 )
 def rollback(c, instance, to=None, dry_run=False, lock_wait=None, json=False):
@@ -125,7 +133,7 @@ def rollback(c, instance, to=None, dry_run=False, lock_wait=None, json=False):
         return result
 
 
-@task(auto_shortflags=False, help={"json": JSON_HELP})
+@task(auto_shortflags=False, help={"instance": INSTANCE_HELP, "json": JSON_HELP})
 def endpoints(c, instance, json=False):
     """List the instance's registered endpoints and their addresses."""
     with user_errors(c) as settings:
@@ -133,7 +141,7 @@ def endpoints(c, instance, json=False):
         output.endpoints(host.name, instance, instances.endpoints(host, instance), json, bool(host.etcd))
 
 
-@task(auto_shortflags=False, help={"json": JSON_HELP})
+@task(auto_shortflags=False, help={"instance": INSTANCE_HELP, "json": JSON_HELP})
 def history(c, instance, json=False):
     """List the instance's releases: number, time, who, what changed."""
     with user_errors(c) as settings:
@@ -141,17 +149,19 @@ def history(c, instance, json=False):
         output.history(host.name, instance, instances.history(host, instance), json)
 
 
-@task(auto_shortflags=False, help={"lock-wait": DEPLOY_HELP["lock-wait"]})
+@task(auto_shortflags=False, help={"instance": INSTANCE_HELP, "lock-wait": DEPLOY_HELP["lock-wait"]})
 def prune(c, instance, lock_wait=None):
-    """Remove the instance's retained (replaced, stopped) containers and the images built for
-    it that no container uses; other instances are untouched."""
+    """Remove the instance's retained (stopped, replaced) containers and its unused built images.
+
+    Built images are those of its git services that no container of it uses any more;
+    other instances are untouched."""
     with user_errors(c) as settings:
         host = _host(c, settings)
         output.pruned(host.name, instance, *instances.prune(host, instance, _seconds(lock_wait)))
 
 
-@task(auto_shortflags=False, help={"service": "only this service (default: all)", "follow": "keep printing new lines",
-                                   "tail": "only the last N lines"})
+@task(auto_shortflags=False, help={"instance": INSTANCE_HELP, "service": "only this service (default: all)",
+                                   "follow": "keep printing new lines", "tail": "only the last N lines"})
 def logs(c, instance, service=None, follow=False, tail=None):
     """Print the logs of an instance's containers (each line prefixed with its service)."""
     with user_errors(c) as settings:
@@ -161,14 +171,18 @@ def logs(c, instance, service=None, follow=False, tail=None):
         _exit(host.attach(instances.logs_command(specs, follow, tail), tty=False, reads_stdin=False))
 
 
-@task(name="run", auto_shortflags=False, help={"command": "the command, as one string (or give it after --)"})
+@classic.after_dashes("command")
+@task(name="run", auto_shortflags=False, help={"instance": INSTANCE_HELP, "service": SERVICE_HELP,
+                                               "command": "the command, as one string, or after --"})
 def run_once(c, instance, service, command=None):
     """Run a one-off container of a service (its image, env, volumes); exit code passes through."""
     _attached(c, instance, service, command,
               lambda spec, tty, words: ["docker", "run", *tty, *spec.one_off_args(words, SECRETS_FD)], True)
 
 
-@task(name="exec", auto_shortflags=False, help={"command": "the command, as one string (default: sh)"})
+@classic.after_dashes("command")
+@task(name="exec", auto_shortflags=False, help={"instance": INSTANCE_HELP, "service": SERVICE_HELP,
+                                                "command": "the command, as one string, or after -- (default: sh)"})
 def exec_in(c, instance, service, command=None):
     """Run a command inside the service's running container (default: a shell)."""
     _attached(c, instance, service, command, lambda spec, tty, words: ["docker", "exec", *tty, spec.name, *(words or ["sh"])])
@@ -184,13 +198,14 @@ def _attached(c, instance, service, command, argv, one_off=False):
         tty = sys.stdin.isatty() and sys.stdout.isatty()
         hidden = spec.hidden_env() if one_off else {}
         host.conceal(value for name, value in spec.env if name in spec.secrets)
-        words = shlex.split(command) if command else list(settings.command)  # else: what followed ``--``
+        words = shlex.split(command or "")  # given after ``--``: as the user quoted it (classic.py)
         volumes = spec.host_dirs if one_off else ()
         _exit(host.attach(argv(spec, ["-it"] if tty else [], words), tty, hidden, instance, volumes))
 
 
 def _control(verb, doc):
-    @task(name=verb, auto_shortflags=False, help={"service": "only this service (default: all)"})
+    @task(name=verb, auto_shortflags=False, help={"instance": INSTANCE_HELP, "lock-wait": DEPLOY_HELP["lock-wait"],
+                                                 "service": "only this service (default: all)"})
     def control(c, instance, service=None, lock_wait=None):
         with user_errors(c) as settings:
             host = _host(c, settings)
@@ -207,8 +222,10 @@ restart = _control("restart", "Restart an instance's containers (or one service'
 
 
 def _exit(code):
+    """Exit as the command did; one killed by a signal (a local one's code is minus its
+    number) as a shell says it: 128 + the number, 130 for Ctrl-C."""
     if code:
-        raise Exit(code=code)
+        raise Exit(code=128 - code if code < 0 else code)
 
 
 def _number(flag, value):
@@ -232,7 +249,7 @@ def list_instances(c, json=False):
         output.instances(host.name, host.instances(), json)
 
 
-@task(auto_shortflags=False, help={"json": JSON_HELP})
+@task(auto_shortflags=False, help={"instance": INSTANCE_HELP, "json": JSON_HELP})
 def status(c, instance, json=False):
     """Show an instance's services: containers, running or not, drift, ports, volumes."""
     with user_errors(c) as settings:
@@ -241,7 +258,8 @@ def status(c, instance, json=False):
 
 @task(
     auto_shortflags=False,
-    help={"volumes": "also delete the instance's volume directories", "lock-wait": DEPLOY_HELP["lock-wait"]},
+    help={"instance": INSTANCE_HELP, "volumes": "also delete the instance's volume directories",
+          "lock-wait": DEPLOY_HELP["lock-wait"]},
 )
 def destroy(c, instance, volumes=False, lock_wait=None):
     """Remove an instance's containers and state; its volumes are kept unless --volumes."""
@@ -251,7 +269,8 @@ def destroy(c, instance, volumes=False, lock_wait=None):
         output.destroyed(host.name, instance, volumes)
 
 
-@task(iterable=["var"], help={"var": INPUT_HELP["var"], "vars": INPUT_HELP["vars"], "json": JSON_HELP})
+@task(iterable=["var"], help={"template": "the template file (YAML)", "json": JSON_HELP,
+                              "var": INPUT_HELP["var"], "vars": INPUT_HELP["vars"]})
 def validate(c, template, var=None, vars=None, json=False):
     """Check a template without any host (for CI): exits 2 with the first error."""
     with user_errors(c):
@@ -277,3 +296,4 @@ ns = Collection(
     list_instances, status, destroy, validate, import_compose,
 )
 ns.configure({"deployer": declared()})
+classic.attach_to_fab()

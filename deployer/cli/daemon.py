@@ -2,30 +2,40 @@
 
 A ``deployer`` command spends about 0.2 s starting Python and importing Fabric, invoke
 and paramiko before it opens any connection: half of a no-op deploy. So the ``deployer``
-command is a thin client. It hands its arguments, environment, working directory and its
-stdin, stdout and stderr themselves (the file descriptors, over a Unix socket) to a
-daemon that has everything imported, and exits as the command does. The daemon forks a
-child per command, which runs the command exactly as the command would run alone: its
-terminal is the user's (colour, live rows, ptys), its settings files and environment are
-the command's. What the client receives (Ctrl-C, SIGTERM, SIGHUP, window size changes) the
-child receives; it stops and goes on with the client (Ctrl-Z, fg); when the client dies
-(SIGKILL) the child is killed too. So the daemon changes how long a command takes, nothing
-else.
+command is a thin client (client.py). It hands its arguments, environment, working
+directory and its stdin, stdout and stderr themselves (the file descriptors, over a Unix
+socket) to a daemon that has everything imported, and exits as the command does. The
+daemon forks a child per command, which runs the command exactly as the command would run
+alone: its terminal is the user's (colour, live rows, ptys), its settings files and
+environment are the command's, its umask and ignored signals the client's. The child
+leads a process group of its own: what the client receives (Ctrl-C, SIGTERM, SIGHUP,
+SIGQUIT, window size changes) goes to that group, the command and every process it
+started (``docker``, ``git``), as the terminal sends it to the client's group without a
+daemon; it stops and goes on with the client (Ctrl-Z, fg); when the client dies (SIGKILL)
+the child is killed too. So the daemon changes how long a command takes, nothing else.
+
+It serves its own user only: a connection whose peer (``SO_PEERCRED``) is another user is
+closed unheard. A command whose process would differ from the daemon's in what it
+inherits and a fork cannot take over (user and group ids, supplementary groups, resource
+limits, scheduling priority, cgroup, namespaces: client.inherited) is declined, and runs
+in its own process; such a process has a daemon of its own (the socket's name covers
+them). A client that connects and says nothing, or stops reading, never stalls another's
+command: requests are read as they arrive, each within 10 seconds, and nothing the daemon
+writes waits for a client.
 
 No daemon yet (or one loaded from code that changed since): the command runs in its own
 process as before and starts a daemon in the background for the next one. A daemon ends
 after ``DEPLOYER_DAEMON`` seconds without a command (default 600); ``DEPLOYER_DAEMON=0``
 runs every command in its own process and starts none. This is an environment variable,
 not a setting: it is read before the settings, whose loading is the cost avoided. One
-daemon per Python and module search path, with its socket in a directory only the user
-can enter (``$XDG_RUNTIME_DIR/deployer``, else ``/tmp/deployer-UID``). Commands that ask
-for a password (``--prompt-for-*``) run in their own process: only that process can
-read the terminal without echo. ``fab`` does not use the daemon.
+daemon per Python, module search path and inherited facts, with its socket in a directory
+only the user can enter (``$XDG_RUNTIME_DIR/deployer``, else ``/tmp/deployer-UID``).
+Commands that ask for a password (``--prompt-for-*``) run in their own process: only that
+process can read the terminal without echo. ``fab`` does not use the daemon.
 """
 
 import contextlib
 import fcntl
-import hashlib
 import importlib
 import json
 import os
@@ -34,154 +44,12 @@ import signal
 import socket
 import struct
 import sys
+import time
 
-IDLE = 600  # seconds a daemon waits for a command before it ends
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGWINCH)
-PROMPTS = ("--prompt-for-login-password", "--prompt-for-passphrase", "--prompt-for-sudo-password")
-_HEADER = struct.Struct("!I")
+from .client import FORWARDED, HEADER, inherited
 
-
-def main():
-    """The ``deployer`` command: through the daemon when there is one."""
-    idle = _idle()
-    path = socket_path() if idle and _supported() and not any(a.startswith(PROMPTS) for a in sys.argv) else None
-    if path is not None:
-        code = _through(path)
-        if code is not None:
-            sys.exit(code)
-        _spawn(path, idle)
-    from .program import main as in_process
-
-    in_process()
-
-
-def _idle():
-    """DEPLOYER_DAEMON's seconds (0: no daemon); anything else is exit 2 naming it."""
-    value = os.environ.get("DEPLOYER_DAEMON", "").strip()
-    try:
-        seconds = float(value) if value else IDLE
-    except ValueError:
-        seconds = -1
-    if not 0 <= seconds < float("inf"):
-        print(f"error: DEPLOYER_DAEMON (environment): {value!r} is not a number of seconds (0: no daemon)",
-              file=sys.stderr)
-        sys.exit(2)
-    return seconds
-
-
-def _supported():
-    return hasattr(socket, "AF_UNIX") and hasattr(socket, "send_fds") and hasattr(os, "fork")
-
-
-def socket_path():
-    """This Python's and search path's daemon socket (None: no private directory for it)."""
-    base = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
-    directory = os.path.join(base, "deployer" if "XDG_RUNTIME_DIR" in os.environ else f"deployer-{os.getuid()}")
-    try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        info = os.lstat(directory)
-        key = json.dumps([sys.executable, _search_path(), os.path.dirname(os.path.abspath(__file__))])
-    except OSError:
-        return None
-    if info.st_uid != os.getuid() or info.st_mode & 0o077 or not os.path.isdir(directory):
-        return None  # someone else's, or open to others: never trust it
-    return os.path.join(directory, hashlib.sha256(key.encode()).hexdigest()[:16] + ".sock")
-
-
-def _search_path():
-    """sys.path, with the working directory (``python -m`` puts it first) as a placeholder:
-    one daemon serves a ``python -m deployer`` in any directory."""
-    return ["." if sys.path[:1] == [os.getcwd()] else sys.path[0], *sys.path[1:]]
-
-
-# -- the client -----------------------------------------------------------------------
-
-
-def _through(path):
-    """Run this command in the daemon; its exit code (None: no daemon took it)."""
-    child = []  # the command's pid, once the daemon says it
-    pending = []  # signals received before that
-
-    def forward(number, frame):
-        if not child:
-            pending.append(number)
-            return
-        try:
-            os.kill(child[0], number)
-        except OSError:
-            pass  # it has just ended
-
-    def suspend(number, frame):
-        """Ctrl-Z: the command stops with its client, and goes on with it (fg, bg). SIGSTOP,
-        since the daemon's children, in a group with no terminal, would discard SIGTSTP."""
-        forward(signal.SIGSTOP, frame)
-        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTSTP)  # stopped here until SIGCONT
-        signal.signal(signal.SIGTSTP, suspend)
-        forward(signal.SIGCONT, frame)
-
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    handlers = {number: signal.signal(number, forward) for number in FORWARDED}
-    handlers[signal.SIGTSTP] = signal.signal(signal.SIGTSTP, suspend)
-    try:
-        conn.connect(path)
-        request = {"argv": sys.argv, "env": dict(os.environ), "cwd": os.getcwd(), "path": sys.path, "umask": _umask()}
-        data = json.dumps(request).encode()
-        socket.send_fds(conn, [_HEADER.pack(len(data))], [0, 1, 2])
-        conn.sendall(data)
-        reader = conn.makefile("rb")
-        started = json.loads(reader.readline() or "{}")
-    except (OSError, ValueError):
-        started = {}
-    if "pid" not in started:  # no daemon, or one loaded from code that changed since: it ends
-        conn.close()
-        for number, handler in handlers.items():
-            signal.signal(number, handler)
-        for number in pending:
-            os.kill(os.getpid(), number)
-        return None
-    child.append(started["pid"])
-    for number in pending:
-        forward(number, None)
-    try:
-        ended = json.loads(reader.readline() or "{}")
-    except ValueError:
-        ended = {}
-    if "signal" in ended:  # end as the command did: killed by that signal
-        signal.signal(ended["signal"], signal.SIG_DFL)
-        os.kill(os.getpid(), ended["signal"])
-    if "exit" not in ended:
-        print("error: the deployer daemon went away: how the command ended is unknown (`status` shows the hosts)",
-              file=sys.stderr)
-        return 1
-    return ended["exit"]
-
-
-def _umask():
-    mask = os.umask(0o22)
-    os.umask(mask)
-    return mask
-
-
-def _spawn(path, idle):
-    """Start a daemon in the background, loaded from what this command loads, with only
-    the environment Python's imports read (each command brings its own: no secret of this
-    one stays in the daemon)."""
-    import subprocess
-
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG") or k.startswith(("PYTHON", "LC_"))}
-    env["DEPLOYER_DAEMON_PATH"] = json.dumps(sys.path)
-    try:
-        subprocess.Popen(
-            [sys.executable, "-m", "deployer.cli.daemon", path, str(idle)],
-            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, close_fds=True,
-        )
-    except OSError:
-        pass  # no daemon: this command and the next run on their own
-
-
-# -- the daemon -----------------------------------------------------------------------
+REQUEST_TIMEOUT = 10  # seconds a client has to send its whole request
+_CREDENTIALS = struct.Struct("3i")  # SO_PEERCRED: pid, uid, gid
 
 
 class Daemon:
@@ -191,6 +59,7 @@ class Daemon:
     def __init__(self, path, idle):
         self.path, self.idle = path, idle
         self.children = {}  # pid -> the client's connection
+        self.requests = {}  # a connection still sending its request -> Request
         self.selector = selectors.DefaultSelector()
 
     def serve(self):
@@ -227,45 +96,86 @@ class Daemon:
 
     def _turn(self):
         """One wait for something to happen; False once the daemon should end."""
-        events = self.selector.select(None if self.children else self.idle)
-        if not events and not self.children:
+        busy = self.children or self.requests
+        deadline = min((r.deadline for r in self.requests.values()), default=None)
+        wait = max(0.0, deadline - time.monotonic()) if deadline is not None else None if busy else self.idle
+        events = self.selector.select(wait)
+        if not events and not busy:
             return False
         for key, _ in events:
             if key.data == "accept":
-                conn, _ = self.listener.accept()
-                if not self._start(conn):
-                    return False
+                self._accept()
             elif key.data == "child":
                 os.read(key.fd, 512)
                 self._reap()
+            elif isinstance(key.data, Request):
+                if not self._read(key.data):
+                    return False
             else:  # a client hung up (it sends nothing more) before its command ended: killed
                 with contextlib.suppress(OSError):
                     os.kill(key.data, signal.SIGKILL)
                 self.selector.unregister(key.fileobj)
+        for request in [r for r in self.requests.values() if r.deadline <= time.monotonic()]:
+            self._drop(request)  # too slow: it may connect again
         return True
 
-    def _start(self, conn):
-        """Fork the command's child; False when the code changed since the daemon loaded it."""
+    def _accept(self):
+        """A new connection, if its peer is this daemon's own user; its request is read as
+        it arrives, never waited for."""
         try:
-            conn.settimeout(10)
-            request, fds = _receive(conn)
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        _, uid, _ = _CREDENTIALS.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CREDENTIALS.size))
+        if uid != os.geteuid():
+            conn.close()  # another user's: refused unheard
+            return
+        conn.setblocking(False)
+        request = self.requests[conn] = Request(conn, time.monotonic() + REQUEST_TIMEOUT)
+        self.selector.register(conn, selectors.EVENT_READ, request)
+
+    def _read(self, request):
+        """What has arrived of a request; the command started once it is whole. False when
+        the code changed since the daemon loaded it."""
+        try:
+            whole = request.receive()
         except (OSError, ValueError):
-            conn.close()
+            self._drop(request)
             return True
+        if not whole:
+            return True
+        self.selector.unregister(request.conn)
+        del self.requests[request.conn]
         if _loaded_files(self.directories) != self.files:
-            for fd in fds:
-                os.close(fd)
+            request.close()
             return False  # its client learns it once the daemon has ended
+        if request.body.get("inherited") != inherited():
+            _send(request.conn, {"declined": "this process differs from the daemon's"})
+            request.close()
+            return True
+        self._start(request)
+        return True
+
+    def _drop(self, request):
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(request.conn)
+        self.requests.pop(request.conn, None)
+        request.close()
+
+    def _start(self, request):
+        """Fork the command's child, the leader of a process group of its own."""
+        conn, fds = request.conn, request.fds
         pid = os.fork()
         if pid == 0:  # none of the daemon's descriptors: only the command's
-            _child(request, fds, [*self.closing, self.selector.fileno(), *(c.fileno() for c in self.children.values())])
+            others = [c.fileno() for c in [conn, *self.children.values(), *self.requests]]
+            _child(request.body, fds, [*self.closing, self.selector.fileno(), *others])
+        with contextlib.suppress(OSError):  # the child sets it too: whichever comes first
+            os.setpgid(pid, pid)
         for fd in fds:
             os.close(fd)
         self.children[pid] = conn
-        with contextlib.suppress(OSError):  # a client gone already: it reads as hung up, below
-            conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+        _send(conn, {"pid": pid})  # a client gone already: it reads as hung up, below
         self.selector.register(conn, selectors.EVENT_READ, pid)
-        return True
 
     def _reap(self):
         while self.children:
@@ -281,29 +191,49 @@ class Daemon:
                 ended = {"exit": os.waitstatus_to_exitcode(status)}
             with contextlib.suppress(KeyError):  # not if its client had hung up
                 self.selector.unregister(conn)
-            with contextlib.suppress(OSError):
-                conn.sendall(json.dumps(ended).encode() + b"\n")
+            _send(conn, ended)
             conn.close()
 
 
-def _receive(conn):
-    """A command's request and the client's stdin, stdout and stderr."""
-    head, fds, _, _ = socket.recv_fds(conn, _HEADER.size, 3)
-    try:
-        if len(head) != _HEADER.size or len(fds) != 3:
-            raise ValueError("not a request")
-        (size,) = _HEADER.unpack(head)
-        data = b""
-        while len(data) < size:
-            chunk = conn.recv(size - len(data))
+class Request:
+    """A command's request as it arrives on a non-blocking connection: a header (the
+    body's length) carrying the client's stdin, stdout and stderr, then a JSON body."""
+
+    def __init__(self, conn, deadline):
+        self.conn, self.deadline = conn, deadline
+        self.fds, self.size, self.data = [], None, b""
+
+    def receive(self):
+        """Read what is there; True once the request is whole (ValueError: not a request)."""
+        if self.size is None:
+            head, fds, _, _ = socket.recv_fds(self.conn, HEADER.size, 3)
+            self.fds = fds
+            if len(head) != HEADER.size or len(fds) != 3:
+                raise ValueError("not a request")
+            (self.size,) = HEADER.unpack(head)
+        while len(self.data) < self.size:
+            try:
+                chunk = self.conn.recv(self.size - len(self.data))
+            except BlockingIOError:
+                return False
             if not chunk:
                 raise ValueError("cut short")
-            data += chunk
-        return json.loads(data), fds
-    except (OSError, ValueError):
-        for fd in fds:
-            os.close(fd)
-        raise
+            self.data += chunk
+        self.body = json.loads(self.data)
+        return True
+
+    def close(self):
+        for fd in self.fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.fds = []
+        self.conn.close()
+
+
+def _send(conn, message):
+    """One line to a client, never waiting for it: one that reads nothing stalls no one."""
+    with contextlib.suppress(OSError):
+        conn.send(json.dumps(message).encode() + b"\n", socket.MSG_DONTWAIT)
 
 
 def _package_dirs():
@@ -331,13 +261,16 @@ def _loaded_files(directories=()):
 
 
 def _child(request, fds, closing):
-    """The command, in the forked child: the client's process in all but pid."""
+    """The command, in the forked child: the client's process in all but pid (and group)."""
     code = 1
     try:
+        os.setpgid(0, 0)
         signal.set_wakeup_fd(-1)
-        for number in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGWINCH):
+        for number in (signal.SIGCHLD, signal.SIGTSTP, *FORWARDED):
             signal.signal(number, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        for number in request.get("ignored", ()):
+            signal.signal(number, signal.SIG_IGN)  # as the client's: e.g. nohup's SIGHUP
         for fd in closing:
             os.close(fd)
         for target, fd in enumerate(fds):
@@ -349,9 +282,9 @@ def _child(request, fds, closing):
         os.environ.update(request["env"])
         sys.argv, sys.path[:] = request["argv"], request["path"]
         _standard_streams()
-        from .program import main
+        from .program import main as command
 
-        main()
+        command()
         code = 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)

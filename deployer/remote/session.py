@@ -111,10 +111,15 @@ class Session:
 
 
 class LocalRunner:
+    """Sessions of the local ``sh`` (no ``-H``), in a session of their own, as a host's
+    script is on its host: Ctrl-C reaches the client alone (the terminal's process group),
+    so a deploy whose plan is being applied runs to its end, as over SSH."""
+
     name = "local"
 
     def start(self, script, watch):
-        proc = subprocess.Popen(["sh", "-s"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(["sh", "-s"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
 
         def write(data):
             proc.stdin.write(data)

@@ -10,11 +10,15 @@ go green by silently testing nothing. `.ci/setup` prepares a machine for them.
 import contextlib
 import os
 import secrets
+import shutil
+import signal
 import subprocess
 import sys
+import sysconfig
+from pathlib import Path
 
 import pytest
-from harness import REPO_ROOT, HarnessError, engines, etcd
+from harness import REPO_ROOT, HarnessError, engines, etcd, processes
 from harness import sshd as sshd_harness
 from support import APP
 
@@ -105,9 +109,11 @@ def cli_on(docker_engine, busybox_image):
 
 
 def _command(module, sshd, repo_env, args, host, env):
-    """The argv and environment of `python -m module` against the test sshd (or locally)."""
+    """The argv and environment of `python -m module` (a list: that program) against the
+    test sshd (or locally)."""
     core = ["-H", sshd.target, "-i", str(sshd.key)] if host else []
-    cmd = [sys.executable, "-m", module, *core, *map(str, args)]
+    program = module if isinstance(module, list) else [sys.executable, "-m", module]
+    cmd = [*program, *core, *map(str, args)]
     # deployer refuses unknown host keys: the test sshd's key is in its own known_hosts
     full_env = dict(os.environ, FABRIC_DEPLOYER_KNOWN_HOSTS=str(sshd.known_hosts))
     # the deployer of this checkout, whatever the cwd (an editable install may point elsewhere)
@@ -149,6 +155,27 @@ def deployer_cli(sshd, docker_engine, busybox_image):
     return _runner("deployer", sshd, _local_env(sshd))
 
 
+def start_local(sshd, env, *args, **popen):
+    """`python -m deployer ARGS` in local mode, in the background, as a shell's job: a process
+    group of its own (which Ctrl-C and Ctrl-Z reach as a terminal sends them)."""
+    cmd, full_env = _command("deployer", sshd, _local_env(sshd), args, False, env)
+    return subprocess.Popen(cmd, cwd=REPO_ROOT, env=full_env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, process_group=0, **popen)
+
+
+@pytest.fixture
+def runtime(tmp_path):
+    """A daemon socket directory of the test's own (XDG_RUNTIME_DIR); its daemons, and any
+    command they still run (a failed test's), are killed at the end."""
+    directory = tmp_path / "run"
+    directory.mkdir(mode=0o700)
+    yield directory
+    for daemon in processes.daemons(directory):
+        for pid in [daemon, *processes.descendants(daemon)]:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
 @pytest.fixture
 def deployer_started(sshd, docker_engine, busybox_image):
     """start(*args, env=None) -> Popen of `python -m deployer -H ... ARGS` (text pipes), to
@@ -172,6 +199,23 @@ def deployer_started(sshd, docker_engine, busybox_image):
 def fab_cli(sshd, docker_engine, busybox_image):
     """Same as deployer_cli, but runs plain `python -m fabric` (uses the repo's fabfile.py)."""
     return _runner("fabric", sshd, _local_env(sshd))
+
+
+def fab_executable():
+    """The real `fab` (the console script installed with fabric, beside this Python's own
+    scripts, else on PATH): what a user types, not `python -m fabric`."""
+    beside = Path(sysconfig.get_path("scripts")) / "fab"
+    found = str(beside) if os.access(beside, os.X_OK) else shutil.which("fab")
+    if not found:
+        _fail("the `fab` executable is missing (it is installed with fabric); run .ci/setup")
+    return found
+
+
+@pytest.fixture
+def fab(sshd, docker_engine, busybox_image):
+    """Same as deployer_cli, but runs the real `fab` executable (the repo's fabfile.py, or
+    the one of cwd=)."""
+    return _runner([fab_executable()], sshd, _local_env(sshd))
 
 
 @pytest.fixture

@@ -8,8 +8,10 @@ import select
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from harness import REPO_ROOT
+from harness.poll import wait_for
 from harness.processes import all_processes, daemons, descendants
 
 APP = """\
@@ -90,3 +92,30 @@ def on_terminal(sshd, *args, env=None, timeout=120):
         return proc.wait(10), b"".join(shown).decode().replace("\r\n", "\n")
     finally:
         os.close(master)
+
+
+def through(runtime):
+    """The environment of a command through the daemon of a socket directory of its own
+    (the suite's commands run without one: tests/conftest.py)."""
+    return {"XDG_RUNTIME_DIR": str(runtime), "DEPLOYER_DAEMON": "600"}
+
+
+def served(runtime):
+    """The one daemon of the directory, once its socket accepts commands."""
+    wait_for(lambda: list(Path(runtime).glob("deployer/*.sock")), "the daemon's socket")
+    (pid,) = daemons(runtime)
+    return pid
+
+
+def stopped(pid):
+    """Whether the process is stopped (Ctrl-Z)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def children_time(pid):
+    """The CPU time of the process's ended children (cutime + cstime, in clock ticks): it
+    grows when a child the process forked (a command, in a daemon) has done its work."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[13]) + int(fields[14])

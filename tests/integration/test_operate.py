@@ -1,8 +1,8 @@
 """Working with a running instance: one-off runs, exec, logs, stop/start, pull, health."""
 
 import signal
-import time
 
+from harness.poll import wait_for
 from harness.processes import all_processes
 from support import APP, docker, env_of, inspect
 
@@ -138,41 +138,22 @@ def test_a_service_without_volumes_or_fixed_ports_starts_its_replacement_first(d
     assert new_started < old_finished  # the new one ran before the old one stopped
 
 
-def test_plain_fab_runs_the_words_after_the_double_dash_in_the_one_off_container(fab_cli, app, unique_instance, tmp_path):
-    fab_cli("deploy", app, "--instance", unique_instance, check=True)
-    canary = tmp_path / "ran-on-the-host"
-
-    result = fab_cli("run", unique_instance, "web", "--", "sh", "-c", f"'echo in-container; touch {canary}; exit 7'")
-
-    assert result.returncode == 7 and "in-container" in result.stdout
-    assert not canary.exists()  # inside the container, not on the host (Fabric's own meaning of --)
-
-
 def _host_commands(word, instance):
     """The host's processes whose arguments name the instance and the word (docker logs ...)."""
     return [argv for _, argv in all_processes().values() if word in argv and any(instance in a for a in argv)]
-
-
-def _waited(check, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_one_ctrl_c_ends_logs_follow_at_once_and_leaves_nothing_on_the_host(deployer_cli, deployer_started, app,
                                                                           unique_instance):
     deployer_cli("deploy", app, "--instance", unique_instance, check=True)
     follow = deployer_started("logs", unique_instance, "--follow")
-    assert _waited(lambda: _host_commands("logs", unique_instance), 20), "docker logs never started"
+    wait_for(lambda: _host_commands("logs", unique_instance), "docker logs to start", timeout=20)
 
     follow.send_signal(signal.SIGINT)
 
-    assert _waited(lambda: follow.poll() is not None, 5), "one Ctrl-C did not end logs --follow"
+    wait_for(lambda: follow.poll() is not None, "one Ctrl-C to end logs --follow", timeout=5)
     follow.communicate()
-    assert _waited(lambda: not _host_commands("logs", unique_instance), 5), _host_commands("logs", unique_instance)
+    wait_for(lambda: not _host_commands("logs", unique_instance), "docker logs to end on the host", timeout=5)
 
 
 def test_a_killed_client_takes_its_logs_follow_and_one_off_along_on_the_host(deployer_cli, deployer_started, app,
@@ -181,11 +162,11 @@ def test_a_killed_client_takes_its_logs_follow_and_one_off_along_on_the_host(dep
     follow = deployer_started("logs", unique_instance, "--follow")
     one_off = deployer_started("run", unique_instance, "worker", "--", "sleep", "300")
     one_offs = lambda: docker("ps", "-q", "--filter", f"label=deployer.one-off={unique_instance}").stdout.split()  # noqa: E731
-    assert _waited(lambda: _host_commands("logs", unique_instance) and one_offs(), 30), "nothing started"
+    wait_for(lambda: _host_commands("logs", unique_instance) and one_offs(), "logs and the one-off to start", timeout=30)
 
     for proc in (follow, one_off):
         proc.kill()
         proc.communicate()
 
-    assert _waited(lambda: not _host_commands("logs", unique_instance), 10), _host_commands("logs", unique_instance)
-    assert _waited(lambda: not one_offs(), 20), "the one-off container still runs"
+    wait_for(lambda: not _host_commands("logs", unique_instance), "docker logs to end on the host", timeout=10)
+    wait_for(lambda: not one_offs(), "the one-off container to go", timeout=20)

@@ -1,11 +1,11 @@
-"""Which daemon a command talks to (deployer/daemon.py): its socket's path."""
+"""Which daemon a command talks to (deployer/cli/client.py): its socket's path."""
 
 import os
 import sys
 
 import pytest
 
-from deployer.cli import daemon
+from deployer.cli import client
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def runtime(tmp_path, monkeypatch):
 def socket_from(monkeypatch, cwd, path):
     monkeypatch.chdir(cwd)
     monkeypatch.setattr(sys, "path", path)
-    return daemon.socket_path()
+    return client.socket_path()
 
 
 def test_python_m_in_any_directory_talks_to_one_daemon(runtime, monkeypatch, tmp_path):
@@ -43,10 +43,26 @@ def test_a_socket_directory_others_can_enter_means_no_daemon(runtime):
     (runtime / "deployer").mkdir(mode=0o700)
     (runtime / "deployer").chmod(0o755)
 
-    assert daemon.socket_path() is None
+    assert client.socket_path() is None
 
 
 def test_without_xdg_runtime_dir_the_directory_is_the_users_own_in_tmp(monkeypatch):
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
 
-    assert os.path.dirname(daemon.socket_path()) == f"/tmp/deployer-{os.getuid()}"
+    assert os.path.dirname(client.socket_path()) == f"/tmp/deployer-{os.getuid()}"
+
+
+def test_a_process_with_other_limits_talks_to_another_daemon(runtime):
+    import resource
+
+    usual = client.inherited()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft - 1, hard))
+    try:
+        other = client.inherited()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    assert other["rlimits"]["RLIMIT_NOFILE"] == [soft - 1, hard] and usual["rlimits"]["RLIMIT_NOFILE"] == [soft, hard]
+    assert client.socket_path(usual) != client.socket_path(other)
+    assert client.inherited() == usual
