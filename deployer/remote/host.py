@@ -85,10 +85,12 @@ class Host:
         them to a 0600 file in the instance's directory first, and the command opens it
         and removes it before it runs, so no secret is in any process's arguments.
         ``volumes``: the host directories the command mounts, checked first (guard.sh).
-        Without a terminal the command ends with its client (tied.sh; ``reads_stdin``: it
-        reads the client's stdin, so only the client's end can tell).
+        Without a terminal, on a remote host, the command ends with its client (tied.sh;
+        ``reads_stdin``: it reads the client's stdin, so only the client's end can tell).
+        Locally it is in the client's process group, which a terminal's signals reach.
         """
-        command = join(argv) if tty else f"dpl_tied {'parent' if reads_stdin else 'stdin'} {join(argv)}"
+        tied = not tty and not isinstance(self.runner, LocalRunner)
+        command = f"dpl_tied {'parent' if reads_stdin else 'stdin'} {join(argv)}" if tied else join(argv)
         if hidden:
             body = (f'{about(instance)}; F="$D/run.{secrets.token_hex(8)}.env"\n'
                     f'dpl_put "$F" {q(env_file(hidden))} || exit 1\ndpl_mark file; printf \'%s\\n\' "$F"')
@@ -96,7 +98,7 @@ class Host:
             command = f"exec {SECRETS}<{path} && rm -f {path} && {'exec ' if tty else ''}{command}"
         if volumes:
             command = f"{_guarded(volumes)} || exit 1\n{command}"
-        command = source("guard") + ("" if tty else source("tied")) + command
+        command = source("guard") + (source("tied") if tied else "") + command
         self.report("run", *argv)  # -v shows it, as the commands scripts note
         result = self.context.run(command, pty=tty, warn=True, in_stream=None if tty else False)
         return result.exited
