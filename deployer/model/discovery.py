@@ -88,7 +88,7 @@ def allocate(template, recorded, taken, address, instance, publish=False):
             host_port = recorded.get(key) or next(free, None)
             if host_port is None:
                 raise TemplateError(f"no free host port left for endpoint {key} ({PORTS.start}-{PORTS.stop - 1})")
-        endpoints[key] = Endpoint(address if host_port else "", host_port, port, wan,
+        endpoints[key] = Endpoint((address or "0.0.0.0") if host_port else "", host_port, port, wan,
                                   network.alias(instance, service), network.of_service(instance, service))
     return endpoints
 

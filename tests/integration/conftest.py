@@ -198,7 +198,7 @@ def other_instance(unique_instance):
 
 
 def _remove_containers(instance):
-    """Best effort: never let a test leak containers (or images) into the next one."""
+    """Best effort: never let a test leak containers (or images, networks) into the next one."""
     label = f"label=deployer.instance={instance}"
     try:
         ids = subprocess.run(["docker", "ps", "-aq", "--filter", label],
@@ -210,5 +210,9 @@ def _remove_containers(instance):
                                capture_output=True, text=True, timeout=60).stdout.split()
         if built:
             subprocess.run(["docker", "rmi", "-f", *set(built)], capture_output=True, timeout=120)
+        networks = subprocess.run(["docker", "network", "ls", "-q", "--filter", label],  # nor its networks
+                                  capture_output=True, text=True, timeout=60).stdout.split()
+        if networks:
+            subprocess.run(["docker", "network", "rm", *networks], capture_output=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired):
         pass
