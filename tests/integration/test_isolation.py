@@ -3,8 +3,12 @@ instance only where it exposes one by name; nothing else of it is reachable from
 another instance's containers, not even through the Docker bridge's published ports."""
 
 import json
+import subprocess
 
+from harness import REPO_ROOT
 from support import GET, docker, env_of, fetch, inspect
+
+BEFORE = "24af15d"  # the last commit before private networks: its deployer published endpoints on the bridge
 
 SHOP = """\
 db:
@@ -104,3 +108,28 @@ def test_destroy_removes_the_instances_networks(deployer_cli, tmp_path, unique_i
     deployer_cli("destroy", blog, check=True)
 
     assert networks_of(shop) == [] and networks_of(blog) == []
+
+
+def test_an_instance_deployed_before_private_networks_moves_onto_them_in_one_deploy(deployer_cli, tmp_path,
+                                                                                   unique_instance):
+    old = tmp_path / "old"
+    old.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", BEFORE, "deployer"], capture_output=True,
+                             check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+    (tmp_path / "shop.yaml").write_text(SHOP)
+    deploy = ("deploy", tmp_path / "shop.yaml", "--instance", unique_instance)
+    deployer_cli(*deploy, host=False, env={"PYTHONPATH": str(old), "DEPLOYER_DAEMON": "0"}, cwd=tmp_path, check=True)
+    assert env_of(f"{unique_instance}.app")["DB_ADDR"].split(":")[1].startswith("3")  # a host port on the bridge
+
+    moved = deployer_cli(*deploy, host=False, env={"DEPLOYER_DAEMON": "0"}, check=True)
+
+    rows = [line.split(None, 2) for line in moved.stdout.splitlines()]
+    reasons = {row[1]: row[2] for row in rows if row and row[0] == "recreate"}
+    assert set(reasons) == {"db", "admin", "app"}, moved.stdout  # all of them, in this one deploy
+    assert all("joins its instance's network" in reason for reason in reasons.values())
+    assert "endpoint db:web moved" in reasons["app"]
+    assert fetch(f"{unique_instance}.app", f"db.{unique_instance}:8080") == f"db of {unique_instance}\n"
+    assert inspect(f"{unique_instance}.db", "{{json .HostConfig.PortBindings}}") in ("{}", "null")
+    again = deployer_cli(*deploy, host=False, env={"DEPLOYER_DAEMON": "0"}, check=True)
+    assert "nothing was changed" in again.stdout
