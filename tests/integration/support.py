@@ -56,6 +56,24 @@ def fetch(container, address, seconds=2):
     return result.stdout if result.returncode == 0 else None
 
 
+def remove_instance(instance):
+    """Best effort: never let a test leak an instance's containers, built images or
+    networks into the next one (the networks last: containers may still join them)."""
+    label = f"label=deployer.instance={instance}"
+    try:
+        ids = docker("ps", "-aq", "--filter", label).stdout.split()
+        if ids:
+            docker("rm", "-f", *ids)
+        built = docker("images", "-q", "--filter", label).stdout.split()
+        if built:
+            docker("rmi", "-f", *set(built))
+        networks = docker("network", "ls", "-q", "--filter", label).stdout.split()
+        if networks:
+            docker("network", "rm", *networks)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+
+
 def containers_of(instance):
     """The names of every container Docker has for an instance, retained ones included."""
     result = docker("ps", "-a", "--filter", f"label=deployer.instance={instance}", "--format", "{{.Names}}")
