@@ -44,8 +44,9 @@ def owner(network):
 
 
 def create_args(network):
-    """``docker network create`` arguments of one of deployer's networks."""
-    return ["network", "create", "--label", f"{LABEL}={owner(network)}", network]
+    """The arguments of ``docker network create`` making one of deployer's networks,
+    labelled with its instance (so that destroy finds it)."""
+    return ["--label", f"{LABEL}={owner(network)}", network]
 
 
 def changes(before, after, labels):

@@ -36,7 +36,7 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
     leftovers are cleared and stopped (``repair``)."""
     steps = [instance(instance_name),
              assign(DPL_HEALTH_TIMEOUT=int(limits.health_timeout), DPL_MIN_UPTIME=float(limits.min_uptime))]
-    steps += [call("dpl_network", *network.create_args(name)[2:]) + " || exit 1" for name in networks]
+    steps += [call("dpl_network", *network.create_args(name)) + " || exit 1" for name in networks]
     dirs = [d for a in actions if a.spec and a.kind != KEEP for d in a.spec.host_dirs]
     if dirs:
         steps.append(f'mkdir -p {join(dirs)} && chmod 700 "$V" && dpl_within "$V/$I" {join(dirs)} || exit 1')
