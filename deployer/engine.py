@@ -29,12 +29,12 @@ class Facts:
     state: InstanceState | None
     containers: tuple[Container, ...]
     images: dict  # image reference -> id, for the references present on the host
-    bridge: str = ""  # the Docker bridge's address (asked for with discovery=True)
     others: tuple = ()  # the other instances' states (discovery)
     listening: frozenset = frozenset()  # TCP ports listening on the host (discovery)
     host_id: str = ""  # with etcd: this host's id, its reachable address, the registry
     address: str = ""
     registry: dict = field(default_factory=dict)
+    networks: frozenset = frozenset()  # which of the networks asked about exist
 
 
 class Applying(Protocol):
@@ -43,9 +43,10 @@ class Applying(Protocol):
     facts: Facts
     seconds: dict  # service -> seconds its step took, once applied
 
-    def apply(self, actions, final_state, entry, template_text, deps=None, registry=None):
-        """Run the plan's changing actions, then record ``final_state`` and the release
-        ``entry``; (services done, the error that stopped the rest or None)."""
+    def apply(self, actions, final_state, entry, template_text, deps=None, registry=None, networks=()):
+        """Create the ``networks`` missing, run the plan's changing actions, then record
+        ``final_state`` and the release ``entry``; (services done, the error that stopped
+        the rest or None)."""
 
     def register(self, registry):
         """Only bring the endpoint registry up to date (nothing else changed)."""
@@ -59,9 +60,9 @@ class Engine(Protocol):
     settings: object  # settings.Settings
     etcd: object  # model.etcd.Etcd, or None
 
-    def facts(self, instance, images=(), discovery=False) -> Facts: ...
+    def facts(self, instance, images=(), discovery=False, networks=()) -> Facts: ...
 
-    def deploying(self, instance, images, who, lock_wait, pull=(), discovery=False
+    def deploying(self, instance, images, who, lock_wait, pull=(), discovery=False, networks=()
                   ) -> AbstractContextManager[Applying]: ...
 
     def build(self, tag, source, instance, progress=None) -> str: ...

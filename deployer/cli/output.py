@@ -20,6 +20,7 @@ import sys
 import threading
 
 from ..errors import printable
+from ..model import network
 from ..model.variables import MASK
 
 _local = threading.local()
@@ -366,7 +367,8 @@ def hosts_json(outcomes):
 
 
 def endpoints(host, instance, registered, as_json=False, etcd=False):
-    """``etcd``: the host publishes endpoints on its own reachable address, not the bridge's."""
+    """``etcd``: the host publishes endpoints on its own reachable address. Without it an
+    endpoint has no host port (``wan`` aside): it is its service's alias on the networks."""
     if as_json:
         return document({"host": host, "instance": instance, "endpoints": registered})
     if not registered:
@@ -374,8 +376,9 @@ def endpoints(host, instance, registered, as_json=False, etcd=False):
     table(
         ("ENDPOINT", "ADDRESS", "CONTAINER PORT", "PUBLISHED ON"),
         [
-            (key, f"{e['address']}:{e['host_port']}", e["port"],
-             "all interfaces" if e["wan"] else "host address (etcd)" if etcd else "docker bridge")
+            (key, f"{e['address']}:{e['host_port']}" if e["host_port"] else
+             f"{network.alias(instance, key.split(':')[0])}:{e['port']}", e["port"],
+             "all interfaces" if e["wan"] else "host address (etcd)" if etcd else "none (instance network)")
             for key, e in sorted(registered.items())
         ],
     )

@@ -10,7 +10,7 @@ NETWORKS = ("deployer's containers share no compose network: services reach each
             "endpoints (register/expose), which this import writes where a value names host:port or a URL")
 
 SERVICE = {
-    "network_mode": "deployer runs every container on Docker's default bridge; host networking and "
+    "network_mode": "deployer runs every container on its instance's private network; host networking and "
                     "sharing another container's network are not in its templates",
     "networks": NETWORKS,
     "container_name": "deployer names containers <instance>.<service>, so that a template can be "

@@ -1,24 +1,27 @@
 """Service discovery: endpoints, their allocation, and the order services start in.
 
-``register`` names a service's container ports (endpoints); each is published on a host
-port allocated once per (instance, service, endpoint), kept in the instance's state and
-reused on every later deploy, so an endpoint's address survives its service being
-recreated. The port is bound to the Docker bridge's address (reachable from containers,
-not from outside; with etcd, the host's reachable address) unless the endpoint asks for ``wan``. ``expose`` hands another
-service's endpoint to a container as an env var holding ``ADDRESS:PORT``: of this
-instance (``db:driver``) or of another instance on the same host (``shared/db:driver``).
+``register`` names a service's container ports (endpoints). On one host an endpoint is
+reached over the instance's private network (network.py), by the service's stable alias
+and its container port: no host port at all. An endpoint needs a host port only where
+something off the host's networks reaches it: with etcd (other hosts; published on the
+host's reachable address) or with ``wan`` (every interface). Such a port is allocated once
+per (instance, service, endpoint), kept in the instance's state and reused on every later
+deploy, so an endpoint's address survives its service being recreated. ``expose`` hands
+an endpoint to a container as an env var holding ``ADDRESS:PORT``: of this instance
+(``db:driver``: ``db.shop:5432``) or of another instance on the same host
+(``shared/db:driver``: the consumer joins that service's network).
 
 With the default ``state`` backend the registry is the host's instance states (one host);
 etcd.py holds the ``etcd`` backend (across hosts). deployer registers on the container's
 behalf: no helper binary runs inside images.
-Everything here is pure: the host's facts (the bridge address, ports in use, other
+Everything here is pure: the host's facts (its reachable address, ports in use, other
 instances' endpoints) come in as data.
 """
 
-import ipaddress
 from dataclasses import dataclass
 
 from ..errors import TemplateError
+from . import network
 from .schema import ENDPOINT_REF
 
 PORTS = range(30000, 32768)  # where endpoints are published; below Linux's ephemeral range
@@ -26,14 +29,22 @@ PORTS = range(30000, 32768)  # where endpoints are published; below Linux's ephe
 
 @dataclass(frozen=True)
 class Endpoint:
-    address: str  # where containers reach it: the Docker bridge's address
-    host_port: int
+    address: str  # where it is published: the host's reachable address (etcd); "" when it is not
+    host_port: int  # 0: not published (reached over the networks alone)
     port: int  # the container's port
     wan: bool = False
+    name: str = ""  # its DNS name on the networks of this host ("" : registered on another host)
+    network: str = ""  # the network another instance's consumer joins to reach it
 
     @property
     def bind(self):
         return "0.0.0.0" if self.wan else self.address
+
+    @property
+    def reached(self):
+        """``(host, port)`` as a container reaches it: over the networks when it runs on
+        this host, else at its published address."""
+        return (self.name, self.port) if self.name else (self.address, self.host_port)
 
     def to_dict(self):
         return {"address": self.address, "host_port": self.host_port, "port": self.port, "wan": self.wan}
@@ -53,10 +64,10 @@ def resolve(template, instance, facts, etcd=None):
     elsewhere (the host's other instances; with ``etcd``, every host's), and the services'
     dependencies (checked: unknown references, cycles), from an engine's Facts."""
     recorded = {k: e["host_port"] for k, e in (facts.state.endpoints if facts.state else {}).items()}
-    local = of_other_instances(facts.others, facts.bridge)
-    taken = facts.listening | {e.host_port for e in local.values()}
+    local = of_other_instances(facts.others)
+    taken = facts.listening | _published(facts.others)
     others, ambiguous = etcd.endpoints(facts.registry, instance, facts.host_id) if etcd else (local, {})
-    endpoints = allocate(template, recorded, taken, facts.address or facts.bridge)
+    endpoints = allocate(template, recorded, taken, facts.address, instance, publish=bool(etcd))
     try:
         deps = dependencies(template, others, ambiguous)
     except TemplateError as e:
@@ -64,16 +75,21 @@ def resolve(template, instance, facts, etcd=None):
     return endpoints, others, deps
 
 
-def allocate(template, recorded, taken, address):
-    """Every registered endpoint with its host port: the recorded one if it has one, else
-    the lowest free port (not listening on the host, not another instance's)."""
+def allocate(template, recorded, taken, address, instance, publish=False):
+    """Every registered endpoint of ``instance``: its alias and network, and, when it is
+    published (``wan``, or ``publish``: etcd), its host port: the recorded one if it has
+    one, else the lowest free port (not listening on the host, not another instance's)."""
     endpoints, used = {}, set(taken) | set(recorded.values())
     free = (port for port in PORTS if port not in used)
     for key, (port, wan) in registered(template).items():
-        host_port = recorded.get(key) or next(free, None)
-        if host_port is None:
-            raise TemplateError(f"no free host port left for endpoint {key} ({PORTS.start}-{PORTS.stop - 1})")
-        endpoints[key] = Endpoint(address, host_port, port, wan)
+        service = key.split(":")[0]
+        host_port = 0
+        if wan or publish:
+            host_port = recorded.get(key) or next(free, None)
+            if host_port is None:
+                raise TemplateError(f"no free host port left for endpoint {key} ({PORTS.start}-{PORTS.stop - 1})")
+        endpoints[key] = Endpoint((address or "0.0.0.0") if host_port else "", host_port, port, wan,
+                                  network.alias(instance, service), network.of_service(instance, service))
     return endpoints
 
 
@@ -141,22 +157,20 @@ def _check_cycles(deps):
         visit(name, [])
 
 
-def of_other_instances(states, address):
-    """``{"inst/svc:ep": Endpoint}`` of the host's other instances, from their states."""
+def of_other_instances(states):
+    """``{"inst/svc:ep": Endpoint}`` of the host's other instances, from their states:
+    reached over their services' networks."""
     return {
-        f"{state.instance}/{key}": Endpoint(address, e["host_port"], e["port"], e["wan"])
+        f"{state.instance}/{key}": Endpoint(e.get("address", "") if e["host_port"] else "", e["host_port"], e["port"],
+                                            e["wan"], network.alias(state.instance, key.split(":")[0]),
+                                            network.of_service(state.instance, key.split(":")[0]))
         for state in states
         for key, e in state.endpoints.items()
     }
 
 
-def bridge_address(subnet_and_gateway):
-    """The Docker bridge's own address: its gateway, or (when Docker records none, as for
-    the default bridge) the first address of its subnet, which the bridge then holds."""
-    subnet, _, gateway = subnet_and_gateway.strip().partition(" ")
-    if gateway:
-        return gateway
-    return str(next(ipaddress.ip_network(subnet, strict=False).hosts())) if subnet else ""
+def _published(states):
+    return {e["host_port"] for state in states for e in state.endpoints.values() if e["host_port"]}
 
 
 def listening(proc_net_tcp):

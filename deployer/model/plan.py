@@ -9,6 +9,7 @@ needs), then services in template order.
 
 from dataclasses import dataclass
 
+from . import network
 from .spec import ContainerSpec, changes
 
 CREATE, RECREATE, KEEP, REMOVE, REPAIR = "create", "recreate", "keep", "remove", "repair"
@@ -73,7 +74,7 @@ def plan(specs, state, containers, images, force=False, retain=3):
         mine = [c for c in containers if c.service == spec.service]
         current = next((c for c in mine if c.name == spec.name), None)
         if spec.service not in known:
-            actions.append(Action(CREATE, spec.service, "new", spec))
+            actions.append(Action(CREATE, spec.service, ", ".join(["new", *network.joined(spec)]), spec))
             continue
         why = _why(spec, current, recorded.get(spec.service), images.get(spec.image), force)
         if not why:

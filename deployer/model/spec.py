@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 from ..errors import TemplateError
 from ..plugins.base import Mount, RenderContext
+from . import network
 from .schema import LABEL_EXPOSED, PORT
 
 LABEL_INSTANCE = "deployer.instance"
@@ -37,6 +38,9 @@ class ContainerSpec:
     flags: tuple[str, ...]  # the remaining docker run options, e.g. ("--restart", "always")
     host_dirs: tuple[str, ...]
     secrets: tuple[str, ...] = ()  # env names whose values are secrets
+    # (network, alias or ""): the instance's own network first, then those it joins besides
+    # (none for a spec recorded before private networks: it ran on Docker's default bridge)
+    networks: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self):
@@ -78,7 +82,17 @@ class ContainerSpec:
         args = ["-d", "--name", name or self.name]
         args += _pairs("--label", self.labels + ((LABEL_CONFIG_HASH, self.config_hash),))
         args += [arg for p in self.ports for arg in ("-p", p)]
+        if self.networks:
+            network_, alias = self.networks[0]
+            args += ["--network", network_, *(["--network-alias", alias] if alias else [])]
         return args + self._container_args(self.flags, self.cmd, env_file)
+
+    @property
+    def joins(self):
+        """The networks the container joins besides its instance's, as ``(network, alias)``:
+        ``docker run`` takes one network (before API 1.44), so the host connects these
+        between creating the container and starting it (replace.sh, dpl_run)."""
+        return self.networks[1:]
 
     def hidden_env(self):
         """The secret env vars a docker env file can carry: all but those holding a line
@@ -91,7 +105,10 @@ class ContainerSpec:
         that deploys never count it as one of the service's containers. ``env_file`` as
         in run_args."""
         flags = [f for i, f in enumerate(self.flags) if "--restart" not in self.flags[max(i - 1, 0) : i + 1]]
-        return ["--rm", "--label", f"deployer.one-off={self.instance}", *self._container_args(flags, argv or self.cmd, env_file)]
+        # its instance's network, without the service's alias: a one-off must not answer for it
+        joined = ["--network", self.networks[0][0]] if self.networks else []
+        return ["--rm", "--label", f"deployer.one-off={self.instance}", *joined,
+                *self._container_args(flags, argv or self.cmd, env_file)]
 
     def _container_args(self, flags, cmd, env_file=None):
         hidden = self.hidden_env() if env_file else {}
@@ -154,6 +171,8 @@ def _spec(service, context, plugins):
         flags=tuple(_flags(options)),
         host_dirs=tuple(d for f in fragments for d in f.host_dirs),
         secrets=tuple(s for f in fragments for s in f.secrets),
+        networks=tuple(dict.fromkeys([(network.of_instance(context.instance), network.alias(context.instance, service.name)),
+                                      *(n for f in fragments for n in f.networks)])),
     )
 
 
@@ -223,6 +242,8 @@ def changes(recorded, spec):
         elif key == "flags":
             before, after = _flag_values(old_value or ()), _flag_values(new_value)
             out += [f"{k} changed" for k in sorted(before.keys() | after.keys()) if before.get(k) != after.get(k)]
+        elif key == "networks":
+            out += network.changes(old_value or (), new_value, dict(new["labels"]))
         else:
             out.append(f"{'volumes' if key == 'mounts' else key} changed")
     return out

@@ -41,22 +41,24 @@ class Desired:
     secrets: dict
     endpoints: dict = dataclasses.field(default_factory=dict)  # "svc:ep" -> Endpoint.to_dict()
     deps: dict = dataclasses.field(default_factory=dict)  # service -> services it exposes
+    networks: tuple = ()  # the instance's networks to create before its containers
 
 
-def converge(host, instance, images, desire, options, note, discovery_used=False, built=()):
+def converge(host, instance, images, desire, options, note, discovery_used=False, built=(), networks=()):
     """Plan ``desire(facts)`` against the host under the instance's lock and apply it;
-    ``built`` are images deployer builds itself (never pulled)."""
+    ``built`` are images deployer builds itself (never pulled); ``networks`` those the
+    facts say exist or not."""
     started = time.monotonic()
     retain = host.settings.retain
     if options.dry_run:
-        facts = host.facts(instance, images, discovery_used)
+        facts = host.facts(instance, images, discovery_used, networks)
         want = desire(facts)
         actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, retain)
         release = facts.state.release if facts.state else 0
         return Deployed(host.name, instance, release, actions, time.monotonic() - started, applied=False)
     lock_wait = waiting(host, options.lock_wait)
     pull = tuple(image for image in images if image not in built) if options.pull else ()
-    with host.deploying(instance, images, who(), lock_wait, pull, discovery_used) as session:
+    with host.deploying(instance, images, who(), lock_wait, pull, discovery_used, networks) as session:
         facts = session.facts
         want = desire(facts)
         host.conceal([*want.secrets.values(), *(facts.state.secrets.values() if facts.state else ())])
@@ -65,7 +67,7 @@ def converge(host, instance, images, desire, options, note, discovery_used=False
         registry = host.etcd and host.etcd.update(want.endpoints, instance, facts, host.hostname)
         if all(a.kind in (KEEP, REPAIR) for a in actions) and _recorded(facts.state, want.specs):
             if any(a.kind == REPAIR for a in actions):  # the state describes what runs: no new release
-                error = session.apply(actions, deps=want.deps, registry=registry)[1]
+                error = session.apply(actions, deps=want.deps, registry=registry, networks=want.networks)[1]
                 if error:
                     raise error.where(instance=instance)
             elif registry:
@@ -84,7 +86,7 @@ def converge(host, instance, images, desire, options, note, discovery_used=False
         removed = {a.service for a in actions if a.spec is None}
         final = previous.applied(want.specs, removed, want.images, **release)
         record = final.record(actions, want.template_text, note)
-        done, error = session.apply(actions, final, record, want.template_text, want.deps, registry)
+        done, error = session.apply(actions, final, record, want.template_text, want.deps, registry, want.networks)
     if error:
         raise _partial(host, instance, previous, actions, done, want, release, note, error)
     return Deployed(host.name, instance, final.release, actions, time.monotonic() - started,

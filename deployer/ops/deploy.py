@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .. import plugins
 from ..errors import DeployerError, TemplateError
-from ..model import discovery, template as templates
+from ..model import discovery, network, template as templates
 from ..model.spec import ContainerSpec, render
 from ..model.state import check_instance_name
 from ..model.variables import MASK, UnsetVariables, check_secrets
@@ -28,7 +28,7 @@ def validate(template_path, variables=None):
     others = {  # another instance's endpoints are only known on the host
         ref: discovery.Endpoint("validate", 0, 0) for s in template.services for ref in s.options.get("expose", {}) if "/" in ref
     }
-    endpoints = discovery.allocate(template, {}, set(), "validate")
+    endpoints = discovery.allocate(template, {}, set(), "validate", "validate")
     try:
         discovery.dependencies(template, others)
     except TemplateError as e:
@@ -141,11 +141,12 @@ def _deploy_template(host, instance, template, source, variables, options, input
         endpoints, others, deps = discovery.resolve(template, instance, facts, host.etcd)
         specs = render(template, instance, facts.roots.volume_dir, plugins.installed(), secrets, {**others, **endpoints})
         return Desired(_ordered(specs, deps), facts.images, template.text, source, own, secrets,
-                       {k: e.to_dict() for k, e in endpoints.items()}, deps)
+                       {k: e.to_dict() for k, e in endpoints.items()}, deps, network.missing(specs, facts.networks, instance))
 
     discovery_used = bool(host.etcd or discovery.registered(template)) or any(s.options.get("expose") for s in template.services)
     built = {src.tag(instance) for src in sources.values()}
-    result = converge(host, instance, images, desired, options, note="", discovery_used=discovery_used, built=built)
+    result = converge(host, instance, images, desired, options, note="", discovery_used=discovery_used, built=built,
+                      networks=network.asked(template, instance, across=not host.etcd))
     return dataclasses.replace(result, notes=notes)
 
 
@@ -179,10 +180,11 @@ def rollback(host, instance, to=None, options=Options()):
         return Desired(
             tuple(chosen), wanted, target["template_text"], target["template"],
             target.get("variables", {}), target.get("secrets", {}), target.get("endpoints", {}),
+            networks=network.missing(chosen, facts.networks, instance),
         )
 
     return converge(host, instance, images, desired, options, note=f"rollback to release {number}",
-                     discovery_used=bool(host.etcd))
+                     discovery_used=bool(host.etcd), networks=network.of_specs(specs))
 
 
 def _pinned(spec, image_id, facts, host, instance, number):

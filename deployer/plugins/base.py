@@ -26,6 +26,7 @@ class Fragment:
     labels: Mapping[str, str] = field(default_factory=dict)
     host_dirs: tuple[str, ...] = ()  # directories the host creates before starting the container
     secrets: tuple[str, ...] = ()  # env names whose values are secrets (masked in output)
+    networks: tuple[tuple[str, str], ...] = ()  # (network, alias or "") the container joins besides its instance's
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,10 @@
 """``expose``: an endpoint another service registered, as an env var (``ADDRESS:PORT``,
-or the ``format`` given). discovery.dependencies has checked every reference."""
+or the ``format`` given). discovery.dependencies has checked every reference.
+
+On this host an endpoint is its service's alias and container port, on the networks the
+container joins: its own instance's, and for another instance's endpoint that service's
+network (network.py), so the consumer reaches that service and nothing else of it. An
+endpoint on another host (etcd) is its published address and host port."""
 
 from ..model.schema import EXPOSE, LABEL_EXPOSED
 from .base import Fragment
@@ -10,12 +15,15 @@ class ExposePlugin:
     keys = {"expose": EXPOSE}
 
     def fragment(self, service, context):
-        env, labels = {}, {}
+        env, labels, networks = {}, {}, []
         for ref, exposure in service.options.get("expose", {}).items():
             endpoint = context.endpoints[ref]
-            env[exposure["env"]] = exposure["format"].format(host=endpoint.address, port=endpoint.host_port)
+            host, port = endpoint.reached
+            env[exposure["env"]] = exposure["format"].format(host=host, port=port)
             labels[LABEL_EXPOSED + exposure["env"]] = ref
-        return Fragment(env=env, labels=labels)
+            if "/" in ref and endpoint.network:
+                networks.append((endpoint.network, ""))
+        return Fragment(env=env, labels=labels, networks=tuple(networks))
 
 
 plugin = ExposePlugin()

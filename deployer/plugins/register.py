@@ -1,8 +1,10 @@
-"""``register``: name container ports as endpoints, published on their allocated host port.
+"""``register``: name container ports as endpoints.
 
-The allocation is in discovery.py; here each endpoint becomes a ``-p`` of the container,
-bound to the endpoint's address (the Docker bridge's; with etcd, the host's reachable
-address) or every interface, with ``wan``.
+The allocation is in discovery.py. A service registering endpoints joins its own service
+network (network.py), which other instances' consumers join to reach it and nothing else
+of its instance. An endpoint with a host port (etcd, ``wan``) also becomes a ``-p`` of the
+container, bound to the host's reachable address (etcd), or every interface (``wan``):
+never to the Docker bridge's address, which every container on the host reaches.
 """
 
 from ..model.schema import REGISTER
@@ -14,11 +16,13 @@ class RegisterPlugin:
     keys = {"register": REGISTER}
 
     def fragment(self, service, context):
-        ports = []
+        ports, networks = [], []
         for reg in service.options.get("register", {}).values():
             endpoint = context.endpoints[f"{service.name}:{reg['name']}"]
-            ports.append(f"{endpoint.bind}:{endpoint.host_port}:{endpoint.port}")
-        return Fragment(ports=tuple(ports))
+            if endpoint.host_port:
+                ports.append(f"{endpoint.bind}:{endpoint.host_port}:{endpoint.port}")
+            networks = [(endpoint.network, endpoint.name)]
+        return Fragment(ports=tuple(ports), networks=tuple(networks))
 
 
 plugin = RegisterPlugin()

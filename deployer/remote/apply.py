@@ -9,6 +9,7 @@ services start at once, in waves: each after the services it exposes.
 import json
 from dataclasses import dataclass
 
+from ..model import network
 from ..model.plan import CREATE, KEEP, REPAIR
 from .framing import elapsed, sections
 from .scripts import assign, call, instance, join, q
@@ -29,11 +30,13 @@ class Limits:
     parallel_starts: int = 8  # new containers starting at once, at most (0: no limit)
 
 
-def plan_script(instance_name, actions, boundary, limits, release, deps=None):
-    """The shell lines running the changing ``actions`` of a plan, in order (new services in
-    waves, ``waves``), each after its leftovers are cleared and stopped (``repair``)."""
+def plan_script(instance_name, actions, boundary, limits, release, deps=None, networks=()):
+    """The shell lines creating the ``networks`` missing, then running the changing
+    ``actions`` of a plan, in order (new services in waves, ``waves``), each after its
+    leftovers are cleared and stopped (``repair``)."""
     steps = [instance(instance_name),
              assign(DPL_HEALTH_TIMEOUT=int(limits.health_timeout), DPL_MIN_UPTIME=float(limits.min_uptime))]
+    steps += [call("dpl_network", *network.create_args(name)) + " || exit 1" for name in networks]
     dirs = [d for a in actions if a.spec and a.kind != KEEP for d in a.spec.host_dirs]
     if dirs:
         steps.append(f'mkdir -p {join(dirs)} && chmod 700 "$V" && dpl_within "$V/$I" {join(dirs)} || exit 1')
@@ -94,7 +97,11 @@ def _run(function, spec, head, name, boundary, then="|| exit 1"):
     its secrets go in an env file on fd 5 (a here-document ending at the boundary, which no
     value can hold), not in the arguments, which the host's process list shows."""
     hidden = spec.hidden_env()
-    args = join([*head, *spec.run_args(name=name, env_file=SECRETS_FD if hidden else None)])
+    run = spec.run_args(name=name, env_file=SECRETS_FD if hidden else None)
+    if spec.joins:  # dpl_run: the networks to join first, then "-d", which it drops for docker create
+        run = [*(arg for net, alias in spec.joins for arg in ("--dpl-join", f"{net}={alias}")), run[0], *head[3:], *run[1:]]
+        head = head[:3]
+    args = join([*head, *run])
     if not hidden:
         return f"{function} {args} {then}"
     return f"{function} {args} {SECRETS}<<'{boundary}' {then}\n{env_file(hidden)}{boundary}"
@@ -130,8 +137,9 @@ class Deploy:
         self.finished = False
         self.seconds = {}  # service -> seconds its step took on the host
 
-    def apply(self, actions, final_state=None, entry=None, template_text="", deps=None, registry=None):
-        """Run the changing actions in order, then write template, state and history (and
+    def apply(self, actions, final_state=None, entry=None, template_text="", deps=None, registry=None, networks=()):
+        """Create the missing ``networks``, run the changing actions in order, then write
+        template, state and history (and
         the ``registry`` transaction to etcd, if any). Without ``final_state`` nothing is
         recorded: only leftovers were repaired, and the state describes what runs.
 
@@ -141,7 +149,7 @@ class Deploy:
         settings = self.host.settings
         limits = Limits(settings.health_timeout, settings.min_uptime, settings.history, settings.parallel_starts)
         release = final_state.release if final_state else 0
-        steps = plan_script(self.instance, actions, self.boundary, limits, release, deps)
+        steps = plan_script(self.instance, actions, self.boundary, limits, release, deps, networks)
         if final_state:
             steps += [f'dpl_put "$D/template.yaml" {q(template_text)} || exit 1', record(final_state, entry, limits.history)]
         if registry:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..engine import Facts, Roots
 from ..errors import DeployerError
-from ..model.discovery import bridge_address, listening
+from ..model.discovery import listening
 from ..model.etcd import read_registry
 from ..model.state import Container, InstanceState, image_ids
 from .scripts import assign, call
@@ -21,24 +21,24 @@ USES = ("facts", "discovery")  # the sources the facts' script needs
 @dataclass(frozen=True)
 class InstanceFacts:
     """The facts of one instance: its state and containers, the ids of the given image
-    references, and with ``discovery`` what allocating endpoints needs (with ``etcd``,
-    the registry across hosts; else the Docker bridge's address). Run in a script that
-    set I and D (scripts.instance)."""
+    references and of the given networks (which of them exist: in the same docker
+    inspect, no extra command), and with ``discovery`` what allocating endpoints needs
+    (with ``etcd``, the registry across hosts). Run in a script that set I and D
+    (scripts.instance)."""
 
     instance: str
     images: tuple = ()
     discovery: bool = False
     etcd: object = None  # model.etcd.Etcd, or None: the state backend
+    networks: tuple = ()
 
     def script(self):
-        lines = [call("dpl_facts", *self.images) + " || exit 1"]
+        lines = [call("dpl_facts", *self.images, *self.networks) + " || exit 1"]
         if self.discovery:
             lines.append("dpl_discovery_facts || exit 1")
             if self.etcd:
                 lines.append(assign(E=" ".join(self.etcd.urls)))
                 lines.append(call("dpl_etcd_facts", self.etcd.route_target, self.etcd.range_request()) + " || exit 1")
-            else:
-                lines.append("dpl_bridge || exit 1")
         return "\n".join(lines) + "\n"
 
     def read(self, out, host):
@@ -50,6 +50,7 @@ class InstanceFacts:
             objects = json.loads(out["docker"] or "[]")
             containers = tuple(Container.from_inspect(o) for o in objects if "State" in o)
             ids = image_ids([o for o in objects if "RepoTags" in o], self.images)
+            networks = frozenset(o["Name"] for o in objects if "IPAM" in o and o.get("Name") in self.networks)
         except (ValueError, KeyError, TypeError) as e:
             raise DeployerError(f"cannot read docker inspect output: {e}", host=host) from None
         others = tuple(
@@ -61,6 +62,5 @@ class InstanceFacts:
                 registry = read_registry(out["registry"], self.etcd.prefix)
             except ValueError as e:
                 raise DeployerError(str(e), host=host) from None
-        return Facts(roots, state, containers, ids, bridge_address(out.get("bridge", "")), others,
-                     frozenset(listening(out.get("listening", ""))), out.get("host-id", "").strip(),
-                     out.get("address", "").strip(), registry)
+        return Facts(roots, state, containers, ids, others, frozenset(listening(out.get("listening", ""))),
+                     out.get("host-id", "").strip(), out.get("address", "").strip(), registry, networks)

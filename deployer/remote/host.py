@@ -105,22 +105,23 @@ class Host:
 
     # -- operations, each one round trip ------------------------------------------------
 
-    def facts(self, instance, images=(), discovery=False):
-        """State, containers and the ids the given image references have on the host (and,
-        with ``discovery``, what allocating endpoints needs)."""
-        fact = facts_.InstanceFacts(instance, tuple(images), discovery, self.etcd)
+    def facts(self, instance, images=(), discovery=False, networks=()):
+        """State, containers, the ids the given image references have on the host, which
+        of the given networks exist (and, with ``discovery``, what allocating endpoints
+        needs)."""
+        fact = facts_.InstanceFacts(instance, tuple(images), discovery, self.etcd, tuple(networks))
         out = self._script(f"{about(instance)}\n{fact.script()}", instance, facts_.USES)
         return fact.read(out, self.name)
 
     @contextmanager
-    def deploying(self, instance, images, who, lock_wait, pull=(), discovery=False):
+    def deploying(self, instance, images, who, lock_wait, pull=(), discovery=False, networks=()):
         """Hold the instance's lock and yield a Deploy whose facts were read under it
         (after pulling the images in ``pull``; with ``discovery`` also the host's
         endpoints lock, so two instances never allocate the same port).
 
         Leaving the block without ``apply`` changes nothing and releases the lock.
         """
-        fact = facts_.InstanceFacts(instance, tuple(images), discovery, self.etcd)
+        fact = facts_.InstanceFacts(instance, tuple(images), discovery, self.etcd, tuple(networks))
         boundary = new_boundary()
         body = [about(instance), _locked(lock_wait, who)]
         if discovery:  # endpoints are allocated host-wide: one such deploy at a time per host
@@ -220,8 +221,8 @@ class Host:
         self._script(body, instance, ("guard",))
 
     def destroy(self, instance, volumes, who, lock_wait):
-        """Remove the instance's containers and state (and its volumes when asked), after
-        its endpoints' keys in etcd, when it registered any.
+        """Remove the instance's containers, networks and state (and its volumes when
+        asked), after its endpoints' keys in etcd, when it registered any.
 
         Returns False, having changed nothing, when the host knows no such instance (with
         ``volumes``: nor any volumes of it, so volumes kept by an earlier destroy can go).

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from harness import REPO_ROOT, HarnessError, engines, etcd, processes
 from harness import sshd as sshd_harness
-from support import APP
+from support import APP, remove_instance
 
 CLI_TIMEOUT = 120
 
@@ -48,7 +48,17 @@ def docker_engine():
 @pytest.fixture(scope="session")
 def busybox_image(docker_engine):
     with _failing():
-        return engines.busybox_image()
+        engine = engines.busybox_image()
+    before = set(_deployer_networks())
+    yield engine
+    left = sorted(set(_deployer_networks()) - before)  # what the suite's instances left behind
+    assert not left, f"networks left after the suite: {left}"
+
+
+def _deployer_networks():
+    listed = subprocess.run(["docker", "network", "ls", "--filter", "label=deployer.instance", "--format", "{{.Name}}"],
+                            capture_output=True, text=True, timeout=60)
+    return listed.stdout.split()
 
 
 @pytest.fixture(scope="session")
@@ -242,17 +252,5 @@ def other_instance(unique_instance):
 
 
 def _remove_containers(instance):
-    """Best effort: never let a test leak containers (or images) into the next one."""
-    label = f"label=deployer.instance={instance}"
-    try:
-        ids = subprocess.run(["docker", "ps", "-aq", "--filter", label],
-                             capture_output=True, text=True, timeout=60).stdout.split()
-        if ids:
-            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, timeout=120)
-        # nor the images deployer built for it (git services)
-        built = subprocess.run(["docker", "images", "-q", "--filter", f"label=deployer.instance={instance}"],
-                               capture_output=True, text=True, timeout=60).stdout.split()
-        if built:
-            subprocess.run(["docker", "rmi", "-f", *set(built)], capture_output=True, timeout=120)
-    except (OSError, subprocess.TimeoutExpired):
-        pass
+    """Its containers, built images and networks (support.remove_instance)."""
+    remove_instance(instance)

@@ -1,4 +1,5 @@
-"""What the integration tests share: a two-service template, docker helpers, waiting
+"""What the integration tests share: a two-service template, docker helpers (an HTTP GET
+from inside a container, by name), waiting
 for a deployer run in the background, and which processes do a command's work (the
 machine's processes themselves: harness/processes.py)."""
 
@@ -40,6 +41,39 @@ def inspect(name, fmt):
 
 def env_of(container):
     return dict(line.split("=", 1) for line in json.loads(inspect(container, "{{json .Config.Env}}")))
+
+
+# busybox-static's wget cannot resolve names (static glibc has no NSS: it crashes), its
+# nslookup can: a name is looked up first, as any image's resolver would do it.
+GET = """host=${1%:*}; port=${1##*:}
+case "$host" in *[!0-9.]*) host=$(nslookup "$host" 2>/dev/null | sed -n 's/^Address: *\\([0-9.]*\\)$/\\1/p' | tail -n 1) ;; esac
+[ -n "$host" ] && exec timeout "$2" wget -qO- "http://$host:$port/"
+"""
+
+
+def fetch(container, address, seconds=2):
+    """What an HTTP GET from the container to ``address`` (``host:port``) gets (None:
+    refused, unknown or timed out)."""
+    result = docker("exec", container, "sh", "-c", GET, "get", address, str(seconds))
+    return result.stdout if result.returncode == 0 else None
+
+
+def remove_instance(instance):
+    """Best effort: never let a test leak an instance's containers, built images or
+    networks into the next one (the networks last: containers may still join them)."""
+    label = f"label=deployer.instance={instance}"
+    try:
+        ids = docker("ps", "-aq", "--filter", label).stdout.split()
+        if ids:
+            docker("rm", "-f", *ids)
+        built = docker("images", "-q", "--filter", label).stdout.split()
+        if built:
+            docker("rmi", "-f", *set(built))
+        networks = docker("network", "ls", "-q", "--filter", label).stdout.split()
+        if networks:
+            docker("network", "rm", *networks)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
 
 
 def containers_of(instance):

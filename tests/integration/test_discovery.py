@@ -1,8 +1,9 @@
-"""Service discovery on one host: register publishes endpoints, expose hands them over."""
+"""Service discovery on one host: register names endpoints, expose hands them over (over
+the instance's private network; test_isolation.py: that no other instance reaches them)."""
 
 import json
 
-from support import docker, env_of, inspect
+from support import docker, env_of, fetch, inspect
 
 DB_AND_APP = """\
 db:
@@ -23,7 +24,7 @@ def endpoint(instance):
 
 
 def fetch_from_app(instance, address):
-    return docker("exec", f"{instance}.app", "wget", "-qO-", f"http://{address}/").stdout
+    return fetch(f"{instance}.app", address)
 
 
 def test_an_exposed_endpoint_answers_from_inside_the_app_and_keeps_its_address(deployer_cli, tmp_path, unique_instance):
@@ -32,14 +33,13 @@ def test_an_exposed_endpoint_answers_from_inside_the_app_and_keeps_its_address(d
     result = deployer_cli("deploy", template, "--instance", unique_instance, check=True)
 
     address = endpoint(unique_instance)
-    bridge = docker("network", "inspect", "bridge", "--format", "{{range .IPAM.Config}}{{.Subnet}}{{end}}").stdout
-    assert address.startswith(bridge.split(".0.0/")[0] + ".") and address.endswith(tuple("0123456789"))
+    assert address == f"db.{unique_instance}:8080"  # the service's alias on the instance's network, no host port
     assert result.stdout.index("create  db") < result.stdout.index("create  app")  # db first: app exposes it
     assert fetch_from_app(unique_instance, address) == f"db of {unique_instance}\n"
     admin = env_of(f"{unique_instance}.app")["ADMIN_URL"]
     assert admin.startswith("http://") and admin.endswith("/admin")
     bindings = json.loads(inspect(f"{unique_instance}.db", "{{json .HostConfig.PortBindings}}"))
-    assert bindings["8080/tcp"][0]["HostIp"] == address.split(":")[0]
+    assert "8080/tcp" not in bindings
     assert bindings["9000/tcp"][0]["HostIp"] == "0.0.0.0"  # wan
 
     deployer_cli("deploy", template, "--instance", unique_instance, "--force", check=True)
@@ -47,7 +47,7 @@ def test_an_exposed_endpoint_answers_from_inside_the_app_and_keeps_its_address(d
     assert endpoint(unique_instance) == address
     assert fetch_from_app(unique_instance, address) == f"db of {unique_instance}\n"
     listed = deployer_cli("endpoints", unique_instance, check=True).stdout
-    assert f"db:web    {address}" in listed and "docker bridge" in listed and "all interfaces" in listed
+    assert f"db:web    {address}" in listed and "none (instance network)" in listed and "all interfaces" in listed
 
 
 def test_two_instances_get_their_own_ports_and_each_sees_its_own_db(deployer_cli, tmp_path, unique_instance, other_instance):
@@ -62,7 +62,7 @@ def test_two_instances_get_their_own_ports_and_each_sees_its_own_db(deployer_cli
     assert fetch_from_app(unique_instance, first) == f"db of {unique_instance}\n"
     assert fetch_from_app(other_instance, second) == f"db of {other_instance}\n"
     endpoints = json.loads(deployer_cli("endpoints", other_instance, "--json", check=True).stdout)["endpoints"]
-    assert f"{endpoints['db:web']['address']}:{endpoints['db:web']['host_port']}" == second
+    assert endpoints["db:web"] == {"address": "", "host_port": 0, "port": 8080, "wan": False}  # no host port
 
 
 def test_an_instance_exposes_another_instances_endpoint(deployer_cli, tmp_path, unique_instance, other_instance):

@@ -88,6 +88,8 @@ def test_an_app_on_host_b_reaches_the_db_registered_on_host_a(across, etcd_env, 
     assert sorted(k.rsplit("/", 1)[1] for k in registered) == ["db:admin", "db:web"]
     assert all(k.startswith(f"{etcd_env['prefix']}/{unique_instance}/") for k in registered)
     web = next(e for k, e in registered.items() if k.endswith("db:web"))
+    bindings = json.loads(docker("inspect", "--format", "{{json .HostConfig.PortBindings}}", f"{unique_instance}.db").stdout)
+    assert bindings["8080/tcp"][0]["HostIp"] == web["address"]  # the host's reachable address, never the bridge's
 
     deploy("b", APP % "db:web")
 

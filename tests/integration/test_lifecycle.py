@@ -10,7 +10,7 @@ import pytest
 
 from harness.poll import wait_for
 from harness.processes import sessions_holding
-from support import APP, containers_of, docker, env_of, finish, inspect
+from support import APP, containers_of, docker, env_of, finish, inspect, remove_instance
 
 WHO = f"{getpass.getuser()}@{socket.gethostname()}"
 
@@ -197,9 +197,7 @@ def versions(unique_instance):
         ids.append(committed.stdout.strip())
     assert docker("tag", ids[0], tag).returncode == 0
     yield tag, ids
-    leftovers = docker("ps", "-aq", "--filter", f"label=deployer.instance={unique_instance}").stdout.split()
-    if leftovers:
-        docker("rm", "-f", *leftovers)
+    remove_instance(unique_instance)
     docker("rmi", "-f", tag, *ids)
 
 

@@ -22,7 +22,7 @@ _spec = importlib.util.spec_from_file_location("deployer_integration_fixtures", 
 _fixtures = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_fixtures)
 
-from support import docker  # noqa: E402  (needs the path above)
+from support import remove_instance  # noqa: E402  (needs the path above)
 
 docker_engine = _fixtures.docker_engine
 busybox_image = _fixtures.busybox_image
@@ -43,6 +43,4 @@ def module_instance():
     """A throwaway instance name shared by one module's tests; its containers go at the end."""
     name = f"m{secrets.token_hex(4)}"
     yield name
-    ids = docker("ps", "-aq", "--filter", f"label=deployer.instance={name}").stdout.split()
-    if ids:
-        docker("rm", "-f", *ids)
+    remove_instance(name)

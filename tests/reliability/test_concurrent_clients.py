@@ -5,16 +5,14 @@ import json
 
 import pytest
 from faultkit import start_cli, state_file
-from support import APP, docker, env_of, finish
+from support import APP, docker, env_of, finish, remove_instance
 
 
 @pytest.fixture
 def second_instance(unique_instance):
     name = unique_instance + "x"
     yield name
-    ids = docker("ps", "-aq", "--filter", f"label=deployer.instance={name}").stdout.split()
-    if ids:
-        docker("rm", "-f", *ids)
+    remove_instance(name)
 
 
 def _host_port(container):

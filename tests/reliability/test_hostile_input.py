@@ -13,7 +13,7 @@ import sys
 
 import pytest
 from faultkit import REPO_ROOT, cli_env, exists, inspect_json, running, write_template
-from support import docker, env_of
+from support import docker, env_of, remove_instance
 
 CANARY = "{canary}"  # replaced by a path under the test's tmp_path
 
@@ -122,9 +122,7 @@ def hostile(sshd, docker_engine, busybox_image, tmp_path_factory):
     yield dict(result=result, instance=instance, values=values, names=names, canary=canary,
                volumes=volumes, label_keys=label_keys, var_value=var_value, tmp=tmp, sshd=sshd,
                template=template)
-    ids = docker("ps", "-aq", "--filter", f"label=deployer.instance={instance}").stdout.split()
-    if ids:
-        docker("rm", "-f", *ids)
+    remove_instance(instance)
 
 
 def test_a_template_full_of_hostile_values_deploys(hostile):

@@ -69,7 +69,7 @@ def rendered(text, secrets=None, volume_dir=VOLUME_DIR):
     """The specs of instance ``c1`` in start order, and their dependencies, as a deploy
     renders them (endpoints allocated on a host with no other instance)."""
     parsed = template.parse(text, "app.yaml")
-    endpoints = discovery.allocate(parsed, {}, set(), "172.17.0.1")
+    endpoints = discovery.allocate(parsed, {}, set(), "", "c1")
     deps = discovery.dependencies(parsed, {})
     specs = spec.render(parsed, "c1", volume_dir, plugins.installed(), secrets or {}, endpoints)
     by_name = {s.service: s for s in specs}

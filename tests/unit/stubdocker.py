@@ -114,8 +114,8 @@ class StubDocker:
 
 
 def _short(call):
-    if call[:1] == ("run",):
-        return f"run {call[call.index('--name') + 1]}"
+    if call[:1] in (("run",), ("create",)):
+        return f"{call[0]} {call[call.index('--name') + 1]}"
     if call[:2] == ("container", "inspect"):
         return f"container inspect {call[-1]}"
     return " ".join(call)

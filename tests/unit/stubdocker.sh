@@ -17,7 +17,7 @@
 #   logs/NAME         what `docker logs` prints about NAME
 #   env/ID            the env file `run --env-file FILE` was given for container ID
 #
-# Without a rule, run / rename / start / stop / restart / rm / container inspect act on
+# Without a rule, run / create / rename / start / stop / restart / rm / container inspect act on
 # containers/ as docker does (a name is unique, a missing container is an error, except to
 # rm -f); ps prints nothing, inspect `[]`, and anything else succeeds saying nothing.
 # Calls are handled one at a time (a flock), so concurrent calls (jobs in the background)
@@ -82,7 +82,7 @@ inspected() {
 }
 
 case "$1" in
-  run)
+  run | create)
     name='' env_file='' option=''
     for arg; do
       case "$option" in --name) name=$arg ;; --env-file) env_file=$arg ;; esac
@@ -92,7 +92,7 @@ case "$1" in
     count runs
     id="new$n"
     if [ -n "$env_file" ]; then cat "$env_file" >"$top/env/$id" || exit 125; fi
-    echo "$id running" >"$top/containers/$name"
+    if [ "$1" = run ]; then echo "$id running" >"$top/containers/$name"; else echo "$id created" >"$top/containers/$name"; fi
     echo "$id"
     ;;
   rename)

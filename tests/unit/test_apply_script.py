@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from deployer.model import network
 from deployer.model.plan import CREATE, KEEP
 from deployer.model.state import InstanceState
 from deployer.remote import host
@@ -36,7 +37,9 @@ def golden(name, text):
 
 def compiled(case):
     release = case.release + 1 if case.before else 1
-    lines = plan_script("c1", case.actions(), BOUNDARY, LIMITS, release, case.specs()[1])
+    specs, deps = case.specs()
+    networks = () if case.before else network.missing(specs, set(), "c1")  # a first deploy creates them
+    lines = plan_script("c1", case.actions(), BOUNDARY, LIMITS, release, deps, networks)
     return "\n".join(lines) + "\n"
 
 

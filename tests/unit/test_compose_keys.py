@@ -135,7 +135,7 @@ def test_every_dropped_key_says_why_in_one_line(tmp_path):
     lines = [d.line() for d in result.dropped]
 
     assert lines == [
-        "web.network_mode: dropped: deployer runs every container on Docker's default bridge; host networking and "
+        "web.network_mode: dropped: deployer runs every container on its instance's private network; host networking and "
         "sharing another container's network are not in its templates",
         "web.shm_size: dropped: deployer has no template key for docker run's --shm-size (yet)",
         "web.dns: dropped: deployer does not set a container's resolver",

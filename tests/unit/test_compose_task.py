@@ -37,7 +37,7 @@ def test_import_prints_the_template_and_on_stderr_what_it_dropped(capsys, monkey
     assert out.startswith("# deployer template imported from compose.yaml by `deployer import`.\n")
     assert "  expose:\n    redis:6379: {env: REDIS_URL, format: 'redis://{host}:{port}/0'}\n" in out
     assert err.splitlines() == [
-        "web.network_mode: dropped: deployer runs every container on Docker's default bridge; host networking and "
+        "web.network_mode: dropped: deployer runs every container on its instance's private network; host networking and "
         "sharing another container's network are not in its templates",
     ]
 

@@ -18,12 +18,22 @@ def parse(text=TEXT):
     return template.parse(text, "app.yaml")
 
 
-def test_new_endpoints_get_the_lowest_free_ports_and_recorded_ones_keep_theirs():
-    endpoints = discovery.allocate(parse(), {"cache:redis": 31000}, {30000, 30002}, "172.17.0.1")
+def test_published_endpoints_get_the_lowest_free_ports_and_recorded_ones_keep_theirs():
+    endpoints = discovery.allocate(parse(), {"cache:redis": 31000}, {30000, 30002}, "10.0.0.7", "shop", publish=True)
 
     assert {k: e.host_port for k, e in endpoints.items()} == {"db:sql": 30001, "db:web": 30003, "cache:redis": 31000}
-    assert endpoints["db:web"].bind == "0.0.0.0" and endpoints["db:sql"].bind == "172.17.0.1"
-    assert endpoints["db:sql"].to_dict() == {"address": "172.17.0.1", "host_port": 30001, "port": 5432, "wan": False}
+    assert endpoints["db:web"].bind == "0.0.0.0" and endpoints["db:sql"].bind == "10.0.0.7"
+    assert endpoints["db:sql"].to_dict() == {"address": "10.0.0.7", "host_port": 30001, "port": 5432, "wan": False}
+
+
+def test_on_one_host_only_wan_endpoints_get_a_host_port_and_the_others_are_reached_by_alias():
+    endpoints = discovery.allocate(parse(), {}, set(), "", "shop")
+
+    assert {k: e.host_port for k, e in endpoints.items()} == {"db:sql": 0, "db:web": 30000, "cache:redis": 0}
+    assert endpoints["db:sql"].reached == ("db.shop", 5432) and endpoints["db:sql"].network == "deployer-shop.db"
+    specs = {s.service: s for s in render(parse(), "shop", "/v", plugins.installed(), {}, endpoints)}
+    assert dict(specs["app"].env) == {"DB": "db.shop:5432", "REDIS_URL": "redis://cache.shop:6379/0"}
+    assert specs["cache"].ports == () and specs["db"].ports == ("0.0.0.0:30000:8080",)
 
 
 def test_services_start_after_the_services_they_expose():
@@ -58,9 +68,10 @@ def test_another_instances_endpoints_come_from_its_state():
         instance = "shared"
         endpoints = {"db:sql": {"address": "x", "host_port": 30100, "port": 5432, "wan": False}}
 
-    others = discovery.of_other_instances([State()], "172.17.0.1")
+    others = discovery.of_other_instances([State()])
 
-    assert others["shared/db:sql"].host_port == 30100 and others["shared/db:sql"].address == "172.17.0.1"
+    assert others["shared/db:sql"].reached == ("db.shared", 5432)
+    assert others["shared/db:sql"].network == "deployer-shared.db"
     assert discovery.dependencies(parse("a: {image: x, expose: {'shared/db:sql': DB}}\n"), others) == {"a": set()}
 
 
@@ -76,19 +87,10 @@ def test_listening_ports_are_read_from_proc_net_tcp():
     assert discovery.listening(proc) == {8080, 30000}
 
 
-@pytest.mark.parametrize(
-    "inspected, address",
-    [("172.17.0.0/16 ", "172.17.0.1"), ("10.9.0.0/24 10.9.0.254", "10.9.0.254"), ("", "")],
-    ids=["default bridge: no gateway recorded", "gateway recorded", "nothing"],
-)
-def test_the_bridge_address_is_its_gateway_or_the_first_of_its_subnet(inspected, address):
-    assert discovery.bridge_address(inspected) == address
-
-
 def test_a_dependent_whose_endpoint_moved_is_recreated_and_the_plan_names_the_endpoint():
-    app = parse()
-    before = discovery.allocate(app, {}, set(), "172.17.0.1")
-    after = discovery.allocate(app, {}, set(), "10.0.0.7")  # e.g. the etcd backend: the host's address
-    old, new = (render(app, "shop", "/v", plugins.installed(), {}, e)[2] for e in (before, after))
+    app = parse("app: {image: x, expose: {'db:sql': DB}}\n")
+    before = {"db:sql": discovery.Endpoint("10.0.0.7", 30000, 5432)}  # etcd: registered on another host
+    after = {"db:sql": discovery.Endpoint("10.0.0.8", 30000, 5432)}
+    old, new = (render(app, "shop", "/v", plugins.installed(), {}, e)[0] for e in (before, after))
 
-    assert changes(old.to_dict(), new) == ["endpoint db:sql moved (env.DB)", "endpoint cache:redis moved (env.REDIS_URL)"]
+    assert changes(old.to_dict(), new) == ["endpoint db:sql moved (env.DB)"]

@@ -86,15 +86,16 @@ def test_an_instances_facts_come_back_in_one_script(shell):
                  "State": {"Running": True, "Status": "running"}}
     image = {"Id": "sha256:1", "RepoTags": ["team/app:latest"]}
     shell.docker.answer("ps *", "abc\n")
-    shell.docker.answer("inspect abc team/app redis", json.dumps([container, image]), exit=1)  # redis: not here
-    shell.docker.answer("network inspect bridge *", "172.17.0.0/16 172.17.0.1\n")
-    facts = shell.host().facts("c1", ["team/app", "redis"], discovery=True)
+    network = {"Name": "deployer-c1", "IPAM": {"Config": []}}
+    shell.docker.answer("inspect abc team/app redis deployer-c1 deployer-c1.db",
+                        json.dumps([container, image, network]), exit=1)  # redis, deployer-c1.db: not here
+    facts = shell.host().facts("c1", ["team/app", "redis"], discovery=True, networks=["deployer-c1", "deployer-c1.db"])
 
     assert (facts.roots.state_dir, facts.roots.volume_dir) == (str(shell.state_dir), str(shell.volume_dir))
     assert facts.state.release == 4
     assert [(c.name, c.service, c.running) for c in facts.containers] == [("c1.web", "web", True)]
     assert facts.images == {"team/app": "sha256:1"}
-    assert facts.bridge == "172.17.0.1"
+    assert facts.networks == {"deployer-c1"}
 
 
 def test_facts_of_an_instance_the_host_does_not_know_have_no_state(shell):

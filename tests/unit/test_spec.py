@@ -166,6 +166,7 @@ def test_a_service_that_asks_for_nothing_gets_only_the_defaults(render):
         "--label", "deployer.instance=c1",
         "--label", "deployer.service=app",
         "--label", f"deployer.config-hash={spec.config_hash}",
+        "--network", "deployer-c1", "--network-alias", "app.c1",
         "--restart", "unless-stopped",
         "--init",
         "team/app",

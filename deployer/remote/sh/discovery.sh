@@ -16,12 +16,6 @@ dpl_discovery_facts() {
   return 0
 }
 
-# dpl_bridge: the Docker bridge's subnet and gateway (where endpoints are published)
-dpl_bridge() {
-  dpl_mark bridge
-  docker network inspect bridge --format '{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}'
-}
-
 # dpl_etcd PATH BODY: an etcd v3 JSON request from this host (the first of the URLs in $E
 # that answers), its answer on stdout
 dpl_etcd() {

@@ -1,6 +1,7 @@
 # shellcheck shell=sh
 # dpl_facts REF...: the facts of instance $I (facts.py reads them): the roots, its state
-# file, and one docker inspect of its containers and of the given image references
+# file, and one docker inspect of its containers and of the given references (images, and
+# networks: whether they exist)
 dpl_facts() {
   dpl_mark roots
   printf '%s\n%s\n' "$S" "$V"

@@ -61,13 +61,14 @@ dpl_prune() {
   return 0
 }
 
-# dpl_destroy VOLUMES WAIT WHO: remove the instance's containers, built images and state (and its
+# dpl_destroy VOLUMES WAIT WHO: remove the instance's containers, networks, built images and state (and its
 # volumes, VOLUMES=1), after its endpoints' keys in etcd, when it registered any, under the lock (dpl_lock DIR WAIT WHO); marks
 # `missing` when the host knows no such instance (with VOLUMES: nor any volumes of it)
 dpl_destroy() {
-  local ids images forget
+  local ids images forget networks
   ids=$(docker ps -aq --filter "label=deployer.instance=$I") || return 1
-  if [ -z "$ids" ] && [ ! -d "$D" ] && { [ "$1" != 1 ] || [ ! -d "$V/$I" ]; }; then
+  networks=$(docker network ls -q --filter "label=deployer.instance=$I") || return 1
+  if [ -z "$ids" ] && [ -z "$networks" ] && [ ! -d "$D" ] && { [ "$1" != 1 ] || [ ! -d "$V/$I" ]; }; then
     dpl_mark missing
     return 0
   fi
@@ -79,9 +80,22 @@ dpl_destroy() {
   ids=$(docker ps -aq --filter "label=deployer.instance=$I") || return 1
   # shellcheck disable=SC2086 # ids: one container id a word
   if [ -n "$ids" ]; then docker rm -f $ids >/dev/null || return 1; fi
+  dpl_networks_rm || return 1
   # shellcheck disable=SC2086 # images: one reference a word
   images=$(dpl_built) && docker rmi $images >/dev/null 2>&1  # one still in use (a one-off container's) stays
   rm -rf -- "$D" || return 1
   if [ "$1" = 1 ]; then rm -rf -- "${V:?}/$I" || return 1; fi
   return 0
+}
+
+# dpl_networks_rm: remove instance $I's networks, after disconnecting what still joins them
+# (its one-offs; other instances' consumers of its endpoints, which lose them with it)
+dpl_networks_rm() {
+  local network id
+  for network in $(docker network ls -q --filter "label=deployer.instance=$I"); do
+    for id in $(docker network inspect --format '{{range $id, $c := .Containers}}{{$id}} {{end}}' "$network"); do
+      docker network disconnect -f "$network" "$id" >/dev/null 2>&1
+    done
+    docker network rm "$network" >/dev/null || return 1
+  done
 }

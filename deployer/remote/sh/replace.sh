@@ -75,6 +75,34 @@ dpl_failed() {
   } >&2
 }
 
+# dpl_run [--dpl-join NETWORK=ALIAS]... RUN-ARGS...: docker run; a container joining networks
+# besides its first (docker run takes one before API 1.44) is created, connected to each
+# (under ALIAS, if any), then started: it never runs without them. RUN-ARGS start with -d.
+dpl_run() {
+  local joins='' join id
+  while [ "$1" = --dpl-join ]; do joins="$joins $2"; shift 2; done
+  if [ -z "$joins" ]; then docker run "$@"; return; fi
+  shift
+  id=$(docker create "$@") || return 1
+  for join in $joins; do
+    if [ -n "${join#*=}" ]; then
+      docker network connect --alias "${join#*=}" "${join%%=*}" "$id" || return 1
+    else
+      docker network connect "${join%%=*}" "$id" || return 1
+    fi
+  done
+  docker start "$id"
+}
+
+# dpl_network CREATE-ARGS... NAME: docker network create, unless it exists (another
+# instance's deploy may have created it meanwhile)
+dpl_network() {
+  local name err
+  for name in "$@"; do :; done
+  err=$(docker network create "$@" 2>&1 >/dev/null) || docker network inspect "$name" >/dev/null 2>&1 \
+    || { echo "deployer: cannot create network $name: $err" >&2; return 1; }
+}
+
 # dpl_up SERVICE NAME KEEP RUN-ARGS...: stop-first: the current NAME is stopped and kept as
 # KEEP, then the new one runs; if it does not start well, the current one comes back
 dpl_up() {
@@ -82,7 +110,7 @@ dpl_up() {
   t0=$(dpl_now)
   shift 3
   old=$(dpl_retire "$name" "$keep") || return 1
-  if docker run "$@" >/dev/null; then
+  if dpl_run "$@" >/dev/null; then
     if dpl_started "$name"; then dpl_mark ok "$service" "$t0" "$(dpl_now)"; return 0; fi
     dpl_failed "$service" "$name"
   fi
@@ -118,7 +146,7 @@ dpl_first() {
   local service="$1" name="$2" keep="$3" t0
   t0=$(dpl_now)
   shift 3
-  if docker run "$@" >/dev/null && dpl_switch "$service" "$name" "$keep" "$t0" "$name.next"; then return 0; fi
+  if dpl_run "$@" >/dev/null && dpl_switch "$service" "$name" "$keep" "$t0" "$name.next"; then return 0; fi
   docker rm -f "$name.next" >/dev/null 2>&1
   return 1
 }

@@ -1,0 +1,73 @@
+"""The networks' shell (``sh/replace.sh``: dpl_run, dpl_network; ``sh/instance.sh``:
+dpl_networks_rm), run for real against a stub docker: a container joining several
+networks never runs without them, a network another deploy made meanwhile is no error,
+and destroy leaves no network behind."""
+
+from deployer.remote.scripts import call
+
+RUN = ("-d", "--name", "c1.web", "--network", "deployer-c1", "team/app")
+
+
+def test_a_container_on_one_network_is_just_run(shell):
+    ran = shell.run(call("dpl_run", *RUN))
+
+    assert ran.exited == 0 and shell.docker.log() == ["run c1.web"]
+
+
+def test_a_container_joining_more_networks_is_created_connected_then_started(shell):
+    ran = shell.run(call("dpl_run", "--dpl-join", "deployer-c1.web=web.c1", "--dpl-join", "deployer-shop.db=", *RUN))
+
+    assert ran.exited == 0
+    assert shell.docker.log() == [
+        "create c1.web",
+        "network connect --alias web.c1 deployer-c1.web new1",
+        "network connect deployer-shop.db new1",
+        "start new1",
+    ]
+    assert shell.docker.containers() == {"c1.web": "new1 running"}
+
+
+def test_a_container_that_cannot_join_a_network_is_never_started(shell):
+    shell.docker.fail("network connect *", stderr="Error response from daemon: network deployer-shop.db not found\n")
+
+    ran = shell.run(call("dpl_run", "--dpl-join", "deployer-shop.db=", *RUN))
+
+    assert ran.exited == 1 and "start new1" not in shell.docker.log()
+    assert "network deployer-shop.db not found" in ran.stderr
+
+
+def test_a_network_is_created_with_its_label(shell):
+    ran = shell.run(call("dpl_network", "--label", "deployer.instance=c1", "deployer-c1"))
+
+    assert ran.exited == 0 and shell.docker.log() == ["network create --label deployer.instance=c1 deployer-c1"]
+
+
+def test_a_network_another_deploy_created_meanwhile_is_no_error(shell):
+    shell.docker.fail("network create *", stderr="Error response from daemon: network with name deployer-c1 already exists\n")
+
+    assert shell.run(call("dpl_network", "--label", "deployer.instance=c1", "deployer-c1")).exited == 0
+
+
+def test_a_network_that_cannot_be_created_fails_the_deploy_saying_why(shell):
+    shell.docker.fail("network create *", stderr="Error response from daemon: could not find an available address pool\n")
+    shell.docker.fail("network inspect *")
+
+    ran = shell.run(call("dpl_network", "--label", "deployer.instance=c1", "deployer-c1"))
+
+    assert ran.exited == 1
+    assert "cannot create network deployer-c1: Error response from daemon: could not find an available" in ran.stderr
+
+
+def test_destroy_disconnects_what_still_joins_the_instances_networks_then_removes_them(shell):
+    shell.docker.answer("network ls -q --filter label=deployer.instance=c1", "n1\nn2\n")
+    shell.docker.answer("network inspect --format * n1", "other1 \n")
+
+    ran = shell.run('I=c1\ndpl_networks_rm || exit 1', uses=("instance",))
+
+    assert ran.exited == 0
+    assert [line for line in shell.docker.log() if not line.startswith("network inspect")] == [
+        "network ls -q --filter label=deployer.instance=c1",
+        "network disconnect -f n1 other1",
+        "network rm n1",
+        "network rm n2",
+    ]
