@@ -19,7 +19,7 @@ import shlex
 import sys
 import threading
 
-from ..errors import printable
+from ..errors import plural, printable
 from ..model.variables import MASK
 
 _local = threading.local()
@@ -174,13 +174,13 @@ def deployed(result, dry_run=False, as_json=False, live=None):
         table(DEPLOY_COLUMNS, rows, ["kept" if a.kind == "keep" else done for a in result.actions])
     where = f"{result.instance} on {result.host}"
     if dry_run:
-        emit(f"dry run: {changed} of {len(result.actions)} services would change on {where}; nothing was changed")
+        emit(f"dry run: {changed} of {plural(len(result.actions), 'service')} would change on {where}; nothing was changed")
     elif not result.applied and changed:
-        emit(f"{where} is up to date (release {result.release}); leftovers of {changed} services repaired")
+        emit(f"{where} is up to date (release {result.release}); leftovers of {plural(changed, 'service')} repaired")
     elif not result.applied:
         emit(f"{where} is up to date (release {result.release}); nothing was changed")
     else:
-        emit(f"deployed {where}: release {result.release}, {changed} services changed in {result.seconds:.1f}s")
+        emit(f"deployed {where}: release {result.release}, {plural(changed, 'service')} changed in {result.seconds:.1f}s")
 
 
 def instances(host, states, as_json=False):
@@ -251,7 +251,7 @@ def status(result, as_json=False):
         [(*row[:4], ", ".join(row[4]) or "-", ", ".join(row[5]) or "-") for row in rows],
     )
     if retained:
-        emit(f"{len(retained)} retained containers for rollback ({', '.join(c.name for c in retained)}); prune removes them")
+        emit(f"{plural(len(retained), 'retained container')} for rollback ({', '.join(c.name for c in retained)}); prune removes them")
 
 
 def _drift(recorded, container):
@@ -277,7 +277,7 @@ def valid(template, as_json=False):
             }
         )
     names = ", ".join(s.name for s in template.services)
-    emit(f"{template.path}: ok ({len(template.services)} services: {names})")
+    emit(f"{template.path}: ok ({plural(len(template.services), 'service')}: {names})")
 
 
 def history(host, instance, releases, as_json=False):
@@ -301,9 +301,9 @@ def history(host, instance, releases, as_json=False):
 
 def pruned(host, instance, names, images=()):
     if names:
-        emit(f"pruned {len(names)} retained containers of {instance} on {host}: {', '.join(names)}")
+        emit(f"pruned {plural(len(names), 'retained container')} of {instance} on {host}: {', '.join(names)}")
     if images:
-        emit(f"pruned {len(images)} images built for {instance} on {host}: {', '.join(images)}")
+        emit(f"pruned {plural(len(images), 'image')} built for {instance} on {host}: {', '.join(images)}")
     if not names and not images:
         emit(f"nothing to prune for {instance} on {host}")
 

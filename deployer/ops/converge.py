@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ..errors import DeployerError
+from ..errors import DeployerError, plural
 from ..model.plan import KEEP, REPAIR, plan
 from ..model.state import InstanceState
 from .instance import waiting, who
@@ -113,10 +113,10 @@ def _partial(host, instance, previous, actions, done, want, release, note, error
         except DeployerError:
             pass  # the deploy's own error says more; the labels on containers still tell
     if failed is None:
-        error.message = f"all {len(steps)} changes were made, but recording them failed: {error.message}"
+        error.message = f"every change was made ({plural(len(steps), 'change')}), but recording them failed: {error.message}"
     else:
         error.message = (
             f"deploy stopped at service {failed.service!r} ({failed.kind}): {error.message}; "
-            f"{len(done)} of {len(steps)} changes were made, the other services run as before"
+            f"{len(done)} of {plural(len(steps), 'change')} made, the other services run as before"
         )
     return error

@@ -66,7 +66,7 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None):
             steps += ["pids=", *batch, 'failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] || exit 1']
     pruned = [name for a in actions for name in a.prune]
     if pruned:
-        steps.append(f"docker rm -f {join(pruned)} >/dev/null")
+        steps.append(f"dpl_remove {join(pruned)}")
     return steps
 
 

@@ -100,9 +100,39 @@ dpl_inspect() {
   printf '%s\n' "${out:-[]}"
 }
 
-# dpl_built: the images deployer built for instance $I (labelled so, in its repository: an
-# image built FROM one of them inherits the label, not the name)
-dpl_built() { docker images --filter "label=deployer.instance=$I" --format '{{.Repository}}:{{.Tag}}' | grep '^deployer/'; }
+# dpl_remove CONTAINER...: stop the containers, then remove them. `docker stop` gives each
+# its own stop signal and stop timeout (stop_timeout), so a database writes what it writes at
+# shutdown (Redis its dump, PostgreSQL its checkpoint) instead of being killed
+dpl_remove() {
+  docker stop "$@" >/dev/null 2>&1  # one already gone, or stopped, is no reason not to remove the rest
+  docker rm -f "$@" >/dev/null
+}
+
+# dpl_unused: the tags of the images deployer built for instance $I (labelled so, in its
+# repository: an image built FROM one of them inherits the label, not the name) whose image
+# no container on the host uses, running or not, of any instance. A tag's image id is what
+# counts, not the tag: with two tags on one id (a revert builds the same image again), `docker
+# rmi TAG` would only untag, even the tag a running container was created from. (Asked twice
+# when a container goes meanwhile: an unknown answer removes nothing.)
+dpl_unused() {
+  local ids used='' tries=0 tag id
+  while :; do
+    ids=$(docker ps -aq --no-trunc) || return 1
+    if [ -z "$ids" ]; then break; fi
+    # shellcheck disable=SC2086 # ids: one container id a word
+    used=$(docker inspect --format '{{.Image}}' $ids 2>/dev/null) && break
+    tries=$((tries + 1))
+    if [ "$tries" = 2 ]; then echo "deployer: cannot tell which images the host's containers use" >&2; return 1; fi
+  done
+  # shellcheck disable=SC2086 # used: one image id a line, made one line of words
+  used=" $(printf '%s ' $used)"
+  docker images --no-trunc --filter "label=deployer.instance=$I" --format '{{.Repository}}:{{.Tag}} {{.ID}}' | {
+    while read -r tag id; do
+      case "$tag" in deployer/*) ;; *) continue ;; esac
+      case "$used" in *" $id "*) ;; *) echo "$tag" ;; esac
+    done
+  }
+}
 
 # dpl_pull IMAGE: docker pull, saying so first; on failure, docker's reason
 dpl_pull() {
