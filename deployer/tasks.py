@@ -22,6 +22,7 @@ from .errors import EXIT_USAGE, DeployerError
 from .model.variables import assignments, load_vars_file, secrets_source
 from .ops import deploy as deploying, instance as instances
 from .remote.apply import SECRETS_FD
+from .remote.piped import piped
 from .settings import Settings, declared
 
 __all__ = [
@@ -175,18 +176,20 @@ def exec_in(c, instance, service, command=None):
 
 
 def _attached(c, instance, service, command, argv, one_off=False):
-    """Run ``argv(spec, tty_flags, command_words)`` for one service with the user's terminal;
-    its exit code is ours. ``one_off``: a new container of the service (run): its secrets
+    """Run ``argv(spec, tty_flags, command_words)`` for one service with the user's terminal,
+    or with the pipe or file given as stdin (``psql < dump.sql``); its exit code is ours. ``one_off``: a new container of the service (run): its secrets
     reach it on SECRETS_FD, and the volumes it mounts are checked first (Host.attach)."""
     with user_errors(c) as settings:
         host = _host(c, settings)
         (spec,) = instances.service_specs(host, instance, service)
         tty = sys.stdin.isatty() and sys.stdout.isatty()
+        stdin = sys.stdin if not tty and piped(sys.stdin) else None  # the command reads it, as with docker -i
         hidden = spec.hidden_env() if one_off else {}
         host.conceal(value for name, value in spec.env if name in spec.secrets)
         words = shlex.split(command) if command else list(settings.command)  # else: what followed ``--``
         volumes = spec.host_dirs if one_off else ()
-        _exit(host.attach(argv(spec, ["-it"] if tty else [], words), tty, hidden, instance, volumes))
+        flags = ["-it"] if tty else ["-i"] if stdin else []
+        _exit(host.attach(argv(spec, flags, words), tty, hidden, instance, volumes, stdin=stdin))
 
 
 def _control(verb, doc):

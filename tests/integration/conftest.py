@@ -277,11 +277,11 @@ def _command(module, sshd, repo_env, args, host, env):
 
 
 def _runner(module, sshd, repo_env):
-    def run(*args, host=True, check=None, env=None, cwd=None, input=None):
+    def run(*args, host=True, check=None, env=None, cwd=None, input=None, stdin=None):
         cmd, full_env = _command(module, sshd, repo_env, args, host, env)
         try:
-            res = subprocess.run(cmd, capture_output=True, text=True, env=full_env,
-                                 cwd=cwd or REPO_ROOT, input=input, timeout=CLI_TIMEOUT)
+            res = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=cwd or REPO_ROOT,
+                                 input=input, stdin=stdin, timeout=CLI_TIMEOUT)
         except subprocess.TimeoutExpired as e:
             _fail(f"timed out after {CLI_TIMEOUT}s: {cmd}\n"
                   f"--- stdout\n{e.stdout}\n--- stderr\n{e.stderr}")
@@ -301,8 +301,9 @@ def _local_env(sshd):
 
 @pytest.fixture
 def deployer_cli(sshd, docker_engine, busybox_image):
-    """run(*args, host=True, check=None, env=None, cwd=None, input=None) -> CompletedProcess
-    of `python -m deployer`. host=False runs in local mode (no -H/-i)."""
+    """run(*args, host=True, check=None, env=None, cwd=None, input=None, stdin=None) ->
+    CompletedProcess of `python -m deployer`. host=False runs in local mode (no -H/-i);
+    ``input`` is piped to its stdin, else ``stdin`` is it (None: this process's)."""
     return _runner("deployer", sshd, _local_env(sshd))
 
 

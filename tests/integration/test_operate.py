@@ -1,6 +1,7 @@
 """Working with a running instance: one-off runs, exec, logs, stop/start, pull, health."""
 
 import signal
+import subprocess
 import time
 
 from support import APP, all_processes, docker, env_of, inspect
@@ -188,3 +189,35 @@ def test_a_killed_client_takes_its_logs_follow_and_one_off_along_on_the_host(dep
 
     assert _waited(lambda: not _host_commands("logs", unique_instance), 10), _host_commands("logs", unique_instance)
     assert _waited(lambda: not one_offs(), 20), "the one-off container still runs"
+
+
+def test_exec_and_run_hand_piped_stdin_to_the_command_whole_and_end_it_at_its_end(deployer_cli, app, unique_instance):
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+    dump = "".join(f"insert into notes values ({n}, 'note ünïcode {n}');\n" for n in range(60000))  # 3 MiB
+
+    counted = deployer_cli("exec", unique_instance, "web", "--", "sh", "-c", "wc -c; echo done", input=dump)
+    one_off = deployer_cli("run", unique_instance, "worker", "--", "sh", "-c", "head -n 1; exit 3", input=dump)
+
+    assert (counted.returncode, counted.stdout.split()) == (0, [str(len(dump.encode())), "done"]), counted.stderr
+    assert (one_off.returncode, one_off.stdout) == (3, "insert into notes values (0, 'note ünïcode 0');\n")
+
+
+def test_exec_reads_a_file_given_as_stdin_and_local_mode_too(deployer_cli, app, unique_instance, tmp_path):
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+    dump = tmp_path / "dump.sql"
+    dump.write_text("select 42;\n")
+
+    with open(dump) as stdin:
+        over_ssh = deployer_cli("exec", unique_instance, "web", "--", "cat", stdin=stdin)
+    locally = deployer_cli("exec", unique_instance, "web", "--", "cat", input="select 43;\n", host=False)
+
+    assert (over_ssh.returncode, over_ssh.stdout) == (0, "select 42;\n"), over_ssh.stderr
+    assert (locally.returncode, locally.stdout) == (0, "select 43;\n"), locally.stderr
+
+
+def test_exec_without_input_such_as_cis_stdin_gives_the_command_none_to_wait_for(deployer_cli, app, unique_instance):
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+
+    result = deployer_cli("exec", unique_instance, "web", "--", "cat", stdin=subprocess.DEVNULL)
+
+    assert (result.returncode, result.stdout) == (0, "")
