@@ -16,7 +16,7 @@ from voluptuous import Invalid, MultipleInvalid
 from .. import plugins as plugin_registry
 from . import schema
 from ..errors import TemplateError
-from .variables import SecretRef, substitute
+from .variables import SecretRef, defaults, substitute
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,11 @@ class Template:
     text: str
     settings: Mapping[str, Any]
     services: tuple[Service, ...]
+
+    @property
+    def defaults(self):
+        """The variables the template gives a default (its ``Vars`` setting)."""
+        return self.settings.get("Vars", {})
 
     @property
     def secret_names(self):
@@ -52,7 +57,8 @@ def load(path, plugins=None, variables=None):
 
 
 def parse(text, path="<template>", plugins=None, variables=None):
-    """``variables``: the values of ``{name}`` placeholders (None: leave them as written)."""
+    """``variables``: the values of ``{name}`` placeholders (None: leave them as written);
+    the ``Vars`` setting's defaults fill those not given."""
     plugins = plugin_registry.installed() if plugins is None else plugins
     try:
         data = yaml.load(text, Loader=_StrictLoader)
@@ -67,7 +73,10 @@ def parse(text, path="<template>", plugins=None, variables=None):
         if not isinstance(key, str):
             raise TemplateError(f"top-level key {key!r} must be a string", file=path)
     if variables is not None:
-        data = substitute(data, variables, path)
+        given = _validate(schema.SETTINGS, {"Vars": data["Vars"]}, path, "")["Vars"] if "Vars" in data else {}
+        variables = {**defaults(given, variables, path), **variables}
+        data = {**substitute({k: v for k, v in data.items() if k != "Vars"}, variables, path),
+                **({"Vars": data["Vars"]} if "Vars" in data else {})}
     settings = {k: v for k, v in data.items() if k[:1].isupper()}
     for key in settings.keys() - schema.SETTINGS.schema.keys():
         raise TemplateError(
