@@ -219,19 +219,20 @@ def status(result, as_json=False):
     for service, svc in (state.services.items() if state else ()):
         container = canonical.pop(svc.container, None)
         ports = list(container.ports if container else svc.ports)
-        rows.append((service, svc.container, _drift(svc, container), svc.image, ports, list(svc.volumes)))
+        rows.append((service, svc.container, _drift(svc, container), svc.image, ports, list(svc.volumes),
+                     _health(container)))
     for service, extra in result.leftovers.items():
         for names, drift in ((extra.stop, "a retained container running (deploy stops it)"),
                              (extra.clear, "left by a cut-off deploy (deploy removes it)"),
                              (extra.prune, "retained beyond deployer.retain (deploy removes it)")):
             for c in (canonical.pop(name) for name in names):
-                rows.append((service, c.name, f"{c.status}, {drift}", c.image, list(c.ports), []))
+                rows.append((service, c.name, f"{c.status}, {drift}", c.image, list(c.ports), [], _health(c)))
     retained = [c for c in canonical.values() if c.name.startswith(f"{result.instance}.{c.service}.")]
     for c in canonical.values():
         if c not in retained:
-            rows.append((c.service, c.name, f"{c.status} (not in state)", c.image, list(c.ports), []))
+            rows.append((c.service, c.name, f"{c.condition} (not in state)", c.image, list(c.ports), [], _health(c)))
     if as_json:
-        keys = ("service", "container", "state", "image", "ports", "volumes")
+        keys = ("service", "container", "state", "image", "ports", "volumes", "health")
         return document(
             {
                 "host": result.host,
@@ -258,8 +259,13 @@ def _drift(recorded, container):
     if container is None:
         return "missing (deploy recreates it)"
     if container.config_hash != recorded.config_hash:
-        return f"{container.status}, differs from the state (deploy recreates it)"
-    return container.status
+        return f"{container.condition}, differs from the state (deploy recreates it)"
+    return container.condition
+
+
+def _health(container):
+    """A running container's healthcheck verdict for --json (None: no healthcheck, or not running)."""
+    return container.health or None if container is not None and container.running else None
 
 
 def destroyed(host, instance, volumes):

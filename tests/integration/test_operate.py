@@ -124,6 +124,17 @@ def test_an_unhealthy_new_container_is_replaced_by_the_old_one_again(deployer_cl
     assert "release 1" in deployer_cli("status", unique_instance, check=True).stdout
 
 
+def test_status_shows_the_health_of_a_container_with_a_healthcheck(deployer_cli, app, unique_instance):
+    app.write_text(APP + "  healthcheck: {cmd: 'true', interval: 1s}\n")
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+
+    rows = deployer_cli("status", unique_instance, check=True).stdout.splitlines()
+
+    assert [row.split()[:4] for row in rows if row.startswith(("web ", "worker "))] == [
+        ["web", f"{unique_instance}.web", "running", "local/busybox"],
+        ["worker", f"{unique_instance}.worker", "running", "(healthy)"]]
+
+
 def test_a_service_without_volumes_or_fixed_ports_starts_its_replacement_first(deployer_cli, app, unique_instance):
     deployer_cli("deploy", app, "--instance", unique_instance, check=True)
     old = inspect(f"{unique_instance}.worker", "{{.Id}}")
