@@ -75,6 +75,24 @@ dpl_failed() {
   } >&2
 }
 
+# dpl_run RUN-ARGS...: docker run; when it fails for a host port in use, says who holds the
+# port: an instance (by its container), a container of no instance, or no container at all
+dpl_run() {
+  local err port holder
+  err=$(docker run "$@" 2>&1 >/dev/null) && return 0
+  printf '%s\n' "$err" >&2
+  port=$(printf '%s\n' "$err" | sed -n -e 's/.*Bind for .*:\([0-9]*\) failed: port is already allocated.*/\1/p' \
+    -e 's/.*listen [a-z0-9]* .*:\([0-9]*\): bind: address already in use.*/\1/p' | head -n 1)
+  [ -n "$port" ] || return 1
+  holder=$(docker ps --filter "publish=$port" --format '{{.Names}} {{.Label "deployer.instance"}}' | head -n 1)
+  case "$holder" in
+    "") echo "deployer: host port $port is in use on the host, by no container (another program listens on it)" >&2 ;;
+    *" ") echo "deployer: host port $port is published by container ${holder% }, which no instance holds" >&2 ;;
+    *) echo "deployer: host port $port is held by instance ${holder#* } (its container ${holder% *})" >&2 ;;
+  esac
+  return 1
+}
+
 # dpl_up SERVICE NAME KEEP RUN-ARGS...: stop-first: the current NAME is stopped and kept as
 # KEEP, then the new one runs; if it does not start well, the current one comes back
 dpl_up() {
@@ -82,7 +100,7 @@ dpl_up() {
   t0=$(dpl_now)
   shift 3
   old=$(dpl_retire "$name" "$keep") || return 1
-  if docker run "$@" >/dev/null; then
+  if dpl_run "$@"; then
     if dpl_started "$name"; then dpl_mark ok "$service" "$t0" "$(dpl_now)"; return 0; fi
     dpl_failed "$service" "$name"
   fi
@@ -118,7 +136,7 @@ dpl_first() {
   local service="$1" name="$2" keep="$3" t0
   t0=$(dpl_now)
   shift 3
-  if docker run "$@" >/dev/null && dpl_switch "$service" "$name" "$keep" "$t0" "$name.next"; then return 0; fi
+  if dpl_run "$@" && dpl_switch "$service" "$name" "$keep" "$t0" "$name.next"; then return 0; fi
   docker rm -f "$name.next" >/dev/null 2>&1
   return 1
 }
