@@ -139,7 +139,9 @@ def history(c, instance, json=False):
     """List the instance's releases: number, time, who, what changed."""
     with user_errors(c) as settings:
         host = _host(c, settings)
-        output.history(host.name, instance, instances.history(host, instance), json)
+        releases = instances.history(host, instance)
+        host.conceal(value for release in releases for value in release.get("secrets", {}).values())
+        output.history(host.name, instance, releases, json)
 
 
 @task(auto_shortflags=False, help={"lock-wait": DEPLOY_HELP["lock-wait"]})

@@ -294,7 +294,7 @@ def history(host, instance, releases, as_json=False):
         ("RELEASE", "TIME", "BY", "RESULT", "CHANGES"),
         [
             (
-                r["release"],
+                r["release"] or "-",  # 0: a first deploy that changed nothing, no release
                 r["time"],
                 r["by"],
                 r["result"],

@@ -167,7 +167,7 @@ def _ordered(specs, deps):
 def rollback(host, instance, to=None, options=Options()):
     """Run a release of the history again (by default the one before the current)."""
     check_instance_name(instance)
-    releases = host.history(instance)
+    releases = [r for r in host.history(instance) if r["release"]]  # 0: a first deploy that changed nothing
     if not releases:
         raise DeployerError("no releases in the history to roll back to", host=host.name, instance=instance)
     number = to if to is not None else releases[-1]["release"] - 1

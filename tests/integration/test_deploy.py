@@ -191,3 +191,17 @@ def test_a_host_port_another_instance_holds_is_named_with_that_instance(deployer
 
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"host port {port} is held by instance {unique_instance} (its container {unique_instance}.web)" in result.stderr
+
+
+def test_a_failed_first_deploy_leaves_no_lock_files_and_history_says_what_happened(deployer_cli, app, sshd,
+                                                                                 unique_instance):
+    app.write_text("web:\n  image: local/busybox\n  cmd: sh -c 'echo no config; exit 3'\n")
+
+    failed = deployer_cli("deploy", app, "--instance", unique_instance)
+    history = deployer_cli("history", unique_instance)
+
+    assert failed.returncode == 1 and "deploy stopped at service 'web' (create)" in failed.stderr
+    assert not list((sshd.state_dir / "instances" / unique_instance).glob("lock*"))
+    (row,) = history.stdout.splitlines()[1:]
+    assert row.startswith("-  ") and "failed at web" in row and "the new container of web did not start well (" in row
+    assert "no releases in the history to roll back to" in deployer_cli("rollback", unique_instance).stderr

@@ -70,7 +70,7 @@ dpl_restore() {
 # dpl_failed SERVICE CONTAINER: why the new container did not start well, and its last lines
 dpl_failed() {
   {
-    echo "deployer: the new container of $1 did not start well ($(docker container inspect --format '{{.State.Status}}, exit code {{.State.ExitCode}}{{if .RestartCount}}, restarted {{.RestartCount}} times{{end}}{{if .State.Health}}, {{.State.Health.Status}}{{end}}' "$2" 2>&1))"
+    echo "deployer: the new container of $1 did not start well ($(docker container inspect --format '{{.State.Status}}, exit code {{.State.ExitCode}}{{if eq .RestartCount 1}}, restarted once{{else if .RestartCount}}, restarted {{.RestartCount}} times{{end}}{{if .State.Health}}, {{.State.Health.Status}}{{end}}' "$2" 2>&1))"
     docker logs --tail 10 "$2" 2>&1 | sed 's/^/log: /'
   } >&2
 }
