@@ -246,12 +246,18 @@ def status(c, instance, json=False):
 
 @task(
     auto_shortflags=False,
-    help={"volumes": "also delete the instance's volume directories", "lock-wait": DEPLOY_HELP["lock-wait"]},
+    help={"volumes": "also delete the instance's volume directories", "lock-wait": DEPLOY_HELP["lock-wait"],
+          "yes": "do not ask first (a terminal is asked; anything else never is)"},
 )
-def destroy(c, instance, volumes=False, lock_wait=None):
+def destroy(c, instance, volumes=False, lock_wait=None, yes=False):
     """Remove an instance's containers and state; its volumes are kept unless --volumes."""
     with user_errors(c) as settings:
         host = _host(c, settings)
+        if not yes and sys.stdin.isatty():  # a person is there to answer; a script or CI never is
+            doomed = instances.status(host, instance, missing_ok=volumes)  # volumes may be all that is left
+            if not output.confirmed(output.destroy_question(doomed, volumes)):
+                raise DeployerError("not destroyed: the answer was not yes (--yes does not ask)",
+                                    host=host.name, instance=instance)
         instances.destroy(host, instance, volumes, _seconds(lock_wait))
         output.destroyed(host.name, instance, volumes)
 

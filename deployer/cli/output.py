@@ -268,6 +268,29 @@ def _health(container):
     return container.health or None if container is not None and container.running else None
 
 
+_asking = threading.Lock()  # several hosts at once: one question at a time
+
+
+def confirmed(question):
+    """Ask a person on the terminal (stderr, then a line of stdin): whether the answer is yes."""
+    with _asking:
+        print(masked(question), end=" [y/N] ", file=sys.stderr, flush=True)
+        answer = sys.stdin.readline()
+        if not answer.endswith("\n"):
+            print(file=sys.stderr)  # Ctrl-D: the next line starts on a line of its own
+    return answer.strip().lower() in ("y", "yes")
+
+
+def destroy_question(status, volumes):
+    """What destroy is about to remove, as the question before it."""
+    state, where = status.state, f"{status.instance} on {status.host}"
+    if state is None and not status.containers:
+        return f"destroy the volumes of {where} (it has no containers or state)?"
+    about = f"release {state.release}: {', '.join(state.services)}" if state else plural(len(status.containers), "container")
+    what = "containers, built images, state and volumes" if volumes else "containers, built images and state (volumes are kept)"
+    return f"destroy {where} ({about}): its {what}?"
+
+
 def destroyed(host, instance, volumes):
     kept = "volumes removed" if volumes else "volumes kept (destroy --volumes removes them)"
     emit(f"destroyed {instance} on {host}: {kept}")

@@ -280,6 +280,8 @@ def _runner(module, sshd, repo_env):
     def run(*args, host=True, check=None, env=None, cwd=None, input=None, stdin=None):
         cmd, full_env = _command(module, sshd, repo_env, args, host, env)
         try:
+            if input is None and stdin is None:
+                stdin = subprocess.DEVNULL  # as in CI: never this terminal, where destroy would ask
             res = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=cwd or REPO_ROOT,
                                  input=input, stdin=stdin, timeout=CLI_TIMEOUT)
         except subprocess.TimeoutExpired as e:
@@ -303,7 +305,7 @@ def _local_env(sshd):
 def deployer_cli(sshd, docker_engine, busybox_image):
     """run(*args, host=True, check=None, env=None, cwd=None, input=None, stdin=None) ->
     CompletedProcess of `python -m deployer`. host=False runs in local mode (no -H/-i);
-    ``input`` is piped to its stdin, else ``stdin`` is it (None: this process's)."""
+    ``input`` is piped to its stdin, else ``stdin`` is it (None: /dev/null, as in CI)."""
     return _runner("deployer", sshd, _local_env(sshd))
 
 
@@ -315,7 +317,7 @@ def deployer_started(sshd, docker_engine, busybox_image):
 
     def start(*args, env=None):
         cmd, full_env = _command("deployer", sshd, {}, args, True, env)
-        procs.append(subprocess.Popen(cmd, cwd=REPO_ROOT, env=full_env, text=True,
+        procs.append(subprocess.Popen(cmd, cwd=REPO_ROOT, env=full_env, text=True, stdin=subprocess.DEVNULL,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE))
         return procs[-1]
 
