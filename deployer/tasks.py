@@ -179,8 +179,9 @@ def exec_in(c, instance, service, command=None):
 
 def _attached(c, instance, service, command, argv, one_off=False):
     """Run ``argv(spec, tty_flags, command_words)`` for one service with the user's terminal,
-    or with the pipe or file given as stdin (``psql < dump.sql``); its exit code is ours. ``one_off``: a new container of the service (run): its secrets
-    reach it on SECRETS_FD, and the volumes it mounts are checked first (Host.attach)."""
+    or with the pipe or file given as stdin (``psql < dump.sql``); its exit code is ours.
+    ``one_off``: a new container of the service (run): its secrets reach it on SECRETS_FD,
+    and the volumes it mounts are checked first (Host.attach)."""
     with user_errors(c) as settings:
         host = _host(c, settings)
         (spec,) = instances.service_specs(host, instance, service)

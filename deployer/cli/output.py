@@ -174,7 +174,8 @@ def deployed(result, dry_run=False, as_json=False, live=None):
         table(DEPLOY_COLUMNS, rows, ["kept" if a.kind == "keep" else done for a in result.actions])
     where = f"{result.instance} on {result.host}"
     if dry_run:
-        emit(f"dry run: {changed} of {plural(len(result.actions), 'service')} would change on {where}; nothing was changed")
+        total = plural(len(result.actions), "service")
+        emit(f"dry run: {changed} of {total} would change on {where}; nothing was changed")
     elif not result.applied and changed:
         emit(f"{where} is up to date (release {result.release}); leftovers of {plural(changed, 'service')} repaired")
     elif not result.applied:
@@ -252,7 +253,8 @@ def status(result, as_json=False):
         [(*row[:4], ", ".join(row[4]) or "-", ", ".join(row[5]) or "-") for row in rows],
     )
     if retained:
-        emit(f"{plural(len(retained), 'retained container')} for rollback ({', '.join(c.name for c in retained)}); prune removes them")
+        names = ", ".join(c.name for c in retained)
+        emit(f"{plural(len(retained), 'retained container')} for rollback ({names}); prune removes them")
 
 
 def _drift(recorded, container):
@@ -265,7 +267,7 @@ def _drift(recorded, container):
 
 def _health(container):
     """A running container's healthcheck verdict for --json (None: no healthcheck, or not running)."""
-    return container.health or None if container is not None and container.running else None
+    return (container.health or None) if container is not None and container.running else None
 
 
 _asking = threading.Lock()  # several hosts at once: one question at a time
@@ -286,9 +288,12 @@ def destroy_question(status, volumes):
     state, where = status.state, f"{status.instance} on {status.host}"
     if state is None and not status.containers:
         return f"destroy the volumes of {where} (it has no containers or state)?"
-    about = f"release {state.release}: {', '.join(state.services)}" if state else plural(len(status.containers), "container")
-    what = "containers, built images, state and volumes" if volumes else "containers, built images and state (volumes are kept)"
-    return f"destroy {where} ({about}): its {what}?"
+    if state:
+        about = f"release {state.release}: {', '.join(state.services)}"
+    else:
+        about = plural(len(status.containers), "container")
+    what = ", state and volumes" if volumes else " and state (volumes are kept)"
+    return f"destroy {where} ({about}): its containers, built images{what}?"
 
 
 def destroyed(host, instance, volumes):

@@ -73,10 +73,7 @@ def parse(text, path="<template>", plugins=None, variables=None):
         if not isinstance(key, str):
             raise TemplateError(f"top-level key {key!r} must be a string", file=path)
     if variables is not None:
-        given = _validate(schema.SETTINGS, {"Vars": data["Vars"]}, path, "")["Vars"] if "Vars" in data else {}
-        variables = {**defaults(given, variables, path), **variables}
-        data = {**substitute({k: v for k, v in data.items() if k != "Vars"}, variables, path),
-                **({"Vars": data["Vars"]} if "Vars" in data else {})}
+        data = _filled(data, variables, path)
     settings = {k: v for k, v in data.items() if k[:1].isupper()}
     for key in settings.keys() - schema.SETTINGS.schema.keys():
         raise TemplateError(
@@ -98,6 +95,17 @@ def parse(text, path="<template>", plugins=None, variables=None):
         raise TemplateError("defines no services", file=path)
     _check_unique(services, path)
     return Template(path=str(path), text=text, settings=settings, services=services)
+
+
+def _filled(data, variables, path):
+    """The template with its placeholders filled: by the variables given, else by the
+    ``Vars`` setting's defaults (which itself stays as written)."""
+    if "Vars" not in data:
+        return substitute(data, variables, path)
+    given = _validate(schema.SETTINGS, {"Vars": data["Vars"]}, path, "")["Vars"]
+    variables = {**defaults(given, variables, path), **variables}
+    rest = substitute({k: v for k, v in data.items() if k != "Vars"}, variables, path)
+    return {"Vars": data["Vars"], **rest}
 
 
 def _service(key, value, service_schema, path):

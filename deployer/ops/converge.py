@@ -117,7 +117,8 @@ def _partial(host, instance, previous, actions, done, want, release, note, error
         except DeployerError:
             pass  # the deploy's own error says more; the labels on containers still tell
     if failed is None:
-        error.message = f"every change was made ({plural(len(steps), 'change')}), but recording them failed: {error.message}"
+        made = plural(len(steps), "change")
+        error.message = f"every change was made ({made}), but recording them failed: {error.message}"
     else:
         error.message = (
             f"deploy stopped at service {failed.service!r} ({failed.kind}): {error.message}; "

@@ -177,7 +177,7 @@ class Host:
     def write_state(self, instance, state, entry, history=0):
         """Record a partly applied deploy (its containers really run); with no ``state``,
         only the history ``entry`` (a first deploy that changed nothing)."""
-        directory = 'mkdir -p "$D" && chmod 700 "$D" || exit 1'  # the failed deploy's lock may have taken it along
+        directory = 'mkdir -p "$D" && chmod 700 "$D" || exit 1'  # a failed first deploy's lock took it along
         self._script(f"{about(instance)}\n{directory}\n{apply.record(state, entry, history)}", instance)
 
     def instances(self):

@@ -1,16 +1,12 @@
 """What a user sees from the command line: the shipped templates, and one-line errors."""
 
-import os
-import select
-import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
 
 from deployer.errors import EXIT_USAGE
-from support import containers_of
+from support import containers_of, on_terminal
 
 
 def test_the_demo_template_deploys_and_serves_its_greeting(deployer_cli, unique_instance):
@@ -65,45 +61,17 @@ def test_a_missing_template_file_names_it(deployer_cli, tmp_path):
     assert result.stderr == f"error: {tmp_path / 'nope.yaml'}: cannot read template: No such file or directory\n"
 
 
-def _answered(sshd, answer, *args):
-    """``deployer -H SSHD ARGS`` on a terminal (stdin too): answers a question it asks with
-    ``answer``; (exit code, what the terminal showed)."""
-    master, terminal = os.openpty()
-    cmd = [sys.executable, "-m", "deployer", "-H", sshd.target, "-i", str(sshd.key), *map(str, args)]
-    env = dict(os.environ, FABRIC_DEPLOYER_KNOWN_HOSTS=str(sshd.known_hosts))
-    proc = subprocess.Popen(cmd, stdin=terminal, stdout=terminal, stderr=terminal, env=env)
-    os.close(terminal)
-    shown, asked, deadline = b"", False, time.monotonic() + 60
-    try:
-        while time.monotonic() < deadline:
-            if not select.select([master], [], [], 1)[0]:
-                continue
-            try:
-                data = os.read(master, 4096)
-            except OSError:  # EIO: every writer of the terminal is gone
-                break
-            if not data:
-                break
-            shown += data
-            if not asked and b"[y/N]" in shown:
-                os.write(master, answer.encode() + b"\n")
-                asked = True
-        return proc.wait(10), shown.decode().replace("\r\n", "\n")
-    finally:
-        os.close(master)
-
-
 def test_destroy_on_a_terminal_asks_first_and_no_answer_but_yes_keeps_the_instance(deployer_cli, app, sshd,
                                                                                   unique_instance):
     deployer_cli("deploy", app, "--instance", unique_instance, check=True)
 
-    code, shown = _answered(sshd, "n", "destroy", unique_instance)
+    code, shown = on_terminal(sshd, "destroy", unique_instance, answer="n")
 
     assert f"destroy {unique_instance} on {sshd.target} (release 1: web, worker): its containers, built images and " \
            "state (volumes are kept)? [y/N]" in shown
     assert code == 1 and "not destroyed: the answer was not yes (--yes does not ask)" in shown
     assert len(containers_of(unique_instance)) == 2
-    code, shown = _answered(sshd, "yes", "destroy", unique_instance)
+    code, shown = on_terminal(sshd, "destroy", unique_instance, answer="yes")
     assert code == 0 and f"destroyed {unique_instance} on" in shown and not containers_of(unique_instance)
 
 
@@ -111,7 +79,7 @@ def test_destroy_with_yes_or_without_a_terminal_asks_nothing(deployer_cli, app, 
     for name in (unique_instance, other_instance):
         deployer_cli("deploy", app, "--instance", name, check=True)
 
-    code, shown = _answered(sshd, "n", "destroy", unique_instance, "--yes")
+    code, shown = on_terminal(sshd, "destroy", unique_instance, "--yes", answer="n")
     piped = deployer_cli("destroy", other_instance, input="n\n")
 
     assert code == 0 and "[y/N]" not in shown and not containers_of(unique_instance)

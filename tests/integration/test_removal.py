@@ -24,7 +24,7 @@ def shutdown_file(sshd, instance, service):
 
 
 def test_destroy_stops_each_container_gracefully_so_its_shutdown_work_is_kept(deployer_cli, sshd, tmp_path,
-                                                                            unique_instance):
+                                                                             unique_instance):
     template = tmp_path / "app.yaml"
     template.write_text(GRACEFUL.format(name="db"))
     deployer_cli("deploy", template, "--instance", unique_instance, check=True)
@@ -85,7 +85,8 @@ def test_prune_after_a_rollback_keeps_both_tags_of_the_running_image_and_run_wor
 
     assert "pruned 1 image built for" in pruned  # release 2's build, which nothing uses
     assert not any(tag in pruned for tag in tags)
-    assert sorted(docker("image", "inspect", "--format", "{{join .RepoTags \" \"}}", image_id).stdout.split()) == sorted(tags)
+    kept = docker("image", "inspect", "--format", "{{join .RepoTags \" \"}}", image_id).stdout.split()
+    assert sorted(kept) == sorted(tags)
     result = deployer_cli("run", unique_instance, "web", "--", "cat", "/version")
     assert (result.returncode, result.stdout) == (0, "one\n"), result.stderr
     assert "is up to date" in deployer_cli("redeploy", unique_instance, check=True).stdout

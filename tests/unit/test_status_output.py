@@ -54,3 +54,14 @@ def test_one_changed_service_is_one_service(capsys):
     out = capsys.readouterr().out
     assert "release 2, 1 service changed in" in out
     assert "pruned 1 retained container of shop" in out and "pruned 1 image built for shop" in out
+
+
+def test_the_question_before_destroy_names_what_goes():
+    with_state = status(inspected("shop.db"), inspected("shop.web"))
+    nothing_left = Status("web1", "shop", None, ())
+
+    assert output.destroy_question(with_state, volumes=False) == (
+        "destroy shop on web1 (release 1: db, web): its containers, built images and state (volumes are kept)?")
+    assert output.destroy_question(with_state, volumes=True).endswith("its containers, built images, state and volumes?")
+    assert output.destroy_question(nothing_left, volumes=True) == (
+        "destroy the volumes of shop on web1 (it has no containers or state)?")
