@@ -76,6 +76,16 @@ def slug_images(busybox_image):
             "FABRIC_DEPLOYER_SLUG_RUNNER_IMAGE": "local/slugrunner:latest"}
 
 
+@pytest.fixture(scope="session")
+def real_images(docker_engine):
+    """local/redis, local/postgres and local/python, built from Debian's packages
+    (.ci/real-images: minutes the first time, then nothing while the packages stay)."""
+    res = subprocess.run([str(REPO_ROOT / ".ci" / "real-images")], capture_output=True, text=True, timeout=3600)
+    if res.returncode != 0:
+        _fail(f".ci/real-images failed:\n{res.stdout}\n{res.stderr}")
+    return {"redis": "local/redis:latest", "postgres": "local/postgres:latest", "python": "local/python:latest"}
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
