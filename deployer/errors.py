@@ -56,6 +56,11 @@ def printable(text):
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
 
 
+def plural(count, noun):
+    """``1 service``, ``2 services``: every count a message gives agrees with its noun."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 class UnreachableError(DeployerError):
     """The host could not be reached: nothing was changed on it."""
 

@@ -27,6 +27,7 @@ from .errors import EXIT_USAGE, DeployerError
 from .model.variables import assignments, load_vars_file, secrets_source
 from .ops import deploy as deploying, instance as instances
 from .remote.apply import SECRETS_FD
+from .remote.piped import piped
 from .settings import Settings, declared
 
 __all__ = [
@@ -146,7 +147,9 @@ def history(c, instance, json=False):
     """List the instance's releases: number, time, who, what changed."""
     with user_errors(c) as settings:
         host = _host(c, settings)
-        output.history(host.name, instance, instances.history(host, instance), json)
+        releases = instances.history(host, instance)
+        host.conceal(value for release in releases for value in release.get("secrets", {}).values())
+        output.history(host.name, instance, releases, json)
 
 
 @task(auto_shortflags=False, help={"instance": INSTANCE_HELP, "lock-wait": DEPLOY_HELP["lock-wait"]})
@@ -189,18 +192,21 @@ def exec_in(c, instance, service, command=None):
 
 
 def _attached(c, instance, service, command, argv, one_off=False):
-    """Run ``argv(spec, tty_flags, command_words)`` for one service with the user's terminal;
-    its exit code is ours. ``one_off``: a new container of the service (run): its secrets
-    reach it on SECRETS_FD, and the volumes it mounts are checked first (Host.attach)."""
+    """Run ``argv(spec, tty_flags, command_words)`` for one service with the user's terminal,
+    or with the pipe or file given as stdin (``psql < dump.sql``); its exit code is ours.
+    ``one_off``: a new container of the service (run): its secrets reach it on SECRETS_FD,
+    and the volumes it mounts are checked first (Host.attach)."""
     with user_errors(c) as settings:
         host = _host(c, settings)
         (spec,) = instances.service_specs(host, instance, service)
         tty = sys.stdin.isatty() and sys.stdout.isatty()
+        stdin = sys.stdin if not tty and piped(sys.stdin) else None  # the command reads it, as with docker -i
         hidden = spec.hidden_env() if one_off else {}
         host.conceal(value for name, value in spec.env if name in spec.secrets)
         words = shlex.split(command or "")  # given after ``--``: as the user quoted it (classic.py)
         volumes = spec.host_dirs if one_off else ()
-        _exit(host.attach(argv(spec, ["-it"] if tty else [], words), tty, hidden, instance, volumes))
+        flags = ["-it"] if tty else ["-i"] if stdin else []
+        _exit(host.attach(argv(spec, flags, words), tty, hidden, instance, volumes, stdin=stdin))
 
 
 def _control(verb, doc):
@@ -259,12 +265,17 @@ def status(c, instance, json=False):
 @task(
     auto_shortflags=False,
     help={"instance": INSTANCE_HELP, "volumes": "also delete the instance's volume directories",
-          "lock-wait": DEPLOY_HELP["lock-wait"]},
+          "lock-wait": DEPLOY_HELP["lock-wait"], "yes": "do not ask first (a terminal is asked; anything else never is)"},
 )
-def destroy(c, instance, volumes=False, lock_wait=None):
+def destroy(c, instance, volumes=False, lock_wait=None, yes=False):
     """Remove an instance's containers and state; its volumes are kept unless --volumes."""
     with user_errors(c) as settings:
         host = _host(c, settings)
+        if not yes and sys.stdin.isatty():  # a person is there to answer; a script or CI never is
+            doomed = instances.status(host, instance, missing_ok=volumes)  # volumes may be all that is left
+            if not output.confirmed(output.destroy_question(doomed, volumes)):
+                raise DeployerError("not destroyed: the answer was not yes (--yes does not ask)",
+                                    host=host.name, instance=instance)
         instances.destroy(host, instance, volumes, _seconds(lock_wait))
         output.destroyed(host.name, instance, volumes)
 

@@ -19,7 +19,7 @@ import shlex
 import sys
 import threading
 
-from ..errors import printable
+from ..errors import plural, printable
 from ..model import network
 from ..model.variables import MASK
 
@@ -175,13 +175,14 @@ def deployed(result, dry_run=False, as_json=False, live=None):
         table(DEPLOY_COLUMNS, rows, ["kept" if a.kind == "keep" else done for a in result.actions])
     where = f"{result.instance} on {result.host}"
     if dry_run:
-        emit(f"dry run: {changed} of {len(result.actions)} services would change on {where}; nothing was changed")
+        total = plural(len(result.actions), "service")
+        emit(f"dry run: {changed} of {total} would change on {where}; nothing was changed")
     elif not result.applied and changed:
-        emit(f"{where} is up to date (release {result.release}); leftovers of {changed} services repaired")
+        emit(f"{where} is up to date (release {result.release}); leftovers of {plural(changed, 'service')} repaired")
     elif not result.applied:
         emit(f"{where} is up to date (release {result.release}); nothing was changed")
     else:
-        emit(f"deployed {where}: release {result.release}, {changed} services changed in {result.seconds:.1f}s")
+        emit(f"deployed {where}: release {result.release}, {plural(changed, 'service')} changed in {result.seconds:.1f}s")
 
 
 def instances(host, states, as_json=False):
@@ -220,19 +221,20 @@ def status(result, as_json=False):
     for service, svc in (state.services.items() if state else ()):
         container = canonical.pop(svc.container, None)
         ports = list(container.ports if container else svc.ports)
-        rows.append((service, svc.container, _drift(svc, container), svc.image, ports, list(svc.volumes)))
+        rows.append((service, svc.container, _drift(svc, container), svc.image, ports, list(svc.volumes),
+                     _health(container)))
     for service, extra in result.leftovers.items():
         for names, drift in ((extra.stop, "a retained container running (deploy stops it)"),
                              (extra.clear, "left by a cut-off deploy (deploy removes it)"),
                              (extra.prune, "retained beyond deployer.retain (deploy removes it)")):
             for c in (canonical.pop(name) for name in names):
-                rows.append((service, c.name, f"{c.status}, {drift}", c.image, list(c.ports), []))
+                rows.append((service, c.name, f"{c.status}, {drift}", c.image, list(c.ports), [], _health(c)))
     retained = [c for c in canonical.values() if c.name.startswith(f"{result.instance}.{c.service}.")]
     for c in canonical.values():
         if c not in retained:
-            rows.append((c.service, c.name, f"{c.status} (not in state)", c.image, list(c.ports), []))
+            rows.append((c.service, c.name, f"{c.condition} (not in state)", c.image, list(c.ports), [], _health(c)))
     if as_json:
-        keys = ("service", "container", "state", "image", "ports", "volumes")
+        keys = ("service", "container", "state", "image", "ports", "volumes", "health")
         return document(
             {
                 "host": result.host,
@@ -252,15 +254,47 @@ def status(result, as_json=False):
         [(*row[:4], ", ".join(row[4]) or "-", ", ".join(row[5]) or "-") for row in rows],
     )
     if retained:
-        emit(f"{len(retained)} retained containers for rollback ({', '.join(c.name for c in retained)}); prune removes them")
+        names = ", ".join(c.name for c in retained)
+        emit(f"{plural(len(retained), 'retained container')} for rollback ({names}); prune removes them")
 
 
 def _drift(recorded, container):
     if container is None:
         return "missing (deploy recreates it)"
     if container.config_hash != recorded.config_hash:
-        return f"{container.status}, differs from the state (deploy recreates it)"
-    return container.status
+        return f"{container.condition}, differs from the state (deploy recreates it)"
+    return container.condition
+
+
+def _health(container):
+    """A running container's healthcheck verdict for --json (None: no healthcheck, or not running)."""
+    return (container.health or None) if container is not None and container.running else None
+
+
+_asking = threading.Lock()  # several hosts at once: one question at a time
+
+
+def confirmed(question):
+    """Ask a person on the terminal (stderr, then a line of stdin): whether the answer is yes."""
+    with _asking:
+        print(masked(question), end=" [y/N] ", file=sys.stderr, flush=True)
+        answer = sys.stdin.readline()
+        if not answer.endswith("\n"):
+            print(file=sys.stderr)  # Ctrl-D: the next line starts on a line of its own
+    return answer.strip().lower() in ("y", "yes")
+
+
+def destroy_question(status, volumes):
+    """What destroy is about to remove, as the question before it."""
+    state, where = status.state, f"{status.instance} on {status.host}"
+    if state is None and not status.containers:
+        return f"destroy the volumes of {where} (it has no containers or state)?"
+    if state:
+        about = f"release {state.release}: {', '.join(state.services)}"
+    else:
+        about = plural(len(status.containers), "container")
+    what = ", state and volumes" if volumes else " and state (volumes are kept)"
+    return f"destroy {where} ({about}): its containers, built images{what}?"
 
 
 def destroyed(host, instance, volumes):
@@ -278,7 +312,7 @@ def valid(template, as_json=False):
             }
         )
     names = ", ".join(s.name for s in template.services)
-    emit(f"{template.path}: ok ({len(template.services)} services: {names})")
+    emit(f"{template.path}: ok ({plural(len(template.services), 'service')}: {names})")
 
 
 def history(host, instance, releases, as_json=False):
@@ -289,7 +323,7 @@ def history(host, instance, releases, as_json=False):
         ("RELEASE", "TIME", "BY", "RESULT", "CHANGES"),
         [
             (
-                r["release"],
+                r["release"] or "-",  # 0: a first deploy that changed nothing, no release
                 r["time"],
                 r["by"],
                 r["result"],
@@ -302,9 +336,9 @@ def history(host, instance, releases, as_json=False):
 
 def pruned(host, instance, names, images=()):
     if names:
-        emit(f"pruned {len(names)} retained containers of {instance} on {host}: {', '.join(names)}")
+        emit(f"pruned {plural(len(names), 'retained container')} of {instance} on {host}: {', '.join(names)}")
     if images:
-        emit(f"pruned {len(images)} images built for {instance} on {host}: {', '.join(images)}")
+        emit(f"pruned {plural(len(images), 'image')} built for {instance} on {host}: {', '.join(images)}")
     if not names and not images:
         emit(f"nothing to prune for {instance} on {host}")
 

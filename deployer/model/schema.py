@@ -11,7 +11,7 @@ import shlex
 
 from voluptuous import Invalid, Optional, Required, Schema
 
-from .variables import SecretRef
+from .variables import PLACEHOLDER, SecretRef
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -319,15 +319,25 @@ REGISTRATION = Schema({Required("name"): name, Optional("wan", default=False): b
 
 
 def exposure(value):
-    """An env var's name, or ``{env: NAME, format: "redis://{host}:{port}/0"}``."""
+    """An env var's name, or ``{env: NAME, format: "redis://{host}:{port}/{instance}"}``."""
     if isinstance(value, dict):
         data = EXPOSURE(value)
         try:
-            data["format"].format(host="h", port=1)
-        except (KeyError, IndexError, ValueError) as e:
-            raise Invalid(f"format may use {{host}} and {{port}} only: {e}") from None
+            data["format"].format_map(_FormatFields(host="h", port=1))
+        except (KeyError, IndexError, ValueError, AttributeError) as e:
+            raise Invalid(f"format may use {{host}}, {{port}} and variables only: {e}") from None
         return data
     return {"env": env_name(value), "format": "{host}:{port}"}
+
+
+class _FormatFields(dict):
+    """An expose format's fields: the endpoint's, and variables not filled yet (a template
+    read without variables keeps its placeholders)."""
+
+    def __missing__(self, key):
+        if PLACEHOLDER.fullmatch(f"{{{key}}}"):
+            return "x"
+        raise KeyError(key)
 
 
 EXPOSURE = Schema({Required("env"): env_name, Optional("format", default="{host}:{port}"): text})
@@ -335,8 +345,15 @@ EXPOSURE = Schema({Required("env"): env_name, Optional("format", default="{host}
 REGISTER = mapping(registered_port, registration)
 EXPOSE = mapping(endpoint_ref, exposure)
 
-# Capitalised top-level keys: settings for the whole template.
-SETTINGS = Schema({Optional("Env"): ENV})
+def variable(value):
+    """A variable's name, as ``{name}`` writes it."""
+    if not isinstance(value, str) or not PLACEHOLDER.fullmatch(f"{{{value}}}"):
+        raise Invalid(f"expected a variable name (a letter or _, then letters, digits, _ . -), got {value!r}")
+    return value
+
+
+# Capitalised top-level keys: settings for the whole template (Vars: variables' defaults).
+SETTINGS = Schema({Optional("Env"): ENV, Optional("Vars"): mapping(variable, scalar)})
 
 
 def service_schema(plugin_keys):

@@ -140,6 +140,13 @@ class Container:
     created: str
     release: int
     ports: tuple[str, ...]
+    health: str = ""  # its healthcheck's verdict: healthy, starting, unhealthy ("": none)
+
+    @property
+    def condition(self):
+        """``running``, ``exited``... with the healthcheck's verdict, if it has one and runs:
+        ``running (healthy)``. A container can run and serve nothing; its health says so."""
+        return f"{self.status} ({self.health})" if self.health and self.running else self.status
 
     @classmethod
     def from_inspect(cls, data):
@@ -150,6 +157,7 @@ class Container:
             service=labels.get("deployer.service", ""),
             running=bool(data["State"].get("Running")),
             status=data["State"].get("Status", "unknown"),
+            health=(data["State"].get("Health") or {}).get("Status", ""),
             image=data["Config"].get("Image", ""),
             image_id=data.get("Image", ""),
             config_hash=labels.get("deployer.config-hash", ""),

@@ -16,7 +16,7 @@ from voluptuous import Invalid, MultipleInvalid
 from .. import plugins as plugin_registry
 from . import schema
 from ..errors import TemplateError
-from .variables import SecretRef, substitute
+from .variables import SecretRef, defaults, substitute
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,11 @@ class Template:
     text: str
     settings: Mapping[str, Any]
     services: tuple[Service, ...]
+
+    @property
+    def defaults(self):
+        """The variables the template gives a default (its ``Vars`` setting)."""
+        return self.settings.get("Vars", {})
 
     @property
     def secret_names(self):
@@ -52,7 +57,8 @@ def load(path, plugins=None, variables=None):
 
 
 def parse(text, path="<template>", plugins=None, variables=None):
-    """``variables``: the values of ``{name}`` placeholders (None: leave them as written)."""
+    """``variables``: the values of ``{name}`` placeholders (None: leave them as written);
+    the ``Vars`` setting's defaults fill those not given."""
     plugins = plugin_registry.installed() if plugins is None else plugins
     data = read_yaml(text, path)
     if not isinstance(data, dict) or not data:
@@ -61,7 +67,7 @@ def parse(text, path="<template>", plugins=None, variables=None):
         if not isinstance(key, str):
             raise TemplateError(f"top-level key {key!r} must be a string", file=path)
     if variables is not None:
-        data = substitute(data, variables, path)
+        data = _filled(data, variables, path)
     settings = {k: v for k, v in data.items() if k[:1].isupper()}
     for key in settings.keys() - schema.SETTINGS.schema.keys():
         raise TemplateError(
@@ -83,6 +89,17 @@ def parse(text, path="<template>", plugins=None, variables=None):
         raise TemplateError("defines no services", file=path)
     _check_unique(services, path)
     return Template(path=str(path), text=text, settings=settings, services=services)
+
+
+def _filled(data, variables, path):
+    """The template with its placeholders filled: by the variables given, else by the
+    ``Vars`` setting's defaults (which itself stays as written)."""
+    if "Vars" not in data:
+        return substitute(data, variables, path)
+    given = _validate(schema.SETTINGS, {"Vars": data["Vars"]}, path, "")["Vars"]
+    variables = {**defaults(given, variables, path), **variables}
+    rest = substitute({k: v for k, v in data.items() if k != "Vars"}, variables, path)
+    return {"Vars": data["Vars"], **rest}
 
 
 def _service(key, value, service_schema, path):

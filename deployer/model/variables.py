@@ -3,8 +3,11 @@
 Variables are ``{name}`` placeholders in the template's string values, filled per
 instance: ``{instance}`` and ``{host}`` are built in, others come from ``--var k=v`` or
 ``--vars FILE`` and are kept in the instance's state, so ``redeploy`` and ``rollback``
-need none of them again. ``${NAME}`` (a shell's syntax) is left alone, ``{{name}}``
-is a literal ``{name}``, and an ``expose`` format's ``{host}``/``{port}`` are the endpoint's. A placeholder without a value is an error naming every one.
+need none of them again; the template's ``Vars`` setting gives defaults for the rest
+(``defaults``), so CI can validate it without dummy values. ``${NAME}`` (a shell's syntax)
+is left alone, ``{{name}}`` is a literal ``{name}``, and in an ``expose`` format
+``{host}``/``{port}`` are the endpoint's (``str.format`` fills them at render: a value put
+there has its braces doubled). A placeholder without a value is an error naming every one.
 
 Secrets are env values written ``{secret: NAME}``: the value comes from the deploying
 side (its environment, or a dotenv file given with ``--secrets``), never from the
@@ -23,6 +26,8 @@ PLACEHOLDER = re.compile(r"\{\{([A-Za-z_][\w.-]*)\}\}|(?<!\$)\{([A-Za-z_][\w.-]*
 ASSIGNMENT = re.compile(r"([A-Za-z_][\w.-]*)=(.*)", re.S)
 MASK = "***"
 EXPOSE_FORMAT = re.compile(r"[^.]+\.expose\..+\.format", re.S)
+BUILT_IN = ("instance", "host")
+ENDPOINT_FIELDS = ("host", "port")  # an expose format's own
 
 
 @dataclass(frozen=True)
@@ -36,13 +41,14 @@ class UnsetVariables(TemplateError):
     """Placeholders without a value (a deploy may still find them in the instance's state)."""
 
 
-def substitute(data, variables, path):
-    """Every string in ``data`` (a parsed template) with its placeholders filled.
+def substitute(data, variables, path, where=""):
+    """Every string in ``data`` (a parsed template, or the part of it at ``where``) with its
+    placeholders filled.
 
     YAML aliases share objects: each one is filled once (``seen``), so a document of
     aliases of aliases ("billion laughs") costs its size, not its expansion."""
     unset = {}
-    result = _walk(data, variables, unset, "", {})
+    result = _walk(data, variables, unset, where, {})
     if unset:
         names = ", ".join(sorted(unset))
         raise UnsetVariables(
@@ -53,10 +59,21 @@ def substitute(data, variables, path):
     return result
 
 
+def defaults(given, variables, path):
+    """The values of the ``Vars`` setting's defaults (validated) of the variables that
+    ``variables`` lacks, filled with ``variables``: a default may use ``{instance}``,
+    ``{host}`` and the variables given. None may be a built-in."""
+    for name in given:
+        if name in BUILT_IN:
+            raise TemplateError(f"{{{name}}} is built in: it has no default", file=path, key=f"Vars.{name}")
+    missing = {name: value for name, value in given.items() if name not in variables}
+    return substitute(missing, variables, path, "Vars")
+
+
 def _walk(value, variables, unset, where, seen):
     if isinstance(value, str):
-        if EXPOSE_FORMAT.fullmatch(where):  # its {host} and {port} are the endpoint's
-            return value
+        if EXPOSE_FORMAT.fullmatch(where):
+            return PLACEHOLDER.sub(lambda m: _fill_format(m, variables, unset, where), value)
         return PLACEHOLDER.sub(lambda m: _fill(m, variables, unset, where), value)
     if not isinstance(value, (dict, list)):
         return value
@@ -77,6 +94,15 @@ def _fill(match, variables, unset, where):
         unset.setdefault(name, where)
         return match.group(0)
     return str(variables[name])
+
+
+def _fill_format(match, variables, unset, where):
+    """In an expose format, which str.format reads later: its own fields and a literal stay
+    as written, a variable's value goes in with its braces doubled."""
+    literal, name = match.groups()
+    if literal or name in ENDPOINT_FIELDS:
+        return match.group(0)
+    return _fill(match, variables, unset, where).replace("{", "{{").replace("}", "}}")
 
 
 def assignments(items, what="--var"):

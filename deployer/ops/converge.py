@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ..errors import DeployerError
+from ..errors import DeployerError, plural
 from ..model.plan import KEEP, REPAIR, plan
 from ..model.state import InstanceState
 from .instance import waiting, who
@@ -102,23 +102,28 @@ def _recorded(state, specs):
 
 
 def _partial(host, instance, previous, actions, done, want, release, note, error):
-    """Record what did change before the failure, so the state still describes what runs."""
+    """Record what did change before the failure, so the state still describes what runs.
+    A first deploy that changed nothing leaves no state, but its history says what
+    happened: an attempt, release 0, which no rollback goes back to."""
     steps = [a for a in actions if a.kind != KEEP]
     failed = next((a for a in steps if a.service not in done), None)
-    if done:
+    if done or not previous.release:
         started = [a.spec for a in steps if a.spec and a.service in done]
         removed = {a.service for a in steps if a.spec is None and a.service in done}
         state = previous.applied(started, removed, want.images, **release)
+        if not done:
+            state, note = dataclasses.replace(state, release=0), error.message
         record = state.record(steps, want.template_text, note, failed=failed.service if failed else "recording")
         try:
-            host.write_state(instance, state, record, host.settings.history)
+            host.write_state(instance, state if done else None, record, host.settings.history)
         except DeployerError:
             pass  # the deploy's own error says more; the labels on containers still tell
     if failed is None:
-        error.message = f"all {len(steps)} changes were made, but recording them failed: {error.message}"
+        made = plural(len(steps), "change")
+        error.message = f"every change was made ({made}), but recording them failed: {error.message}"
     else:
         error.message = (
             f"deploy stopped at service {failed.service!r} ({failed.kind}): {error.message}; "
-            f"{len(done)} of {len(steps)} changes were made, the other services run as before"
+            f"{len(done)} of {plural(len(steps), 'change')} made, the other services run as before"
         )
     return error

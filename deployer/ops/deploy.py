@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import plugins
-from ..errors import DeployerError, TemplateError
+from ..errors import DeployerError, TemplateError, UnreachableError
 from ..model import discovery, network, template as templates
 from ..model.spec import ContainerSpec, render
 from ..model.state import check_instance_name
@@ -61,20 +61,29 @@ class Inputs:
 def deploy(host, template_path, instance, options=Options(), inputs=Inputs()):
     """Bring the instance to the template: only services that changed are recreated.
 
-    Variables not given are taken from the instance's state (one more round trip, only
-    when the template has placeholders left without a value).
+    Variables not given are taken from the instance's state, else from the template's
+    defaults (``Vars``): a value given to an earlier deploy beats a default. That takes one
+    more round trip, only when the template has placeholders left without a value, or
+    defaults of variables not given.
     """
     check_instance_name(instance)
     variables = _variables(host, instance, inputs.variables)
     try:
-        template = templates.load(template_path, variables=variables)
-    except UnsetVariables as unset:
+        template, unset = templates.load(template_path, variables=variables), None
+    except UnsetVariables as e:
+        template, unset = None, e
+    if unset or template.defaults.keys() - variables.keys():
         try:
             stored = host.stored(instance)[2].variables
+        except UnreachableError:
+            raise
         except DeployerError:
-            raise unset from None  # a new instance: the variables must be given
-        variables = _variables(host, instance, {**stored, **inputs.variables})
-        template = templates.load(template_path, variables=variables)
+            if unset:
+                raise unset from None  # a new instance: the variables must be given
+            stored = {}
+        if stored or unset:
+            variables = _variables(host, instance, {**stored, **inputs.variables})
+            template = templates.load(template_path, variables=variables)
     template, sources = _with_builds(template, template_path, instance, options.dirty, host.settings.slug)
     return _deploy_template(host, instance, template, str(template_path), variables, options, inputs, sources)
 
@@ -159,7 +168,7 @@ def _ordered(specs, deps):
 def rollback(host, instance, to=None, options=Options()):
     """Run a release of the history again (by default the one before the current)."""
     check_instance_name(instance)
-    releases = host.history(instance)
+    releases = [r for r in host.history(instance) if r["release"]]  # 0: a first deploy that changed nothing
     if not releases:
         raise DeployerError("no releases in the history to roll back to", host=host.name, instance=instance)
     number = to if to is not None else releases[-1]["release"] - 1

@@ -32,10 +32,12 @@ def who():
     return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
-def status(host, instance):
+def status(host, instance, missing_ok=False):
+    """The instance's state and containers, and what a deploy would repair. An instance
+    the host knows nothing of is an error, or with ``missing_ok`` a Status of nothing."""
     check_instance_name(instance)
     facts = host.facts(instance)
-    if facts.state is None and not facts.containers:
+    if facts.state is None and not facts.containers and not missing_ok:
         raise DeployerError("no such instance on this host", host=host.name, instance=instance)
     extra = {}
     for service, recorded in (facts.state.services.items() if facts.state else ()):

@@ -69,7 +69,7 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
             steps += ["pids=", *batch, 'failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] || exit 1']
     pruned = [name for a in actions for name in a.prune]
     if pruned:
-        steps.append(f"docker rm -f {join(pruned)} >/dev/null")
+        steps.append(f"dpl_remove {join(pruned)}")
     return steps
 
 
@@ -113,14 +113,14 @@ def env_file(env):
 
 
 def record(state, entry, history=0):
-    """Shell lines writing state.json and appending the release ``entry`` to history.jsonl
-    (in $D), which keeps the newest ``history`` releases (0: all). The entry's template
-    text is kept once per distinct template (``templates/SHA.yaml``), not in every line:
-    a large template deployed a hundred times is stored once."""
+    """Shell lines writing state.json (unless ``state`` is None) and appending the release
+    ``entry`` to history.jsonl (in $D), which keeps the newest ``history`` releases (0: all).
+    The entry's template text is kept once per distinct template (``templates/SHA.yaml``),
+    not in every line: a large template deployed a hundred times is stored once."""
     line = json.dumps({k: v for k, v in entry.items() if k != "template_text"}, sort_keys=True, separators=(",", ":"))
     lines = (
-        f'dpl_put "$D/state.json" {q(state.to_json())} || exit 1\n'
-        f'{call("dpl_keep_template", entry["template_sha256"], entry["template_text"])} || exit 1\n'
+        (f'dpl_put "$D/state.json" {q(state.to_json())} || exit 1\n' if state is not None else "")
+        + f'{call("dpl_keep_template", entry["template_sha256"], entry["template_text"])} || exit 1\n'
         f'dpl_trace append "$D/history.jsonl" {len(line.encode()) + 1}\n'
         f'(umask 077 && printf "%s\\n" {q(line)} >>"$D/history.jsonl") || exit 1'
     )

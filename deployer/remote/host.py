@@ -41,6 +41,7 @@ from ..model.state import InstanceState
 from . import apply, builds, facts as facts_
 from .apply import SECRETS, Deploy, env_file
 from .framing import Watch, boundary as new_boundary, sections
+from .piped import piping
 from .scripts import call, instance as about, join, q, script, source
 from .session import LocalRunner, SSHRunner
 
@@ -75,12 +76,14 @@ class Host:
         """The host as the user named it (``{host}`` in templates); the machine's name locally."""
         return getattr(self.context, "host", None) or socket.gethostname()
 
-    def attach(self, argv, tty, hidden=None, instance=None, volumes=(), reads_stdin=True):
+    def attach(self, argv, tty, hidden=None, instance=None, volumes=(), reads_stdin=True, stdin=None):
         """Run one command with the user's terminal attached (logs, run, exec); its exit code
         (conceal() its secrets first: -v shows the command).
 
-        Through Fabric's own run(), which handles the pty and stdin; without a terminal
-        stdin is not mirrored (it would fail under CI). ``hidden``: env vars the command
+        Through Fabric's own run(), which handles the pty and a terminal's stdin. Without a
+        terminal, ``stdin`` (a pipe or a file, piped.py) is handed to the command as it
+        comes, and its end ends the command's input; with none, the command gets no input
+        (CI's stdin is none to wait on). ``hidden``: env vars the command
         reads as an env file on SECRETS_FD: a script (on stdin, like every script) writes
         them to a 0600 file in the instance's directory first, and the command opens it
         and removes it before it runs, so no secret is in any process's arguments.
@@ -100,8 +103,10 @@ class Host:
             command = f"{_guarded(volumes)} || exit 1\n{command}"
         command = source("guard") + (source("tied") if tied else "") + command
         self.report("run", *argv)  # -v shows it, as the commands scripts note
-        result = self.context.run(command, pty=tty, warn=True, in_stream=None if tty else False)
-        return result.exited
+        if tty or stdin is None:
+            return self.context.run(command, pty=tty, warn=True, in_stream=None if tty else False).exited
+        with piping(self.context):
+            return self.context.run(command, warn=True, in_stream=stdin).exited
 
     # -- operations, each one round trip ------------------------------------------------
 
@@ -173,8 +178,10 @@ class Host:
         return out["image"].strip()
 
     def write_state(self, instance, state, entry, history=0):
-        """Record a partly applied deploy (its containers really run)."""
-        self._script(f"{about(instance)}\n{apply.record(state, entry, history)}", instance)
+        """Record a partly applied deploy (its containers really run); with no ``state``,
+        only the history ``entry`` (a first deploy that changed nothing)."""
+        directory = 'mkdir -p "$D" && chmod 700 "$D" || exit 1'  # a failed first deploy's lock took it along
+        self._script(f"{about(instance)}\n{directory}\n{apply.record(state, entry, history)}", instance)
 
     def instances(self):
         """The state of every instance on the host, from its files alone."""

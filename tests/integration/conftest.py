@@ -70,6 +70,16 @@ def slug_images(busybox_image):
             "FABRIC_DEPLOYER_SLUG_RUNNER_IMAGE": "local/slugrunner:latest"}
 
 
+@pytest.fixture(scope="session")
+def real_images(docker_engine):
+    """local/redis, local/postgres and local/python, built from Debian's packages
+    (.ci/real-images: minutes the first time, then nothing while the packages stay)."""
+    res = subprocess.run([str(REPO_ROOT / ".ci" / "real-images")], capture_output=True, text=True, timeout=3600)
+    if res.returncode != 0:
+        _fail(f".ci/real-images failed:\n{res.stdout}\n{res.stderr}")
+    return {"redis": "local/redis:latest", "postgres": "local/postgres:latest", "python": "local/python:latest"}
+
+
 @contextlib.contextmanager
 def _sshd(tmp, env=None):
     """An OpenSSH server on a free loopback port (harness/sshd.py): every session gets
@@ -136,11 +146,13 @@ def _command(module, sshd, repo_env, args, host, env):
 
 
 def _runner(module, sshd, repo_env):
-    def run(*args, host=True, check=None, env=None, cwd=None, input=None):
+    def run(*args, host=True, check=None, env=None, cwd=None, input=None, stdin=None):
         cmd, full_env = _command(module, sshd, repo_env, args, host, env)
         try:
-            res = subprocess.run(cmd, capture_output=True, text=True, env=full_env,
-                                 cwd=cwd or REPO_ROOT, input=input, timeout=CLI_TIMEOUT)
+            if input is None and stdin is None:
+                stdin = subprocess.DEVNULL  # as in CI: never this terminal, where destroy would ask
+            res = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=cwd or REPO_ROOT,
+                                 input=input, stdin=stdin, timeout=CLI_TIMEOUT)
         except subprocess.TimeoutExpired as e:
             _fail(f"timed out after {CLI_TIMEOUT}s: {cmd}\n"
                   f"--- stdout\n{e.stdout}\n--- stderr\n{e.stderr}")
@@ -160,8 +172,9 @@ def _local_env(sshd):
 
 @pytest.fixture
 def deployer_cli(sshd, docker_engine, busybox_image):
-    """run(*args, host=True, check=None, env=None, cwd=None, input=None) -> CompletedProcess
-    of `python -m deployer`. host=False runs in local mode (no -H/-i)."""
+    """run(*args, host=True, check=None, env=None, cwd=None, input=None, stdin=None) ->
+    CompletedProcess of `python -m deployer`. host=False runs in local mode (no -H/-i);
+    ``input`` is piped to its stdin, else ``stdin`` is it (None: /dev/null, as in CI)."""
     return _runner("deployer", sshd, _local_env(sshd))
 
 
@@ -194,7 +207,7 @@ def deployer_started(sshd, docker_engine, busybox_image):
 
     def start(*args, env=None):
         cmd, full_env = _command("deployer", sshd, {}, args, True, env)
-        procs.append(subprocess.Popen(cmd, cwd=REPO_ROOT, env=full_env, text=True,
+        procs.append(subprocess.Popen(cmd, cwd=REPO_ROOT, env=full_env, text=True, stdin=subprocess.DEVNULL,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE))
         return procs[-1]
 

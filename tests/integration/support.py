@@ -101,14 +101,16 @@ def command_processes(client, processes=None):
     return descendants(client, processes) + [p for d in daemons() for p in descendants(d, processes)]
 
 
-def on_terminal(sshd, *args, env=None, timeout=120):
+def on_terminal(sshd, *args, env=None, timeout=120, answer=None):
     """Run ``deployer -H SSHD ARGS`` with a terminal as its stdout and stderr (NO_COLOR unset
-    unless given): (exit code, what the terminal showed, its CRLF line ends as LF)."""
+    unless given): (exit code, what the terminal showed, its CRLF line ends as LF). With an
+    ``answer``, its stdin is the terminal too, and the answer is typed once it asks [y/N]."""
     master, terminal = os.openpty()
     cmd = [sys.executable, "-m", "deployer", "-H", sshd.target, "-i", str(sshd.key), *map(str, args)]
     full_env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
     full_env.update(FABRIC_DEPLOYER_KNOWN_HOSTS=str(sshd.known_hosts), **(env or {}))
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal, cwd=REPO_ROOT, env=full_env)
+    stdin = subprocess.DEVNULL if answer is None else terminal
+    proc = subprocess.Popen(cmd, stdin=stdin, stdout=terminal, stderr=terminal, cwd=REPO_ROOT, env=full_env)
     os.close(terminal)
     shown, deadline = [], time.monotonic() + timeout
     try:
@@ -121,6 +123,9 @@ def on_terminal(sshd, *args, env=None, timeout=120):
                 if not data:
                     break
                 shown.append(data)
+                if answer is not None and b"[y/N]" in b"".join(shown):
+                    os.write(master, answer.encode() + b"\n")
+                    answer = None
         else:
             proc.kill()
         return proc.wait(10), b"".join(shown).decode().replace("\r\n", "\n")

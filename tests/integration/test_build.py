@@ -57,7 +57,7 @@ def test_a_commit_is_built_on_the_host_once_and_a_new_commit_rebuilds(deployer_c
     # prune: the retained container goes, and then the first build, which nothing uses now
     current = inspect(f"{unique_instance}.web", "{{.Config.Image}}")
     pruned = deployer_cli("prune", unique_instance, check=True).stdout
-    assert f"pruned 1 images built for {unique_instance} on " in pruned and image in pruned
+    assert f"pruned 1 image built for {unique_instance} on " in pruned and image in pruned
     assert docker("image", "inspect", image).returncode != 0
     assert docker("image", "inspect", current).returncode == 0
     deployer_cli("destroy", unique_instance, check=True)

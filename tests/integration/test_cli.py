@@ -6,6 +6,7 @@ import urllib.request
 import pytest
 
 from deployer.errors import EXIT_USAGE
+from support import containers_of, on_terminal
 
 
 def test_the_demo_template_deploys_and_serves_its_greeting(deployer_cli, unique_instance):
@@ -58,3 +59,28 @@ def test_a_missing_template_file_names_it(deployer_cli, tmp_path):
 
     assert result.returncode == EXIT_USAGE
     assert result.stderr == f"error: {tmp_path / 'nope.yaml'}: cannot read template: No such file or directory\n"
+
+
+def test_destroy_on_a_terminal_asks_first_and_no_answer_but_yes_keeps_the_instance(deployer_cli, app, sshd,
+                                                                                  unique_instance):
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+
+    code, shown = on_terminal(sshd, "destroy", unique_instance, answer="n")
+
+    assert f"destroy {unique_instance} on {sshd.target} (release 1: web, worker): its containers, built images and " \
+           "state (volumes are kept)? [y/N]" in shown
+    assert code == 1 and "not destroyed: the answer was not yes (--yes does not ask)" in shown
+    assert len(containers_of(unique_instance)) == 2
+    code, shown = on_terminal(sshd, "destroy", unique_instance, answer="yes")
+    assert code == 0 and f"destroyed {unique_instance} on" in shown and not containers_of(unique_instance)
+
+
+def test_destroy_with_yes_or_without_a_terminal_asks_nothing(deployer_cli, app, sshd, unique_instance, other_instance):
+    for name in (unique_instance, other_instance):
+        deployer_cli("deploy", app, "--instance", name, check=True)
+
+    code, shown = on_terminal(sshd, "destroy", unique_instance, "--yes", answer="n")
+    piped = deployer_cli("destroy", other_instance, input="n\n")
+
+    assert code == 0 and "[y/N]" not in shown and not containers_of(unique_instance)
+    assert piped.returncode == 0 and "[y/N]" not in piped.stderr and not containers_of(other_instance)

@@ -27,7 +27,7 @@ def test_a_retained_container_found_running_is_stopped_and_said_so(deployer_cli,
     repaired = deployer_cli("deploy", app, "--instance", unique_instance, check=True)
 
     assert f"stopped leftover {unique_instance}.web.r1" in repaired.stdout
-    assert "leftovers of 1 services repaired" in repaired.stdout
+    assert "leftovers of 1 service repaired" in repaired.stdout
     assert not running(f"{unique_instance}.web.r1") and running(f"{unique_instance}.web")
     releases = json.loads(deployer_cli("history", unique_instance, "--json", check=True).stdout)["releases"]
     assert [r["release"] for r in releases] == [1, 2]  # a repair is no release

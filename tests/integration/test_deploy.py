@@ -177,3 +177,31 @@ def test_a_deploy_shows_each_steps_time_and_quiet_shows_nothing_but_errors(deplo
     assert all(row.split()[-1].endswith("s") and float(row.split()[-1][:-1]) > 0 for row in rows)
     assert quiet.stdout == "" and quiet.stderr == ""
     assert failed.returncode == 1 and failed.stdout == "" and "no such instance" in failed.stderr
+
+
+def test_a_host_port_another_instance_holds_is_named_with_that_instance(deployer_cli, app, unique_instance,
+                                                                       other_instance):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app.write_text(APP.replace('"127.0.0.1::8080"', f'"127.0.0.1:{port}:8080"'))
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+
+    result = deployer_cli("deploy", app, "--instance", other_instance)
+
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"host port {port} is held by instance {unique_instance} (its container {unique_instance}.web)" in result.stderr
+
+
+def test_a_failed_first_deploy_leaves_no_lock_files_and_history_says_what_happened(deployer_cli, app, sshd,
+                                                                                 unique_instance):
+    app.write_text("web:\n  image: local/busybox\n  cmd: sh -c 'echo no config; exit 3'\n")
+
+    failed = deployer_cli("deploy", app, "--instance", unique_instance)
+    history = deployer_cli("history", unique_instance)
+
+    assert failed.returncode == 1 and "deploy stopped at service 'web' (create)" in failed.stderr
+    assert not list((sshd.state_dir / "instances" / unique_instance).glob("lock*"))
+    (row,) = history.stdout.splitlines()[1:]
+    assert row.startswith("-  ") and "failed at web" in row and "the new container of web did not start well (" in row
+    assert "no releases in the history to roll back to" in deployer_cli("rollback", unique_instance).stderr

@@ -346,7 +346,7 @@ def test_a_second_deploy_with_a_lock_wait_waits_its_turn_and_builds_on_the_first
     code, out, err = finish(first)
     assert code == 0, err
     assert "release 2, 2 services changed" in out
-    assert "release 3, 1 services changed" in second.stdout
+    assert "release 3, 1 service changed" in second.stdout
     rows = history_rows(deployer_cli, unique_instance)
     assert sorted(rows) == [1, 2, 3] and all(" ok " in line for line in rows.values())
     assert state_release(sshd, unique_instance) == 3

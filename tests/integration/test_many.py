@@ -114,6 +114,22 @@ def test_variables_are_filled_per_instance_and_remembered_by_redeploy(deployer_c
         deployer_cli("destroy", second, "--volumes")
 
 
+def test_a_templates_defaults_yield_to_values_given_now_or_to_an_earlier_deploy(deployer_cli, app, unique_instance):
+    greeting = APP.replace("GREETING: hello", "GREETING: '{greeting} {who}'")
+    app.write_text("Vars: {greeting: hello, who: world}\n" + greeting)
+    assert deployer_cli("validate", app, host=False).returncode == 0  # CI needs no dummy --var
+
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+    first = env_of(f"{unique_instance}.web")["GREETING"]
+    deployer_cli("deploy", app, "--instance", unique_instance, "--var", "greeting=hi", check=True)
+    given = env_of(f"{unique_instance}.web")["GREETING"]
+    app.write_text("Vars: {greeting: hello, who: everyone}\n" + greeting)
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+
+    assert (first, given) == ("hello world", "hi world")
+    assert env_of(f"{unique_instance}.web")["GREETING"] == "hi everyone"  # kept from before; the new default
+
+
 def test_a_secret_reaches_the_container_and_nothing_else(deployer_cli, app, unique_instance, sshd, tmp_path):
     secret = "s3cr3t-value-that-must-not-leak"
     app.write_text(APP + "  env: {DB_PASSWORD: {secret: DB_PASSWORD}}\n")

@@ -2,6 +2,8 @@
 
 import signal
 
+import subprocess
+
 from harness.poll import wait_for
 from harness.processes import all_processes
 from support import APP, docker, env_of, inspect
@@ -124,6 +126,17 @@ def test_an_unhealthy_new_container_is_replaced_by_the_old_one_again(deployer_cl
     assert "release 1" in deployer_cli("status", unique_instance, check=True).stdout
 
 
+def test_status_shows_the_health_of_a_container_with_a_healthcheck(deployer_cli, app, unique_instance):
+    app.write_text(APP + "  healthcheck: {cmd: 'true', interval: 1s}\n")
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+
+    rows = deployer_cli("status", unique_instance, check=True).stdout.splitlines()
+
+    assert [row.split()[:4] for row in rows if row.startswith(("web ", "worker "))] == [
+        ["web", f"{unique_instance}.web", "running", "local/busybox"],
+        ["worker", f"{unique_instance}.worker", "running", "(healthy)"]]
+
+
 def test_a_service_without_volumes_or_fixed_ports_starts_its_replacement_first(deployer_cli, app, unique_instance):
     deployer_cli("deploy", app, "--instance", unique_instance, check=True)
     old = inspect(f"{unique_instance}.worker", "{{.Id}}")
@@ -170,3 +183,35 @@ def test_a_killed_client_takes_its_logs_follow_and_one_off_along_on_the_host(dep
 
     wait_for(lambda: not _host_commands("logs", unique_instance), "docker logs to end on the host", timeout=10)
     wait_for(lambda: not one_offs(), "the one-off container to go", timeout=20)
+
+
+def test_exec_and_run_hand_piped_stdin_to_the_command_whole_and_end_it_at_its_end(deployer_cli, app, unique_instance):
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+    dump = "".join(f"insert into notes values ({n}, 'note ünïcode {n}');\n" for n in range(60000))  # 3 MiB
+
+    counted = deployer_cli("exec", unique_instance, "web", "--", "sh", "-c", "wc -c; echo done", input=dump)
+    one_off = deployer_cli("run", unique_instance, "worker", "--", "sh", "-c", "head -n 1; exit 3", input=dump)
+
+    assert (counted.returncode, counted.stdout.split()) == (0, [str(len(dump.encode())), "done"]), counted.stderr
+    assert (one_off.returncode, one_off.stdout) == (3, "insert into notes values (0, 'note ünïcode 0');\n")
+
+
+def test_exec_reads_a_file_given_as_stdin_and_local_mode_too(deployer_cli, app, unique_instance, tmp_path):
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+    dump = tmp_path / "dump.sql"
+    dump.write_text("select 42;\n")
+
+    with open(dump) as stdin:
+        over_ssh = deployer_cli("exec", unique_instance, "web", "--", "cat", stdin=stdin)
+    locally = deployer_cli("exec", unique_instance, "web", "--", "cat", input="select 43;\n", host=False)
+
+    assert (over_ssh.returncode, over_ssh.stdout) == (0, "select 42;\n"), over_ssh.stderr
+    assert (locally.returncode, locally.stdout) == (0, "select 43;\n"), locally.stderr
+
+
+def test_exec_without_input_such_as_cis_stdin_gives_the_command_none_to_wait_for(deployer_cli, app, unique_instance):
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+
+    result = deployer_cli("exec", unique_instance, "web", "--", "cat", stdin=subprocess.DEVNULL)
+
+    assert (result.returncode, result.stdout) == (0, "")

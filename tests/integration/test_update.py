@@ -31,7 +31,7 @@ def test_an_env_change_recreates_exactly_that_service_and_says_why(deployer_cli,
 
     after = ids(unique_instance)
     assert after["worker"] == before["worker"] and after["web"] != before["web"]
-    assert "release 2, 1 services changed" in result.stdout
+    assert "release 2, 1 service changed" in result.stdout
 
 
 def test_deploy_repairs_a_container_stopped_behind_its_back(deployer_cli, app, unique_instance):

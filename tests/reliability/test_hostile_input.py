@@ -92,12 +92,14 @@ def hostile(sshd, docker_engine, busybox_image, tmp_path_factory):
     volumes = {name: _fill(p, canary) for name, p in VOLUME_PATHS.items()}
     label_keys = {name: _fill(k, canary) for name, k in LABEL_KEYS.items()}
     var_value = _fill(f"$(touch {CANARY}.var) `touch {CANARY}.var2`", canary)
+    default = _fill(f"'$(touch {CANARY}.default)' `touch {CANARY}.default2`", canary)
     template = {
         "Env": {f"S{i}": values[n] for i, n in enumerate(names)},
+        "Vars": {"hostile_default": default},
         "probe": {
             "image": "local/busybox",
             "cmd": ["sh", "-c", "exec sleep 3600", "sh", *(values[n] for n in names)],
-            "env": {f"V{i}": values[n] for i, n in enumerate(names)} | {"FROM_VAR": "{hostile}"},
+            "env": {f"V{i}": values[n] for i, n in enumerate(names)} | {"FROM_VAR": "{hostile}", "FROM_DEFAULT": "{hostile_default}"},
             "labels": {f"v{i}": values[n] for i, n in enumerate(names)}
             | {key: "label-key-probe" for key in label_keys.values()},
             "workdir": _fill(f"/work dir/$(touch {CANARY}.workdir)", canary),
@@ -120,7 +122,7 @@ def hostile(sshd, docker_engine, busybox_image, tmp_path_factory):
            "deploy", str(path), f"--instance={instance}", f"--var=hostile={var_value}"]
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT, timeout=120, env=cli_env(sshd))
     yield dict(result=result, instance=instance, values=values, names=names, canary=canary,
-               volumes=volumes, label_keys=label_keys, var_value=var_value, tmp=tmp, sshd=sshd,
+               volumes=volumes, label_keys=label_keys, var_value=var_value, default=default, tmp=tmp, sshd=sshd,
                template=template)
     remove_instance(instance)
 
@@ -163,8 +165,9 @@ def test_a_command_string_is_split_into_words_and_no_shell_reads_them(hostile):
     assert config["Cmd"] == shlex.split(hostile["template"]["strcmd"]["cmd"])
 
 
-def test_a_hostile_variable_value_reaches_the_container_verbatim(hostile):
+def test_a_hostile_variable_value_or_default_reaches_the_container_verbatim(hostile):
     assert env_of(f"{hostile['instance']}.probe")["FROM_VAR"] == hostile["var_value"]
+    assert env_of(f"{hostile['instance']}.probe")["FROM_DEFAULT"] == hostile["default"]
 
 
 def test_a_hostile_workdir_reaches_the_container_verbatim(hostile):

@@ -170,3 +170,10 @@ def test_a_template_deployed_again_is_kept_once(shell):
 
 def test_without_a_history_limit_every_release_is_kept():
     assert "dpl_trim_history" not in record(InstanceState("c1", "app.yaml", 1, "", ""), entry(1, "t"))
+
+
+def test_a_first_deploy_that_changed_nothing_records_its_history_line_and_no_state(shell):
+    assert shell.run(f'mkdir -p "$D"\n{record(None, entry(0, "t"))}', uses=()).exited == 0
+
+    assert json.loads((shell.instance_dir / "history.jsonl").read_text()) == {"release": 0, "template_sha256": "t1"}
+    assert not (shell.instance_dir / "state.json").exists()

@@ -94,13 +94,13 @@ def test_a_second_deployer_that_may_not_wait_is_refused_naming_the_holder(holder
 
 def test_a_second_deployer_waits_saying_for_whom_and_gets_the_lock_when_the_holder_ends(holder, shell):
     info = (shell.instance_dir / "lock.info").read_text().strip()
-    waiter = shell.start(LOCK.format(30, "bob") + "\ndpl_mark got-it", uses=())
+    waiter = shell.start(LOCK.format(30, "bob") + "\ndpl_mark got-it\ncat <&3 >/dev/null", uses=())
 
     assert waiter.read_until(f"{BOUNDARY} waiting 0 c1 {info}") is not None
     holder.finish()  # its process ends: flock lets go, nobody unlocked anything
     assert waiter.read_until(f"{BOUNDARY} got-it") is not None
-    assert waiter.finish().exited == 0
     assert (shell.instance_dir / "lock.info").read_text().startswith("bob since ")
+    assert waiter.finish().exited == 0
 
 
 def test_a_second_deployer_gives_up_after_waiting_as_long_as_it_may(holder, shell):
@@ -109,6 +109,34 @@ def test_a_second_deployer_gives_up_after_waiting_as_long_as_it_may(holder, shel
     assert ran.exited == 1
     assert [fields[:2] for fields in ran.marks("waiting")] == [("0", "c1")]
     assert ran.error.message.endswith("(waited 1 s; --lock-wait waits longer)")
+
+
+def test_an_instance_without_state_keeps_no_lock_files_once_the_script_ends(shell):
+    ran = shell.run(LOCK.format(0, "alice") + "\nexit 1", uses=())  # a first deploy that failed
+
+    assert ran.exited == 1
+    assert not shell.instance_dir.exists()
+
+
+def test_an_instance_with_state_keeps_its_lock_file(shell):
+    shell.instance_dir.mkdir(parents=True)
+    (shell.instance_dir / "state.json").write_text("{}")
+
+    assert shell.run(LOCK.format(0, "alice"), uses=()).exited == 0
+    assert sorted(p.name for p in shell.instance_dir.iterdir()) == ["lock", "lock.info", "state.json"]
+
+
+def test_a_waiter_whose_lock_file_went_takes_the_lock_on_the_new_one_and_holds_it(holder, shell):
+    info = (shell.instance_dir / "lock.info").read_text().strip()
+    waiter = shell.start(LOCK.format(30, "bob") + "\ndpl_mark got-it\ncat <&3 >/dev/null", uses=())
+    assert waiter.read_until(f"{BOUNDARY} waiting 0 c1 {info}") is not None
+
+    holder.finish()  # no state: its lock file goes as it ends, while bob waits on it
+    assert waiter.read_until(f"{BOUNDARY} got-it") is not None
+    third = shell.run(LOCK.format(0, "carol"), uses=())
+
+    assert third.exited == 1 and third.error.message.startswith("locked by bob since ")
+    waiter.finish()
 
 
 # -- dpl_inspect, dpl_within, dpl_pull --------------------------------------------------

@@ -400,13 +400,13 @@ def test_a_stop_first_rollback_that_cannot_keep_the_current_container_changes_no
 PS_WEB = "ps -aq --filter label=deployer.instance=c1 --filter label=deployer.service=web"
 
 
-def test_removing_a_service_removes_each_of_its_containers(retained, shell):
+def test_removing_a_service_stops_each_of_its_containers_gracefully_then_removes_them(retained, shell):
     retained.answer(PS_WEB, "current\nretained\n")
 
     ran = shell.run(call("dpl_down", "web"))
 
     assert ran.done == ["web"]
-    assert retained.log() == [PS_WEB, "rm -f current retained"]
+    assert retained.log() == [PS_WEB, "stop current retained", "rm -f current retained"]
     assert retained.containers() == {}
 
 

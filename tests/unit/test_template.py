@@ -152,7 +152,7 @@ ERRORS = [
     ("Env: {TZ: [UTC]}\napp: {}", "app.yaml: Env.TZ: expected a string, number or boolean"),
     # unknown keys
     ("app: {imgae: redis}", "app.yaml: app.imgae: unknown key"),
-    ("Environment: {TZ: UTC}\napp: {}", "app.yaml: Environment: unknown template setting (known: Env;"),
+    ("Environment: {TZ: UTC}\napp: {}", "app.yaml: Environment: unknown template setting (known: Env, Vars;"),
     # no image, bad names
     ("web+api: {cmd: serve}", "app.yaml: web+api: no image: the key is not an image reference and there is no 'image:' key"),
     ("'my app': {image: redis}", "app.yaml: my app: 'my app' is not a valid name"),
@@ -186,7 +186,12 @@ ERRORS = [
     ("app: {register: {99999: web}}", "app.yaml: app.register[99999]: expected a container port number, got '99999'"),
     ("app: {register: {8080: 'a b'}}", "app.yaml: app.register[8080]: 'a b' is not a valid name"),
     ("app: {expose: {'db': DB_URL}}", "app.yaml: app.expose.db: expected 'service:endpoint' (or 'instance/service:endpoint'), got 'db'"),
-    ("app: {expose: {'db:x': {env: A, format: '{nope}'}}}", "app.yaml: app.expose.db:x: format may use {host} and {port} only"),
+    ("app: {expose: {'db:x': {env: A, format: '{0}'}}}", "app.yaml: app.expose.db:x: format may use {host}, {port} and variables only"),
+    ("app: {expose: {'db:x': {env: A, format: 'a{'}}}", "app.yaml: app.expose.db:x: format may use {host}, {port} and variables only"),
+    # variables' defaults
+    ("Vars: [a]\napp: {}", "app.yaml: Vars: expected a mapping of name: value"),
+    ("Vars: {a: [1]}\napp: {}", "app.yaml: Vars.a: expected a string, number or boolean"),
+    ("Vars: {'a b': 1}\napp: {}", "app.yaml: Vars.a b: expected a variable name"),
 ]
 
 

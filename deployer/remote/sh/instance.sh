@@ -44,24 +44,26 @@ dpl_stored() {
   return 0
 }
 
-# dpl_prune: remove the retained containers (any not named <instance>.<service>), then the
-# images built for the instance that no container uses; says what went
+# dpl_prune: remove the retained containers (any not named <instance>.<service>; stopped
+# first, should one run), then the images built for the instance that no container uses;
+# says what went
 dpl_prune() {
-  local names entry old='' image
+  local names entry old='' image unused
   names=$(docker ps -a --filter "label=deployer.instance=$I" --format '{{.Names}}|{{.Label "deployer.service"}}') || return 1
   for entry in $names; do
     if [ "${entry%%|*}" != "$I.${entry#*|}" ]; then old="$old ${entry%%|*}"; fi
   done
   # shellcheck disable=SC2086 # old: one container name a word
-  if [ -n "$old" ]; then docker rm -f $old >/dev/null || return 1; fi
+  if [ -n "$old" ]; then dpl_remove $old || return 1; fi
+  unused=$(dpl_unused) || return 1
   dpl_mark pruned
   for entry in $old; do echo "$entry"; done
   dpl_mark images
-  for image in $(dpl_built); do docker rmi "$image" >/dev/null 2>&1 && echo "$image"; done
+  for image in $unused; do docker rmi "$image" >/dev/null 2>&1 && echo "$image"; done
   return 0
 }
 
-# dpl_destroy VOLUMES WAIT WHO: remove the instance's containers, networks, built images and state (and its
+# dpl_destroy VOLUMES WAIT WHO: stop and remove the instance's containers, remove its networks, built images and state (and its
 # volumes, VOLUMES=1), after its endpoints' keys in etcd, when it registered any, under the lock (dpl_lock DIR WAIT WHO); marks
 # `missing` when the host knows no such instance (with VOLUMES: nor any volumes of it)
 dpl_destroy() {
@@ -79,10 +81,11 @@ dpl_destroy() {
   fi
   ids=$(docker ps -aq --filter "label=deployer.instance=$I") || return 1
   # shellcheck disable=SC2086 # ids: one container id a word
-  if [ -n "$ids" ]; then docker rm -f $ids >/dev/null || return 1; fi
+  if [ -n "$ids" ]; then dpl_remove $ids || return 1; fi
   dpl_networks_rm || return 1
+  images=$(dpl_unused) || return 1
   # shellcheck disable=SC2086 # images: one reference a word
-  images=$(dpl_built) && docker rmi $images >/dev/null 2>&1  # one still in use (a one-off container's) stays
+  if [ -n "$images" ]; then docker rmi $images >/dev/null 2>&1; fi  # one a container made meanwhile uses stays
   rm -rf -- "$D" || return 1
   if [ "$1" = 1 ]; then rm -rf -- "${V:?}/$I" || return 1; fi
   return 0

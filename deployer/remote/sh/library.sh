@@ -72,20 +72,41 @@ dpl_put() {
 # however it ends; a second deployer waits up to WAIT seconds, then names the holder.
 # While waiting it writes a line a second: once its client is gone, that write kills it
 # (SIGPIPE), so a killed client never leaves a waiter behind to take the lock later.
+# An instance that has no state when the script ends (its first deploy failed, or there
+# was no such instance) keeps no lock files (dpl_unlocked); so a lock taken on a file
+# removed meanwhile is none, and is taken again on the file there now.
 dpl_lock() {
-  local waited=0 held
-  mkdir -p "$1" && chmod 700 "$1" && exec 9>>"$1/lock" || return 1
-  while ! flock -n 9; do
-    if [ "$waited" -ge "$2" ]; then
-      echo "deployer: locked by $(cat "$1/lock.info" 2>/dev/null || echo '?') (waited $2 s; --lock-wait waits longer)" >&2
-      return 1
-    fi
-    read -r held 2>/dev/null <"$1/lock.info" || held='?'
-    dpl_mark waiting "$waited" "${1##*/}" "$held"
-    if flock -w 1 9; then break; fi
-    waited=$((waited + 1))
+  local waited=0 held inodes
+  # shellcheck disable=SC2034 # script-wide: read when the exit trap runs
+  dpl_locked=$1
+  # shellcheck disable=SC2016 # expanded when the exit trap runs
+  dpl_at_exit 'dpl_unlocked "$dpl_locked"'
+  while :; do
+    mkdir -p "$1" && chmod 700 "$1" && exec 9>>"$1/lock" || return 1
+    while ! flock -n 9; do
+      if [ "$waited" -ge "$2" ]; then
+        echo "deployer: locked by $(cat "$1/lock.info" 2>/dev/null || echo '?') (waited $2 s; --lock-wait waits longer)" >&2
+        return 1
+      fi
+      read -r held 2>/dev/null <"$1/lock.info" || held='?'
+      dpl_mark waiting "$waited" "${1##*/}" "$held"
+      if flock -w 1 9; then break; fi
+      waited=$((waited + 1))
+    done
+    inodes=$(stat -L -c %i /dev/fd/9 "$1/lock" 2>/dev/null) && [ "${inodes%%[!0-9]*}" = "${inodes##*[!0-9]}" ] && break
   done
   printf '%s since %s\n' "$3" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$1/lock.info"
+}
+
+# dpl_unlocked DIR: at the end of a script that locked DIR, the lock files go (and DIR, if
+# nothing else is in it) unless the instance has a state: no `lock` is left of a first
+# deploy that failed, or of a task given an instance the host does not have
+dpl_unlocked() {
+  if [ ! -f "$1/state.json" ]; then
+    rm -f "$1/lock" "$1/lock.info"
+    rmdir "$1" 2>/dev/null
+  fi
+  return 0
 }
 
 # dpl_inspect INSTANCE REF...: ONE docker call describing the instance's containers and the
@@ -100,9 +121,39 @@ dpl_inspect() {
   printf '%s\n' "${out:-[]}"
 }
 
-# dpl_built: the images deployer built for instance $I (labelled so, in its repository: an
-# image built FROM one of them inherits the label, not the name)
-dpl_built() { docker images --filter "label=deployer.instance=$I" --format '{{.Repository}}:{{.Tag}}' | grep '^deployer/'; }
+# dpl_remove CONTAINER...: stop the containers, then remove them. `docker stop` gives each
+# its own stop signal and stop timeout (stop_timeout), so a database writes what it writes at
+# shutdown (Redis its dump, PostgreSQL its checkpoint) instead of being killed
+dpl_remove() {
+  docker stop "$@" >/dev/null 2>&1  # one already gone, or stopped, is no reason not to remove the rest
+  docker rm -f "$@" >/dev/null
+}
+
+# dpl_unused: the tags of the images deployer built for instance $I (labelled so, in its
+# repository: an image built FROM one of them inherits the label, not the name) whose image
+# no container on the host uses, running or not, of any instance. A tag's image id is what
+# counts, not the tag: with two tags on one id (a revert builds the same image again), `docker
+# rmi TAG` would only untag, even the tag a running container was created from. (Asked twice
+# when a container goes meanwhile: an unknown answer removes nothing.)
+dpl_unused() {
+  local ids used='' tries=0 tag id
+  while :; do
+    ids=$(docker ps -aq --no-trunc) || return 1
+    if [ -z "$ids" ]; then break; fi
+    # shellcheck disable=SC2086 # ids: one container id a word
+    used=$(docker inspect --format '{{.Image}}' $ids 2>/dev/null) && break
+    tries=$((tries + 1))
+    if [ "$tries" = 2 ]; then echo "deployer: cannot tell which images the host's containers use" >&2; return 1; fi
+  done
+  # shellcheck disable=SC2086 # used: one image id a line, made one line of words
+  used=" $(printf '%s ' $used)"
+  docker images --no-trunc --filter "label=deployer.instance=$I" --format '{{.Repository}}:{{.Tag}} {{.ID}}' | {
+    while read -r tag id; do
+      case "$tag" in deployer/*) ;; *) continue ;; esac
+      case "$used" in *" $id "*) ;; *) echo "$tag" ;; esac
+    done
+  }
+}
 
 # dpl_pull IMAGE: docker pull, saying so first; on failure, docker's reason
 dpl_pull() {

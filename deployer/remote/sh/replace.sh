@@ -70,7 +70,7 @@ dpl_restore() {
 # dpl_failed SERVICE CONTAINER: why the new container did not start well, and its last lines
 dpl_failed() {
   {
-    echo "deployer: the new container of $1 did not start well ($(docker container inspect --format '{{.State.Status}}, exit code {{.State.ExitCode}}{{if .RestartCount}}, restarted {{.RestartCount}} times{{end}}{{if .State.Health}}, {{.State.Health.Status}}{{end}}' "$2" 2>&1))"
+    echo "deployer: the new container of $1 did not start well ($(docker container inspect --format '{{.State.Status}}, exit code {{.State.ExitCode}}{{if eq .RestartCount 1}}, restarted once{{else if .RestartCount}}, restarted {{.RestartCount}} times{{end}}{{if .State.Health}}, {{.State.Health.Status}}{{end}}' "$2" 2>&1))"
     docker logs --tail 10 "$2" 2>&1 | sed 's/^/log: /'
   } >&2
 }
@@ -81,7 +81,7 @@ dpl_failed() {
 dpl_run() {
   local joins='' join id
   while [ "$1" = --dpl-join ]; do joins="$joins $2"; shift 2; done
-  if [ -z "$joins" ]; then docker run "$@"; return; fi
+  if [ -z "$joins" ]; then dpl_launch run "$@"; return; fi
   shift
   id=$(docker create "$@") || return 1
   for join in $joins; do
@@ -91,7 +91,26 @@ dpl_run() {
       docker network connect "${join%%=*}" "$id" || return 1
     fi
   done
-  docker start "$id"
+  dpl_launch start "$id"
+}
+
+# dpl_launch run|start ARG...: docker run or start of a container, its output dropped; when
+# it fails for a host port in use, says who holds the port: an instance (by its
+# container), a container of no instance, or no container at all
+dpl_launch() {
+  local err port holder
+  err=$(docker "$@" 2>&1 >/dev/null) && return 0
+  printf '%s\n' "$err" >&2
+  port=$(printf '%s\n' "$err" | sed -n -e 's/.*Bind for .*:\([0-9]*\) failed: port is already allocated.*/\1/p' \
+    -e 's/.*listen [a-z0-9]* .*:\([0-9]*\): bind: address already in use.*/\1/p' | head -n 1)
+  [ -n "$port" ] || return 1
+  holder=$(docker ps --filter "publish=$port" --format '{{.Names}} {{.Label "deployer.instance"}}' | head -n 1)
+  case "$holder" in
+    "") echo "deployer: host port $port is in use on the host, by no container (another program listens on it)" >&2 ;;
+    *" ") echo "deployer: host port $port is published by container ${holder% }, which no instance holds" >&2 ;;
+    *) echo "deployer: host port $port is held by instance ${holder#* } (its container ${holder% *})" >&2 ;;
+  esac
+  return 1
 }
 
 # dpl_network CREATE-ARGS... NAME: docker network create, unless it exists (another
@@ -110,7 +129,7 @@ dpl_up() {
   t0=$(dpl_now)
   shift 3
   old=$(dpl_retire "$name" "$keep") || return 1
-  if dpl_run "$@" >/dev/null; then
+  if dpl_run "$@"; then
     if dpl_started "$name"; then dpl_mark ok "$service" "$t0" "$(dpl_now)"; return 0; fi
     dpl_failed "$service" "$name"
   fi
@@ -146,7 +165,7 @@ dpl_first() {
   local service="$1" name="$2" keep="$3" t0
   t0=$(dpl_now)
   shift 3
-  if dpl_run "$@" >/dev/null && dpl_switch "$service" "$name" "$keep" "$t0" "$name.next"; then return 0; fi
+  if dpl_run "$@" && dpl_switch "$service" "$name" "$keep" "$t0" "$name.next"; then return 0; fi
   docker rm -f "$name.next" >/dev/null 2>&1
   return 1
 }
@@ -178,13 +197,13 @@ dpl_back() {
   return 1
 }
 
-# dpl_down SERVICE: remove every container of one service of instance $I
+# dpl_down SERVICE: stop and remove every container of one service of instance $I
 dpl_down() {
   local t0 ids
   t0=$(dpl_now)
   ids=$(docker ps -aq --filter "label=deployer.instance=$I" --filter "label=deployer.service=$1") || return 1
   # shellcheck disable=SC2086 # ids: one container id a word
-  if [ -n "$ids" ]; then docker rm -f $ids >/dev/null || return 1; fi
+  if [ -n "$ids" ]; then dpl_remove $ids || return 1; fi
   dpl_mark ok "$1" "$t0" "$(dpl_now)"
 }
 
