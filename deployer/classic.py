@@ -64,10 +64,25 @@ def attach_to_fab():
 
 
 def parse_tasks_of(program, parse):
-    """A Program's parse_tasks (``parse``: invoke's own) with classic calls and ``--``."""
+    """A Program's parse_tasks (``parse``: invoke's own) with classic calls and ``--``;
+    ``TASK --help`` is ``--help TASK`` (invoke would take ``--help`` for a positional value)."""
     program.core.unparsed = translate(program.collection, program.core.unparsed)
+    asked = _help_asked(program.collection, program.core.unparsed)
+    if asked:  # nothing else is parsed: the help is all that is printed
+        program.args.help.value, program.core.unparsed = asked, []
     parse()
     _hand_over_dashes(program)
+
+
+def _help_asked(collection, tokens):
+    """The task whose name a ``--help``/``-h`` follows (None: no help asked so)."""
+    current = None
+    for token in tokens:
+        if token in ("--help", "-h") and current is not None:
+            return current
+        if not token.startswith("-") and _task(collection, token) is not None:
+            current = token
+    return None
 
 
 def translate(collection, tokens):

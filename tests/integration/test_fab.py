@@ -115,3 +115,10 @@ def test_fab_lists_every_deployer_task_with_its_one_line_help_and_shows_a_tasks_
     for flag in ["--instance=STRING    the instance's name, e.g. staging", "--dry-run", "--force", "--pull",
                  "--lock-wait=STRING", "--var", "--vars=STRING", "--secrets=STRING", "--json", "--dirty"]:
         assert flag in flags
+
+
+def test_plain_fab_prints_a_tasks_help_after_its_name_and_runs_nothing(fab):
+    shown = fab("deploy", "--help", host=False, check=True)
+
+    assert "deploy [--options]" in shown.stdout and "--dry-run" in shown.stdout
+    assert "needs the instance" not in shown.stderr
