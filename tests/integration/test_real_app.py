@@ -77,6 +77,7 @@ web:
   git: .
   env: {GREETING: "{greeting}", PGPASSWORD: {secret: DB_PASSWORD}}
   register: {8000: http}
+  ports: ["127.0.0.1::8000"]
   expose:
     "redis:redis": {env: REDIS_URL, format: "redis://{host}:{port}/0"}
     "db:sql": {env: DATABASE_URL, format: "postgresql://postgres@{host}:{port}/{instance}"}
@@ -126,9 +127,10 @@ def shop(deployer_cli, repo, unique_instance):
 
 
 def web(run, instance, method="GET", data=None):
-    """The web service's answer, reached at its endpoint as the host publishes it."""
-    endpoint = json.loads(run("endpoints", instance, "--json", check=True).stdout)["endpoints"]["web:http"]
-    url = f"http://{endpoint['address']}:{endpoint['host_port']}/"
+    """The web service's answer, at the port the host publishes it on (its endpoint is on
+    the instance's private network only)."""
+    published = docker("port", f"{instance}.web", "8000").stdout.split()[0]
+    url = f"http://{published}/"
     request = urllib.request.Request(url, data=data, method=method)
     for _ in range(50):  # it listens a moment after it was found healthy elsewhere
         try:
