@@ -9,7 +9,6 @@ naming the setting (exit 2), before any host is contacted. README.rst's settings
 is ``table()``; a unit test keeps them the same.
 """
 
-import dataclasses
 from dataclasses import dataclass
 
 from .errors import TemplateError
@@ -153,9 +152,6 @@ class Settings:
     @property
     def slug(self):
         return Slug(self.slug_builder_image, self.slug_runner_image)
-
-    def but(self, **changes):
-        return dataclasses.replace(self, **changes)
 
 
 def _lookup(given, key):
