@@ -37,16 +37,35 @@ class Facts:
     networks: frozenset = frozenset()  # which of the networks asked about exist
 
 
+@dataclass(frozen=True)
+class Released:
+    """A service's release command: run (its exit code and seconds), or, in a dry run,
+    one that would run (``command``, no exit code)."""
+
+    service: str
+    exit_code: int | None = None
+    seconds: float | None = None
+    command: tuple = ()
+
+    def to_dict(self):
+        """As --json and the history give it (the command only where it would run)."""
+        done = {"service": self.service, "exit_code": self.exit_code, "seconds": self.seconds}
+        return done if self.exit_code is not None else {**done, "command": list(self.command)}
+
+
 class Applying(Protocol):
     """A deploy holding the instance's lock, its facts read under it."""
 
     facts: Facts
     seconds: dict  # service -> seconds its step took, once applied
+    released: tuple  # Released: the release commands run, once applied
 
-    def apply(self, actions, final_state, entry, template_text, deps=None, registry=None, networks=()):
-        """Create the ``networks`` missing, run the plan's changing actions, then record
-        ``final_state`` and the release ``entry``; (services done, the error that stopped
-        the rest or None)."""
+    def apply(self, actions, final_state, entry, template_text, deps=None, registry=None, networks=(), releases=None,
+              held=None):
+        """Create the ``networks`` missing, run the plan's changing actions (each service in
+        ``releases`` after its release command), then record ``final_state`` and the
+        release ``entry``; call ``held(ok, done)`` before the lock is released; (services
+        done, the error that stopped the rest or None)."""
 
     def register(self, registry):
         """Only bring the endpoint registry up to date (nothing else changed)."""

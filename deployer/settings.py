@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .errors import TemplateError
 from .model.etcd import BACKENDS, Etcd
+from .model.schema import HOOKS
 from .ops.build import DEFAULT_BUILDER, DEFAULT_RUNNER, Slug
 
 
@@ -81,6 +82,8 @@ SETTINGS = (
     Setting("health_timeout", 60, _number(int), ("60 seconds to become healthy",)),
     Setting("min_uptime", 0.1, _number(float), ("0.1 seconds a new container must keep running",)),
     Setting("history", 100, _number(int), ("100 releases kept in ``history.jsonl`` (0: all)",)),
+    Setting("release_timeout", 600, _number(int), ("600 seconds a service's ``release`` command may",
+                                                   "run, then it is stopped (0: no limit)")),
     Setting("docker_timeout", 120, _number(int), ("120 seconds a docker command may take on a",
                                                    "host (builds and pulls: no limit); more than",
                                                    "the longest ``stop_timeout``")),
@@ -99,6 +102,8 @@ SETTINGS = (
     Setting("verbose", False, _flag, ("false: show each docker command the host runs",), "-v"),
     Setting("slug.builder_image", DEFAULT_BUILDER, _text, (f"``{DEFAULT_BUILDER}``: builds buildpack slugs",)),
     Setting("slug.runner_image", DEFAULT_RUNNER, _text, (f"``{DEFAULT_RUNNER}``: runs them",)),
+    *(Setting(f"hooks.{name.replace('-', '_')}", "", _text, ("none: else a command, ``sh -c``,", when))
+      for name, when in HOOKS.items()),
 )
 
 
@@ -113,6 +118,7 @@ class Settings:
     health_timeout: int = 60
     min_uptime: float = 0.1
     history: int = 100
+    release_timeout: int = 600
     docker_timeout: int = 120
     parallel: int = 10
     parallel_starts: int = 8
@@ -126,6 +132,10 @@ class Settings:
     verbose: bool = False
     slug_builder_image: str = DEFAULT_BUILDER
     slug_runner_image: str = DEFAULT_RUNNER
+    hooks_pre_deploy: str = ""
+    hooks_post_deploy: str = ""
+    hooks_pre_rollback: str = ""
+    hooks_post_rollback: str = ""
 
     @classmethod
     def of(cls, config):
@@ -153,10 +163,21 @@ class Settings:
     def slug(self):
         return Slug(self.slug_builder_image, self.slug_runner_image)
 
+    @property
+    def hooks(self):
+        """The hooks fabric.yaml sets, by name (``pre-deploy``): command and where it is set."""
+        return {name: (command, f"deployer.hooks.{name.replace('-', '_')}") for name in HOOKS
+                if (command := getattr(self, f"hooks_{name.replace('-', '_')}"))}
+
 
 def _lookup(given, key):
+    """``given[a][b]`` for the key ``a.b``; a part written with ``-`` for ``_`` is found too
+    (``hooks.pre-deploy``, as a template's ``Hooks`` writes it)."""
     for part in key.split("."):
-        given = given.get(part) if hasattr(given, "get") else None
+        if not hasattr(given, "get"):
+            return None
+        value = given.get(part)
+        given = given.get(part.replace("_", "-")) if value is None else value
     return given
 
 
@@ -175,7 +196,7 @@ def declared():
 
 def table():
     """README.rst's settings table (reStructuredText)."""
-    widths = (32, 48, 38)
+    widths = (32, 48, 40)
     rule = "  ".join("=" * w for w in widths)
     rows = [rule, _row(("``fabric.yaml`` key", "default", "env var / flag"), widths), rule]
     for s in SETTINGS:

@@ -20,7 +20,9 @@ class Live:
       counts the seconds, else one line when the wait begins; a pull, on a terminal, as it begins;
     - a deploy's rows (``apply`` with the plan, then ``ok`` per step done): on a terminal
       each row as its step is done, in colour; elsewhere ``deployed`` prints the table at
-      the end, as before, so scripts and logs see no difference.
+      the end, as before, so scripts and logs see no difference;
+    - a release command's output (``release``), each line on stderr as it comes, as a
+      build's (``web release | ...``).
     """
 
     def __init__(self, host, verbose=False, rows=True):
@@ -33,12 +35,13 @@ class Live:
         self._waits = set()  # what has been waited for (shown once when not on a terminal)
         self._open = 0  # length of the counting line on a terminal, 0: none
         self._lock = threading.Lock()
+        self._progress = output.build_progress()  # made here, in the task's thread: it knows the host
         self._handlers = {
             "secrets": self._conceal, "run": self._traced, "put": self._traced, "append": self._traced,
             "garbled": self._traced,
             "waiting": self._lock_wait, "health": self._health_wait, "pulling": self._pulling,
             "apply": self._planned, "ok": self._done,
-            "applied": self._applied,
+            "applied": self._applied, "release": self._release_line,
         }
 
     def __call__(self, kind, *fields):
@@ -84,6 +87,9 @@ class Live:
         if self._open:
             print(file=sys.stderr, flush=True)
             self._open = 0
+
+    def _release_line(self, kind, service, line):
+        self._progress(f"{service} release", line)
 
     def _planned(self, kind, actions):
         """The header and the kept services at once; the other rows as their steps are done."""

@@ -167,12 +167,16 @@ def deployed(result, dry_run=False, as_json=False, live=None):
                     {"service": a.service, "action": a.kind, "reason": a.reason, "seconds": result.step_seconds.get(a.service)}
                     for a in result.actions
                 ],
+                "releases": [r.to_dict() for r in result.releases],
+                "hooks": [h.to_dict() for h in result.hooks],
             }
         )
     if not (live and live.table):  # else each row was printed as its step was done
         rows = [step_row(a, result.step_seconds.get(a.service)) for a in result.actions]
         done = "done" if (result.applied or result.step_seconds) and not dry_run else None
         table(DEPLOY_COLUMNS, rows, ["kept" if a.kind == "keep" else done for a in result.actions])
+    for line in ran(result):
+        emit(line)
     where = f"{result.instance} on {result.host}"
     if dry_run:
         total = plural(len(result.actions), "service")
@@ -183,6 +187,21 @@ def deployed(result, dry_run=False, as_json=False, live=None):
         emit(f"{where} is up to date (release {result.release}); nothing was changed")
     else:
         emit(f"deployed {where}: release {result.release}, {plural(changed, 'service')} changed in {result.seconds:.1f}s")
+
+
+def ran(result):
+    """A line per release command run (or, in a dry run, that would run) and per hook."""
+    for r in result.releases:
+        if r.exit_code is None:
+            yield f"release command of {r.service} would run: {shlex.join(r.command)}"
+        else:
+            yield f"release command of {r.service}: exit code {r.exit_code}{_took(r.seconds)}"
+    for h in result.hooks:
+        yield f"hook {h.name}: exit code {h.exit_code}{_took(h.seconds)}"
+
+
+def _took(seconds):
+    return "" if seconds is None else f" in {seconds:.1f}s"
 
 
 def instances(host, states, as_json=False):
@@ -317,7 +336,7 @@ def valid(template, as_json=False):
 
 def history(host, instance, releases, as_json=False):
     if as_json:
-        keys = ("release", "time", "by", "result", "note", "template", "template_sha256", "changes")
+        keys = ("release", "time", "by", "result", "note", "template", "template_sha256", "changes", "releases")
         return document({"host": host, "instance": instance, "releases": [{k: r.get(k) for k in keys} for r in releases]})
     table(
         ("RELEASE", "TIME", "BY", "RESULT", "CHANGES"),
@@ -327,7 +346,9 @@ def history(host, instance, releases, as_json=False):
                 r["time"],
                 r["by"],
                 r["result"],
-                "; ".join(filter(None, [r.get("note")] + [f"{svc} {why}" for svc, why in r["changes"].items()])) or "-",
+                "; ".join(filter(None, [r.get("note")] + [f"{svc} {why}" for svc, why in r["changes"].items()]
+                                 + [f"{x['service']} release command: exit code {x['exit_code']}"
+                                    for x in r.get("releases", ())])) or "-",
             )
             for r in releases
         ],

@@ -96,6 +96,23 @@ def plan(specs, state, containers, images, force=False, retain=3):
     return tuple(actions)
 
 
+def releasing(actions, commands, state, images, force=False):
+    """Service -> the release command (``release:``) that runs before its step: for a service
+    created, or recreated because its spec or its image changed (or ``force``); not for one
+    recreated only because its container exited or went missing (the same release ran
+    before), nor for one kept, repaired or removed. In the plan's order."""
+    recorded = state.services if state else {}
+
+    def changed(spec):
+        before = recorded.get(spec.service)
+        image_id = images.get(spec.image)
+        return force or before is None or before.config_hash != spec.config_hash or bool(
+            before.image_id and image_id and before.image_id != image_id)
+
+    return {a.service: commands[a.service] for a in actions
+            if a.service in commands and a.kind in (CREATE, RECREATE) and changed(a.spec)}
+
+
 def _matches(container, spec, images):
     return container.config_hash == spec.config_hash and container.image_id == images.get(spec.image)
 

@@ -306,6 +306,7 @@ CORE_KEYS = {
     "memory": memory,
     "cpus": cpus,
     "healthcheck": healthcheck,
+    "release": command,  # run once before the service's containers are replaced: not part of the spec
 }
 
 def registration(value):
@@ -352,8 +353,38 @@ def variable(value):
     return value
 
 
+# The hooks: commands on the deploying machine around a deploy or a rollback (ops/hooks.py),
+# and when each runs. A template sets the deploy's; a rollback reads no template, so its
+# hooks come from fabric.yaml alone (deployer.hooks.*).
+HOOKS = {
+    "pre-deploy": "before a deploy contacts the host",
+    "post-deploy": "after a deploy, the host's lock still held",
+    "pre-rollback": "before a rollback contacts the host",
+    "post-rollback": "after a rollback, the host's lock still held",
+}
+TEMPLATE_HOOKS = ("pre-deploy", "post-deploy")
+
+
+def hook_command(value):
+    """A hook: one shell command line (``sh -c`` runs it), not empty."""
+    if not text(value).strip():
+        raise Invalid("expected a shell command")
+    return value
+
+
+def hooks(value):
+    if not isinstance(value, dict):
+        raise Invalid(f"expected a mapping of hook: command ({', '.join(TEMPLATE_HOOKS)})")
+    for key in value:
+        if key not in TEMPLATE_HOOKS:
+            why = (" (a rollback reads no template: set deployer.hooks."
+                   f"{str(key).replace('-', '_')} in fabric.yaml)" if key in HOOKS else "")
+            raise Invalid(f"unknown hook; a template's hooks: {', '.join(TEMPLATE_HOOKS)}{why}", path=[key])
+    return Schema({Optional(key): hook_command for key in TEMPLATE_HOOKS})(value)
+
+
 # Capitalised top-level keys: settings for the whole template (Vars: variables' defaults).
-SETTINGS = Schema({Optional("Env"): ENV, Optional("Vars"): mapping(variable, scalar)})
+SETTINGS = Schema({Optional("Env"): ENV, Optional("Vars"): mapping(variable, scalar), Optional("Hooks"): hooks})
 
 
 def service_schema(plugin_keys):

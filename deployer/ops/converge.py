@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..errors import DeployerError, plural
-from ..model.plan import KEEP, REPAIR, plan
+from ..engine import Released
+from ..model.plan import KEEP, REPAIR, plan, releasing
 from ..model.state import InstanceState
 from .instance import waiting, who
 
@@ -26,6 +27,8 @@ class Deployed:
     applied: bool = True  # False: a dry run, or nothing to change
     notes: tuple = ()  # warnings for the user (e.g. uncommitted changes left out of a build)
     step_seconds: dict = dataclasses.field(default_factory=dict)  # service -> seconds its step took
+    releases: tuple = ()  # engine.Released: the release commands run (in a dry run: that would run)
+    hooks: tuple = ()  # hooks.Ran: the hooks run around it (ops/hooks.py)
 
 
 @dataclass(frozen=True)
@@ -42,55 +45,86 @@ class Desired:
     endpoints: dict = dataclasses.field(default_factory=dict)  # "svc:ep" -> Endpoint.to_dict()
     deps: dict = dataclasses.field(default_factory=dict)  # service -> services it exposes
     networks: tuple = ()  # the instance's networks to create before its containers
+    releases: dict = dataclasses.field(default_factory=dict)  # service -> its release command (template)
 
 
-def converge(host, instance, images, desire, options, note, discovery_used=False, built=(), networks=()):
+def converge(host, instance, images, desire, options, note, discovery_used=False, built=(), networks=(),
+             post=None):
     """Plan ``desire(facts)`` against the host under the instance's lock and apply it;
     ``built`` are images deployer builds itself (never pulled); ``networks`` those the
-    facts say exist or not."""
+    facts say exist or not.
+
+    ``post(ok, changed, release)`` (the post hook, ops/hooks.py) is called once the plan
+    has run, or the deploy failed, while the host still holds the lock; not when nothing
+    changed. (A dry run takes no lock: it is called when something would change.) It may
+    be called twice (a failed apply, then its error): the hook runs once."""
     started = time.monotonic()
-    retain = host.settings.retain
+    post = post or (lambda ok, changed=(), release="": None)
     if options.dry_run:
-        facts = host.facts(instance, images, discovery_used, networks)
-        want = desire(facts)
-        actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, retain)
-        release = facts.state.release if facts.state else 0
-        return Deployed(host.name, instance, release, actions, time.monotonic() - started, applied=False)
+        return _dry_run(host, instance, images, desire, options, discovery_used, networks, post, started)
     lock_wait = waiting(host, options.lock_wait)
     pull = tuple(image for image in images if image not in built) if options.pull else ()
     with host.deploying(instance, images, who(), lock_wait, pull, discovery_used, networks) as session:
-        facts = session.facts
-        want = desire(facts)
-        host.conceal([*want.secrets.values(), *(facts.state.secrets.values() if facts.state else ())])
-        actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, retain)
-        previous = facts.state or InstanceState(instance, want.source, 0, "", "")
-        registry = host.etcd and host.etcd.update(want.endpoints, instance, facts, host.hostname)
-        if all(a.kind in (KEEP, REPAIR) for a in actions) and _recorded(facts.state, want.specs):
-            if any(a.kind == REPAIR for a in actions):  # the state describes what runs: no new release
-                error = session.apply(actions, deps=want.deps, registry=registry, networks=want.networks)[1]
-                if error:
-                    raise error.where(instance=instance)
-            elif registry:
-                session.register(registry)
-            return Deployed(host.name, instance, previous.release, actions, time.monotonic() - started, applied=False,
-                            step_seconds=session.seconds)
-        release = dict(
-            template=want.source,
-            release=previous.release + 1,
-            deployed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            deployed_by=who(),
-            variables=want.variables,
-            secrets=want.secrets,
-            endpoints=want.endpoints,
-        )
-        removed = {a.service for a in actions if a.spec is None}
-        final = previous.applied(want.specs, removed, want.images, **release)
-        record = final.record(actions, want.template_text, note)
-        done, error = session.apply(actions, final, record, want.template_text, want.deps, registry, want.networks)
+        try:
+            return _locked(host, instance, session, desire(session.facts), options, note, post, started)
+        except DeployerError:
+            post(False, (), session.facts.state.release if session.facts.state else "")
+            raise
+
+
+def _dry_run(host, instance, images, desire, options, discovery_used, networks, post, started):
+    """The plan, the release commands that would run; nothing locked, nothing changed."""
+    facts = host.facts(instance, images, discovery_used, networks)
+    want = desire(facts)
+    actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, host.settings.retain)
+    release = facts.state.release if facts.state else 0
+    would = releasing(actions, want.releases, facts.state, want.images, options.force)
+    if changed := [a.service for a in actions if a.kind != KEEP]:
+        post(True, changed, release)
+    return Deployed(host.name, instance, release, actions, time.monotonic() - started, applied=False,
+                    releases=tuple(Released(service, command=tuple(argv)) for service, argv in would.items()))
+
+
+def _locked(host, instance, session, want, options, note, post, started):
+    """Plan and apply under the lock (a new release, unless only leftovers are repaired)."""
+    facts = session.facts
+    host.conceal([*want.secrets.values(), *(facts.state.secrets.values() if facts.state else ())])
+    actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, host.settings.retain)
+    previous = facts.state or InstanceState(instance, want.source, 0, "", "")
+    registry = host.etcd and host.etcd.update(want.endpoints, instance, facts, host.hostname)
+    if all(a.kind in (KEEP, REPAIR) for a in actions) and _recorded(facts.state, want.specs):
+        if any(a.kind == REPAIR for a in actions):  # the state describes what runs: no new release
+            error = session.apply(actions, deps=want.deps, registry=registry, networks=want.networks,
+                                  held=lambda ok, done: post(ok, sorted(done), previous.release))[1]
+            if error:
+                raise error.where(instance=instance)
+        elif registry:
+            session.register(registry)
+        return Deployed(host.name, instance, previous.release, actions, time.monotonic() - started, applied=False,
+                        step_seconds=session.seconds)
+    release = dict(
+        template=want.source,
+        release=previous.release + 1,
+        deployed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        deployed_by=who(),
+        variables=want.variables,
+        secrets=want.secrets,
+        endpoints=want.endpoints,
+    )
+    removed = {a.service for a in actions if a.spec is None}
+    final = previous.applied(want.specs, removed, want.images, **release)
+    record = final.record(actions, want.template_text, note)
+    releases = releasing(actions, want.releases, facts.state, want.images, options.force)
+
+    def held(ok, done):  # a failed deploy that changed something is recorded as a release too (_partial)
+        post(ok, sorted(done), final.release if ok or done else previous.release)
+
+    done, error = session.apply(actions, final, record, want.template_text, want.deps, registry, want.networks,
+                                releases, held)
     if error:
-        raise _partial(host, instance, previous, actions, done, want, release, note, error)
+        raise _partial(host, instance, previous, actions, done, want, release, note, error, session.released)
     return Deployed(host.name, instance, final.release, actions, time.monotonic() - started,
-                    step_seconds=session.seconds)
+                    step_seconds=session.seconds, releases=session.released)
 
 
 def _recorded(state, specs):
@@ -101,7 +135,7 @@ def _recorded(state, specs):
     }
 
 
-def _partial(host, instance, previous, actions, done, want, release, note, error):
+def _partial(host, instance, previous, actions, done, want, release, note, error, released=()):
     """Record what did change before the failure, so the state still describes what runs.
     A first deploy that changed nothing leaves no state, but its history says what
     happened: an attempt, release 0, which no rollback goes back to."""
@@ -114,6 +148,7 @@ def _partial(host, instance, previous, actions, done, want, release, note, error
         if not done:
             state, note = dataclasses.replace(state, release=0), error.message
         record = state.record(steps, want.template_text, note, failed=failed.service if failed else "recording")
+        record["releases"] = [r.to_dict() for r in released]
         try:
             host.write_state(instance, state if done else None, record, host.settings.history)
         except DeployerError:

@@ -9,9 +9,10 @@ services start at once, in waves: each after the services it exposes.
 import json
 from dataclasses import dataclass
 
+from ..engine import Released
 from ..model import network
 from ..model.plan import CREATE, KEEP, REPAIR
-from .framing import elapsed, sections
+from .framing import elapsed, marked, sections
 from .scripts import assign, call, instance, join, q
 
 # The descriptor on which docker reads an env file of secrets (--env-file /dev/fd/5).
@@ -28,12 +29,15 @@ class Limits:
     min_uptime: float
     history: int  # 0: all
     parallel_starts: int = 8  # new containers starting at once, at most (0: no limit)
+    release_timeout: int = 600  # seconds a release command may run
 
 
-def plan_script(instance_name, actions, boundary, limits, release, deps=None, networks=()):
+def plan_script(instance_name, actions, boundary, limits, release, deps=None, networks=(), releases=None):
     """The shell lines creating the ``networks`` missing, then running the changing
     ``actions`` of a plan, in order (new services in waves, ``waves``), each after its
-    leftovers are cleared and stopped (``repair``)."""
+    leftovers are cleared and stopped (``repair``). A service in ``releases`` (service ->
+    release command) first runs that command; a new one, right before its wave starts: after
+    the services it exposes run, which a migration needs (its database)."""
     steps = [instance(instance_name),
              assign(DPL_HEALTH_TIMEOUT=int(limits.health_timeout), DPL_MIN_UPTIME=float(limits.min_uptime))]
     steps += [call("dpl_network", *network.create_args(name)) + " || exit 1" for name in networks]
@@ -41,9 +45,14 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
     if dirs:
         steps.append(f'mkdir -p {join(dirs)} && chmod 700 "$V" && dpl_within "$V/$I" {join(dirs)} || exit 1')
     labels = ["--label", f"deployer.release={release}"]
+    releases = releases or {}
     creates = {}  # wave -> commands: new services start at once, after those they expose
+    first = {}  # wave -> the release commands of its services, run before it starts
     number = waves(actions, deps or {})
     for a in actions:
+        if a.service in releases:
+            line = _release(a.spec, releases[a.service], limits.release_timeout, boundary)
+            (first.setdefault(number[a.service], []) if a.kind == CREATE else steps).append(line)
         if a.kind == KEEP:
             continue
         if a.kind == REPAIR:
@@ -64,6 +73,7 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
             steps.append(_run("dpl_up", a.spec, [a.service, a.spec.name, a.retire, *labels], a.spec.name, boundary))
     size = limits.parallel_starts or None
     for wave in sorted(creates):
+        steps += first.get(wave, [])
         for at in range(0, len(creates[wave]), size or len(creates[wave])):
             batch = creates[wave][at : at + size] if size else creates[wave]
             steps += ["pids=", *batch, 'failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] || exit 1']
@@ -94,17 +104,29 @@ def waves(actions, deps):
 
 def _run(function, spec, head, name, boundary, then="|| exit 1"):
     """The line calling ``dpl_up``/``dpl_first`` with the spec's ``docker run`` arguments;
-    its secrets go in an env file on fd 5 (a here-document ending at the boundary, which no
-    value can hold), not in the arguments, which the host's process list shows."""
+    its secrets go in an env file (``_secreted``), not in the arguments, which the host's
+    process list shows."""
     hidden = spec.hidden_env()
     run = spec.run_args(name=name, env_file=SECRETS_FD if hidden else None)
     if spec.joins:  # dpl_run: the networks to join first, then "-d", which it drops for docker create
         run = [*(arg for net, alias in spec.joins for arg in ("--dpl-join", f"{net}={alias}")), run[0], *head[3:], *run[1:]]
         head = head[:3]
-    args = join([*head, *run])
+    return _secreted(f"{function} {join([*head, *run])}", hidden, boundary, then)
+
+
+def _release(spec, command, seconds, boundary):
+    """The line running a service's release command: a one-off container of its new spec,
+    as ``run`` starts one (its secrets in an env file, as ``_run`` gives them)."""
+    args = spec.one_off_args(command, SECRETS_FD if spec.hidden_env() else None)
+    return _secreted(call("dpl_release", spec.service, int(seconds), *args), spec.hidden_env(), boundary)
+
+
+def _secreted(line, hidden, boundary, then="|| exit 1"):
+    """A function's call line, given the ``hidden`` env vars as an env file on fd 5 (a
+    here-document ending at the boundary, which no value can hold)."""
     if not hidden:
-        return f"{function} {args} {then}"
-    return f"{function} {args} {SECRETS}<<'{boundary}' {then}\n{env_file(hidden)}{boundary}"
+        return f"{line} {then}"
+    return f"{line} {SECRETS}<<'{boundary}' {then}\n{env_file(hidden)}{boundary}"
 
 
 def env_file(env):
@@ -112,17 +134,21 @@ def env_file(env):
     return "".join(f"{key}={value}\n" for key, value in env.items())
 
 
-def record(state, entry, history=0):
+def record(state, entry, history=0, released=False):
     """Shell lines writing state.json (unless ``state`` is None) and appending the release
     ``entry`` to history.jsonl (in $D), which keeps the newest ``history`` releases (0: all).
     The entry's template text is kept once per distinct template (``templates/SHA.yaml``),
-    not in every line: a large template deployed a hundred times is stored once."""
+    not in every line: a large template deployed a hundred times is stored once. With
+    ``released``, the entry's ``releases`` are what the script's release commands reported
+    (dpl_released): only the host knows their exit codes when it writes the line."""
     line = json.dumps({k: v for k, v in entry.items() if k != "template_text"}, sort_keys=True, separators=(",", ":"))
+    word = f'"{{\\"releases\\":[$dpl_released],"{q(line[1:])}' if released else q(line)
     lines = (
         (f'dpl_put "$D/state.json" {q(state.to_json())} || exit 1\n' if state is not None else "")
         + f'{call("dpl_keep_template", entry["template_sha256"], entry["template_text"])} || exit 1\n'
-        f'dpl_trace append "$D/history.jsonl" {len(line.encode()) + 1}\n'
-        f'(umask 077 && printf "%s\\n" {q(line)} >>"$D/history.jsonl") || exit 1'
+        f'dpl_line={word}\n'
+        'dpl_trace append "$D/history.jsonl" $((${#dpl_line} + 1))\n'
+        '(umask 077 && printf "%s\\n" "$dpl_line" >>"$D/history.jsonl") || exit 1'
     )
     if history:
         lines += f"\n{call('dpl_trim_history', int(history))} || exit 1"
@@ -136,35 +162,56 @@ class Deploy:
         self.host, self.session, self.boundary, self.instance, self.facts = host, session, boundary, instance_name, facts
         self.finished = False
         self.seconds = {}  # service -> seconds its step took on the host
+        self.released = ()  # Released: each release command run, in order
 
-    def apply(self, actions, final_state=None, entry=None, template_text="", deps=None, registry=None, networks=()):
-        """Create the missing ``networks``, run the changing actions in order, then write
-        template, state and history (and
+    def apply(self, actions, final_state=None, entry=None, template_text="", deps=None, registry=None, networks=(),
+              releases=None, held=None):
+        """Create the missing ``networks``, run the changing actions in order (a service in
+        ``releases`` after its release command), then write template, state and history (and
         the ``registry`` transaction to etcd, if any). Without ``final_state`` nothing is
         recorded: only leftovers were repaired, and the state describes what runs.
+
+        ``held(ok, done)``, if given, is called once the plan has run (``ok``: all of it),
+        while the host still holds the lock: the script waits for the client's end (see
+        converse.sh), so no other deploy can start before ``held`` returns (post hooks).
 
         Returns the services whose action succeeded and the error that stopped the rest
         (None when all succeeded), so the caller can record what really runs.
         """
         settings = self.host.settings
-        limits = Limits(settings.health_timeout, settings.min_uptime, settings.history, settings.parallel_starts)
+        limits = Limits(settings.health_timeout, settings.min_uptime, settings.history, settings.parallel_starts,
+                        settings.release_timeout)
         release = final_state.release if final_state else 0
-        steps = plan_script(self.instance, actions, self.boundary, limits, release, deps, networks)
+        steps = plan_script(self.instance, actions, self.boundary, limits, release, deps, networks, releases)
         if final_state:
-            steps += [f'dpl_put "$D/template.yaml" {q(template_text)} || exit 1', record(final_state, entry, limits.history)]
+            steps += [f'dpl_put "$D/template.yaml" {q(template_text)} || exit 1',
+                      record(final_state, entry, limits.history, bool(releases))]
         if registry:
             steps.append(self._registry(registry))
         self.host.report("apply", actions)
-        result = self.finish("\n".join(steps))
-        marks = [mark.split() for mark in sections(result.stdout, self.boundary)["_marks"]]
-        self.seconds = {m[0]: elapsed(*m[1:]) for m in marks}
-        done = {m[0] for m in marks}
+        self._send("\n".join(steps))
+        head = ""
+        if held is not None:
+            ran = self.session.read_mark("ran")
+            head = ran[0] if ran else ""
+            held(ran is not None and ran[1] == ["0"], self._done(head))
+        result = self.finish()
+        done = self._done(head + result.stdout)
         self.host.report("applied", *done)
         return done, None if result.exited == 0 else self.host.error(result, self.instance)
 
+    def _done(self, stdout):
+        """The services whose step the script marked done (and the release commands it ran)."""
+        marks = [mark.split() for mark in sections(stdout, self.boundary)["_marks"]]
+        self.seconds = {m[0]: elapsed(*m[1:]) for m in marks}
+        self.released = tuple(Released(service, int(code), elapsed(t0, t1))
+                              for service, code, t0, t1 in marked(stdout, self.boundary, "released"))
+        return {m[0] for m in marks}
+
     def register(self, registry):
         """Bring etcd up to date, when nothing else changed (etcd lost or missed keys)."""
-        result = self.finish(f"{instance(self.instance)}\n{self._registry(registry)}")
+        self._send(f"{instance(self.instance)}\n{self._registry(registry)}")
+        result = self.finish()
         if result.exited != 0:
             raise self.host.error(result, self.instance)
 
@@ -176,8 +223,13 @@ class Deploy:
         forget = f"{urls}\n{etcd.delete_request(self.instance, self.facts.host_id)}\n"
         return f"{assign(E=urls)}\n{call('dpl_register', forget, transaction)} || exit 1"
 
-    def finish(self, body):
+    def _send(self, body):
+        """A turn's script as converse.sh reads it: its size in bytes, a line, then itself,
+        ending with the end line (its absence says the client went away while sending)."""
+        text = f"{body}\n# {self.boundary} end\n"
+        self.session.send(f"{len(text.encode())}\n{text}")
+
+    def finish(self):
+        """Close the conversation: the script ends, and with it the lock."""
         self.finished = True
-        if body:
-            self.session.send(f"{body}\n# {self.boundary} end\n")
         return self.session.finish()

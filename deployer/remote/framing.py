@@ -146,3 +146,9 @@ def sections(stdout, boundary):
         found[name] = "".join(lines)
     found["_marks"] = marks
     return found
+
+
+def marked(stdout, boundary, kind):
+    """The fields of each ``kind`` mark in a script's stdout, in order."""
+    tag = f"{boundary} {kind} "
+    return [line[line.find(tag) + len(tag):].split() for line in stdout.splitlines() if tag in line]

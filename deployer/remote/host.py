@@ -142,7 +142,7 @@ class Host:
             yield deploy
         finally:
             if not deploy.finished:
-                deploy.finish("")
+                deploy.finish()
 
     def build(self, tag, source, instance, progress=None):
         """Stream the source's ``git archive`` into a build on the host; the image id.

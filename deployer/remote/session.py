@@ -75,11 +75,23 @@ class Session:
 
     def read_until(self, line):
         """Stdout up to the given line (consumed, not returned); None if the script ended first."""
+        found = self._read_to(lambda text: text == line)
+        return found and found[0]
+
+    def read_mark(self, kind):
+        """Stdout up to the script's next ``kind`` mark, and the mark's fields; None if the
+        script ended first."""
+        tag = f"{self._watch.boundary} {kind}"
+        found = self._read_to(lambda text: text == tag or text.startswith(tag + " "))
+        return found and (found[0], found[1][len(tag):].split())
+
+    def _read_to(self, matches):
+        """(stdout before the first line that ``matches``, that line), or None."""
         lines = []
         with self._io():
             for text in self._lines():
-                if text.rstrip("\n") == line:
-                    return "".join(lines)
+                if matches(text.rstrip("\n")):
+                    return "".join(lines), text.rstrip("\n")
                 lines.append(text)
         return None
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from deployer import plugins
 from deployer.model import discovery, spec, template
-from deployer.model.plan import plan
+from deployer.model.plan import plan, releasing
 from deployer.model.state import Container, InstanceState, ServiceState
 from deployer.remote.apply import Limits
 from deployer.remote.session import LocalRunner
@@ -85,6 +85,7 @@ class Case:
     leftovers: tuple = ()  # other containers' names (a deploy cut off left NAME.next)
     secrets: dict = field(default_factory=dict)
     retain: int = 3
+    releases: dict = field(default_factory=dict)  # service -> its release command
 
     def specs(self, volume_dir=VOLUME_DIR):
         return rendered(self.template, self.secrets, volume_dir)
@@ -106,6 +107,10 @@ class Case:
     def actions(self, volume_dir=VOLUME_DIR):
         containers = [Container.from_inspect(c) for c in self.inspected(volume_dir)]
         return plan(self.specs(volume_dir)[0], self.state(volume_dir), containers, IMAGES, retain=self.retain)
+
+    def releasing(self, actions, volume_dir=VOLUME_DIR):
+        """The release commands the deploy runs (those of services created or changed)."""
+        return releasing(actions, self.releases, self.state(volume_dir), IMAGES)
 
     def applied(self, actions, volume_dir=VOLUME_DIR):
         """The state after the actions, and its line in the history (as a deploy records them)."""
@@ -130,10 +135,11 @@ class Recording(LocalRunner):
         return session
 
 
-def deploy_turns(shell, case, verbose=False, discovery=False):
+def deploy_turns(shell, case, verbose=False, discovery=False, held=None):
     """Deploy the case on the stub docker as a Host does: the lock and the facts (with
-    ``discovery``, what allocating endpoints needs too), then the plan's script. The two
-    texts sent, and what apply returned (services done, error)."""
+    ``discovery``, what allocating endpoints needs too), then the plan's script (and
+    ``held(ok, done)`` once it ran, the lock still held). The two texts sent, and what
+    apply returned (services done, error)."""
     containers = case.inspected(shell.volume_dir)
     for c in containers:
         shell.docker.container(c["Name"][1:], status=c["State"]["Status"])
@@ -150,7 +156,8 @@ def deploy_turns(shell, case, verbose=False, discovery=False):
     with host.deploying("c1", [s.image for s in specs], "ops@laptop", 0, discovery=discovery) as deploy:
         actions = plan(specs, deploy.facts.state, deploy.facts.containers, deploy.facts.images, retain=case.retain)
         final, entry = case.applied(actions, shell.volume_dir)
-        done, error = deploy.apply(actions, final, entry, case.template, deps)
+        releases = case.releasing(actions, shell.volume_dir)
+        done, error = deploy.apply(actions, final, entry, case.template, deps, releases=releases, held=held)
     return runner.sent, done, error
 
 
@@ -179,6 +186,8 @@ CASES = {
     "secrets": Case(SECRET % ("web", 1) + SECRET % ("worker", 2), before=SECRET % ("worker", 1),
                     secrets={"PW": "it's $secret", "KEY": "two\nlines"}),
     "prune": Case(WEB % 3, before=WEB % 2, release=3, retained=((WEB % 1, 1), (WEB % 0, 2)), retain=1),
+    "release": Case(WEB % 2 + DB % 1 + SECRET % ("worker", 1), before=WEB % 1 + DB % 1, secrets={"PW": "pw", "KEY": "k"},
+                    releases={"web": ["migrate", "--all"], "db": ["check"], "worker": ["warm"]}),
     "mixed": Case(WEB % 2 + DB % 2 + PROXY % 1 + "cache: {image: redis}\n",
                   before=WEB % 1 + DB % 1 + PROXY % 1 + "old: {image: team/app}\n"),
 }

@@ -19,7 +19,8 @@
 #
 # Without a rule, run / create / rename / start / stop / restart / rm / container inspect act on
 # containers/ as docker does (a name is unique, a missing container is an error, except to
-# rm -f); ps prints nothing, inspect `[]`, and anything else succeeds saying nothing.
+# rm -f); a run without --name (a one-off, --rm) ends at once, leaving nothing; ps prints
+# nothing, inspect `[]`, and anything else succeeds saying nothing.
 # Calls are handled one at a time (a flock), so concurrent calls (jobs in the background)
 # each see the last one's outcome.
 
@@ -88,6 +89,7 @@ case "$1" in
       case "$option" in --name) name=$arg ;; --env-file) env_file=$arg ;; esac
       option=$arg
     done
+    if [ -z "$name" ]; then exit 0; fi
     if has "$name"; then in_use "$name"; exit 125; fi
     count runs
     id="new$n"

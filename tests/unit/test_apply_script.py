@@ -39,7 +39,8 @@ def compiled(case):
     release = case.release + 1 if case.before else 1
     specs, deps = case.specs()
     networks = () if case.before else network.missing(specs, set(), "c1")  # a first deploy creates them
-    lines = plan_script("c1", case.actions(), BOUNDARY, LIMITS, release, deps, networks)
+    actions = case.actions()
+    lines = plan_script("c1", actions, BOUNDARY, LIMITS, release, deps, networks, case.releasing(actions))
     return "\n".join(lines) + "\n"
 
 
@@ -137,6 +138,28 @@ def test_a_failed_step_stops_the_plan_and_says_which_steps_were_done(shell):
     assert done == {"old"}
     assert error.message == "Error response from daemon: stub failure"
     assert not (shell.instance_dir / "history.jsonl").exists()
+
+
+def test_the_lock_is_held_until_the_client_is_done_after_the_plan_ran(shell):
+    """What the client does then (its post-deploy hook) comes before any other deploy."""
+    seen = []
+
+    def held(ok, done):
+        seen.append((ok, done, shell.run('dpl_lock "$D" 0 bob || exit 1', uses=()).exited))
+
+    _, done, error = deploy_turns(shell, CASES["mixed"], held=held)
+
+    assert seen == [(True, done, 1)] and error is None
+    assert shell.run('dpl_lock "$D" 0 bob || exit 1', uses=()).exited == 0
+
+
+def test_a_failed_plan_is_said_to_the_client_while_the_lock_is_still_held(shell):
+    shell.docker.fail("run * c1.web.next *")
+    seen = []
+
+    _, done, error = deploy_turns(shell, CASES["mixed"], held=lambda ok, done: seen.append((ok, done)))
+
+    assert seen == [(False, {"old"})] and done == {"old"} and error is not None
 
 
 # -- record(): state.json and the history -------------------------------------------------

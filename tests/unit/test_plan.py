@@ -10,7 +10,7 @@ import dataclasses
 
 import pytest
 
-from deployer.model.plan import CREATE, KEEP, RECREATE, REMOVE, REPAIR, plan
+from deployer.model.plan import CREATE, KEEP, RECREATE, REMOVE, REPAIR, plan, releasing
 from plans import IMAGES, NEW_ID, container_of, state_of
 
 NEW = (CREATE, "new")
@@ -228,3 +228,36 @@ def test_after_a_repair_the_next_plan_has_nothing_to_do(specs_of):
     repaired = [container_of(spec), retained_of(spec, "c1.web.r1")]
 
     assert table(plan((spec,), state_of((spec,)), repaired, IMAGES)) == [("web", KEEP, "unchanged")]
+
+
+# -- release commands: which run before their service's step ---------------------------
+
+MIGRATE = {"web": ["migrate"], "db": ["check"]}
+
+
+def test_a_first_deploy_runs_every_release_command_in_the_plans_order(specs_of):
+    actions = plan(specs_of(TEMPLATE), None, [], {})
+
+    assert releasing(actions, MIGRATE, None, {}) == MIGRATE
+
+
+def test_a_release_runs_only_for_a_service_whose_spec_or_image_changed(specs_of, deployed):
+    state, containers = deployed()
+    changed = plan(specs_of(TEMPLATE.replace("A: '1'", "A: '2'")), state, containers, IMAGES)
+    newer = {**IMAGES, "postgres": NEW_ID}
+    pulled = plan(specs_of(TEMPLATE), state, containers, newer)
+
+    assert releasing(changed, MIGRATE, state, IMAGES) == {"web": ["migrate"]}
+    assert releasing(pulled, MIGRATE, state, newer) == {"db": ["check"]}
+    assert releasing(plan(specs_of(TEMPLATE), state, containers, IMAGES), MIGRATE, state, IMAGES) == {}
+
+
+def test_a_container_recreated_because_it_exited_runs_no_release_unless_forced(specs_of, deployed):
+    state, containers = deployed()
+    exited = [container_of(s, status="exited") if s.service == "web" else c
+              for s, c in zip(specs_of(TEMPLATE), containers)]
+    actions = plan(specs_of(TEMPLATE), state, exited, IMAGES)
+
+    assert [a.kind for a in actions] == [RECREATE, KEEP]
+    assert releasing(actions, MIGRATE, state, IMAGES) == {}
+    assert releasing(actions, MIGRATE, state, IMAGES, force=True) == {"web": ["migrate"]}

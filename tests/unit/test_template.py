@@ -152,7 +152,7 @@ ERRORS = [
     ("Env: {TZ: [UTC]}\napp: {}", "app.yaml: Env.TZ: expected a string, number or boolean"),
     # unknown keys
     ("app: {imgae: redis}", "app.yaml: app.imgae: unknown key"),
-    ("Environment: {TZ: UTC}\napp: {}", "app.yaml: Environment: unknown template setting (known: Env, Vars;"),
+    ("Environment: {TZ: UTC}\napp: {}", "app.yaml: Environment: unknown template setting (known: Env, Vars, Hooks;"),
     # no image, bad names
     ("web+api: {cmd: serve}", "app.yaml: web+api: no image: the key is not an image reference and there is no 'image:' key"),
     ("'my app': {image: redis}", "app.yaml: my app: 'my app' is not a valid name"),
@@ -188,6 +188,12 @@ ERRORS = [
     ("app: {expose: {'db': DB_URL}}", "app.yaml: app.expose.db: expected 'service:endpoint' (or 'instance/service:endpoint'), got 'db'"),
     ("app: {expose: {'db:x': {env: A, format: '{0}'}}}", "app.yaml: app.expose.db:x: format may use {host}, {port} and variables only"),
     ("app: {expose: {'db:x': {env: A, format: 'a{'}}}", "app.yaml: app.expose.db:x: format may use {host}, {port} and variables only"),
+    # release commands and hooks
+    ("app: {release: ''}", "app.yaml: app.release: is empty"),
+    ("Hooks: [check]\napp: {}", "app.yaml: Hooks: expected a mapping of hook: command (pre-deploy, post-deploy)"),
+    ("Hooks: {pre-deploy: ' '}\napp: {}", "app.yaml: Hooks.pre-deploy: expected a shell command"),
+    ("Hooks: {pre-rollback: x}\napp: {}", "app.yaml: Hooks.pre-rollback: unknown hook; a template's hooks: pre-deploy, "
+                                           "post-deploy (a rollback reads no template: set deployer.hooks.pre_rollback"),
     # variables' defaults
     ("Vars: [a]\napp: {}", "app.yaml: Vars: expected a mapping of name: value"),
     ("Vars: {a: [1]}\napp: {}", "app.yaml: Vars.a: expected a string, number or boolean"),

@@ -207,3 +207,54 @@ dpl_down() {
   dpl_mark ok "$1" "$t0" "$(dpl_now)"
 }
 
+
+# dpl_release SERVICE SECONDS RUN-ARGS...: the service's release command (a migration), a
+# one-off container of its new spec (docker run RUN-ARGS), before its first container is
+# replaced. Each line it prints reaches the client as it comes (a note `release SERVICE
+# LINE`); its end is marked `released SERVICE EXIT T0 T1` and added to dpl_released (the
+# history's record of it). After SECONDS (0: no limit) it is stopped (TERM; KILL 10 s later)
+# and removed. A
+# non-zero exit fails the step, saying the exit code, with the last lines as `log:` lines.
+dpl_release() {
+  local service="$1" seconds="$2" cid="$D/release.$$.cid" t0 t1 out code
+  shift 2
+  t0=$(dpl_now)
+  rm -f "$cid"
+  dpl_trace run docker run --cidfile "$cid" "$@"
+  out=$( { { timeout -k 10 "$seconds" docker run --cidfile "$cid" "$@" 2>&1 7>&-; echo "$?" >&7; } \
+    | dpl_relay "$service"; } 7>&1 )
+  t1=$(dpl_now)
+  code=$(printf '%s\n' "$out" | head -n 1)
+  if [ "$seconds" -gt 0 ] && [ "$code" -gt 123 ] && [ $((${t1%.*} - ${t0%.*})) -ge "$seconds" ] && [ -s "$cid" ]; then
+    docker rm -f "$(cat "$cid")" >/dev/null 2>&1
+    echo "deployer: the release command of $service did not end within $seconds s (deployer.release_timeout): stopped" >&2
+  fi
+  rm -f "$cid"
+  dpl_mark released "$service" "$code" "$t0" "$t1"
+  dpl_released="$dpl_released${dpl_released:+,}{\"service\":\"$service\",\"exit_code\":$code,\"seconds\":$(dpl_seconds "$t0" "$t1")}"
+  [ "$code" = 0 ] && return 0
+  echo "deployer: the release command of $service failed (exit code $code): none of its containers was replaced" >&2
+  printf '%s\n' "$out" | tail -n +2 | sed 's/^/log: /' >&2
+  return 1
+}
+
+# dpl_relay SERVICE: each line of stdin to the client as it comes (a note `release SERVICE
+# LINE`), then the last 10 lines on stdout (kept in a variable, trimmed every 100 lines)
+dpl_relay() {
+  local line last='' kept=0
+  while IFS= read -r line || [ -n "$line" ]; do
+    dpl_note release "$1" "$line"
+    last="$last$line
+"
+    kept=$((kept + 1))
+    if [ "$kept" -ge 100 ]; then
+      last="$(printf '%s' "$last" | tail -n 10)
+"
+      kept=10
+    fi
+  done
+  printf '%s' "$last" | tail -n 10
+}
+
+# dpl_seconds T0 T1: the seconds between two dpl_now stamps, as a JSON number
+dpl_seconds() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
