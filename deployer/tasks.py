@@ -25,7 +25,7 @@ from .cli import live, output
 from .engine import connect
 from .errors import EXIT_USAGE, DeployerError
 from .model.variables import assignments, load_vars_file, secrets_source
-from .ops import deploy as deploying, instance as instances
+from .ops import deploy as deploying, hooks, instance as instances
 from .remote.apply import SECRETS_FD
 from .remote.piped import piped
 from .settings import Settings, declared
@@ -64,6 +64,7 @@ DEPLOY_HELP = {
     "dry-run": "print the plan (what would change and why), change nothing",
     "pull": "pull the images first; services whose image changed are recreated",
     "lock-wait": "seconds to wait for another deploy of the instance to finish (default 60)",
+    "no-hooks": "run none of the hooks (template's Hooks, deployer.hooks.*)",
 }
 DIRTY_HELP = "git services: deploy the work tree as it is (uncommitted and untracked files too), not the commit"
 
@@ -80,28 +81,34 @@ DIRTY_HELP = "git services: deploy the work tree as it is (uncommitted and untra
     },
 )
 def deploy(c, template, instance=None, force=False, dry_run=False, pull=False, lock_wait=None,
-           var=None, vars=None, secrets=None, json=False, dirty=False):
+           var=None, vars=None, secrets=None, json=False, dirty=False, no_hooks=False):
     """Deploy a template to the host as an instance; only services that changed are recreated."""
     if not instance:
         raise Exit("error: deploy needs the instance's name: --instance NAME", code=EXIT_USAGE)
     with user_errors(c) as settings:
-        options = deploying.Options(force, dry_run, pull, _seconds(lock_wait), dirty, output.build_progress())
+        options = deploying.Options(force, dry_run, pull, _seconds(lock_wait), dirty, output.build_progress(),
+                                    not no_hooks)
         host = _host(c, settings, rows=not json)
-        result = deploying.deploy(host, template, instance, options, _inputs(var, vars, secrets))
-        output.deployed(result, dry_run, json, host.listener)
-        return result
+        return _shown(deploying.deploy(host, template, instance, options, _inputs(var, vars, secrets)), dry_run, json,
+                      host)
 
 
 @task(auto_shortflags=False, iterable=["var"], help={"instance": INSTANCE_HELP, **DEPLOY_HELP, **INPUT_HELP})
 def redeploy(c, instance, force=False, dry_run=False, pull=False, lock_wait=None, var=None, vars=None, secrets=None,
-             json=False):
+             json=False, no_hooks=False):
     """Apply again the template the host holds for the instance, with its variables (no local YAML needed)."""
     with user_errors(c) as settings:
-        options = deploying.Options(force, dry_run, pull, _seconds(lock_wait))
+        options = deploying.Options(force, dry_run, pull, _seconds(lock_wait), progress=output.build_progress(),
+                                    hooks=not no_hooks)
         host = _host(c, settings, rows=not json)
-        result = deploying.redeploy(host, instance, options, _inputs(var, vars, secrets))
-        output.deployed(result, dry_run, json, host.listener)
-        return result
+        return _shown(deploying.redeploy(host, instance, options, _inputs(var, vars, secrets)), dry_run, json, host)
+
+
+def _shown(result, dry_run, as_json, host):
+    """A deploy's result printed; then a post hook's failure is the task's (exit 1)."""
+    output.deployed(result, dry_run, as_json, host.listener)
+    hooks.check(result)
+    return result
 
 
 def _host(c, settings, rows=False):
@@ -121,17 +128,16 @@ def _inputs(var, vars_file, secrets_file):
 @task(
     auto_shortflags=False,
     help={"instance": INSTANCE_HELP, "to": "the release to go back to (default: the previous one)",
-          "dry-run": DEPLOY_HELP["dry-run"],
+          "dry-run": DEPLOY_HELP["dry-run"], "no-hooks": DEPLOY_HELP["no-hooks"],
           "lock-wait": DEPLOY_HELP["lock-wait"], "json": JSON_HELP},
 )
-def rollback(c, instance, to=None, dry_run=False, lock_wait=None, json=False):
+def rollback(c, instance, to=None, dry_run=False, lock_wait=None, json=False, no_hooks=False):
     """Go back to the previous release (or --to N): env, images and all."""
     with user_errors(c) as settings:
-        options = deploying.Options(dry_run=dry_run, lock_wait=_seconds(lock_wait))
+        options = deploying.Options(dry_run=dry_run, lock_wait=_seconds(lock_wait), progress=output.build_progress(),
+                                    hooks=not no_hooks)
         host = _host(c, settings, rows=not json)
-        result = deploying.rollback(host, instance, _number("--to", to), options)
-        output.deployed(result, dry_run, json, host.listener)
-        return result
+        return _shown(deploying.rollback(host, instance, _number("--to", to), options), dry_run, json, host)
 
 
 @task(auto_shortflags=False, help={"instance": INSTANCE_HELP, "json": JSON_HELP})

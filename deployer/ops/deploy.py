@@ -16,7 +16,7 @@ from ..model import discovery, network, template as templates
 from ..model.spec import ContainerSpec, render
 from ..model.state import check_instance_name
 from ..model.variables import MASK, UnsetVariables, check_secrets
-from . import build
+from . import build, hooks
 from .converge import Desired, converge
 
 
@@ -48,6 +48,7 @@ class Options:
     lock_wait: int | None = None
     dirty: bool = False  # git services: deploy the work tree as it is, not the commit
     progress: Callable[[str, str], None] | None = None  # progress(service, line): a build's output, as it comes
+    hooks: bool = True  # False: --no-hooks
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,8 @@ def deploy(host, template_path, instance, options=Options(), inputs=Inputs()):
             variables = _variables(host, instance, {**stored, **inputs.variables})
             template = templates.load(template_path, variables=variables)
     template, sources = _with_builds(template, template_path, instance, options.dirty, host.settings.slug)
-    return _deploy_template(host, instance, template, str(template_path), variables, options, inputs, sources)
+    own = hooks.of("deploy", host, instance, options, template, inputs.secrets)
+    return _deploy_template(host, instance, template, str(template_path), variables, options, inputs, own, sources)
 
 
 def _with_builds(template, template_path, instance, dirty=False, slug=build.Slug()):
@@ -114,7 +116,8 @@ def redeploy(host, instance, options=Options(), inputs=Inputs()):
             s = _as_recorded(s, state.services[s.name].spec)
         built.append(s)
     template = dataclasses.replace(template, services=tuple(built))
-    return _deploy_template(host, instance, template, state.template, variables, options, inputs)
+    own = hooks.of("deploy", host, instance, options, secrets=inputs.secrets)  # fabric.yaml's: not the host's template
+    return _deploy_template(host, instance, template, state.template, variables, options, inputs, own)
 
 
 def _as_recorded(service, spec):
@@ -129,7 +132,7 @@ def _variables(host, instance, given):
     return {**given, "instance": instance, "host": host.hostname}
 
 
-def _deploy_template(host, instance, template, source, variables, options, inputs, sources=None):
+def _deploy_template(host, instance, template, source, variables, options, inputs, hooked, sources=None):
     check_secrets(template.secret_names, inputs.secrets, template.path)
     images = tuple(dict.fromkeys(s.image for s in template.services))
     own = {k: v for k, v in variables.items() if k not in ("instance", "host")}
@@ -155,9 +158,11 @@ def _deploy_template(host, instance, template, source, variables, options, input
 
     discovery_used = bool(host.etcd or discovery.registered(template)) or any(s.options.get("expose") for s in template.services)
     built = {src.tag(instance) for src in sources.values()}
-    result = converge(host, instance, images, desired, options, note="", discovery_used=discovery_used, built=built,
-                      networks=network.asked(template, instance, across=not host.etcd))
-    return dataclasses.replace(result, notes=notes)
+    networks = network.asked(template, instance, across=not host.etcd)
+    result = hooks.around(hooked, lambda post: converge(host, instance, images, desired, options, note="",
+                                                        discovery_used=discovery_used, built=built,
+                                                        networks=networks, post=post))
+    return dataclasses.replace(result, notes=(*notes, *result.notes))
 
 
 def _ordered(specs, deps):
@@ -167,8 +172,17 @@ def _ordered(specs, deps):
 
 
 def rollback(host, instance, to=None, options=Options()):
-    """Run a release of the history again (by default the one before the current)."""
+    """Run a release of the history again (by default the one before the current), between
+    fabric.yaml's pre-rollback and post-rollback hooks (the pre hook before the history is
+    read). A rollback runs no release command: what a migration did is not undone by
+    running an older one again, nor is a newer migration to run; a pre-rollback hook is
+    the place for such a step."""
     check_instance_name(instance)
+    return hooks.around(hooks.of("rollback", host, instance, options),
+                        lambda post: _rollback(host, instance, to, options, post))
+
+
+def _rollback(host, instance, to, options, post):
     releases = [r for r in host.history(instance) if r["release"]]  # 0: a first deploy that changed nothing
     if not releases:
         raise DeployerError("no releases in the history to roll back to", host=host.name, instance=instance)
@@ -194,7 +208,7 @@ def rollback(host, instance, to=None, options=Options()):
         )
 
     return converge(host, instance, images, desired, options, note=f"rollback to release {number}",
-                     discovery_used=bool(host.etcd), networks=network.of_specs(specs))
+                    discovery_used=bool(host.etcd), networks=network.of_specs(specs), post=post)
 
 
 def _pinned(spec, image_id, facts, host, instance, number):

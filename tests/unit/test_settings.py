@@ -64,3 +64,12 @@ def test_every_setting_is_a_field_and_has_its_default():
 
 def test_the_readme_shows_the_settings_table_as_the_code_defines_it():
     assert table() in README.read_text(), "README.rst's settings table differs from deployer.settings.table()"
+
+
+def test_hooks_are_found_as_fabric_yaml_or_a_template_writes_their_names():
+    given = {"hooks": {"pre_deploy": "check", "post-deploy": "notify", "pre_rollback": None}, "release_timeout": "30"}
+    settings = Settings.parse({**declared(), **given})
+
+    assert settings.hooks == {"pre-deploy": ("check", "deployer.hooks.pre_deploy"),
+                              "post-deploy": ("notify", "deployer.hooks.post_deploy")}
+    assert settings.release_timeout == 30
