@@ -67,7 +67,7 @@ def test_the_readme_shows_the_settings_table_as_the_code_defines_it():
 
 
 def test_hooks_are_found_as_fabric_yaml_or_a_template_writes_their_names():
-    given = {"hooks": {"pre_deploy": "check", "post-deploy": "notify", "pre_rollback": None}, "release_timeout": "30"}
+    given = {"hooks": {"pre_deploy": "check", "post_deploy": None, "post-deploy": "notify"}, "release_timeout": "30"}
     settings = Settings.parse({**declared(), **given})
 
     assert settings.hooks == {"pre-deploy": ("check", "deployer.hooks.pre_deploy"),
