@@ -99,7 +99,8 @@ def test_a_plan_cut_off_in_transit_is_never_run(deployer_cli, deployed, unique_i
 
     try:
         with host.deploying(unique_instance, ("local/busybox",), "tester@test", 10) as deploy:
-            deploy.session.send(f"docker rm -f {unique_instance}.a {unique_instance}.b {unique_instance}.c\n")
+            plan = f"docker rm -f {unique_instance}.a {unique_instance}.b {unique_instance}.c\n"
+            deploy.session.send(f"{len(plan) + 1000}\n{plan}")  # its size, then only part of it
             script = drop_connection(sshd)
             wait_for(lambda: not alive(script), what="the host script to end with its connection")
     except DeployerError:
