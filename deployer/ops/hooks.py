@@ -136,7 +136,8 @@ def check(result):
     """Once the result was shown: a post hook that failed is the task's error (exit 1)."""
     for ran in result.hooks:
         if ran.exit_code:
-            raise ran.error(result.host, result.instance, f"the {ran.name.split('-')[1]} itself is done (release {result.release})")
+            done = f"the {ran.name.split('-')[1]} itself is done (release {result.release})"
+            raise ran.error(result.host, result.instance, done)
 
 
 def of(kind, host, instance, options, template=None, secrets=None):

@@ -250,8 +250,11 @@ def app(tmp_path):
 
 
 @pytest.fixture
-def unique_instance():
-    name = f"t{secrets.token_hex(4)}"
+def unique_instance(request):
+    """A throwaway instance name: ``t`` and random hex, or the test module's
+    ``INSTANCE_PREFIX`` (whose instances are then told apart from other modules' on an
+    engine shared with other test runs)."""
+    name = f"{getattr(request.module, 'INSTANCE_PREFIX', 't')}{secrets.token_hex(4)}"
     yield name
     _remove_containers(name)
 

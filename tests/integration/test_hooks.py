@@ -4,14 +4,13 @@ while a failing one stops the deploy, and hooks on this machine around the deplo
 post hook while the host still holds the instance's lock."""
 
 import json
-import secrets
 import threading
 import time
 import urllib.request
 
 import pytest
 from harness.poll import wait_for
-from support import docker, finish, remove_instance
+from support import docker, finish
 
 SHOP = """\
 Hooks:
@@ -27,11 +26,7 @@ web:
 PW = "hunter2-$(touch /tmp/pwned)-'"
 
 
-@pytest.fixture
-def instance():
-    name = f"hk{secrets.token_hex(3)}"
-    yield name
-    remove_instance(name)
+INSTANCE_PREFIX = "hk"
 
 
 @pytest.fixture
@@ -52,27 +47,28 @@ def rows(instance):
     return docker("exec", f"{instance}.web", "cat", "/data/rows").stdout.count("row")
 
 
-def test_a_release_runs_once_per_changed_deploy_streams_its_output_and_is_in_the_history(deployer_cli, shop, instance):
-    first = deploy(deployer_cli, shop, instance, check=True)
-    noop = deploy(deployer_cli, shop, instance, check=True)
-    dry = deploy(deployer_cli, shop, instance, "--dry-run", version=2, check=True)
-    changed = deploy(deployer_cli, shop, instance, "--json", version=2, check=True)
+def test_a_release_runs_once_per_changed_deploy_streams_its_output_and_is_in_the_history(deployer_cli, shop,
+                                                                                          unique_instance):
+    first = deploy(deployer_cli, shop, unique_instance, check=True)
+    noop = deploy(deployer_cli, shop, unique_instance, check=True)
+    dry = deploy(deployer_cli, shop, unique_instance, "--dry-run", version=2, check=True)
+    changed = deploy(deployer_cli, shop, unique_instance, "--json", version=2, check=True)
 
     assert "web release | migrated: 1 rows" in first.stderr and "release command of web: exit code 0" in first.stdout
     assert "release command" not in noop.stdout and "web release |" not in noop.stderr
-    assert "release command of web would run: sh -c" in dry.stdout and rows(instance) == 2
+    assert "release command of web would run: sh -c" in dry.stdout and rows(unique_instance) == 2
     document = json.loads(changed.stdout)
     assert [(r["service"], r["exit_code"]) for r in document["releases"]] == [("web", 0)]
     assert [h["name"] for h in document["hooks"]] == ["post-deploy"]
-    history = json.loads(deployer_cli("history", instance, "--json", check=True).stdout)["releases"]
+    history = json.loads(deployer_cli("history", unique_instance, "--json", check=True).stdout)["releases"]
     assert [[(r["service"], r["exit_code"]) for r in h["releases"]] for h in history] == [[("web", 0)], [("web", 0)]]
     assert all(r["seconds"] > 0 for h in history for r in h["releases"])
 
 
 def test_a_failing_release_leaves_the_old_container_serving_every_request_and_the_deploy_exits_1(
-        deployer_cli, shop, instance):
-    deploy(deployer_cli, shop, instance, check=True)
-    url = "http://" + docker("port", f"{instance}.web", "8080").stdout.split()[0] + "/"
+        deployer_cli, shop, unique_instance):
+    deploy(deployer_cli, shop, unique_instance, check=True)
+    url = "http://" + docker("port", f"{unique_instance}.web", "8080").stdout.split()[0] + "/"
     answers, stop = [], threading.Event()
 
     def poll():  # without pause, for as long as the deploy runs
@@ -85,7 +81,7 @@ def test_a_failing_release_leaves_the_old_container_serving_every_request_and_th
     poller = threading.Thread(target=poll)
     poller.start()
     try:
-        failed = deploy(deployer_cli, shop, instance, version=2, fail=3)
+        failed = deploy(deployer_cli, shop, unique_instance, version=2, fail=3)
     finally:
         stop.set()
         poller.join()
@@ -97,46 +93,48 @@ def test_a_failing_release_leaves_the_old_container_serving_every_request_and_th
     assert (shop.parent / "post.log").read_text().splitlines()[-1].strip() == "failed"  # nothing changed
 
 
-def test_a_release_that_hangs_is_ended_after_the_release_timeout(deployer_cli, shop, instance):
+def test_a_release_that_hangs_is_ended_after_the_release_timeout(deployer_cli, shop, unique_instance):
     shop.write_text(SHOP.replace("exit $FAIL", "exec sleep 600"))
     started = time.monotonic()
 
-    hung = deployer_cli("deploy", shop, "--instance", instance, env={"PW": PW, "FABRIC_DEPLOYER_RELEASE_TIMEOUT": "2"})
+    hung = deployer_cli("deploy", shop, "--instance", unique_instance,
+                        env={"PW": PW, "FABRIC_DEPLOYER_RELEASE_TIMEOUT": "2"})
 
     assert hung.returncode == 1 and time.monotonic() - started < 30
     assert "the release command of web did not end within 2 s (deployer.release_timeout): stopped" in hung.stderr
-    assert docker("ps", "-aq", "--filter", f"label=deployer.one-off={instance}").stdout == ""
+    assert docker("ps", "-aq", "--filter", f"label=deployer.one-off={unique_instance}").stdout == ""
 
 
-def test_a_failing_pre_deploy_hook_leaves_the_host_untouched(deployer_cli, shop, instance, sshd):
-    deploy(deployer_cli, shop, instance, check=True)
-    directory = sshd.state_dir / "instances" / instance
+def test_a_failing_pre_deploy_hook_leaves_the_host_untouched(deployer_cli, shop, unique_instance, sshd):
+    deploy(deployer_cli, shop, unique_instance, check=True)
+    directory = sshd.state_dir / "instances" / unique_instance
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in directory.iterdir() if p.is_file()}
     checked = shop.parent / "check.yaml"
     checked.write_text(SHOP.replace("Hooks:\n", "Hooks:\n  pre-deploy: 'echo not green; exit 5'\n").replace('V: "1"', 'V: "2"'))
 
-    refused = deployer_cli("deploy", checked, "--instance", instance, env={"PW": PW})
-    new = deployer_cli("deploy", checked, "--instance", instance + "n", env={"PW": PW})
+    refused = deployer_cli("deploy", checked, "--instance", unique_instance, env={"PW": PW})
+    new = deployer_cli("deploy", checked, "--instance", unique_instance + "n", env={"PW": PW})
 
     assert refused.returncode == 1
-    assert (f"instance {instance}: {checked}: Hooks.pre-deploy: pre-deploy hook failed (exit code 5): nothing was "
-            "done on the host\n  | not green") in refused.stderr
+    assert (f"instance {unique_instance}: {checked}: Hooks.pre-deploy: pre-deploy hook failed (exit code 5): "
+            "nothing was done on the host\n  | not green") in refused.stderr
     after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in directory.iterdir() if p.is_file()}
     assert after == before  # lock.info names the last holder: the lock was not taken
-    assert new.returncode == 1 and not (sshd.state_dir / "instances" / (instance + "n")).exists()
+    assert new.returncode == 1 and not (sshd.state_dir / "instances" / (unique_instance + "n")).exists()
 
 
 def test_post_deploy_sees_what_changed_while_the_lock_is_held_and_no_secret(deployer_cli, deployer_started, shop,
-                                                                             instance):
-    deploy(deployer_cli, shop, instance, check=True)
+                                                                             unique_instance):
+    deploy(deployer_cli, shop, unique_instance, check=True)
     (shop.parent / "go").unlink()
     shop.write_text(SHOP.replace('V: "1"', 'V: "2"').replace("exit $FAIL", "exit 0"))
     post_log = shop.parent / "post.log"
 
-    first = deployer_started("deploy", shop, "--instance", instance, env={"PW": PW})
+    first = deployer_started("deploy", shop, "--instance", unique_instance, env={"PW": PW})
     wait_for(lambda: post_log.read_text().count("\n") == 2, "the post-deploy hook", timeout=60)
-    refused = deployer_cli("deploy", shop, "--instance", instance, "--lock-wait", "0", "--no-hooks", env={"PW": PW})
-    second = deployer_started("deploy", shop, "--instance", instance, "--lock-wait", "60", env={"PW": PW})
+    refused = deployer_cli("deploy", shop, "--instance", unique_instance, "--lock-wait", "0", "--no-hooks",
+                           env={"PW": PW})
+    second = deployer_started("deploy", shop, "--instance", unique_instance, "--lock-wait", "60", env={"PW": PW})
     time.sleep(2)
     waited = second.poll() is None
     (shop.parent / "go").touch()
@@ -145,4 +143,4 @@ def test_post_deploy_sees_what_changed_while_the_lock_is_held_and_no_secret(depl
     assert post_log.read_text().splitlines() == ["ok web", "ok web"]
     assert refused.returncode == 1 and "locked by" in refused.stderr and waited
     env = (shop.parent / "env.log").read_text()
-    assert "DEPLOYER_CHANGED=web" in env and f"DEPLOYER_INSTANCE={instance}" in env and "hunter2" not in env
+    assert "DEPLOYER_CHANGED=web" in env and f"DEPLOYER_INSTANCE={unique_instance}" in env and "hunter2" not in env
