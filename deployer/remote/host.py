@@ -4,7 +4,7 @@ Every operation is ONE shell script run by ``sh -s`` on the host, whatever the n
 services: a Fabric ``run()`` per docker command costs 0.1 s each. A deploy is one
 script too, in two turns of a conversation (session.py): it takes the instance's lock,
 reports the facts (facts.py), then runs the plan the client sends back (apply.py), all in
-one process that holds the lock. Scripts are put together from ``sh/*.sh`` (scripts.py)
+one process that holds the lock, until the client is done (its post hook, converse.sh). Scripts are put together from ``sh/*.sh`` (scripts.py)
 and report back in sections between boundary lines chosen at random per script
 (framing.py).
 
