@@ -94,6 +94,17 @@ def finish(proc, timeout=120):
     return proc.returncode, out, err
 
 
+def many(hosts, *args, env=None, cwd=None):
+    """`python -m deployer -H h1,h2,h3 -i k1 -i k2 -i k3 ARGS` against several test
+    hosts at once, trusting all their host keys."""
+    known = hosts[0].known_hosts.parent.parent / "all_known_hosts"
+    known.write_text("".join(h.known_hosts.read_text() for h in hosts))
+    keys = [arg for h in hosts for arg in ("-i", str(h.key))]
+    cmd = [sys.executable, "-m", "deployer", "-H", ",".join(h.target for h in hosts), *keys, *map(str, args)]
+    full_env = dict(os.environ, FABRIC_DEPLOYER_KNOWN_HOSTS=str(known), **(env or {}))
+    return subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=cwd or REPO_ROOT, timeout=180)
+
+
 def command_processes(client, processes=None):
     """The processes doing a deployer command's work: the client's descendants, or, when a
     daemon runs the command, the daemons' (the tests run one such command at a time)."""

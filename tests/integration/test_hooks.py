@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 from harness.poll import wait_for
-from support import docker, finish
+from support import docker, finish, many
 
 SHOP = """\
 Hooks:
@@ -144,3 +144,18 @@ def test_post_deploy_sees_what_changed_while_the_lock_is_held_and_no_secret(depl
     assert refused.returncode == 1 and "locked by" in refused.stderr and waited
     env = (shop.parent / "env.log").read_text()
     assert "DEPLOYER_CHANGED=web" in env and f"DEPLOYER_INSTANCE={unique_instance}" in env and "hunter2" not in env
+
+
+def test_with_several_hosts_each_host_runs_the_hooks_once(three_hosts, tmp_path, unique_instance):
+    template = tmp_path / "app.yaml"
+    template.write_text("Hooks:\n  pre-deploy: echo pre >> hooks.log\n"
+                        "  post-deploy: echo \"$DEPLOYER_HOST $DEPLOYER_RESULT\" >> hooks.log\n"
+                        "web: {image: local/busybox, cmd: sleep 3600}\n")
+    try:
+        deployed = many(three_hosts, "deploy", template, "--instance", unique_instance)
+    finally:
+        many(three_hosts, "destroy", unique_instance, "--volumes")
+
+    assert deployed.returncode == 1  # the third host's engine is unreachable
+    assert sorted((tmp_path / "hooks.log").read_text().splitlines()) == [
+        "127.0.0.1 failed", "127.0.0.1 ok", "127.0.0.1 ok", "pre", "pre", "pre"]

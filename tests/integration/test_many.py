@@ -4,21 +4,9 @@ import json
 import os
 import stat
 import subprocess
-import sys
 import time
 
-from conftest import REPO_ROOT
-from support import APP, docker, env_of, inspect
-
-
-def many(hosts, *args, env=None, cwd=None):
-    """`python -m deployer -H h1,h2,h3 -i k1 -i k2 -i k3 ARGS`, trusting all three host keys."""
-    known = hosts[0].known_hosts.parent.parent / "all_known_hosts"
-    known.write_text("".join(h.known_hosts.read_text() for h in hosts))
-    keys = [arg for h in hosts for arg in ("-i", str(h.key))]
-    cmd = [sys.executable, "-m", "deployer", "-H", ",".join(h.target for h in hosts), *keys, *map(str, args)]
-    full_env = dict(os.environ, FABRIC_DEPLOYER_KNOWN_HOSTS=str(known), **(env or {}))
-    return subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=cwd or REPO_ROOT, timeout=180)
+from support import APP, docker, env_of, inspect, many
 
 
 def on_engine(sock, *args):
