@@ -138,10 +138,12 @@ def _recorded(state, specs):
 def _partial(host, instance, previous, actions, done, want, release, note, error, released=()):
     """Record what did change before the failure, so the state still describes what runs.
     A first deploy that changed nothing leaves no state, but its history says what
-    happened: an attempt, release 0, which no rollback goes back to."""
+    happened: an attempt, release 0, which no rollback goes back to; so does a deploy that
+    changed nothing but ran a release command (a migration that failed halfway did change
+    something: the history keeps its exit code)."""
     steps = [a for a in actions if a.kind != KEEP]
     failed = next((a for a in steps if a.service not in done), None)
-    if done or not previous.release:
+    if done or not previous.release or released:
         started = [a.spec for a in steps if a.spec and a.service in done]
         removed = {a.service for a in steps if a.spec is None and a.service in done}
         state = previous.applied(started, removed, want.images, **release)

@@ -91,6 +91,8 @@ def test_a_failing_release_leaves_the_old_container_serving_every_request_and_th
     assert "  | migrated: 2 rows" in failed.stderr  # its last lines
     assert len(answers) > 10 and set(answers) == {"serving v1\n"}
     assert (shop.parent / "post.log").read_text().splitlines()[-1].strip() == "failed"  # nothing changed
+    attempt = json.loads(deployer_cli("history", unique_instance, "--json", check=True).stdout)["releases"][-1]
+    assert (attempt["release"], attempt["result"], attempt["releases"][0]["exit_code"]) == (0, "failed at web", 3)
 
 
 def test_a_release_that_hangs_is_ended_after_the_release_timeout(deployer_cli, shop, unique_instance):
