@@ -7,7 +7,10 @@ import shlex
 import pytest
 
 from deployer.cli import live as live_output, output
+from deployer.engine import Released
 from deployer.model.plan import Action
+from deployer.ops.converge import Deployed
+from deployer.ops.hooks import Ran
 
 HOSTILE = ["it's a secret", 'q"uo"te', "$(touch /tmp/pwned)", "new\nline", "back\\slash", "'\"'\"'"]
 
@@ -182,3 +185,31 @@ def test_a_secret_is_masked_as_a_json_string_shows_it_too():
 )
 def test_a_secret_of_one_or_two_characters_is_masked_only_where_it_stands_alone(line, shown):
     assert output.masked(line, {"ly"}) == shown
+
+
+def test_a_release_commands_lines_show_on_stderr_as_they_come_prefixed_and_masked(screen):
+    out, err = screen(tty=False)
+    live = live_output.Live("web1")
+
+    live("secrets", "hunter2")
+    live("release", "web", "migrating with hunter2")
+
+    assert out.getvalue() == "" and err.getvalue() == "web release | migrating with ***\n"
+
+
+def test_a_deploy_shows_its_releases_and_hooks_to_people_and_in_json(screen):
+    out, _ = screen(tty=False)
+    result = Deployed("web1", "c1", 2, ACTIONS, 1.0, releases=(Released("web", 0, 1.25),),
+                      hooks=(Ran("post-deploy", 3, 0.5, ("last",)),))
+    dry = Deployed("web1", "c1", 1, ACTIONS, 1.0, applied=False, releases=(Released("web", command=("a b", "c")),))
+
+    output.deployed(result)
+    output.deployed(dry, dry_run=True)
+    output.deployed(result, as_json=True)
+
+    shown, document = out.getvalue().split("{", 1)
+    assert "release command of web: exit code 0 in 1.2s\nhook post-deploy: exit code 3 in 0.5s\n" in shown
+    assert "release command of web would run: 'a b' c\n" in shown
+    document = json.loads("{" + document)
+    assert document["releases"] == [{"service": "web", "exit_code": 0, "seconds": 1.25}]
+    assert document["hooks"] == [{"name": "post-deploy", "exit_code": 3, "seconds": 0.5}]
