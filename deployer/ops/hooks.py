@@ -20,7 +20,7 @@ read no template: the current one), stdin ``/dev/null`` (several hosts run their
 once; once per host, with ``DEPLOYER_HOST``), each line of its output shown as it comes
 (``post-deploy | ...``). Its environment is deployer's, without any variable holding a
 secret the template names (by name or by value), plus ``DEPLOYER_INSTANCE``,
-``DEPLOYER_HOST``, ``DEPLOYER_RELEASE``, ``DEPLOYER_TEMPLATE``, ``DEPLOYER_CHANGED``
+``DEPLOYER_HOST``, ``DEPLOYER_RELEASE``, ``DEPLOYER_TEMPLATE`` (its absolute path), ``DEPLOYER_CHANGED``
 (services, space-separated), ``DEPLOYER_RESULT`` (``ok``/``failed``, post hooks) and
 ``DEPLOYER_DRY_RUN`` (``1`` in a dry run, which runs the hooks too: a hook that acts
 should look at it). The template's ``Hooks`` win over fabric.yaml's ``deployer.hooks.*``
@@ -148,11 +148,10 @@ def of(kind, host, instance, options, template=None, secrets=None):
     if template is not None:
         commands.update({name: (command, {"file": template.path, "key": f"Hooks.{name}"})
                          for name, command in template.settings.get("Hooks", {}).items()})
-    directory = os.path.dirname(os.path.abspath(template.path)) if template is not None else os.getcwd()
-    variables = {"DEPLOYER_INSTANCE": instance, "DEPLOYER_HOST": host.hostname,
-                 "DEPLOYER_TEMPLATE": template.path if template is not None else "",
+    path = os.path.abspath(template.path) if template is not None else ""  # the hook runs in its directory
+    variables = {"DEPLOYER_INSTANCE": instance, "DEPLOYER_HOST": host.hostname, "DEPLOYER_TEMPLATE": path,
                  "DEPLOYER_DRY_RUN": "1" if options.dry_run else "0"}
     names = set(template.secret_names if template is not None else ())
     values = {value for value in (secrets or {}).values() if value}
     environment = {k: v for k, v in os.environ.items() if k not in names and v not in values}
-    return Hooks(kind, host.name, commands, directory, variables, environment, options.progress, not options.hooks)
+    return Hooks(kind, host.name, commands, os.path.dirname(path) or os.getcwd(), variables, environment, options.progress, not options.hooks)
