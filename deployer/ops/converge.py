@@ -95,7 +95,7 @@ def _locked(host, instance, session, want, options, note, post, started):
     if all(a.kind in (KEEP, REPAIR) for a in actions) and _recorded(facts.state, want.specs):
         if any(a.kind == REPAIR for a in actions):  # the state describes what runs: no new release
             error = session.apply(actions, deps=want.deps, registry=registry, networks=want.networks,
-                                  held=lambda ok, done: post(ok, sorted(done), previous.release))[1]
+                                  held=lambda ok, done: post(ok, _in_order(actions, done), previous.release))[1]
             if error:
                 raise error.where(instance=instance)
         elif registry:
@@ -117,7 +117,7 @@ def _locked(host, instance, session, want, options, note, post, started):
     releases = releasing(actions, want.releases, facts.state, want.images, options.force)
 
     def held(ok, done):  # a failed deploy that changed something is recorded as a release too (_partial)
-        post(ok, sorted(done), final.release if ok or done else previous.release)
+        post(ok, _in_order(actions, done), final.release if ok or done else previous.release)
 
     done, error = session.apply(actions, final, record, want.template_text, want.deps, registry, want.networks,
                                 releases, held)
@@ -125,6 +125,11 @@ def _locked(host, instance, session, want, options, note, post, started):
         raise _partial(host, instance, previous, actions, done, want, release, note, error, session.released)
     return Deployed(host.name, instance, final.release, actions, time.monotonic() - started,
                     step_seconds=session.seconds, releases=session.released)
+
+
+def _in_order(actions, done):
+    """The services done, in the plan's order (the post hook's DEPLOYER_CHANGED)."""
+    return [a.service for a in actions if a.service in done]
 
 
 def _recorded(state, specs):
