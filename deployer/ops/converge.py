@@ -57,9 +57,9 @@ def converge(host, instance, images, desire, options, note, discovery_used=False
     ``post(ok, changed, release)`` (the post hook, ops/hooks.py) is called once the plan
     has run, or the deploy failed, while the host still holds the lock; not when nothing
     changed. (A dry run takes no lock: it is called when something would change.) It may
-    be called twice (a failed apply, then its error): the hook runs once."""
+    be called twice (a failed apply, then its error): the hook runs once. Without it (no
+    post hook) the host releases the lock as soon as the plan has run."""
     started = time.monotonic()
-    post = post or (lambda ok, changed=(), release="": None)
     if options.dry_run:
         return _dry_run(host, instance, images, desire, options, discovery_used, networks, post, started)
     lock_wait = waiting(host, options.lock_wait)
@@ -68,7 +68,8 @@ def converge(host, instance, images, desire, options, note, discovery_used=False
         try:
             return _locked(host, instance, session, desire(session.facts), options, note, post, started)
         except DeployerError:
-            post(False, (), session.facts.state.release if session.facts.state else "")
+            if post:
+                post(False, (), session.facts.state.release if session.facts.state else "")
             raise
 
 
@@ -79,7 +80,7 @@ def _dry_run(host, instance, images, desire, options, discovery_used, networks, 
     actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, host.settings.retain)
     release = facts.state.release if facts.state else 0
     would = releasing(actions, want.releases, facts.state, want.images, options.force)
-    if changed := [a.service for a in actions if a.kind != KEEP]:
+    if post and (changed := [a.service for a in actions if a.kind != KEEP]):
         post(True, changed, release)
     return Deployed(host.name, instance, release, actions, time.monotonic() - started, applied=False,
                     releases=tuple(Released(service, command=tuple(argv)) for service, argv in would.items()))
@@ -94,8 +95,8 @@ def _locked(host, instance, session, want, options, note, post, started):
     registry = host.etcd and host.etcd.update(want.endpoints, instance, facts, host.hostname)
     if all(a.kind in (KEEP, REPAIR) for a in actions) and _recorded(facts.state, want.specs):
         if any(a.kind == REPAIR for a in actions):  # the state describes what runs: no new release
-            error = session.apply(actions, deps=want.deps, registry=registry, networks=want.networks,
-                                  held=lambda ok, done: post(ok, _in_order(actions, done), previous.release))[1]
+            held = post and (lambda ok, done: post(ok, _in_order(actions, done), previous.release))
+            error = session.apply(actions, deps=want.deps, registry=registry, networks=want.networks, held=held)[1]
             if error:
                 raise error.where(instance=instance)
         elif registry:
@@ -120,7 +121,7 @@ def _locked(host, instance, session, want, options, note, post, started):
         post(ok, _in_order(actions, done), final.release if ok or done else previous.release)
 
     done, error = session.apply(actions, final, record, want.template_text, want.deps, registry, want.networks,
-                                releases, held)
+                                releases, held if post else None)
     if error:
         raise _partial(host, instance, previous, actions, done, want, release, note, error, session.released)
     return Deployed(host.name, instance, final.release, actions, time.monotonic() - started,

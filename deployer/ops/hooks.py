@@ -95,8 +95,12 @@ class Hooks:
             self._run(f"post-{self.kind}", DEPLOYER_RESULT="ok" if ok else "failed",
                       DEPLOYER_CHANGED=" ".join(changed), DEPLOYER_RELEASE=str(release))
 
+    def will(self, name):
+        """Whether the hook ``name`` runs (without one, the host need not wait for it)."""
+        return not self.skipped and name in self.commands
+
     def _run(self, name, **variables):
-        if self.skipped or name not in self.commands:
+        if not self.will(name):
             return None
         env = {**self.environment, "DEPLOYER_RELEASE": "", "DEPLOYER_CHANGED": "", "DEPLOYER_RESULT": "",
                **self.variables, **variables}
@@ -120,11 +124,12 @@ class Hooks:
 
 def around(hooks, operation):
     """``operation(post)`` between the pre and the post hook, which ``operation`` calls
-    while the host holds the lock; a failure before that (the host unreachable, the lock
-    not free) still gets its post hook, as ``failed``. The result, with the hooks run."""
+    while the host holds the lock (``post`` is None when there is no post hook to run); a
+    failure before that (the host unreachable, the lock not free) still gets its post
+    hook, as ``failed``. The result, with the hooks run."""
     hooks.pre()
     try:
-        result = operation(hooks.post)
+        result = operation(hooks.post if hooks.will(f"post-{hooks.kind}") else None)
     except DeployerError as e:
         hooks.post(False)
         e.details += [f"{ran.name} hook: exit code {ran.exit_code}" for ran in hooks.ran if ran.exit_code]
