@@ -162,6 +162,18 @@ def test_a_failed_plan_is_said_to_the_client_while_the_lock_is_still_held(shell)
     assert seen == [(False, {"old"})] and done == {"old"} and error is not None
 
 
+@pytest.mark.parametrize("sent", ["9999\ndocker rm -f c1.web\n", "docker rm -f c1.web\n", ""],
+                         ids=["cut off", "no size", "nothing"])
+def test_a_plan_that_did_not_arrive_whole_is_not_run_and_frees_the_lock(shell, sent):
+    shell.docker.container("c1.web")
+    with shell.host().deploying("c1", (), "ops@laptop", 0) as deploy:
+        deploy.session.send(sent)
+        ended = deploy.finish()
+
+    assert ended.exited == 0 and shell.docker.containers() == {"c1.web": "c1.web running"}
+    assert shell.run('dpl_lock "$D" 0 bob || exit 1', uses=()).exited == 0
+
+
 # -- record(): state.json and the history -------------------------------------------------
 
 
