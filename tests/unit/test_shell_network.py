@@ -71,3 +71,41 @@ def test_destroy_disconnects_what_still_joins_the_instances_networks_then_remove
         "network rm n1",
         "network rm n2",
     ]
+
+
+LOST = ("docker: Error response from daemon: failed to create endpoint c1.web on network deployer-c1: "
+        "network 3a61f0e2 not found\n")
+
+
+def test_a_network_the_engine_lost_is_made_anew_with_its_containers_and_the_start_tried_again(shell):
+    shell.docker.fail("run *", nth=1, stderr=LOST)  # docker run made the container, then could not start it
+    shell.docker.container("c1.web", status="created")
+    shell.docker.answer("network inspect --format * deployer-c1", "c1\n")
+    shell.docker.answer("ps -aq --filter network=deployer-c1", "old1\nc1.web\n")
+    shell.docker.answer("container inspect --format * old1", "db.c1,0a1b2c\n")
+    shell.docker.answer("container inspect --format * c1.web", "\n")
+
+    ran = shell.run(call("dpl_run", *RUN))
+
+    assert ran.exited == 0, ran.stderr
+    assert "the engine lost network deployer-c1" in ran.stderr
+    assert [line for line in shell.docker.log() if not line.startswith(("network inspect", "ps"))] == [
+        "run c1.web",
+        "network disconnect -f deployer-c1 old1",
+        "network disconnect -f deployer-c1 c1.web",
+        "network rm deployer-c1",
+        "network create --label deployer.instance=c1 deployer-c1",
+        "network connect --alias db.c1 --alias 0a1b2c deployer-c1 old1",
+        "network connect deployer-c1 c1.web",
+        "start c1.web",
+    ]
+
+
+def test_a_lost_network_that_is_not_deployers_is_left_alone_and_the_error_shown(shell):
+    shell.docker.fail("start *", stderr=LOST.replace("deployer-c1", "theirs"))
+    shell.docker.answer("network inspect --format * theirs", "\n")
+
+    ran = shell.run("dpl_launch start c1.web")
+
+    assert ran.exited == 1 and "on network theirs: network 3a61f0e2 not found" in ran.stderr
+    assert not any(line.startswith("network rm") for line in shell.docker.log())
