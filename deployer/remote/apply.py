@@ -17,7 +17,7 @@ from .scripts import assign, call, instance, join, q
 # The descriptor on which docker reads an env file of secrets (--env-file /dev/fd/5).
 SECRETS = 5
 SECRETS_FD = f"/dev/fd/{SECRETS}"
-USES = ("replace", "discovery", "guard")  # the sources a plan's script calls
+USES = ("replace", "network", "discovery", "guard")  # the sources a plan's script calls
 
 
 @dataclass(frozen=True)

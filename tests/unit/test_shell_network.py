@@ -62,7 +62,7 @@ def test_destroy_disconnects_what_still_joins_the_instances_networks_then_remove
     shell.docker.answer("network ls -q --filter label=deployer.instance=c1", "n1\nn2\n")
     shell.docker.answer("network inspect --format * n1", "other1 \n")
 
-    ran = shell.run('I=c1\ndpl_networks_rm || exit 1', uses=("instance",))
+    ran = shell.run('I=c1\ndpl_networks_rm || exit 1', uses=("network",))
 
     assert ran.exited == 0
     assert [line for line in shell.docker.log() if not line.startswith("network inspect")] == [
