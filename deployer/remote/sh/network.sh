@@ -17,7 +17,7 @@ dpl_renew() {
     joined="$joined $id=$(docker container inspect --format "{{with index .NetworkSettings.Networks \"$1\"}}{{join .Aliases \",\"}}{{end}}" "$id")"
     docker network disconnect -f "$1" "$id" >/dev/null 2>&1
   done
-  docker network rm "$1" >/dev/null && docker network create --label "deployer.instance=$owner" "$1" >/dev/null || return 1
+  docker network rm "$1" >/dev/null && dpl_network --label "deployer.instance=$owner" "$1" || return 1
   for entry in $joined; do
     # shellcheck disable=SC2046 # the aliases (deployer's: no blanks), one --alias each
     docker network connect $(printf '%s' "${entry#*=}" | tr ',' '\n' | sed 's/^/--alias /') "$1" "${entry%%=*}" || return 1
@@ -25,12 +25,34 @@ dpl_renew() {
 }
 
 # dpl_network CREATE-ARGS... NAME: docker network create, unless it exists (another
-# instance's deploy may have created it meanwhile)
+# instance's deploy may have created it meanwhile). Once Docker's own address pools are
+# used up (about 30 bridge networks on a default engine), it takes a subnet of DPL_SUBNETS.
 dpl_network() {
   local name err
   for name in "$@"; do :; done
   err=$(docker network create "$@" 2>&1 >/dev/null) || docker network inspect "$name" >/dev/null 2>&1 \
-    || { echo "deployer: cannot create network $name: $err" >&2; return 1; }
+    || case "$err" in
+      *"could not find an available"*) dpl_subnet "$@" ;;
+      *) echo "deployer: cannot create network $name: $err" >&2; return 1 ;;
+    esac
+}
+
+# dpl_subnet CREATE-ARGS... NAME: docker network create on the first /24 of DPL_SUBNETS (a
+# /16, the setting deployer.subnets) that no network has (one taken meanwhile: the next)
+dpl_subnet() {
+  local base="${DPL_SUBNETS%.0.0/16}" name used n=0 err
+  for name in "$@"; do :; done
+  # shellcheck disable=SC2046 # network ids, one a word
+  used=" $(docker network inspect --format '{{range .IPAM.Config}}{{.Subnet}} {{end}}' $(docker network ls -q) | tr '\n' ' ') "
+  while [ "$n" -lt 256 ]; do
+    case "$used" in *" $base.$n.0/24 "*) ;; *)
+      err=$(docker network create --subnet "$base.$n.0/24" "$@" 2>&1 >/dev/null) && return 0
+      case "$err" in *overlap*) ;; *) docker network inspect "$name" >/dev/null 2>&1 && return 0; break ;; esac ;;
+    esac
+    n=$((n + 1))
+  done
+  echo "deployer: cannot create network $name: Docker's address pools and deployer.subnets ($DPL_SUBNETS) are used up${err:+: $err}" >&2
+  return 1
 }
 
 # dpl_networks_rm: remove instance $I's networks, after disconnecting what still joins them
