@@ -105,6 +105,12 @@ class Engine:
         return subprocess.Popen(["docker", "rm", "-f", *ids], env=self.env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL) if ids else None
 
+    def remove_networks(self):
+        """Remove the networks its containers used (deployer's per instance): a stopped
+        dockerd leaves their bridges on the machine, each holding an address range the
+        local engine then cannot give a network of its own."""
+        subprocess.run(["docker", "network", "prune", "-f"], env=self.env, capture_output=True, timeout=60)
+
     def terminate(self):
         """Ask dockerd to stop, once (a third signal makes it quit without cleaning up)."""
         if self.process and self.process.poll() is None and not self.terminated:
@@ -169,6 +175,7 @@ def extra_engine(image, timeout=60, args=()):
             removing = engine.remove_containers()
             if removing:
                 removing.wait()
+            engine.remove_networks()
         engine.stop()
         shutil.rmtree(engine.root, ignore_errors=True)
 
