@@ -72,6 +72,9 @@ def test_once_dockers_pools_are_used_up_a_network_takes_the_first_free_subnet_of
     shell.docker.answer("network ls -q", "n1\nn2\n")
     shell.docker.answer("network inspect --format * n1 n2", "172.17.0.0/16 \n10.9.0.0/24 \n")
     shell.docker.fail("network create --subnet 10.9.1.0/24 *", stderr="Error response from daemon: Pool overlaps\n")
+    (shell.docker.bin / "ip").write_text("#!/bin/sh\necho 'default via 192.0.2.1 dev eth0'\n"
+                                         "echo '10.9.2.0/25 dev eth1 proto kernel scope link'\n")  # the host's LAN
+    (shell.docker.bin / "ip").chmod(0o755)
 
     ran = shell.run(subnets_script())
 
@@ -79,7 +82,7 @@ def test_once_dockers_pools_are_used_up_a_network_takes_the_first_free_subnet_of
     assert [line for line in shell.docker.log() if line.startswith("network create")] == [
         "network create --label deployer.instance=c1 deployer-c1",
         "network create --subnet 10.9.1.0/24 --label deployer.instance=c1 deployer-c1",  # taken meanwhile
-        "network create --subnet 10.9.2.0/24 --label deployer.instance=c1 deployer-c1",
+        "network create --subnet 10.9.3.0/24 --label deployer.instance=c1 deployer-c1",
     ]
 
 
