@@ -18,17 +18,19 @@ from .scripts import assign, call, instance, join, q
 # The descriptor on which docker reads an env file of secrets (--env-file /dev/fd/5).
 SECRETS = 5
 SECRETS_FD = f"/dev/fd/{SECRETS}"
-USES = ("replace", "discovery", "guard")  # the sources a plan's script calls
+USES = ("replace", "network", "discovery", "guard")  # the sources a plan's script calls
 
 
 @dataclass(frozen=True)
 class Limits:
-    """How a deploy waits for new containers, and how many releases its history keeps."""
+    """How a deploy waits for new containers, how many releases its history keeps, and
+    where its networks' addresses come from once Docker's pools are used up."""
 
     health_timeout: int
     min_uptime: float
     history: int  # 0: all
     parallel_starts: int = 8  # new containers starting at once, at most (0: no limit)
+    subnets: str = "10.211.0.0/16"  # the setting deployer.subnets
     release_timeout: int = 600  # seconds a release command may run
 
 
@@ -39,7 +41,8 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
     release command) first runs that command; a new one, right before its wave starts: after
     the services it exposes run, which a migration needs (its database)."""
     steps = [instance(instance_name),
-             assign(DPL_HEALTH_TIMEOUT=int(limits.health_timeout), DPL_MIN_UPTIME=float(limits.min_uptime))]
+             assign(DPL_HEALTH_TIMEOUT=int(limits.health_timeout), DPL_MIN_UPTIME=float(limits.min_uptime),
+                    DPL_SUBNETS=limits.subnets)]
     steps += [call("dpl_network", *network.create_args(name)) + " || exit 1" for name in networks]
     dirs = [d for a in actions if a.spec and a.kind != KEEP for d in a.spec.host_dirs]
     if dirs:
@@ -180,7 +183,7 @@ class Deploy:
         """
         settings = self.host.settings
         limits = Limits(settings.health_timeout, settings.min_uptime, settings.history, settings.parallel_starts,
-                        settings.release_timeout)
+                        settings.subnets, settings.release_timeout)
         release = final_state.release if final_state else 0
         steps = plan_script(self.instance, actions, self.boundary, limits, release, deps, networks, releases)
         if final_state:
