@@ -161,3 +161,15 @@ def test_with_several_hosts_each_host_runs_the_hooks_once(three_hosts, tmp_path,
     assert deployed.returncode == 1  # the third host's engine is unreachable
     assert sorted((tmp_path / "hooks.log").read_text().splitlines()) == [
         "127.0.0.1 failed", "127.0.0.1 ok", "127.0.0.1 ok", "pre", "pre", "pre"]
+
+
+def test_a_rollback_runs_fabric_yamls_rollback_hooks_and_no_release_command(deployer_cli, shop, unique_instance):
+    deploy(deployer_cli, shop, unique_instance, check=True)
+    deploy(deployer_cli, shop, unique_instance, version=2, check=True)
+    hooks = {"FABRIC_DEPLOYER_HOOKS_PRE_ROLLBACK": "echo pre $DEPLOYER_INSTANCE > rollback.log",
+             "FABRIC_DEPLOYER_HOOKS_POST_ROLLBACK": "echo post $DEPLOYER_RESULT $DEPLOYER_RELEASE >> rollback.log"}
+
+    back = deployer_cli("rollback", unique_instance, env=hooks, cwd=shop.parent, check=True)
+
+    assert (shop.parent / "rollback.log").read_text() == f"pre {unique_instance}\npost ok 3\n"
+    assert "release command" not in back.stdout and rows(unique_instance) == 2
