@@ -38,6 +38,16 @@ def _text(name, value):
     return str(value)
 
 
+def _port(name, value):
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if not 0 < number < 65536:
+        raise TemplateError(f"setting deployer.{name}: expected a port (1-65535), got {value!r}")
+    return number
+
+
 def _choice(*choices):
     def parse(name, value):
         if value not in choices:
@@ -99,6 +109,15 @@ SETTINGS = (
     Setting("verbose", False, _flag, ("false: show each docker command the host runs",), "-v"),
     Setting("slug.builder_image", DEFAULT_BUILDER, _text, (f"``{DEFAULT_BUILDER}``: builds buildpack slugs",)),
     Setting("slug.runner_image", DEFAULT_RUNNER, _text, (f"``{DEFAULT_RUNNER}``: runs them",)),
+    Setting("router.image", "caddy:2", _text, ("``caddy:2``: the router (Caddy 2) serving routes",)),
+    Setting("router.http_port", 80, _port, ("80: the router's HTTP port on the host",)),
+    Setting("router.https_port", 443, _port, ("443: its HTTPS port (not with ``tls: off``)",)),
+    Setting("router.tls", "acme", _choice("acme", "internal", "off"),
+            ("``acme``: certificates from Let's Encrypt;", "``internal``: from the router's own CA;",
+             "``off``: plain HTTP only")),
+    Setting("router.email", "", _text, ("none: the ACME account's email",)),
+    Setting("router.drain", 10, _number(float), ("10 seconds a replaced container keeps serving",
+                                                 "requests begun before its route moved")),
 )
 
 
@@ -126,6 +145,12 @@ class Settings:
     verbose: bool = False
     slug_builder_image: str = DEFAULT_BUILDER
     slug_runner_image: str = DEFAULT_RUNNER
+    router_image: str = "caddy:2"
+    router_http_port: int = 80
+    router_https_port: int = 443
+    router_tls: str = "acme"
+    router_email: str = ""
+    router_drain: float = 10
 
     @classmethod
     def of(cls, config):
@@ -142,6 +167,8 @@ class Settings:
                 values[setting.field] = setting.parse(setting.key, value)
         settings = cls(**values)
         settings.etcd  # checked now, with the rest
+        if settings.router_tls != "off" and settings.router_http_port == settings.router_https_port:
+            raise TemplateError(f"settings deployer.router.http_port and https_port: both are {settings.router_http_port}")
         return settings
 
     @property
