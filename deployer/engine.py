@@ -35,6 +35,7 @@ class Facts:
     address: str = ""
     registry: dict = field(default_factory=dict)
     networks: frozenset = frozenset()  # which of the networks asked about exist
+    routes: tuple = ()  # the host's route table (model.route.Route), when asked for
 
 
 class Applying(Protocol):
@@ -43,10 +44,10 @@ class Applying(Protocol):
     facts: Facts
     seconds: dict  # service -> seconds its step took, once applied
 
-    def apply(self, actions, final_state, entry, template_text, deps=None, registry=None, networks=()):
-        """Create the ``networks`` missing, run the plan's changing actions, then record
-        ``final_state`` and the release ``entry``; (services done, the error that stopped
-        the rest or None)."""
+    def apply(self, actions, final_state, entry, template_text, deps=None, registry=None, networks=(), moves=None):
+        """Create the ``networks`` missing, run the plan's changing actions (moving routes
+        as ``moves`` says), then record ``final_state`` and the release ``entry``; (services
+        done, the error that stopped the rest or None)."""
 
     def register(self, registry):
         """Only bring the endpoint registry up to date (nothing else changed)."""
@@ -62,7 +63,7 @@ class Engine(Protocol):
 
     def facts(self, instance, images=(), discovery=False, networks=()) -> Facts: ...
 
-    def deploying(self, instance, images, who, lock_wait, pull=(), discovery=False, networks=()
+    def deploying(self, instance, images, who, lock_wait, pull=(), discovery=False, networks=(), routed=False
                   ) -> AbstractContextManager[Applying]: ...
 
     def build(self, tag, source, instance, progress=None) -> str: ...
@@ -80,6 +81,10 @@ class Engine(Protocol):
     def control(self, instance, verb, names, who, lock_wait): ...
 
     def destroy(self, instance, volumes, who, lock_wait) -> bool: ...
+
+    def routes(self) -> tuple: ...
+
+    def router(self, verb, table=None, lock_wait=0): ...
 
     def attach(self, argv, tty, hidden=None, instance=None) -> int: ...
 

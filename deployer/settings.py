@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .errors import TemplateError
 from .model.etcd import BACKENDS, Etcd
+from .model.route import Router
 from .ops.build import DEFAULT_BUILDER, DEFAULT_RUNNER, Slug
 
 
@@ -175,6 +176,13 @@ class Settings:
     def etcd(self):
         """The etcd backend, checked; None for the default ``state`` backend."""
         return Etcd.of(self.etcd_endpoints, self.etcd_prefix) if self.discovery == "etcd" else None
+
+    @property
+    def router(self):
+        """The host's router, as these settings run it (a request waits for an upstream as
+        long as a new container may take to turn healthy)."""
+        return Router(self.router_image, self.router_http_port, self.router_https_port, self.router_tls,
+                      self.router_email, self.router_drain, self.health_timeout)
 
     @property
     def slug(self):

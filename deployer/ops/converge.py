@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..errors import DeployerError, plural
+from ..model import route
 from ..model.plan import KEEP, REPAIR, plan
 from ..model.state import InstanceState
 from .instance import waiting, who
@@ -26,6 +27,7 @@ class Deployed:
     applied: bool = True  # False: a dry run, or nothing to change
     notes: tuple = ()  # warnings for the user (e.g. uncommitted changes left out of a build)
     step_seconds: dict = dataclasses.field(default_factory=dict)  # service -> seconds its step took
+    routes: tuple = ()  # the route changes, in route.Moves.said's words
 
 
 @dataclass(frozen=True)
@@ -42,32 +44,37 @@ class Desired:
     endpoints: dict = dataclasses.field(default_factory=dict)  # "svc:ep" -> Endpoint.to_dict()
     deps: dict = dataclasses.field(default_factory=dict)  # service -> services it exposes
     networks: tuple = ()  # the instance's networks to create before its containers
+    routes: dict = dataclasses.field(default_factory=dict)  # service -> its route (domains, port, health)
 
 
-def converge(host, instance, images, desire, options, note, discovery_used=False, built=(), networks=()):
+def converge(host, instance, images, desire, options, note, discovery_used=False, built=(), networks=(), routed=False):
     """Plan ``desire(facts)`` against the host under the instance's lock and apply it;
     ``built`` are images deployer builds itself (never pulled); ``networks`` those the
-    facts say exist or not."""
+    facts say exist or not; ``routed``: the instance has routes (the router's lock)."""
     started = time.monotonic()
     retain = host.settings.retain
     if options.dry_run:
-        facts = host.facts(instance, images, discovery_used, networks)
+        facts = host.facts(instance, images, discovery_used, networks, routes=True)
         want = desire(facts)
         actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, retain)
         release = facts.state.release if facts.state else 0
-        return Deployed(host.name, instance, release, actions, time.monotonic() - started, applied=False)
+        moves = route.moves(facts.routes, instance, want.routes, actions, facts.containers, release + 1)
+        return Deployed(host.name, instance, release, actions, time.monotonic() - started, applied=False,
+                        routes=tuple(moves.said()))
     lock_wait = waiting(host, options.lock_wait)
     pull = tuple(image for image in images if image not in built) if options.pull else ()
-    with host.deploying(instance, images, who(), lock_wait, pull, discovery_used, networks) as session:
+    with host.deploying(instance, images, who(), lock_wait, pull, discovery_used, networks, routed) as session:
         facts = session.facts
         want = desire(facts)
         host.conceal([*want.secrets.values(), *(facts.state.secrets.values() if facts.state else ())])
         actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, retain)
         previous = facts.state or InstanceState(instance, want.source, 0, "", "")
         registry = host.etcd and host.etcd.update(want.endpoints, instance, facts, host.hostname)
-        if all(a.kind in (KEEP, REPAIR) for a in actions) and _recorded(facts.state, want.specs):
-            if any(a.kind == REPAIR for a in actions):  # the state describes what runs: no new release
-                error = session.apply(actions, deps=want.deps, registry=registry, networks=want.networks)[1]
+        moves = route.moves(facts.routes, instance, want.routes, actions, facts.containers, previous.release + 1)
+        if all(a.kind in (KEEP, REPAIR) for a in actions) and _recorded(facts.state, want.specs) and not moves.changed:
+            if any(a.kind == REPAIR for a in actions) or moves:  # the state describes what runs: no new release
+                error = session.apply(actions, deps=want.deps, registry=registry, networks=want.networks,
+                                      moves=moves or None)[1]
                 if error:
                     raise error.where(instance=instance)
             elif registry:
@@ -82,15 +89,17 @@ def converge(host, instance, images, desire, options, note, discovery_used=False
             variables=want.variables,
             secrets=want.secrets,
             endpoints=want.endpoints,
+            routes=want.routes,
         )
         removed = {a.service for a in actions if a.spec is None}
         final = previous.applied(want.specs, removed, want.images, **release)
         record = final.record(actions, want.template_text, note)
-        done, error = session.apply(actions, final, record, want.template_text, want.deps, registry, want.networks)
+        done, error = session.apply(actions, final, record, want.template_text, want.deps, registry, want.networks,
+                                    moves or None)
     if error:
         raise _partial(host, instance, previous, actions, done, want, release, note, error)
     return Deployed(host.name, instance, final.release, actions, time.monotonic() - started,
-                    step_seconds=session.seconds)
+                    step_seconds=session.seconds, routes=tuple(moves.said()))
 
 
 def _recorded(state, specs):

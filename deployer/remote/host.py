@@ -110,19 +110,20 @@ class Host:
 
     # -- operations, each one round trip ------------------------------------------------
 
-    def facts(self, instance, images=(), discovery=False, networks=()):
+    def facts(self, instance, images=(), discovery=False, networks=(), routes=False):
         """State, containers, the ids the given image references have on the host, which
         of the given networks exist (and, with ``discovery``, what allocating endpoints
-        needs)."""
-        fact = facts_.InstanceFacts(instance, tuple(images), discovery, self.etcd, tuple(networks))
+        needs; with ``routes``, the route table)."""
+        fact = facts_.InstanceFacts(instance, tuple(images), discovery, self.etcd, tuple(networks), routes)
         out = self._script(f"{about(instance)}\n{fact.script()}", instance, facts_.USES)
         return fact.read(out, self.name)
 
     @contextmanager
-    def deploying(self, instance, images, who, lock_wait, pull=(), discovery=False, networks=()):
+    def deploying(self, instance, images, who, lock_wait, pull=(), discovery=False, networks=(), routed=False):
         """Hold the instance's lock and yield a Deploy whose facts were read under it
         (after pulling the images in ``pull``; with ``discovery`` also the host's
-        endpoints lock, so two instances never allocate the same port).
+        endpoints lock, so two instances never allocate the same port; when ``routed``, or
+        the instance has routes, the router's lock, so two never claim one domain).
 
         Leaving the block without ``apply`` changes nothing and releases the lock.
         """
@@ -131,6 +132,7 @@ class Host:
         body = [about(instance), _locked(lock_wait, who)]
         if discovery:  # endpoints are allocated host-wide: one such deploy at a time per host
             body.append(f'exec 8>>"$S/endpoints.lock" && flock -w {int(lock_wait)} 8 || exit 1')
+        body.append(call("dpl_router_lock", int(lock_wait), int(routed)) + " || exit 1")
         body += [call("dpl_pull", image) + " || exit 1" for image in pull]
         body += [fact.script(), "dpl_mark facts-end", source("converse")]
         session = self._start(boundary, "\n".join(body), facts_.USES + apply.USES)

@@ -10,6 +10,7 @@ dpl_put "$D/state.json" '{
   "format": 1,
   "instance": "c1",
   "release": 2,
+  "routes": {},
   "secrets": {},
   "services": {
     "web": {
@@ -62,7 +63,7 @@ dpl_put "$D/state.json" '{
 ' || exit 1
 dpl_keep_template 999723c95c4f57f6 'web: {image: team/app, env: {A: '"'"'2'"'"'}}
 ' || exit 1
-dpl_trace append "$D/history.jsonl" 704
-(umask 077 && printf "%s\n" '{"by":"ops@laptop","changes":{"web":"recreate: env.A changed"},"endpoints":{},"note":"","release":2,"result":"ok","secrets":{},"services":{"web":{"config_hash":"0cd9e491a1e52c65","container":"c1.web","image_id":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","spec":{"cmd":[],"entrypoint":null,"env":[["A","2"]],"flags":["--restart","unless-stopped","--init"],"host_dirs":[],"image":"team/app","instance":"c1","labels":[["deployer.instance","c1"],["deployer.service","web"]],"mounts":[],"networks":[["deployer-c1","web.c1"]],"ports":[],"secrets":[],"service":"web"}}},"template":"app.yaml","template_sha256":"999723c95c4f57f6","time":"2024-01-02T00:00:00+00:00","variables":{}}' >>"$D/history.jsonl") || exit 1
+dpl_trace append "$D/history.jsonl" 716
+(umask 077 && printf "%s\n" '{"by":"ops@laptop","changes":{"web":"recreate: env.A changed"},"endpoints":{},"note":"","release":2,"result":"ok","routes":{},"secrets":{},"services":{"web":{"config_hash":"0cd9e491a1e52c65","container":"c1.web","image_id":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","spec":{"cmd":[],"entrypoint":null,"env":[["A","2"]],"flags":["--restart","unless-stopped","--init"],"host_dirs":[],"image":"team/app","instance":"c1","labels":[["deployer.instance","c1"],["deployer.service","web"]],"mounts":[],"networks":[["deployer-c1","web.c1"]],"ports":[],"secrets":[],"service":"web"}}},"template":"app.yaml","template_sha256":"999723c95c4f57f6","time":"2024-01-02T00:00:00+00:00","variables":{}}' >>"$D/history.jsonl") || exit 1
 dpl_trim_history 5 || exit 1
 # @@deployer-0123456789abcdef end

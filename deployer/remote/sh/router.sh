@@ -1,0 +1,105 @@
+# shellcheck shell=sh
+# The host's router (route.py): one Caddy container, deployer-router, serving the route
+# table $S/router/routes.json with the config rendered from it, $S/router/caddy.json (the
+# router reads it when it starts, mounted at /deployer, and is told to load it again after
+# each change). Its admin API listens on the router's own loopback: the host reaches it
+# with `docker exec`, nothing on a network does. Routes change under $S/router/lock (fd 7).
+
+# dpl_router_lock WAIT ROUTED: hold the router's lock (waiting up to WAIT seconds) when the
+# deploy has routes (ROUTED=1) or instance $I holds some in the table; then the table
+dpl_router_lock() {
+  if [ "$2" = 1 ] || grep -qF "\"instance\": \"$I\"" "$S/router/routes.json" 2>/dev/null; then
+    mkdir -p "$S/router" && chmod 700 "$S/router" && exec 7>>"$S/router/lock" || return 1
+    flock -w "$1" 7 || { echo "deployer: the router's routes are being changed by another deploy (waited $1 s)" >&2; return 1; }
+  fi
+  dpl_router_table
+}
+
+# dpl_router_table: the route table (none: nothing), for the client
+dpl_router_table() {
+  dpl_mark routes
+  if [ -f "$S/router/routes.json" ]; then cat "$S/router/routes.json" || return 1; fi
+}
+
+# dpl_router_up CONFIG DIGEST [--dpl-join NETWORK]... RUN-ARGS...: the router runs as RUN-ARGS
+# say, with $S/router mounted (one labelled with another DIGEST or mounting another
+# directory, or gone, is replaced; one stopped starts), with the config CONFIG (rendered
+# from the table as it is), and joins each NETWORK
+dpl_router_up() {
+  local config="$1" digest="$2" joins='' join now
+  shift 2
+  while [ "$1" = --dpl-join ]; do joins="$joins $2"; shift 2; done
+  mkdir -p "$S/router" && chmod 700 "$S/router" && dpl_put "$S/router/caddy.json" "$config" || return 1
+  now=$(docker container inspect --format "{{index .Config.Labels \"deployer.router\"}} {{.State.Running}}{{range .Mounts}} {{.Source}}{{end}}" deployer-router 2>/dev/null)
+  case "$now" in
+    "$digest true $S/router") ;;
+    "$digest false $S/router") docker start deployer-router >/dev/null || return 1 ;;
+    *)
+      docker rm -f deployer-router >/dev/null 2>&1
+      dpl_launch run -v "$S/router:/deployer" "$@" || { echo "deployer: the router could not start" >&2; return 1; } ;;
+  esac
+  now=$(docker container inspect --format '{{range $name, $_ := .NetworkSettings.Networks}} {{$name}}{{end}} ' deployer-router) || return 1
+  for join in $joins; do
+    case "$now" in *" $join "*) ;; *) docker network connect "$join" deployer-router >/dev/null || return 1 ;; esac
+  done
+  dpl_router_load
+}
+
+# dpl_router_load: the router loads $S/router/caddy.json (it may be starting: asked again
+# for up to 5 s); a config it refuses leaves the one it runs
+dpl_router_load() {
+  local tries=0 err
+  until err=$(docker exec deployer-router caddy reload --config /deployer/caddy.json --force 2>&1); do
+    tries=$((tries + 1))
+    if [ "$tries" -ge 20 ]; then
+      echo "deployer: the router did not load its config: $(printf '%s\n' "$err" | tail -n 1)" >&2
+      return 1
+    fi
+    sleep 0.25
+  done
+}
+
+# dpl_router_set TABLE CONFIG: the table and its config are written, and the router loads it
+dpl_router_set() {
+  dpl_put "$S/router/routes.json" "$1" && dpl_put "$S/router/caddy.json" "$2" && dpl_router_load
+}
+
+# dpl_route_move NEW NETWORK PORT HEALTH DRAIN [TABLE CONFIG]: the container NEW passes its
+# route's health check, then (given a TABLE) the route moves to it, and requests begun on the
+# container it replaces have DRAIN seconds to finish there
+dpl_route_move() {
+  dpl_route_check "$1" "$2" "$3" "$4" || return 1
+  if [ $# -gt 5 ]; then dpl_router_set "$6" "$7" && sleep "$5"; fi
+}
+
+# dpl_route_check NAME NETWORK PORT HEALTH: GET HEALTH on the container's PORT, at its address
+# on NETWORK, answers 2xx or 3xx (no HEALTH: a TCP connect) within DPL_HEALTH_TIMEOUT seconds
+# (asked every half second); else the check's last answer and the container's last lines
+dpl_route_check() {
+  local address answer polls=0
+  address=$(docker container inspect --format "{{with index .NetworkSettings.Networks \"$2\"}}{{.IPAddress}}{{end}}" "$1") || return 1
+  until answer=$(dpl_probe "$address" "$3" "$4"); do
+    if [ "$polls" -ge $((DPL_HEALTH_TIMEOUT * 2)) ]; then
+      echo "deployer: $1 failed its route's health check for $DPL_HEALTH_TIMEOUT s (${4:+GET $4: }$answer); the route did not move" >&2
+      docker logs --tail 10 "$1" 2>&1 | sed 's/^/log: /' >&2
+      return 1
+    fi
+    if [ "$polls" -ge 4 ] && [ $((polls % 2)) = 0 ]; then dpl_mark health "$1" $((polls / 2)); fi
+    sleep 0.5
+    polls=$((polls + 1))
+  done
+}
+
+# dpl_probe ADDRESS PORT [PATH]: one check from the host: GET PATH answers 2xx or 3xx, or
+# (no PATH) a TCP connection opens; says what it got when not
+dpl_probe() {
+  local got
+  [ -n "$1" ] || { echo "no address on the instance's network"; return 1; }
+  got=$(curl -s -o /dev/null -w '%{http_code} %{time_connect}' --connect-timeout 2 -m 5 "http://$1:$2${3:-/}")
+  case "$got" in
+    "000 0.000000") echo "no connection to port $2"; return 1 ;;
+    000*) [ -z "$3" ] && return 0; echo "no HTTP answer"; return 1 ;;
+    [23]??*) return 0 ;;
+    *) [ -z "$3" ] && return 0; echo "HTTP ${got%% *}"; return 1 ;;
+  esac
+}
