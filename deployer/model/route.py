@@ -170,8 +170,8 @@ def config(table, router):
         to_https = {"handler": "static_response", "status_code": 308,
                     "headers": {"Location": [f"https://{{http.request.host}}{port}{{http.request.uri}}"]}}
         redirect = [{"match": [{"host": hosts}], "handle": [to_https]}] if hosts else []
-        servers = {"https": {"listen": [f":{router.https_port}"], "routes": proxy,
-                             "automatic_https": {"disable_redirects": True}},
+        servers = {"https": {"listen": [f":{router.https_port}"], "routes": proxy, "protocols": ["h1", "h2"],
+                             "automatic_https": {"disable_redirects": True}},  # no HTTP/3: the router publishes TCP
                    "http": {**http, "routes": [*redirect, missing]}}
         issuer = {"module": "internal"} if router.tls == "internal" else {
             "module": "acme", **({"email": router.email} if router.email else {})}

@@ -37,6 +37,7 @@ from contextlib import contextmanager
 
 from ..errors import DeployerError
 from ..settings import Settings
+from ..model import route
 from ..model.state import InstanceState
 from . import apply, builds, facts as facts_
 from .apply import SECRETS, Deploy, env_file
@@ -229,15 +230,40 @@ class Host:
         body = f"{about(instance)}\n{_locked(lock_wait, who)}\n{guard}docker {q(verb)} {join(names)} >/dev/null || exit 1"
         self._script(body, instance, ("guard",))
 
-    def destroy(self, instance, volumes, who, lock_wait):
+    def destroy(self, instance, volumes, who, lock_wait, routes=()):
         """Remove the instance's containers, networks and state (and its volumes when
-        asked), after its endpoints' keys in etcd, when it registered any.
+        asked), after its endpoints' keys in etcd, when it registered any, and its
+        ``routes`` (the table's text as read, the table without them and its config).
 
         Returns False, having changed nothing, when the host knows no such instance (with
         ``volumes``: nor any volumes of it, so volumes kept by an earlier destroy can go).
         """
-        body = f"{about(instance)}\n{call('dpl_destroy', int(bool(volumes)), int(lock_wait), who)} || exit 1"
-        return "missing" not in self._script(body, instance, ("instance", "discovery"))
+        body = f"{about(instance)}\n{call('dpl_destroy', int(bool(volumes)), int(lock_wait), who, *routes)} || exit 1"
+        return "missing" not in self._script(body, instance, ("instance", "discovery", "router"))
+
+    def routes(self):
+        """The host's route table, and its text as read (route.read)."""
+        text = self._script("dpl_router_table || exit 1", uses=("router",)).get("routes", "")
+        return route.read(text, f"{self.name}:routes.json"), text
+
+    def router(self, verb, lock_wait=0, seen="", table=()):
+        """The router: ``status`` (docker inspect's description, None: no router), ``ca``
+        (its root certificate), ``restart`` (replaced, serving ``table``, which must still
+        be the one read as ``seen``)."""
+        if verb == "restart":
+            router = self.settings.router
+            joins = [arg for name in route.networks(table) for arg in ("--dpl-join", name)]
+            self._script("\n".join([
+                call("dpl_router_swap", int(lock_wait), seen, route.dump(table), route.rendered(table, router)) + " || exit 1",
+                "docker rm -f deployer-router >/dev/null 2>&1",
+                call("dpl_router_up", route.rendered(table, router), router.digest, *joins, *router.run_args()) + " || exit 1",
+            ]), uses=("router", "replace"))
+            return None
+        out = self._script(f"dpl_router_{verb} || exit 1", uses=("router",))
+        if verb == "ca":
+            return out["ca"]
+        found = json.loads(out["router"] or "[]")
+        return found[0] if found else None
 
     # -- plumbing -----------------------------------------------------------------------
 

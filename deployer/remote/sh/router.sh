@@ -9,10 +9,15 @@
 # deploy has routes (ROUTED=1) or instance $I holds some in the table; then the table
 dpl_router_lock() {
   if [ "$2" = 1 ] || grep -qF "\"instance\": \"$I\"" "$S/router/routes.json" 2>/dev/null; then
-    mkdir -p "$S/router" && chmod 700 "$S/router" && exec 7>>"$S/router/lock" || return 1
-    flock -w "$1" 7 || { echo "deployer: the router's routes are being changed by another deploy (waited $1 s)" >&2; return 1; }
+    dpl_router_locked "$1" || return 1
   fi
   dpl_router_table
+}
+
+# dpl_router_locked WAIT: hold the router's lock (fd 7) until the script ends
+dpl_router_locked() {
+  mkdir -p "$S/router" && chmod 700 "$S/router" && exec 7>>"$S/router/lock" || return 1
+  flock -w "$1" 7 || { echo "deployer: the router's routes are being changed by another deploy (waited $1 s)" >&2; return 1; }
 }
 
 # dpl_router_table: the route table (none: nothing), for the client
@@ -102,4 +107,32 @@ dpl_probe() {
     [23]??*) return 0 ;;
     *) [ -z "$3" ] && return 0; echo "HTTP ${got%% *}"; return 1 ;;
   esac
+}
+
+# dpl_router_swap WAIT SEEN TABLE CONFIG: under the router's lock, the table the client read
+# (SEEN) becomes TABLE, and the router (if it runs) loads CONFIG; a table changed since it
+# was read changes nothing (the client reads it again)
+dpl_router_swap() {
+  dpl_router_locked "$1" || return 1
+  if [ "$(cat "$S/router/routes.json" 2>/dev/null)" != "$(printf '%s' "$2")" ]; then
+    echo "deployer: the host's routes changed while they were read: nothing was changed; run it again" >&2
+    return 1
+  fi
+  dpl_put "$S/router/routes.json" "$3" && dpl_put "$S/router/caddy.json" "$4" || return 1
+  if [ "$(docker container inspect --format '{{.State.Running}}' deployer-router 2>/dev/null)" = true ]; then dpl_router_load; fi
+}
+
+# dpl_router_status: the router's container as docker inspect describes it (nothing: none)
+dpl_router_status() {
+  dpl_mark router
+  docker container inspect deployer-router 2>/dev/null
+  return 0
+}
+
+# dpl_router_ca: the root certificate of the router's own CA (tls internal)
+dpl_router_ca() {
+  local file="$S/router/data/caddy/pki/authorities/local/root.crt"
+  [ -f "$file" ] || { echo "deployer: the router has no CA of its own yet ($file): deploy a route with deployer.router.tls internal first" >&2; return 1; }
+  dpl_mark ca
+  cat "$file"
 }
