@@ -9,7 +9,10 @@ alias of its container alone (``r<release>.<service>.<instance>``), so the route
 the new container only once deployer has checked it (Caddy 2.6 would count it healthy
 before any check), and requests begun on the old one finish there (the drain). A service
 replaced stop-first (a volume, a fixed host port) is dialled by its service alias: the new
-container takes over that name, and requests wait for it (``try_duration``).
+container takes over that name, and requests wait for it (``try_duration``). The router
+starts on a network of its own: only a container created on a user-defined network asks
+Docker's embedded DNS, which knows those aliases (on the default bridge it would ask the
+host's resolver).
 """
 
 import hashlib
@@ -21,7 +24,7 @@ from . import network
 from .plan import CREATE, KEEP, REPAIR
 
 FORMAT = 1
-CONTAINER = "deployer-router"  # the router's container on every host
+CONTAINER = "deployer-router"  # the router's container on every host, and its own network (module docstring)
 LABEL = "deployer.router"  # its label: the hash of how it runs (another one is recreated)
 CONFIG = "/deployer/caddy.json"  # where the router reads the config rendered from the table
 NOT_FOUND = "no site is served at this address\n"  # an unknown domain's answer: it names nothing
@@ -53,7 +56,7 @@ class Router:
     @property
     def _args(self):
         ports = [self.http_port] + ([self.https_port] if self.tls != "off" else [])
-        return ["--restart", "unless-stopped", *(a for p in ports for a in ("-p", f"{p}:{p}")),
+        return ["--restart", "unless-stopped", "--network", CONTAINER, *(a for p in ports for a in ("-p", f"{p}:{p}")),
                 "-e", "XDG_DATA_HOME=/deployer/data", "-e", "XDG_CONFIG_HOME=/deployer/config",
                 self.image, "caddy", "run", "--config", CONFIG]
 

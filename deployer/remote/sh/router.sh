@@ -41,11 +41,13 @@ dpl_router_up() {
     "$digest false $S/router") docker start deployer-router >/dev/null || return 1 ;;
     *)
       docker rm -f deployer-router >/dev/null 2>&1
+      dpl_network --label deployer.router=network deployer-router || return 1
       dpl_launch run -v "$S/router:/deployer" "$@" || { echo "deployer: the router could not start" >&2; return 1; } ;;
   esac
   now=$(docker container inspect --format '{{range $name, $_ := .NetworkSettings.Networks}} {{$name}}{{end}} ' deployer-router) || return 1
-  for join in $joins; do
-    case "$now" in *" $join "*) ;; *) docker network connect "$join" deployer-router >/dev/null || return 1 ;; esac
+  for join in $joins; do  # (the network of an instance removed by hand, not destroyed, is gone: its routes fail)
+    case "$now" in *" $join "*) ;; *) docker network connect "$join" deployer-router >/dev/null 2>&1 ||
+      ! docker network inspect "$join" >/dev/null 2>&1 || { echo "deployer: the router cannot join $join" >&2; return 1; } ;; esac
   done
   dpl_router_load
 }
