@@ -35,13 +35,13 @@ class Router:
     """How the host's router runs: its settings (deployer.router.*) and how long a request
     waits for an upstream."""
 
-    image: str = "caddy:2"
-    http_port: int = 80
-    https_port: int = 443
-    tls: str = "acme"
-    email: str = ""
-    drain: float = 10
-    wait: int = 60  # seconds a request waits for an upstream (deployer.health_timeout)
+    image: str
+    http_port: int
+    https_port: int
+    tls: str  # acme, internal or off
+    email: str
+    drain: float
+    wait: int  # seconds a request waits for an upstream (deployer.health_timeout)
 
     def run_args(self):
         """``docker run`` arguments of the router, but the mount of the host's router

@@ -59,9 +59,8 @@ def cli(deployer_cli, router):
 
 @pytest.fixture
 def shop(tmp_path):
-    path = tmp_path / "shop.yaml"
-    path.write_text(SHOP)
-    return path
+    (tmp_path / "shop.yaml").write_text(SHOP)
+    return tmp_path / "shop.yaml"
 
 
 @pytest.fixture
