@@ -251,3 +251,29 @@ def test_a_restarted_docker_engine_brings_the_router_back_with_its_routes(busybo
 
             assert wait_for(lambda: curl(settings, "rtr.shop.test", "https", ca)[:2] == (200, "rtr 1\n"),
                             "the route after the engine's restart", timeout=60)
+
+
+def test_a_stop_first_service_answers_every_request_of_its_swap_later(cli, names, router, tmp_path):
+    a = names()
+    stateful = tmp_path / "stateful.yaml"
+    stateful.write_text(SHOP.replace("  env:", "  volumes: [/data]\n  env:"))  # a volume: replaced stop-first
+    cli("deploy", stateful, "--instance", a, check=True)
+    client = Client(router, cli("router", "ca", check=True).stdout, f"{a}.shop.test")
+
+    with steady(client) as seen:
+        time.sleep(0.5)
+        cli("deploy", stateful, "--instance", a, "--var", "version=2", check=True)
+        right_after = client.get()
+
+    assert failed(seen) == [] and right_after == (200, f"{a} 2\n"), seen[-5:]
+    table = json.loads(cli("routes", "--json", check=True).stdout)["routes"]
+    assert {r["upstream"] for r in table if r["instance"] == a} == {f"web.{a}:8080"}  # its service alias
+
+
+def test_a_dry_run_says_how_routes_would_change_and_changes_nothing(cli, shop, names):
+    a = names()
+
+    planned = cli("deploy", shop, "--instance", a, "--dry-run", "--json", check=True)
+
+    assert json.loads(planned.stdout)["routes"] == [f"+{a}.shop.test (web)", f"+www.{a}.shop.test (web)"]
+    assert all(r["instance"] != a for r in json.loads(cli("routes", "--json", check=True).stdout)["routes"])

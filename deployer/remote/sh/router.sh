@@ -29,17 +29,21 @@ dpl_router_table() {
 # dpl_router_up CONFIG DIGEST [--dpl-join NETWORK]... RUN-ARGS...: the router runs as RUN-ARGS
 # say, with $S/router mounted (one labelled with another DIGEST or mounting another
 # directory, or gone, is replaced; one stopped starts), with the config CONFIG (rendered
-# from the table as it is), and joins each NETWORK
+# from the table as it is: loaded when it changed, or the router started), and joins each
+# NETWORK
 dpl_router_up() {
-  local config="$1" digest="$2" joins='' join now
+  local config="$1" digest="$2" joins='' join now load=1
   shift 2
   while [ "$1" = --dpl-join ]; do joins="$joins $2"; shift 2; done
-  mkdir -p "$S/router" && chmod 700 "$S/router" && dpl_put "$S/router/caddy.json" "$config" || return 1
+  mkdir -p "$S/router" && chmod 700 "$S/router" || return 1
+  if [ "$(cat "$S/router/caddy.json" 2>/dev/null)" = "$(printf '%s' "$config")" ]; then load=0; fi
+  [ "$load" = 0 ] || dpl_put "$S/router/caddy.json" "$config" || return 1
   now=$(docker container inspect --format "{{index .Config.Labels \"deployer.router\"}} {{.State.Running}}{{range .Mounts}} {{.Source}}{{end}}" deployer-router 2>/dev/null)
   case "$now" in
     "$digest true $S/router") ;;
-    "$digest false $S/router") docker start deployer-router >/dev/null || return 1 ;;
+    "$digest false $S/router") load=1; docker start deployer-router >/dev/null || return 1 ;;
     *)
+      load=1
       docker rm -f deployer-router >/dev/null 2>&1
       dpl_network --label deployer.router=network deployer-router || return 1
       dpl_launch run -v "$S/router:/deployer" "$@" || { echo "deployer: the router could not start" >&2; return 1; } ;;
@@ -49,7 +53,7 @@ dpl_router_up() {
     case "$now" in *" $join "*) ;; *) docker network connect "$join" deployer-router >/dev/null 2>&1 ||
       ! docker network inspect "$join" >/dev/null 2>&1 || { echo "deployer: the router cannot join $join" >&2; return 1; } ;; esac
   done
-  dpl_router_load
+  if [ "$load" = 1 ]; then dpl_router_load; fi  # (one just started: once it answers, it has loaded the file)
 }
 
 # dpl_router_load: the router loads $S/router/caddy.json (it may be starting: asked again
