@@ -153,3 +153,21 @@ def test_a_router_running_as_it_should_is_kept_and_joins_only_the_networks_it_la
     log = shell.docker.log()
     assert not any(line.startswith(("run", "rm", "exec")) for line in log)  # nor told to load what it has
     assert [line for line in log if line.startswith("network connect")] == ["network connect deployer-c2 deployer-router"]
+
+
+def test_a_step_that_fails_after_its_route_moved_moves_it_back(shell, docker, curl):
+    docker.container(WEB, id="current")
+    docker.fail(f"rename {NEXT} {WEB}")
+    curl("200 0.0001")
+    (shell.state_dir / "router").mkdir(parents=True)
+    (shell.state_dir / "router" / "routes.json").write_text("BEFORE")
+    body = route_function() + call("dpl_first", "--dpl-route", "dpl_route_1", "web", WEB, "c1.web.r1", "-d",
+                                   "--name", NEXT, "team/app")
+
+    ran = shell.run(body, USES)
+
+    assert ran.exited == 1 and ran.done == []
+    assert (shell.state_dir / "router" / "routes.json").read_text() == "BEFORE"
+    assert [c for c in shell.docker.calls() if c[:1] == ("exec",)] == [
+        ("exec", "deployer-router", "caddy", "reload", "--config", "/deployer/caddy.json", "--force")] * 2
+    assert shell.docker.containers() == {WEB: "current running"}

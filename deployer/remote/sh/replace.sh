@@ -151,15 +151,15 @@ dpl_up() {
 
 # dpl_switch SERVICE NAME KEEP T0 NEW [ROUTE]: the end of a start-first step: once NEW,
 # running, has started well (and its ROUTE moved to it), the current NAME is stopped (kept
-# as KEEP) and NEW becomes NAME; else the current one runs on as NAME, and NEW is the
-# caller's to remove. (The current one stops while NEW takes its name: both are needed
-# before the step is done.)
+# as KEEP) and NEW becomes NAME; else the current one runs on as NAME (its route back on
+# it), and NEW is the caller's to remove. (The current one stops while NEW takes its name:
+# both are needed before the step is done.)
 dpl_switch() {
   local service="$1" name="$2" keep="$3" t0="$4" new="$5" old='' stopping='' renamed
   if ! dpl_started "$new"; then dpl_failed "$service" "$new"; return 1; fi
   if [ -n "${6:-}" ] && ! "$6" "$new"; then return 1; fi
   dpl_away "$name" "$keep"
-  case $? in 0) old=$keep ;; 3) ;; *) return 1 ;; esac
+  case $? in 0) old=$keep ;; 3) ;; *) [ -z "${6:-}" ] || dpl_route_back; return 1 ;; esac
   if [ -n "$old" ]; then docker stop "$old" >/dev/null & stopping=$!; fi
   docker rename "$new" "$name"
   renamed=$?
@@ -169,6 +169,7 @@ dpl_switch() {
   fi
   if [ "$renamed" = 0 ]; then docker rename "$name" "$new"; fi
   dpl_restore "$name" "$old"
+  [ -z "${6:-}" ] || dpl_route_back
   return 1
 }
 

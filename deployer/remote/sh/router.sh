@@ -80,7 +80,15 @@ dpl_router_set() {
 # container it replaces have DRAIN seconds to finish there
 dpl_route_move() {
   dpl_route_check "$1" "$2" "$3" "$4" || return 1
-  if [ $# -gt 5 ]; then dpl_router_set "$6" "$7" && sleep "$5"; fi
+  if [ $# -gt 5 ]; then dpl_router_set "$6" "$7" && dpl_moved=1 && sleep "$5"; fi
+}
+
+# dpl_route_back: after a step that failed once its route moved (dpl_route_move), the table
+# and config before that move are back (dpl_put kept them as .prev); else nothing
+dpl_route_back() {
+  [ "${dpl_moved:-}" = 1 ] || return 0
+  dpl_moved=
+  dpl_router_set "$(cat "$S/router/routes.json.prev")" "$(cat "$S/router/caddy.json.prev")"
 }
 
 # dpl_route_check NAME NETWORK PORT HEALTH: GET HEALTH on the container's PORT, at its address
