@@ -43,7 +43,7 @@ from . import apply, builds, facts as facts_
 from .apply import SECRETS, Deploy, env_file
 from .framing import Watch, boundary as new_boundary, sections
 from .piped import piping
-from .scripts import call, instance as about, join, q, script, source
+from .scripts import assign, call, instance as about, join, q, script, source
 from .session import LocalRunner, SSHRunner
 
 
@@ -239,7 +239,7 @@ class Host:
         ``volumes``: nor any volumes of it, so volumes kept by an earlier destroy can go).
         """
         body = f"{about(instance)}\n{call('dpl_destroy', int(bool(volumes)), int(lock_wait), who, *routes)} || exit 1"
-        return "missing" not in self._script(body, instance, ("instance", "discovery", "router"))
+        return "missing" not in self._script(body, instance, ("instance", "network", "discovery", "router"))
 
     def routes(self):
         """The host's route table, and its text as read (route.read)."""
@@ -254,10 +254,11 @@ class Host:
             router = self.settings.router
             joins = [arg for name in route.networks(table) for arg in ("--dpl-join", name)]
             self._script("\n".join([
+                assign(DPL_SUBNETS=self.settings.subnets),  # the router's own network, past Docker's pools
                 call("dpl_router_swap", int(lock_wait), seen, route.dump(table), route.rendered(table, router)) + " || exit 1",
                 "docker rm -f deployer-router >/dev/null 2>&1",
                 call("dpl_router_up", route.rendered(table, router), router.digest, *joins, *router.run_args()) + " || exit 1",
-            ]), uses=("router", "replace"))
+            ]), uses=("router", "network", "replace"))
             return None
         out = self._script(f"dpl_router_{verb} || exit 1", uses=("router",))
         if verb == "ca":

@@ -7,7 +7,7 @@ import pytest
 from deployer.remote.scripts import call, join
 
 WEB, NEXT = "c1.web", "c1.web.next"
-USES = ("replace", "router")
+USES = ("replace", "network", "router")
 
 
 @pytest.fixture

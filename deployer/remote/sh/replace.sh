@@ -64,7 +64,7 @@ dpl_retire() {
 # dpl_restore NAME OLD: the retired container OLD (if any) runs as NAME again (after a
 # failed replacement)
 dpl_restore() {
-  if [ -n "$2" ]; then docker rename "$2" "$1" && docker start "$1" >/dev/null; fi
+  if [ -n "$2" ]; then docker rename "$2" "$1" && dpl_launch start "$1"; fi
 }
 
 # dpl_failed SERVICE CONTAINER: why the new container did not start well, and its last lines
@@ -94,12 +94,17 @@ dpl_run() {
   dpl_launch start "$id"
 }
 
-# dpl_launch run|start ARG...: docker run or start of a container, its output dropped; when
-# it fails for a host port in use, says who holds the port: an instance (by its
-# container), a container of no instance, or no container at all
+# dpl_launch run|start ARG...: docker run or start of a container, its output dropped. A
+# network of deployer's the engine lost is made anew (dpl_renew) and the container started
+# again, once; when it fails for a host port in use, says who holds the port: an instance
+# (by its container), a container of no instance, or no container at all
 dpl_launch() {
-  local err port holder
+  local err lost port holder
   err=$(docker "$@" 2>&1 >/dev/null) && return 0
+  lost=$(printf '%s\n' "$err" | sed -n 's/.*failed to create endpoint \([^ ]*\) on network \([^: ]*\): network .*not found.*/\1 \2/p' | head -n 1)
+  if [ -n "$lost" ] && dpl_renew "${lost#* }"; then
+    err=$(docker start "${lost%% *}" 2>&1 >/dev/null) && return 0
+  fi
   printf '%s\n' "$err" >&2
   port=$(printf '%s\n' "$err" | sed -n -e 's/.*Bind for .*:\([0-9]*\) failed: port is already allocated.*/\1/p' \
     -e 's/.*listen [a-z0-9]* .*:\([0-9]*\): bind: address already in use.*/\1/p' | head -n 1)
@@ -111,15 +116,6 @@ dpl_launch() {
     *) echo "deployer: host port $port is held by instance ${holder#* } (its container ${holder% *})" >&2 ;;
   esac
   return 1
-}
-
-# dpl_network CREATE-ARGS... NAME: docker network create, unless it exists (another
-# instance's deploy may have created it meanwhile)
-dpl_network() {
-  local name err
-  for name in "$@"; do :; done
-  err=$(docker network create "$@" 2>&1 >/dev/null) || docker network inspect "$name" >/dev/null 2>&1 \
-    || { echo "deployer: cannot create network $name: $err" >&2; return 1; }
 }
 
 # A routed service's steps start with `--dpl-route ROUTE`: ROUTE is a function of the plan
@@ -194,7 +190,7 @@ dpl_again() {
   local route='' t0
   if [ "$1" = --dpl-route ]; then route=$2; shift 2; fi
   t0=$(dpl_now)
-  if docker start "$4" >/dev/null && dpl_switch "$1" "$2" "$3" "$t0" "$4" "$route"; then return 0; fi
+  if dpl_launch start "$4" && dpl_switch "$1" "$2" "$3" "$t0" "$4" "$route"; then return 0; fi
   docker stop "$4" >/dev/null 2>&1
   return 1
 }
@@ -207,7 +203,7 @@ dpl_back() {
   service=$1 name=$2 retained=$4
   t0=$(dpl_now)
   old=$(dpl_retire "$name" "$3") || return 1
-  if docker rename "$retained" "$name" && docker start "$name" >/dev/null && dpl_started "$name"; then
+  if docker rename "$retained" "$name" && dpl_launch start "$name" && dpl_started "$name"; then
     if [ -z "$route" ] || "$route" "$name"; then
       dpl_mark ok "$service" "$t0" "$(dpl_now)"
       return 0
