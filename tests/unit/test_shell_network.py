@@ -83,6 +83,19 @@ def test_once_dockers_pools_are_used_up_a_network_takes_the_first_free_subnet_of
     ]
 
 
+def test_a_subnet_the_hosts_routes_hold_is_skipped(shell):
+    shell.docker.fail("network create --label *", stderr=POOLS_USED_UP)
+    shell.docker.fail("network inspect deployer-c1")
+    (shell.docker.bin / "ip").write_text("#!/bin/sh\necho '10.9.0.0/24 dev br-other proto kernel scope link'\n")
+    (shell.docker.bin / "ip").chmod(0o755)  # another engine's bridge on the machine
+
+    ran = shell.run(subnets_script())
+
+    assert ran.exited == 0, ran.stderr
+    assert "network create --subnet 10.9.1.0/24 --label deployer.instance=c1 deployer-c1" in shell.docker.log()
+    assert "network create --subnet 10.9.0.0/24 --label deployer.instance=c1 deployer-c1" not in shell.docker.log()
+
+
 def test_when_the_settings_subnets_are_used_up_too_the_error_names_the_setting(shell):
     shell.docker.fail("network create *", stderr=POOLS_USED_UP)
     shell.docker.fail("network inspect deployer-c1")

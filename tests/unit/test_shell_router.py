@@ -171,3 +171,16 @@ def test_a_step_that_fails_after_its_route_moved_moves_it_back(shell, docker, cu
     assert [c for c in shell.docker.calls() if c[:1] == ("exec",)] == [
         ("exec", "deployer-router", "caddy", "reload", "--config", "/deployer/caddy.json", "--force")] * 2
     assert shell.docker.containers() == {WEB: "current running"}
+
+
+def test_the_check_is_made_in_the_routers_network_namespace_where_it_may_be_entered(shell, started, curl):
+    calls = curl("200 0.0001")
+    started.answer("container inspect --format {{.State.Pid}} deployer-router", "4242\n")
+    nsenter = started.bin / "nsenter"
+    nsenter.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >>"{started.bin}/nsenter.calls"\nshift 3\nexec "$@"\n')
+    nsenter.chmod(0o755)
+
+    assert shell.run(check(), USES).exited == 0
+    entered = (started.bin / "nsenter.calls").read_text().splitlines()
+    assert entered[0] == "-t 4242 -n true" and entered[1].startswith("-t 4242 -n curl ")
+    assert calls() == [entered[1].split(" ", 4)[4]]  # curl, as it was given

@@ -38,12 +38,15 @@ dpl_network() {
 }
 
 # dpl_subnet CREATE-ARGS... NAME: docker network create on the first /24 of DPL_SUBNETS (a
-# /16, the setting deployer.subnets) that no network has (one taken meanwhile: the next)
+# /16, the setting deployer.subnets) that no network has, nor a route of the host (another
+# Docker engine on the machine may have a bridge there: two bridges on one subnet drop each
+# other's traffic); one taken meanwhile: the next
 dpl_subnet() {
   local base="${DPL_SUBNETS%.0.0/16}" name used n=0 err
   for name in "$@"; do :; done
   # shellcheck disable=SC2046 # network ids, one a word
   used=" $(docker network inspect --format '{{range .IPAM.Config}}{{.Subnet}} {{end}}' $(docker network ls -q) | tr '\n' ' ') "
+  used="$used$(ip -4 route 2>/dev/null | awk '{ printf "%s ", $1 }')"
   while [ "$n" -lt 256 ]; do
     case "$used" in *" $base.$n.0/24 "*) ;; *)
       err=$(docker network create --subnet "$base.$n.0/24" "$@" 2>&1 >/dev/null) && return 0

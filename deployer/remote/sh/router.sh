@@ -93,11 +93,16 @@ dpl_route_back() {
 
 # dpl_route_check NAME NETWORK PORT HEALTH: GET HEALTH on the container's PORT, at its address
 # on NETWORK, answers 2xx or 3xx (no HEALTH: a TCP connect) within DPL_HEALTH_TIMEOUT seconds
-# (asked every half second); else the check's last answer and the container's last lines
+# (asked every half second); else the check's last answer and the container's last lines.
+# Asked from the router's network namespace where this user may enter it (nsenter: root),
+# the way the router dials; else from the host's (whose routes may lead elsewhere: another
+# engine on the machine with a bridge on the same subnet)
 dpl_route_check() {
-  local address answer polls=0
+  local address answer polls=0 netns
   address=$(docker container inspect --format "{{with index .NetworkSettings.Networks \"$2\"}}{{.IPAddress}}{{end}}" "$1") || return 1
-  until answer=$(dpl_probe "$address" "$3" "$4"); do
+  netns=$(docker container inspect --format '{{.State.Pid}}' deployer-router 2>/dev/null)
+  case "$netns" in ""|0) netns='' ;; *) nsenter -t "$netns" -n true 2>/dev/null || netns='' ;; esac
+  until answer=$(dpl_probe "$netns" "$address" "$3" "$4"); do
     if [ "$polls" -ge $((DPL_HEALTH_TIMEOUT * 2)) ]; then
       echo "deployer: $1 failed its route's health check for $DPL_HEALTH_TIMEOUT s (${4:+GET $4: }$answer); the route did not move" >&2
       docker logs --tail 10 "$1" 2>&1 | sed 's/^/log: /' >&2
@@ -109,17 +114,19 @@ dpl_route_check() {
   done
 }
 
-# dpl_probe ADDRESS PORT [PATH]: one check from the host: GET PATH answers 2xx or 3xx, or
-# (no PATH) a TCP connection opens; says what it got when not
+# dpl_probe NETNS ADDRESS PORT [PATH]: one check, in the network namespace of the process
+# NETNS (none: the host's): GET PATH answers 2xx or 3xx, or (no PATH) a TCP connection
+# opens; says what it got when not
 dpl_probe() {
   local got
-  [ -n "$1" ] || { echo "no address on the instance's network"; return 1; }
-  got=$(curl -s -o /dev/null -w '%{http_code} %{time_connect}' --connect-timeout 2 -m 5 "http://$1:$2${3:-/}")
+  [ -n "$2" ] || { echo "no address on the instance's network"; return 1; }
+  got=$(${1:+nsenter -t "$1" -n} curl -s -o /dev/null -w '%{http_code} %{time_connect}' --connect-timeout 2 -m 5 \
+    "http://$2:$3${4:-/}")
   case "$got" in
-    "000 0.000000") echo "no connection to port $2"; return 1 ;;
-    000*) [ -z "$3" ] && return 0; echo "no HTTP answer"; return 1 ;;
+    "000 0.000000") echo "no connection to port $3"; return 1 ;;
+    000*) [ -z "$4" ] && return 0; echo "no HTTP answer"; return 1 ;;
     [23]??*) return 0 ;;
-    *) [ -z "$3" ] && return 0; echo "HTTP ${got%% *}"; return 1 ;;
+    *) [ -z "$4" ] && return 0; echo "HTTP ${got%% *}"; return 1 ;;
   esac
 }
 
