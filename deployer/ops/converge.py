@@ -58,7 +58,7 @@ def converge(host, instance, images, desire, options, note, discovery_used=False
         want = desire(facts)
         actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, retain)
         release = facts.state.release if facts.state else 0
-        moves = route.moves(facts.routes, instance, want.routes, actions, facts.containers, release + 1)
+        moves = _moves(host, instance, facts, want, actions, release + 1)
         return Deployed(host.name, instance, release, actions, time.monotonic() - started, applied=False,
                         routes=tuple(moves.said()))
     lock_wait = waiting(host, options.lock_wait)
@@ -70,7 +70,7 @@ def converge(host, instance, images, desire, options, note, discovery_used=False
         actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, retain)
         previous = facts.state or InstanceState(instance, want.source, 0, "", "")
         registry = host.etcd and host.etcd.update(want.endpoints, instance, facts, host.hostname)
-        moves = route.moves(facts.routes, instance, want.routes, actions, facts.containers, previous.release + 1)
+        moves = _moves(host, instance, facts, want, actions, previous.release + 1)
         if all(a.kind in (KEEP, REPAIR) for a in actions) and _recorded(facts.state, want.specs) and not moves.changed:
             if any(a.kind == REPAIR for a in actions) or moves:  # the state describes what runs: no new release
                 error = session.apply(actions, deps=want.deps, registry=registry, networks=want.networks,
@@ -100,6 +100,15 @@ def converge(host, instance, images, desire, options, note, discovery_used=False
         raise _partial(host, instance, previous, actions, done, want, release, note, error)
     return Deployed(host.name, instance, final.release, actions, time.monotonic() - started,
                     step_seconds=session.seconds, routes=tuple(moves.said()))
+
+
+def _moves(host, instance, facts, want, actions, release):
+    """How the deploy moves the host's route table (route.moves); a domain another instance
+    holds is an error naming the host too."""
+    try:
+        return route.moves(facts.routes, instance, want.routes, actions, facts.containers, release)
+    except DeployerError as e:
+        raise e.where(host=host.name, instance=instance) from None
 
 
 def _recorded(state, specs):

@@ -174,6 +174,7 @@ def test_a_domain_held_by_another_instance_is_refused_naming_it_and_destroy_free
     refused = cli("deploy", thief, "--instance", b)
 
     assert refused.returncode == 1 and f"domain {a}.shop.test is served by instance '{a}'" in refused.stderr
+    assert refused.stderr.startswith(f"error: host {refused.args[refused.args.index('-H') + 1]}: instance {b}: web: ")
     assert "Traceback" not in refused.stderr
     assert docker("ps", "-aq", "--filter", f"label=deployer.instance={b}").stdout.strip() == ""  # nothing changed
     cli("destroy", a, check=True)
@@ -233,6 +234,10 @@ def test_the_router_restarted_or_removed_by_hand_serves_the_same_routes(cli, sho
     assert "nothing was changed" in cli("deploy", shop, "--instance", a, check=True).stdout
     assert served()
     assert "running" in cli("router", "status", check=True).stdout
+    status = json.loads(cli("router", "status", "--json", check=True).stdout)
+    assert status["container"] == "deployer-router" and status["state"] == "running" and a in status["instances"]
+    logs = cli("router", "logs", "--tail", "3", check=True)
+    assert len(logs.stdout.splitlines() + logs.stderr.splitlines()) == 3  # Caddy logs on stderr
 
 
 def test_a_restarted_docker_engine_brings_the_router_back_with_its_routes(busybox_image, router_image, router,
