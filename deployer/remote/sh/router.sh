@@ -46,7 +46,8 @@ dpl_router_up() {
       load=1
       docker rm -f deployer-router >/dev/null 2>&1
       dpl_network --label deployer.router=network deployer-router || return 1
-      dpl_launch run -v "$S/router:/deployer" "$@" || { echo "deployer: the router could not start" >&2; return 1; } ;;
+      dpl_launch run -v "$S/router:/deployer" "$@" ||
+        { echo "deployer: the router could not start (its image is the setting deployer.router.image)" >&2; return 1; } ;;
   esac
   now=$(docker container inspect --format '{{range $name, $_ := .NetworkSettings.Networks}} {{$name}}{{end}} ' deployer-router) || return 1
   for join in $joins; do  # (the network of an instance removed by hand, not destroyed, is gone: its routes fail)
