@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from ..errors import DeployerError, TemplateError
 from . import network
 from .plan import CREATE, KEEP, REPAIR
+from .spec import container_name
 
 FORMAT = 1
 CONTAINER = "deployer-router"  # the router's container on every host, and its own network (module docstring)
@@ -74,7 +75,7 @@ class Route:
 
     @property
     def container(self):
-        return f"{self.instance}.{self.service}"
+        return container_name(self.instance, self.service)
 
 
 def upstream(instance, service, port, release, start_first):
@@ -105,6 +106,16 @@ def wanted(template):
             seen[domain] = service.name
         if given:
             out[service.name] = given
+    return out
+
+
+def given(table, instance):
+    """An instance's routes by service, as the template gives them, from the table's rows."""
+    out = {}
+    for r in sorted(table):
+        if r.instance == instance:
+            out.setdefault(r.service, {"domains": [], "port": r.port, **({"health": r.health} if r.health else {})})
+            out[r.service]["domains"].append(r.domain)
     return out
 
 
@@ -232,6 +243,14 @@ class Moves:
     @property
     def changed(self):
         return self.final != self.before
+
+    def held(self, done, complete):
+        """The table the host holds after a deploy that stopped once the steps of the
+        services ``done`` were (a step that failed after its route moved moved it back),
+        or, ``complete``, after every step (the final table is written then)."""
+        if complete:
+            return self.final
+        return next((self.at[s] for s in reversed(list(self.at)) if s in done), self.early)
 
     def said(self):
         """The route changes in the plan's words: ``+a.example (web)``, ``-b.example``,

@@ -97,6 +97,8 @@ def converge(host, instance, images, desire, options, note, discovery_used=False
         done, error = session.apply(actions, final, record, want.template_text, want.deps, registry, want.networks,
                                     moves or None)
     if error:
+        complete = all(a.service in done for a in actions if a.kind != KEEP)
+        release["routes"] = route.given(moves.held(done, complete), instance)  # what the router serves of it now
         raise _partial(host, instance, previous, actions, done, want, release, note, error)
     return Deployed(host.name, instance, final.release, actions, time.monotonic() - started,
                     step_seconds=session.seconds, routes=tuple(moves.said()))

@@ -210,3 +210,17 @@ def test_the_router_publishes_its_ports_and_is_replaced_when_it_should_run_other
     assert args[args.index("--network") + 1] == "deployer-router"
     assert "8443:8443" not in Settings(router_tls="off", router_https_port=8443).router.run_args()
     assert Settings(router_image="caddy:2.7").router.digest != Settings().router.digest
+
+
+def test_a_deploy_that_stopped_holds_the_table_of_the_routes_moved_before_it(render):
+    web, api = specs(render)["web"], render("api: {image: team/api, route: {domains: [api.example], port: 80}}")["api"]
+    actions = [Action(RECREATE, "web", "env", web, "c1.web.r1"), Action(RECREATE, "api", "env", api, "c1.api.r1")]
+    wanted = {"web": web_route(), "api": {"domains": ["api.example"], "port": "80"}}
+    before = (row("shop.example"), row("api.example", service="api", upstream="r1.api.c1:80", health=""))
+
+    moves = route.moves(before, "c1", wanted, actions, [container_of(web, release=1)], 2)
+
+    assert moves.held({"web"}, False) == moves.at["web"] and moves.held(set(), False) == moves.early == before
+    assert moves.held({"web", "api"}, True) == moves.final
+    assert route.given(moves.held({"web"}, False), "c1") == {
+        "api": {"domains": ["api.example"], "port": "8080"}, "web": web_route()}
