@@ -19,7 +19,7 @@ import pytest
 from harness import REPO_ROOT, engines
 from harness import sshd as sshd_harness
 from harness.poll import free_port, wait_for
-from support import docker, remove_instance
+from support import docker, finish, remove_instance
 
 SHOP = """\
 Vars: {version: "1"}
@@ -282,3 +282,15 @@ def test_a_dry_run_says_how_routes_would_change_and_changes_nothing(cli, shop, n
 
     assert json.loads(planned.stdout)["routes"] == [f"+{a}.shop.test (web)", f"+www.{a}.shop.test (web)"]
     assert all(r["instance"] != a for r in json.loads(cli("routes", "--json", check=True).stdout)["routes"])
+
+
+def test_two_instances_deployed_at_once_both_get_their_routes(deployer_started, cli, router, shop, names):
+    a, b = names(), names()
+
+    runs = [deployer_started("deploy", shop, "--instance", name, env=router) for name in (a, b)]
+
+    for run in runs:
+        code, out, err = finish(run)
+        assert code == 0, out + err
+    held = {r["domain"] for r in json.loads(cli("routes", "--json", check=True).stdout)["routes"]}
+    assert {f"{a}.shop.test", f"{b}.shop.test", f"www.{a}.shop.test", f"www.{b}.shop.test"} <= held
