@@ -47,8 +47,8 @@ class Engine:
     bridge that is gone (docker-proxy still serves published ports on 127.0.0.1);
     own_session=True keeps a Ctrl-C meant for the caller from reaching it."""
 
-    def __init__(self, root, bridge_prefix="br-de", iptables=True, own_session=False):
-        self.root, self.bridge_prefix = Path(root), bridge_prefix
+    def __init__(self, root, bridge_prefix="br-de", iptables=True, own_session=False, args=()):
+        self.root, self.bridge_prefix, self.args = Path(root), bridge_prefix, list(args)
         self.iptables, self.own_session = iptables, own_session
         self.bridge = self.process = None
         self.terminated = False
@@ -67,7 +67,7 @@ class Engine:
         self.root.mkdir(parents=True, exist_ok=True)
         self._make_bridge()
         argv = ["dockerd", "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "x"),
-                "--pidfile", str(self.root / "pid"), "-H", self.url, "--bridge", self.bridge]
+                "--pidfile", str(self.root / "pid"), "-H", self.url, "--bridge", self.bridge, *self.args]
         with open(self.root / "dockerd.log", "wb") as log:
             self.process = subprocess.Popen(argv + ([] if self.iptables else ["--iptables=false"]),
                                             stdout=log, stderr=subprocess.STDOUT, start_new_session=self.own_session)
@@ -104,6 +104,12 @@ class Engine:
                              timeout=60).stdout.split()
         return subprocess.Popen(["docker", "rm", "-f", *ids], env=self.env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL) if ids else None
+
+    def remove_networks(self):
+        """Remove the networks its containers used (deployer's per instance): a stopped
+        dockerd leaves their bridges on the machine, each holding an address range the
+        local engine then cannot give a network of its own."""
+        subprocess.run(["docker", "network", "prune", "-f"], env=self.env, capture_output=True, timeout=60)
 
     def terminate(self):
         """Ask dockerd to stop, once (a third signal makes it quit without cleaning up)."""
@@ -153,9 +159,10 @@ def load_image(engines, image, tar):
 
 
 @contextlib.contextmanager
-def extra_engine(image, timeout=60):
-    """One more engine holding image, for the block (an Engine). All of it goes at the end."""
-    engine = Engine(tempfile.mkdtemp(prefix=ROOTS))
+def extra_engine(image, timeout=60, args=()):
+    """One more engine holding image, for the block (an Engine; ``args``: dockerd's own
+    options). All of it goes at the end."""
+    engine = Engine(tempfile.mkdtemp(prefix=ROOTS), args=args)
     try:
         engine.start()
         engine.wait(timeout)
@@ -168,6 +175,7 @@ def extra_engine(image, timeout=60):
             removing = engine.remove_containers()
             if removing:
                 removing.wait()
+            engine.remove_networks()
         engine.stop()
         shutil.rmtree(engine.root, ignore_errors=True)
 

@@ -38,17 +38,17 @@ dpl_network() {
 }
 
 # dpl_subnet CREATE-ARGS... NAME: docker network create on the first /24 of DPL_SUBNETS (a
-# /16, the setting deployer.subnets) that no network has, nor a route of the host (another
-# Docker engine on the machine may have a bridge there: two bridges on one subnet drop each
-# other's traffic); one taken meanwhile: the next
+# /16, the setting deployer.subnets) that no network has and no route of the host's goes
+# into (as Docker checks its own pools; one taken meanwhile: the next)
 dpl_subnet() {
   local base="${DPL_SUBNETS%.0.0/16}" name used n=0 err
   for name in "$@"; do :; done
   # shellcheck disable=SC2046 # network ids, one a word
-  used=" $(docker network inspect --format '{{range .IPAM.Config}}{{.Subnet}} {{end}}' $(docker network ls -q) | tr '\n' ' ') "
-  used="$used$(ip -4 route 2>/dev/null | awk '{ printf "%s ", $1 }')"
+  used=" $(docker network inspect --format '{{range .IPAM.Config}}{{.Subnet}} {{end}}' $(docker network ls -q)
+    ip -4 route show 2>/dev/null | cut -d ' ' -f 1) "
+  used=$(printf '%s' "$used" | tr '\n' ' ')
   while [ "$n" -lt 256 ]; do
-    case "$used" in *" $base.$n.0/24 "*) ;; *)
+    case "$used" in *" $base.$n."*) ;; *)
       err=$(docker network create --subnet "$base.$n.0/24" "$@" 2>&1 >/dev/null) && return 0
       case "$err" in *overlap*) ;; *) docker network inspect "$name" >/dev/null 2>&1 && return 0; break ;; esac ;;
     esac
