@@ -46,7 +46,7 @@ def router(router_image):
     """The router's settings (env vars); the router goes at the end."""
     env = {"FABRIC_DEPLOYER_ROUTER_IMAGE": router_image, "FABRIC_DEPLOYER_ROUTER_HTTP_PORT": str(free_port()),
            "FABRIC_DEPLOYER_ROUTER_HTTPS_PORT": str(free_port()), "FABRIC_DEPLOYER_ROUTER_TLS": "internal",
-           "FABRIC_DEPLOYER_ROUTER_DRAIN": "1", "FABRIC_DEPLOYER_HEALTH_TIMEOUT": "4"}
+           "FABRIC_DEPLOYER_ROUTER_DRAIN": "1", "FABRIC_DEPLOYER_HEALTH_TIMEOUT": "8"}  # a busy machine is slow
     yield env
     docker("rm", "-f", "deployer-router")
     docker("network", "rm", "deployer-router")
