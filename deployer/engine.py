@@ -82,9 +82,11 @@ class Engine(Protocol):
 
     def destroy(self, instance, volumes, who, lock_wait) -> bool: ...
 
-    def routes(self) -> tuple: ...
+    def routes(self) -> tuple:
+        """The host's route table (model.route.Route rows) and its text as read."""
 
-    def router(self, verb, table=None, lock_wait=0): ...
+    def router(self, verb, lock_wait=0, seen="", table=()):
+        """The host's router: ``status``, ``ca``, or ``restart`` serving ``table`` (read as ``seen``)."""
 
     def attach(self, argv, tty, hidden=None, instance=None) -> int: ...
 
