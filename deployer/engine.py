@@ -44,7 +44,8 @@ class Applying(Protocol):
     facts: Facts
     seconds: dict  # service -> seconds its step took, once applied
 
-    def apply(self, actions, final_state, entry, template_text, deps=None, registry=None, networks=(), moves=None):
+    def apply(self, actions, final_state=None, entry=None, template_text="", deps=None, registry=None, networks=(),
+              moves=None):
         """Create the ``networks`` missing, run the plan's changing actions (moving routes
         as ``moves`` says), then record ``final_state`` and the release ``entry``; (services
         done, the error that stopped the rest or None)."""
@@ -61,7 +62,7 @@ class Engine(Protocol):
     settings: object  # settings.Settings
     etcd: object  # model.etcd.Etcd, or None
 
-    def facts(self, instance, images=(), discovery=False, networks=()) -> Facts: ...
+    def facts(self, instance, images=(), discovery=False, networks=(), routes=False) -> Facts: ...
 
     def deploying(self, instance, images, who, lock_wait, pull=(), discovery=False, networks=(), routed=False
                   ) -> AbstractContextManager[Applying]: ...
@@ -80,7 +81,7 @@ class Engine(Protocol):
 
     def control(self, instance, verb, names, who, lock_wait): ...
 
-    def destroy(self, instance, volumes, who, lock_wait) -> bool: ...
+    def destroy(self, instance, volumes, who, lock_wait, routes=()) -> bool: ...
 
     def routes(self) -> tuple:
         """The host's route table (model.route.Route rows) and its text as read."""
