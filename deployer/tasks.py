@@ -303,9 +303,7 @@ def router(c, action, json=False, follow=False, tail=None, lock_wait=None):
     with user_errors(c) as settings:
         host = _host(c, settings)
         if action == "logs":
-            tail = _number("--tail", tail)
-            argv = ["docker", "logs", *(["--follow"] if follow else []), *(["--tail", str(tail)] if tail is not None else []),
-                    route.CONTAINER]
+            argv = ["docker", "logs", *instances.logs_options(follow, _number("--tail", tail)), route.CONTAINER]
             _exit(host.attach(argv, tty=False, reads_stdin=False))
         elif action == "ca":
             output.text(host.router("ca"))

@@ -108,9 +108,14 @@ def control(host, instance, verb, service=None, lock_wait=None):
     return names
 
 
+def logs_options(follow, tail):
+    """``docker logs`` options: --follow, --tail N."""
+    return [*(["--follow"] if follow else []), *(["--tail", str(tail)] if tail is not None else [])]
+
+
 def logs_command(specs, follow, tail):
     """One shell command printing every service's log lines, each prefixed with its service."""
-    options = [*(["--follow"] if follow else []), *(["--tail", str(tail)] if tail is not None else [])]
+    options = logs_options(follow, tail)
     parts = [
         f"docker logs {shlex.join(options + [spec.name])} 2>&1 | sed -u {shlex.quote(f's/^/{spec.service} | /')} &"
         for spec in specs
