@@ -54,7 +54,8 @@ def router(router_image):
 
 @pytest.fixture
 def cli(deployer_cli, router):
-    return lambda *args, **kwargs: deployer_cli(*args, env=router, **kwargs)
+    """deployer_cli with the router's settings (``env``: more, or others)."""
+    return lambda *args, env=None, **kwargs: deployer_cli(*args, env={**router, **(env or {})}, **kwargs)
 
 
 @pytest.fixture
@@ -294,3 +295,30 @@ def test_two_instances_deployed_at_once_both_get_their_routes(deployer_started, 
         assert code == 0, out + err
     held = {r["domain"] for r in json.loads(cli("routes", "--json", check=True).stdout)["routes"]}
     assert {f"{a}.shop.test", f"{b}.shop.test", f"www.{a}.shop.test", f"www.{b}.shop.test"} <= held
+
+
+SLOW = SHOP.replace(  # and a CGI answering after 3 s
+    "&& exec httpd", '&& mkdir /www/cgi-bin && printf "#!/bin/sh\\necho Content-Type: text/plain\\necho\\nsleep 3\\n'
+    'echo slow \\$VERSION\\n" > /www/cgi-bin/slow && chmod +x /www/cgi-bin/slow && exec httpd')
+
+
+def test_a_request_begun_before_its_route_moved_finishes_on_the_old_container(cli, names, router, tmp_path):
+    """A long request (3 s) in flight when the route moves: the old container serves it
+    to its end (the drain is longer)."""
+    a = names()
+    slow = tmp_path / "slow.yaml"
+    slow.write_text(SLOW)
+    drain = {"FABRIC_DEPLOYER_ROUTER_DRAIN": "6"}  # longer than the request
+    cli("deploy", slow, "--instance", a, env=drain, check=True)
+    client = Client(router, cli("router", "ca", check=True).stdout, f"{a}.shop.test")
+    assert client.get("/cgi-bin/slow") == (200, "slow 1\n")
+    answers = []
+
+    begun = threading.Thread(target=lambda: answers.append(client.get("/cgi-bin/slow")))
+    begun.start()
+    time.sleep(0.5)
+    deployed = cli("deploy", slow, "--instance", a, "--var", "version=2", env=drain, check=True)
+    begun.join(60)
+
+    assert "recreate" in deployed.stdout
+    assert answers == [(200, "slow 1\n")] and client.get() == (200, f"{a} 2\n")
