@@ -191,10 +191,15 @@ def _ca(cli, tmp_path):
     return ca
 
 
+def serving(cli, router, template, instance, env=None):
+    """The template deployed as the instance: a Client of its first domain."""
+    cli("deploy", template, "--instance", instance, env=env, check=True)
+    return Client(router, cli("router", "ca", check=True).stdout, f"{instance}.shop.test")
+
+
 def test_no_request_fails_during_a_recreate_a_failed_health_check_and_a_rollback(cli, shop, names, router):
     a = names()
-    cli("deploy", shop, "--instance", a, check=True)
-    client = Client(router, cli("router", "ca", check=True).stdout, f"{a}.shop.test")
+    client = serving(cli, router, shop, a)
 
     with steady(client) as seen:
         time.sleep(0.5)
@@ -263,11 +268,9 @@ def test_a_stop_first_service_answers_every_request_of_its_swap_later(cli, names
     a = names()
     stateful = tmp_path / "stateful.yaml"
     stateful.write_text(SHOP.replace("  env:", "  volumes: [/data]\n  env:"))  # a volume: replaced stop-first
-    cli("deploy", stateful, "--instance", a, check=True)
-    client = Client(router, cli("router", "ca", check=True).stdout, f"{a}.shop.test")
+    client = serving(cli, router, stateful, a)
 
     with steady(client) as seen:
-        time.sleep(0.5)
         cli("deploy", stateful, "--instance", a, "--var", "version=2", check=True)
         right_after = client.get()
 
@@ -309,8 +312,7 @@ def test_a_request_begun_before_its_route_moved_finishes_on_the_old_container(cl
     slow = tmp_path / "slow.yaml"
     slow.write_text(SLOW)
     drain = {"FABRIC_DEPLOYER_ROUTER_DRAIN": "6"}  # longer than the request
-    cli("deploy", slow, "--instance", a, env=drain, check=True)
-    client = Client(router, cli("router", "ca", check=True).stdout, f"{a}.shop.test")
+    client = serving(cli, router, slow, a, drain)
     assert client.get("/cgi-bin/slow") == (200, "slow 1\n")
     answers = []
 
