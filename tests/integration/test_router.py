@@ -151,7 +151,8 @@ def test_two_instances_are_each_served_at_their_own_domain_through_one_router(cl
     assert f"route +{a}.shop.test (web)" in deployed.stdout
     for instance in (a, b):
         for domain in (f"{instance}.shop.test", f"www.{instance}.shop.test"):
-            assert curl(router, domain, "https", ca)[:2] == (200, f"{instance} 1\n")
+            # (a new domain's certificate is issued as the router loads its config: a moment)
+            assert wait_for(lambda: curl(router, domain, "https", ca)[:2] == (200, f"{instance} 1\n"), domain)
             assert curl(router, domain)[::2] == (308, f"https://{domain}:{router['FABRIC_DEPLOYER_ROUTER_HTTPS_PORT']}/")
     status, body, _ = curl(router, "nobody.shop.test")
     assert status == 404 and body.count("\n") == 1 and a not in body and b not in body
