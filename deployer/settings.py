@@ -186,7 +186,8 @@ class Settings:
         settings = cls(**values)
         settings.etcd  # checked now, with the rest
         if settings.router_tls != "off" and settings.router_http_port == settings.router_https_port:
-            raise TemplateError(f"settings deployer.router.http_port and https_port: both are {settings.router_http_port}")
+            raise TemplateError("settings deployer.router.http_port and https_port: both are "
+                                f"{settings.router_http_port}")
         return settings
 
     @property

@@ -450,7 +450,8 @@ def router_status(host, found, held, as_json=False):
     if as_json:
         return document(info)
     if not found:
-        return emit(f"no router on {host} (a deploy with a route starts it; {plural(len(held), 'domain')} in its table)")
+        return emit(f"no router on {host} (a deploy with a route starts it; "
+                    f"{plural(len(held), 'domain')} in its table)")
     emit(f"router {info['container']} on {host}: {info['state']} since {info['started_at']}, {info['image']}, "
          f"on {', '.join(ports) or 'no port'}; {plural(len(held), 'domain')} of "
          f"{plural(len(info['instances']), 'instance')}")

@@ -257,8 +257,9 @@ class Moves:
         ``a.example moved (web)``."""
         old = {r.domain: r for r in self.before}
         new = {r.domain: r for r in self.final}
-        return [f"+{d} ({new[d].service})" if d not in old else f"-{d}" if d not in new else f"{d} moved ({new[d].service})"
-                for d in sorted(old.keys() | new.keys()) if old.get(d) != new.get(d)]
+        changed = [d for d in sorted(old.keys() | new.keys()) if old.get(d) != new.get(d)]
+        return [f"+{d} ({new[d].service})" if d not in old else f"-{d}" if d not in new
+                else f"{d} moved ({new[d].service})" for d in changed]
 
 
 def moves(table, instance, wanted, actions, containers, release):

@@ -152,8 +152,8 @@ def _deploy_template(host, instance, template, source, variables, options, input
         endpoints, others, deps = discovery.resolve(template, instance, facts, host.etcd)
         specs = render(template, instance, facts.roots.volume_dir, plugins.installed(), secrets, {**others, **endpoints})
         return Desired(_ordered(specs, deps), facts.images, template.text, source, own, secrets,
-                       {k: e.to_dict() for k, e in endpoints.items()}, deps, network.missing(specs, facts.networks, instance),
-                       routes)
+                       {k: e.to_dict() for k, e in endpoints.items()}, deps,
+                       network.missing(specs, facts.networks, instance), routes)
 
     discovery_used = bool(host.etcd or discovery.registered(template)) or any(s.options.get("expose") for s in template.services)
     built = {src.tag(instance) for src in sources.values()}

@@ -123,7 +123,8 @@ class Routing:
             args = [network.of_instance(self.instance), given.port, given.health]
             if a.service in moves.at:
                 written = moves.at[a.service]
-                args += [router.drain if a.spec.start_first else 0, route.dump(written), route.rendered(written, router)]
+                drain = router.drain if a.spec.start_first else 0
+                args += [drain, route.dump(written), route.rendered(written, router)]
             before.append(f'{name}() {{ dpl_route_move "$1" {join(args)}; }}')
             hooks[a.service] = f" --dpl-route {name}"
         after = [self._set(moves.final)] if moves.final != written else []

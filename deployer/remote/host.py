@@ -252,12 +252,13 @@ class Host:
         be the one read as ``seen``)."""
         if verb == "restart":
             router = self.settings.router
+            config = route.rendered(table, router)
             joins = [arg for name in route.networks(table) for arg in ("--dpl-join", name)]
             self._script("\n".join([
                 assign(DPL_SUBNETS=self.settings.subnets),  # the router's own network, past Docker's pools
-                call("dpl_router_swap", int(lock_wait), seen, route.dump(table), route.rendered(table, router)) + " || exit 1",
+                call("dpl_router_swap", int(lock_wait), seen, route.dump(table), config) + " || exit 1",
                 "docker rm -f deployer-router >/dev/null 2>&1",
-                call("dpl_router_up", route.rendered(table, router), router.digest, *joins, *router.run_args()) + " || exit 1",
+                call("dpl_router_up", config, router.digest, *joins, *router.run_args()) + " || exit 1",
             ]), uses=("router", "network", "replace"))
             return None
         out = self._script(f"dpl_router_{verb} || exit 1", uses=("router",))

@@ -25,7 +25,8 @@ SHOP = """\
 Vars: {version: "1"}
 web:
   image: local/busybox
-  cmd: [sh, -c, 'mkdir -p /www && echo "{instance} $VERSION" > /www/index.html && { [ "$VERSION" = bad ] || echo ok > /www/up; } && exec httpd -f -p 8080 -h /www']
+  cmd: [sh, -c, 'mkdir -p /www && echo "{instance} $VERSION" > /www/index.html &&
+    { [ "$VERSION" = bad ] || echo ok > /www/up; } && exec httpd -f -p 8080 -h /www']
   env: {VERSION: "{version}"}
   route:
     domains: ["{instance}.shop.test", "www.{instance}.shop.test"]
@@ -153,11 +154,13 @@ def test_two_instances_are_each_served_at_their_own_domain_through_one_router(cl
         for domain in (f"{instance}.shop.test", f"www.{instance}.shop.test"):
             # (a new domain's certificate is issued as the router loads its config: a moment)
             assert wait_for(lambda: curl(router, domain, "https", ca)[:2] == (200, f"{instance} 1\n"), domain)
-            assert curl(router, domain)[::2] == (308, f"https://{domain}:{router['FABRIC_DEPLOYER_ROUTER_HTTPS_PORT']}/")
+            https = router["FABRIC_DEPLOYER_ROUTER_HTTPS_PORT"]
+            assert curl(router, domain)[::2] == (308, f"https://{domain}:{https}/")
     status, body, _ = curl(router, "nobody.shop.test")
     assert status == 404 and body.count("\n") == 1 and a not in body and b not in body
     assert docker("ps", "-q", "--filter", "name=^deployer-router$").stdout.strip()
-    assert docker("inspect", "--format", "{{json .HostConfig.PortBindings}}", f"{a}.web").stdout.strip() in ("{}", "null")
+    published = docker("inspect", "--format", "{{json .HostConfig.PortBindings}}", f"{a}.web").stdout.strip()
+    assert published in ("{}", "null")  # the route's container publishes nothing
     table = json.loads(cli("routes", "--json", check=True).stdout)["routes"]
     assert {(r["domain"], r["instance"], r["container"]) for r in table} >= {
         (f"{a}.shop.test", a, f"{a}.web"), (f"www.{b}.shop.test", b, f"{b}.web")}

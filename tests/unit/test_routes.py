@@ -200,7 +200,8 @@ def test_tls_off_serves_plain_http_and_acme_names_its_email():
 
     assert list(off["apps"]["http"]["servers"]) == ["http"] and "tls" not in off["apps"]
     assert off["apps"]["http"]["servers"]["http"]["routes"][0]["handle"][0]["handler"] == "reverse_proxy"
-    assert acme["apps"]["tls"]["automation"]["policies"][0]["issuers"] == [{"module": "acme", "email": "ops@shop.example"}]
+    issuers = acme["apps"]["tls"]["automation"]["policies"][0]["issuers"]
+    assert issuers == [{"module": "acme", "email": "ops@shop.example"}]
 
 
 def test_the_router_publishes_its_ports_and_is_replaced_when_it_should_run_otherwise():

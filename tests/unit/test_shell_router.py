@@ -152,7 +152,8 @@ def test_a_router_running_as_it_should_is_kept_and_joins_only_the_networks_it_la
     assert shell.run(body, USES).exited == 0
     log = shell.docker.log()
     assert not any(line.startswith(("run", "rm", "exec")) for line in log)  # nor told to load what it has
-    assert [line for line in log if line.startswith("network connect")] == ["network connect deployer-c2 deployer-router"]
+    joined = [line for line in log if line.startswith("network connect")]
+    assert joined == ["network connect deployer-c2 deployer-router"]
 
 
 def test_a_step_that_fails_after_its_route_moved_moves_it_back(shell, docker, curl):
