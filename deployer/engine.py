@@ -35,6 +35,7 @@ class Facts:
     address: str = ""
     registry: dict = field(default_factory=dict)
     networks: frozenset = frozenset()  # which of the networks asked about exist
+    routes: tuple = ()  # the host's route table (model.route.Route), when asked for
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,12 @@ class Applying(Protocol):
     seconds: dict  # service -> seconds its step took, once applied
     released: tuple  # Released: the release commands run, once applied
 
-    def apply(self, actions, final_state, entry, template_text, deps=None, registry=None, networks=(), releases=None,
-              held=None):
+    def apply(self, actions, final_state=None, entry=None, template_text="", deps=None, registry=None, networks=(),
+              releases=None, held=None, moves=None):
         """Create the ``networks`` missing, run the plan's changing actions (each service in
-        ``releases`` after its release command), then record ``final_state`` and the
-        release ``entry``; call ``held(ok, done)`` before the lock is released; (services
+        ``releases`` after its release command, moving routes as ``moves`` says), then record
+        ``final_state`` and the release ``entry``; call ``held(ok, done)`` before the lock is
+        released; (services
         done, the error that stopped the rest or None)."""
 
     def register(self, registry):
@@ -79,9 +81,9 @@ class Engine(Protocol):
     settings: object  # settings.Settings
     etcd: object  # model.etcd.Etcd, or None
 
-    def facts(self, instance, images=(), discovery=False, networks=()) -> Facts: ...
+    def facts(self, instance, images=(), discovery=False, networks=(), routes=False) -> Facts: ...
 
-    def deploying(self, instance, images, who, lock_wait, pull=(), discovery=False, networks=()
+    def deploying(self, instance, images, who, lock_wait, pull=(), discovery=False, networks=(), routed=False
                   ) -> AbstractContextManager[Applying]: ...
 
     def build(self, tag, source, instance, progress=None) -> str: ...
@@ -98,7 +100,13 @@ class Engine(Protocol):
 
     def control(self, instance, verb, names, who, lock_wait): ...
 
-    def destroy(self, instance, volumes, who, lock_wait) -> bool: ...
+    def destroy(self, instance, volumes, who, lock_wait, routes=()) -> bool: ...
+
+    def routes(self) -> tuple:
+        """The host's route table (model.route.Route rows) and its text as read."""
+
+    def router(self, verb, lock_wait=0, seen="", table=()):
+        """The host's router: ``status``, ``ca``, or ``restart`` serving ``table`` (read as ``seen``)."""
 
     def attach(self, argv, tty, hidden=None, instance=None) -> int: ...
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from .errors import TemplateError
 from .model.etcd import BACKENDS, Etcd
 from .model.schema import HOOKS
+from .model.route import Router
 from .ops.build import DEFAULT_BUILDER, DEFAULT_RUNNER, Slug
 
 
@@ -38,6 +39,16 @@ def _flag(name, value):
 
 def _text(name, value):
     return str(value)
+
+
+def _port(name, value):
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if not 0 < number < 65536:
+        raise TemplateError(f"setting deployer.{name}: expected a port (1-65535), got {value!r}")
+    return number
 
 
 def _choice(*choices):
@@ -120,6 +131,15 @@ SETTINGS = (
     Setting("slug.runner_image", DEFAULT_RUNNER, _text, (f"``{DEFAULT_RUNNER}``: runs them",)),
     *(Setting(f"hooks.{name.replace('-', '_')}", "", _text, ("none: else a command, ``sh -c``,", when))
       for name, when in HOOKS.items()),
+    Setting("router.image", "caddy:2", _text, ("``caddy:2``: the router (Caddy 2) serving routes",)),
+    Setting("router.http_port", 80, _port, ("80: the router's HTTP port on the host",)),
+    Setting("router.https_port", 443, _port, ("443: its HTTPS port (not with ``tls: off``)",)),
+    Setting("router.tls", "acme", _choice("acme", "internal", "off"),
+            ("``acme``: certificates from Let's Encrypt;", "``internal``: from the router's own CA;",
+             "``off``: plain HTTP only")),
+    Setting("router.email", "", _text, ("none: the ACME account's email",)),
+    Setting("router.drain", 10, _number(float), ("10 seconds a replaced container keeps serving",
+                                                 "requests begun before its route moved")),
 )
 
 
@@ -153,6 +173,12 @@ class Settings:
     hooks_post_deploy: str = ""
     hooks_pre_rollback: str = ""
     hooks_post_rollback: str = ""
+    router_image: str = "caddy:2"
+    router_http_port: int = 80
+    router_https_port: int = 443
+    router_tls: str = "acme"
+    router_email: str = ""
+    router_drain: float = 10
 
     @classmethod
     def of(cls, config):
@@ -169,12 +195,22 @@ class Settings:
                 values[setting.field] = setting.parse(setting.key, value)
         settings = cls(**values)
         settings.etcd  # checked now, with the rest
+        if settings.router_tls != "off" and settings.router_http_port == settings.router_https_port:
+            raise TemplateError("settings deployer.router.http_port and https_port: both are "
+                                f"{settings.router_http_port}")
         return settings
 
     @property
     def etcd(self):
         """The etcd backend, checked; None for the default ``state`` backend."""
         return Etcd.of(self.etcd_endpoints, self.etcd_prefix) if self.discovery == "etcd" else None
+
+    @property
+    def router(self):
+        """The host's router, as these settings run it (a request waits for an upstream as
+        long as a new container may take to turn healthy)."""
+        return Router(self.router_image, self.router_http_port, self.router_https_port, self.router_tls,
+                      self.router_email, self.router_drain, self.health_timeout)
 
     @property
     def slug(self):

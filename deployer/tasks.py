@@ -24,6 +24,7 @@ from . import classic
 from .cli import live, output
 from .engine import connect
 from .errors import EXIT_USAGE, DeployerError
+from .model import route
 from .model.variables import assignments, load_vars_file, secrets_source
 from .ops import deploy as deploying, hooks, instance as instances
 from .remote.apply import SECRETS_FD
@@ -32,7 +33,7 @@ from .settings import Settings, declared
 
 __all__ = [
     "deploy", "redeploy", "rollback", "history", "endpoints", "logs", "run_once", "exec_in", "stop", "start", "restart",
-    "prune", "list_instances", "status", "destroy", "validate", "import_compose",
+    "prune", "list_instances", "status", "destroy", "validate", "import_compose", "routes", "router",
 ]
 
 
@@ -286,6 +287,38 @@ def destroy(c, instance, volumes=False, lock_wait=None, yes=False):
         output.destroyed(host.name, instance, volumes)
 
 
+@task(help={"json": JSON_HELP})
+def routes(c, json=False):
+    """List the host's routes: each domain, the instance and service it sends to, how it is checked."""
+    with user_errors(c) as settings:
+        host = _host(c, settings)
+        output.routes(host.name, host.routes()[0], json)
+
+
+ROUTER_ACTIONS = ("status", "restart", "logs", "ca")
+
+
+@task(auto_shortflags=False, help={"action": "status, restart (replaced, serving the host's routes), logs or ca "
+                                             "(the root certificate of its own CA, tls internal)",
+                                   "json": JSON_HELP + " (status)", "follow": "logs: keep printing new lines",
+                                   "tail": "logs: only the last N lines", "lock-wait": DEPLOY_HELP["lock-wait"]})
+def router(c, action, json=False, follow=False, tail=None, lock_wait=None):
+    """The host's router (Caddy): status, restart, logs, ca."""
+    if action not in ROUTER_ACTIONS:
+        raise Exit(f"error: router: expected one of {', '.join(ROUTER_ACTIONS)}, got {action!r}", code=EXIT_USAGE)
+    with user_errors(c) as settings:
+        host = _host(c, settings)
+        if action == "logs":
+            argv = ["docker", "logs", *instances.logs_options(follow, _number("--tail", tail)), route.CONTAINER]
+            _exit(host.attach(argv, tty=False, reads_stdin=False))
+        elif action == "ca":
+            output.text(host.router("ca"))
+        elif action == "restart":
+            output.router_restarted(host.name, instances.restart_router(host, _seconds(lock_wait)))
+        else:
+            output.router_status(host.name, host.router("status"), host.routes()[0], json)
+
+
 @task(iterable=["var"], help={"template": "the template file (YAML)", "json": JSON_HELP,
                               "var": INPUT_HELP["var"], "vars": INPUT_HELP["vars"]})
 def validate(c, template, var=None, vars=None, json=False):
@@ -310,7 +343,7 @@ def import_compose(c, file, check=False, json=False):
 
 ns = Collection(
     deploy, redeploy, rollback, history, endpoints, logs, run_once, exec_in, stop, start, restart, prune,
-    list_instances, status, destroy, validate, import_compose,
+    list_instances, status, destroy, validate, import_compose, routes, router,
 )
 ns.configure({"deployer": declared()})
 classic.attach_to_fab()

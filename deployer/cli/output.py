@@ -169,6 +169,7 @@ def deployed(result, dry_run=False, as_json=False, live=None):
                 ],
                 "releases": [r.to_dict() for r in result.releases],
                 "hooks": [h.to_dict() for h in result.hooks],
+                "routes": list(result.routes),
             }
         )
     if not (live and live.table):  # else each row was printed as its step was done
@@ -177,6 +178,8 @@ def deployed(result, dry_run=False, as_json=False, live=None):
         table(DEPLOY_COLUMNS, rows, ["kept" if a.kind == "keep" else done for a in result.actions])
     for line in ran(result):
         emit(line)
+    for change in result.routes:
+        emit(f"route {change}")
     where = f"{result.instance} on {result.host}"
     if dry_run:
         total = plural(len(result.actions), "service")
@@ -264,6 +267,7 @@ def status(result, as_json=False):
                 "template": state.template if state else None,
                 "services": [dict(zip(keys, row)) for row in rows],
                 "retained": [c.name for c in retained],
+                "routes": state.routes if state else {},
             }
         )
     if state:
@@ -272,6 +276,8 @@ def status(result, as_json=False):
         ("SERVICE", "CONTAINER", "STATE", "IMAGE", "PORTS", "VOLUMES"),
         [(*row[:4], ", ".join(row[4]) or "-", ", ".join(row[5]) or "-") for row in rows],
     )
+    for service, given in (state.routes.items() if state else ()):
+        emit(f"{service} is served at {', '.join(given['domains'])} (port {given['port']})")
     if retained:
         names = ", ".join(c.name for c in retained)
         emit(f"{plural(len(retained), 'retained container')} for rollback ({names}); prune removes them")
@@ -437,3 +443,46 @@ def endpoints(host, instance, registered, as_json=False, etcd=False):
             for key, e in sorted(registered.items())
         ],
     )
+
+
+ROUTE_KEYS = ("domain", "instance", "service", "container", "upstream", "health")
+
+
+def routes(host, held, as_json=False):
+    """The host's route table: a row a domain."""
+    rows = [(r.domain, r.instance, r.service, r.container, r.upstream, r.health or "tcp connect") for r in held]
+    if as_json:
+        return document({"host": host, "routes": [dict(zip(ROUTE_KEYS, row)) for row in rows]})
+    if not rows:
+        return emit(f"no routes on {host}")
+    table(tuple(key.upper() for key in ROUTE_KEYS), rows)
+
+
+def router_status(host, found, held, as_json=False):
+    """The router's container (``found``: docker inspect's description, None: there is none)
+    and what it serves."""
+    state = (found or {}).get("State", {})
+    ports = sorted({f"{b['HostIp'] or '0.0.0.0'}:{b['HostPort']}" for binds in
+                    ((found or {}).get("NetworkSettings", {}).get("Ports") or {}).values() for b in binds or ()})
+    info = {"host": host, "container": found["Name"].lstrip("/") if found else None,
+            "state": state.get("Status", "missing"), "image": found["Config"]["Image"] if found else None,
+            "started_at": state.get("StartedAt"), "ports": ports, "domains": len(held),
+            "instances": sorted({r.instance for r in held})}
+    if as_json:
+        return document(info)
+    if not found:
+        return emit(f"no router on {host} (a deploy with a route starts it; "
+                    f"{plural(len(held), 'domain')} in its table)")
+    emit(f"router {info['container']} on {host}: {info['state']} since {info['started_at']}, {info['image']}, "
+         f"on {', '.join(ports) or 'no port'}; {plural(len(held), 'domain')} of "
+         f"{plural(len(info['instances']), 'instance')}")
+
+
+def router_restarted(host, held):
+    emit(f"router on {host} restarted: {plural(len(held), 'domain')} served")
+
+
+def text(value):
+    """A document as it is (a certificate), on stdout."""
+    if not QUIET.is_set():
+        stream().write(value)

@@ -346,6 +346,47 @@ EXPOSURE = Schema({Required("env"): env_name, Optional("format", default="{host}
 REGISTER = mapping(registered_port, registration)
 EXPOSE = mapping(endpoint_ref, exposure)
 
+# Routes: a service served by the host's router at its domains (model/route.py).
+DOMAIN = re.compile(r"(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def domain(value):
+    """A host name the router serves, lower-cased; ``*.x`` serves every name one label
+    under x. No scheme, path or port: the router's settings say how it is reached.
+    (``{instance}`` and other placeholders count as one label: a template read without
+    variables keeps them.)"""
+    text(value)
+    checked = PLACEHOLDER.sub("x", value.lower())
+    if len(checked) > 253 or not DOMAIN.fullmatch(checked):
+        raise Invalid(f"expected a domain such as 'shop.example' or '*.shop.example' (no scheme, path or port), "
+                      f"got {value!r}")
+    return value.lower()
+
+
+def domains(value):
+    names = sequence(domain)(value)
+    if not names:
+        raise Invalid("expected at least one domain")
+    return list(dict.fromkeys(names))
+
+
+def health_path(value):
+    """The path deployer GETs before a new container takes a route's requests."""
+    text(value)
+    if not value.startswith("/") or any(not 32 < ord(ch) < 127 for ch in value):
+        raise Invalid(f"expected a path starting with '/' (no spaces), got {value!r}")
+    return value
+
+
+ROUTE = Schema({Required("domains"): domains, Required("port"): registered_port, Optional("health"): health_path})
+
+
+def route(value):
+    if not isinstance(value, dict):
+        raise Invalid("expected a mapping with domains, port (and health)")
+    return ROUTE(value)
+
+
 def variable(value):
     """A variable's name, as ``{name}`` writes it."""
     if not isinstance(value, str) or not PLACEHOLDER.fullmatch(f"{{{value}}}"):

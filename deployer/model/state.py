@@ -67,6 +67,7 @@ class InstanceState:
     variables: dict[str, str] = field(default_factory=dict)  # the instance's own {placeholders}
     endpoints: dict[str, dict] = field(default_factory=dict)  # "svc:ep" -> address, host_port, port, wan
     secrets: dict[str, str] = field(default_factory=dict)  # secret name -> value (file is 0600)
+    routes: dict[str, dict] = field(default_factory=dict)  # service -> its route: domains, port, health
 
     def to_json(self):
         return json.dumps({"format": FORMAT, **asdict(self)}, indent=2, sort_keys=True) + "\n"
@@ -94,6 +95,7 @@ class InstanceState:
                 variables=dict(data.get("variables", {})),
                 endpoints=dict(data.get("endpoints", {})),
                 secrets=dict(data.get("secrets", {})),
+                routes=dict(data.get("routes", {})),
             )
         except DeployerError:
             raise
@@ -113,6 +115,7 @@ class InstanceState:
             "variables": self.variables,
             "endpoints": self.endpoints,
             "secrets": self.secrets,
+            "routes": self.routes,
             "result": f"failed at {failed}" if failed else "ok",
             "changes": {a.service: f"{a.kind}: {a.reason}" for a in actions if a.kind != "keep"},
             "services": {name: asdict(svc) for name, svc in self.services.items()},

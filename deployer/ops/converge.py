@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 from ..errors import DeployerError, plural
 from ..engine import Released
+from ..model import route
 from ..model.plan import KEEP, REPAIR, plan, releasing
 from ..model.state import InstanceState
 from .instance import waiting, who
@@ -29,6 +30,7 @@ class Deployed:
     step_seconds: dict = dataclasses.field(default_factory=dict)  # service -> seconds its step took
     releases: tuple = ()  # engine.Released: the release commands run (in a dry run: that would run)
     hooks: tuple = ()  # hooks.Ran: the hooks run around it (ops/hooks.py)
+    routes: tuple = ()  # the route changes, in route.Moves.said's words
 
 
 @dataclass(frozen=True)
@@ -46,13 +48,14 @@ class Desired:
     deps: dict = dataclasses.field(default_factory=dict)  # service -> services it exposes
     networks: tuple = ()  # the instance's networks to create before its containers
     releases: dict = dataclasses.field(default_factory=dict)  # service -> its release command (template)
+    routes: dict = dataclasses.field(default_factory=dict)  # service -> its route (domains, port, health)
 
 
 def converge(host, instance, images, desire, options, note, discovery_used=False, built=(), networks=(),
-             post=None):
+             routed=False, post=None):
     """Plan ``desire(facts)`` against the host under the instance's lock and apply it;
     ``built`` are images deployer builds itself (never pulled); ``networks`` those the
-    facts say exist or not.
+    facts say exist or not; ``routed``: the instance has routes (the router's lock).
 
     ``post(ok, changed, release)`` (the post hook, ops/hooks.py) is called once the plan
     has run, or the deploy failed, while the host still holds the lock; not when nothing
@@ -64,7 +67,7 @@ def converge(host, instance, images, desire, options, note, discovery_used=False
         return _dry_run(host, instance, images, desire, options, discovery_used, networks, post, started)
     lock_wait = waiting(host, options.lock_wait)
     pull = tuple(image for image in images if image not in built) if options.pull else ()
-    with host.deploying(instance, images, who(), lock_wait, pull, discovery_used, networks) as session:
+    with host.deploying(instance, images, who(), lock_wait, pull, discovery_used, networks, routed) as session:
         try:
             return _locked(host, instance, session, desire(session.facts), options, note, post, started)
         except DeployerError:
@@ -74,29 +77,35 @@ def converge(host, instance, images, desire, options, note, discovery_used=False
 
 
 def _dry_run(host, instance, images, desire, options, discovery_used, networks, post, started):
-    """The plan, the release commands that would run; nothing locked, nothing changed."""
-    facts = host.facts(instance, images, discovery_used, networks)
+    """The plan, the route changes and the release commands that would run; nothing
+    locked, nothing changed."""
+    facts = host.facts(instance, images, discovery_used, networks, routes=True)
     want = desire(facts)
     actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, host.settings.retain)
     release = facts.state.release if facts.state else 0
+    moves = _moves(host, instance, facts, want, actions, release + 1)
     would = releasing(actions, want.releases, facts.state, want.images, options.force)
     if post and (changed := [a.service for a in actions if a.kind != KEEP]):
         post(True, changed, release)
     return Deployed(host.name, instance, release, actions, time.monotonic() - started, applied=False,
-                    releases=tuple(Released(service, command=tuple(argv)) for service, argv in would.items()))
+                    releases=tuple(Released(service, command=tuple(argv)) for service, argv in would.items()),
+                    routes=tuple(moves.said()))
 
 
 def _locked(host, instance, session, want, options, note, post, started):
-    """Plan and apply under the lock (a new release, unless only leftovers are repaired)."""
+    """Plan and apply under the lock (a new release, unless only leftovers are repaired or
+    routes put back)."""
     facts = session.facts
     host.conceal([*want.secrets.values(), *(facts.state.secrets.values() if facts.state else ())])
     actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, host.settings.retain)
     previous = facts.state or InstanceState(instance, want.source, 0, "", "")
     registry = host.etcd and host.etcd.update(want.endpoints, instance, facts, host.hostname)
-    if all(a.kind in (KEEP, REPAIR) for a in actions) and _recorded(facts.state, want.specs):
-        if any(a.kind == REPAIR for a in actions):  # the state describes what runs: no new release
+    moves = _moves(host, instance, facts, want, actions, previous.release + 1)
+    if all(a.kind in (KEEP, REPAIR) for a in actions) and _recorded(facts.state, want.specs) and not moves.changed:
+        if any(a.kind == REPAIR for a in actions) or moves:  # the state describes what runs: no new release
             held = post and (lambda ok, done: post(ok, _in_order(actions, done), previous.release))
-            error = session.apply(actions, deps=want.deps, registry=registry, networks=want.networks, held=held)[1]
+            error = session.apply(actions, deps=want.deps, registry=registry, networks=want.networks, held=held,
+                                  moves=moves or None)[1]
             if error:
                 raise error.where(instance=instance)
         elif registry:
@@ -111,6 +120,7 @@ def _locked(host, instance, session, want, options, note, post, started):
         variables=want.variables,
         secrets=want.secrets,
         endpoints=want.endpoints,
+        routes=want.routes,
     )
     removed = {a.service for a in actions if a.spec is None}
     final = previous.applied(want.specs, removed, want.images, **release)
@@ -121,16 +131,27 @@ def _locked(host, instance, session, want, options, note, post, started):
         post(ok, _in_order(actions, done), final.release if ok or done else previous.release)
 
     done, error = session.apply(actions, final, record, want.template_text, want.deps, registry, want.networks,
-                                releases, held if post else None)
+                                releases, held if post else None, moves or None)
     if error:
+        complete = all(a.service in done for a in actions if a.kind != KEEP)
+        release["routes"] = route.given(moves.held(done, complete), instance)  # what the router serves of it now
         raise _partial(host, instance, previous, actions, done, want, release, note, error, session.released)
     return Deployed(host.name, instance, final.release, actions, time.monotonic() - started,
-                    step_seconds=session.seconds, releases=session.released)
+                    step_seconds=session.seconds, releases=session.released, routes=tuple(moves.said()))
 
 
 def _in_order(actions, done):
     """The services done, in the plan's order (the post hook's DEPLOYER_CHANGED)."""
     return [a.service for a in actions if a.service in done]
+
+
+def _moves(host, instance, facts, want, actions, release):
+    """How the deploy moves the host's route table (route.moves); a domain another instance
+    holds is an error naming the host too."""
+    try:
+        return route.moves(facts.routes, instance, want.routes, actions, facts.containers, release)
+    except DeployerError as e:
+        raise e.where(host=host.name, instance=instance) from None
 
 
 def _recorded(state, specs):

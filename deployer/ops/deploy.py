@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .. import plugins
 from ..errors import DeployerError, TemplateError, UnreachableError
-from ..model import discovery, network, template as templates
+from ..model import discovery, network, route, template as templates
 from ..model.spec import ContainerSpec, render
 from ..model.state import check_instance_name
 from ..model.variables import MASK, UnsetVariables, check_secrets
@@ -35,6 +35,7 @@ def validate(template_path, variables=None):
         raise e.where(file=template.path)
     secrets = {name: MASK for name in template.secret_names}
     render(template, "validate", "/volumes", plugins.installed(), secrets, {**endpoints, **others})
+    route.wanted(template)
     return template
 
 
@@ -134,6 +135,7 @@ def _variables(host, instance, given):
 
 def _deploy_template(host, instance, template, source, variables, options, inputs, hooked, sources=None):
     check_secrets(template.secret_names, inputs.secrets, template.path)
+    routes = route.wanted(template)
     images = tuple(dict.fromkeys(s.image for s in template.services))
     own = {k: v for k, v in variables.items() if k not in ("instance", "host")}
     sources = sources or {}
@@ -154,14 +156,15 @@ def _deploy_template(host, instance, template, source, variables, options, input
         specs = render(template, instance, facts.roots.volume_dir, plugins.installed(), secrets, {**others, **endpoints})
         return Desired(_ordered(specs, deps), facts.images, template.text, source, own, secrets,
                        {k: e.to_dict() for k, e in endpoints.items()}, deps, network.missing(specs, facts.networks, instance),
-                       {s.name: s.options["release"] for s in template.services if "release" in s.options})
+                       releases={s.name: s.options["release"] for s in template.services if "release" in s.options},
+                       routes=routes)
 
     discovery_used = bool(host.etcd or discovery.registered(template)) or any(s.options.get("expose") for s in template.services)
     built = {src.tag(instance) for src in sources.values()}
     networks = network.asked(template, instance, across=not host.etcd)
     result = hooks.around(hooked, lambda post: converge(host, instance, images, desired, options, note="",
                                                         discovery_used=discovery_used, built=built,
-                                                        networks=networks, post=post))
+                                                        networks=networks, routed=bool(routes), post=post))
     return dataclasses.replace(result, notes=(*notes, *result.notes))
 
 
@@ -204,11 +207,12 @@ def _rollback(host, instance, to, options, post):
         return Desired(
             tuple(chosen), wanted, target["template_text"], target["template"],
             target.get("variables", {}), target.get("secrets", {}), target.get("endpoints", {}),
-            networks=network.missing(chosen, facts.networks, instance),
+            networks=network.missing(chosen, facts.networks, instance), routes=target.get("routes", {}),
         )
 
     return converge(host, instance, images, desired, options, note=f"rollback to release {number}",
-                    discovery_used=bool(host.etcd), networks=network.of_specs(specs), post=post)
+                    discovery_used=bool(host.etcd), networks=network.of_specs(specs),
+                    routed=bool(target.get("routes")), post=post)
 
 
 def _pinned(spec, image_id, facts, host, instance, number):

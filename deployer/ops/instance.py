@@ -9,6 +9,7 @@ import socket
 from dataclasses import dataclass, field
 
 from ..errors import DeployerError
+from ..model import route
 from ..model.plan import leftovers
 from ..model.spec import ContainerSpec
 from ..model.state import InstanceState, check_instance_name
@@ -63,9 +64,21 @@ def prune(host, instance, lock_wait=None):
 
 
 def destroy(host, instance, volumes=False, lock_wait=None):
+    """Its routes go first (their domains answer 404 at once): the table is read, then the
+    destroy changes it only if no deploy changed it meanwhile."""
     check_instance_name(instance)
-    if not host.destroy(instance, volumes, who(), waiting(host, lock_wait)):
+    table, seen = host.routes()
+    rest = route.without(table, instance)
+    routes = (seen, route.dump(rest), route.rendered(rest, host.settings.router)) if rest != table else ()
+    if not host.destroy(instance, volumes, who(), waiting(host, lock_wait), routes):
         raise DeployerError("no such instance on this host", host=host.name, instance=instance)
+
+
+def restart_router(host, lock_wait=None):
+    """The router replaced, serving the host's table (with the settings as they are now)."""
+    table, seen = host.routes()
+    host.router("restart", waiting(host, lock_wait), seen, table)
+    return table
 
 
 def _state(host, instance):
@@ -95,9 +108,14 @@ def control(host, instance, verb, service=None, lock_wait=None):
     return names
 
 
+def logs_options(follow, tail):
+    """``docker logs`` options: --follow, --tail N."""
+    return [*(["--follow"] if follow else []), *(["--tail", str(tail)] if tail is not None else [])]
+
+
 def logs_command(specs, follow, tail):
     """One shell command printing every service's log lines, each prefixed with its service."""
-    options = [*(["--follow"] if follow else []), *(["--tail", str(tail)] if tail is not None else [])]
+    options = logs_options(follow, tail)
     parts = [
         f"docker logs {shlex.join(options + [spec.name])} 2>&1 | sed -u {shlex.quote(f's/^/{spec.service} | /')} &"
         for spec in specs

@@ -1,6 +1,6 @@
 """Plugins turn a service's template keys into fragments of its container spec.
 
-The built-in plugins (volumes, ports, env, register, expose, git) always load; third-party plugins load from
+The built-in plugins (volumes, ports, env, register, expose, git, route) always load; third-party plugins load from
 the ``deployer.plugins`` entry point group, each entry point naming a Plugin object.
 """
 
@@ -8,9 +8,9 @@ import functools
 from importlib.metadata import entry_points
 
 from ..errors import DeployerError
-from . import env, expose, git, ports, register, volumes
+from . import env, expose, git, ports, register, route, volumes
 
-BUILTIN = (volumes.plugin, ports.plugin, env.plugin, register.plugin, expose.plugin, git.plugin)
+BUILTIN = (volumes.plugin, ports.plugin, env.plugin, register.plugin, expose.plugin, git.plugin, route.plugin)
 ENTRY_POINT_GROUP = "deployer.plugins"
 
 

@@ -7,18 +7,19 @@ services start at once, in waves: each after the services it exposes.
 """
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..engine import Released
-from ..model import network
+from ..model import network, route
 from ..model.plan import CREATE, KEEP, REPAIR
+from ..plugins.route import LABEL_ROUTE
 from .framing import elapsed, marked, sections
 from .scripts import assign, call, instance, join, q
 
 # The descriptor on which docker reads an env file of secrets (--env-file /dev/fd/5).
 SECRETS = 5
 SECRETS_FD = f"/dev/fd/{SECRETS}"
-USES = ("replace", "network", "discovery", "guard")  # the sources a plan's script calls
+USES = ("replace", "network", "discovery", "guard", "router")  # the sources a plan's script calls
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,14 @@ class Limits:
     release_timeout: int = 600  # seconds a release command may run
 
 
-def plan_script(instance_name, actions, boundary, limits, release, deps=None, networks=(), releases=None):
+def plan_script(instance_name, actions, boundary, limits, release, deps=None, networks=(), releases=None,
+                routing=None):
     """The shell lines creating the ``networks`` missing, then running the changing
     ``actions`` of a plan, in order (new services in waves, ``waves``), each after its
-    leftovers are cleared and stopped (``repair``). A service in ``releases`` (service ->
-    release command) first runs that command; a new one, right before its wave starts: after
-    the services it exposes run, which a migration needs (its database)."""
+    leftovers are cleared and stopped (``repair``), moving routes as ``routing`` says. A
+    service in ``releases`` (service -> release command) first runs that command; a new one,
+    right before its wave starts: after the services it exposes run, which a migration
+    needs (its database)."""
     steps = [instance(instance_name),
              assign(DPL_HEALTH_TIMEOUT=int(limits.health_timeout), DPL_MIN_UPTIME=float(limits.min_uptime),
                     DPL_SUBNETS=limits.subnets)]
@@ -47,8 +50,9 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
     dirs = [d for a in actions if a.spec and a.kind != KEEP for d in a.spec.host_dirs]
     if dirs:
         steps.append(f'mkdir -p {join(dirs)} && chmod 700 "$V" && dpl_within "$V/$I" {join(dirs)} || exit 1')
-    labels = ["--label", f"deployer.release={release}"]
     releases = releases or {}
+    routes = routing.lines(actions) if routing else Routed()
+    steps += routes.before
     creates = {}  # wave -> commands: new services start at once, after those they expose
     first = {}  # wave -> the release commands of its services, run before it starts
     number = waves(actions, deps or {})
@@ -62,28 +66,84 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
             steps += ["t0=$(dpl_now)", *repair(a), call("dpl_mark", "ok", a.service) + ' "$t0" "$(dpl_now)"']
             continue
         steps += repair(a)
+        hook = routes.hooks.get(a.service, "")
         if a.spec is None:
             steps.append(call("dpl_down", a.service) + " || exit 1")
-        elif a.reuse:
+            continue
+        labels = ["--label", f"deployer.release={release}"]
+        if dict(a.spec.labels).get(LABEL_ROUTE):  # the route dials this container alone (route.py)
+            labels += ["--network-alias", route.release_alias(instance_name, a.service, release)]
+        if a.reuse:
             function = "dpl_again" if a.spec.start_first else "dpl_back"
-            steps.append(call(function, a.service, a.spec.name, a.retire, a.reuse) + " || exit 1")
+            steps.append(call(function + hook, a.service, a.spec.name, a.retire, a.reuse) + " || exit 1")
         elif a.kind == CREATE:
-            run = _run("dpl_up", a.spec, [a.service, a.spec.name, "", *labels], a.spec.name, boundary, '& pids="$pids $!"')
+            run = _run("dpl_up" + hook, a.spec, [a.service, a.spec.name, "", *labels], a.spec.name, boundary,
+                       '& pids="$pids $!"')
             creates.setdefault(number[a.service], []).append(run)
         elif a.spec.start_first:
-            steps.append(_run("dpl_first", a.spec, [a.service, a.spec.name, a.retire, *labels], a.spec.name + ".next", boundary))
+            steps.append(_run("dpl_first" + hook, a.spec, [a.service, a.spec.name, a.retire, *labels],
+                              a.spec.name + ".next", boundary))
         else:
-            steps.append(_run("dpl_up", a.spec, [a.service, a.spec.name, a.retire, *labels], a.spec.name, boundary))
+            steps.append(_run("dpl_up" + hook, a.spec, [a.service, a.spec.name, a.retire, *labels], a.spec.name,
+                              boundary))
     size = limits.parallel_starts or None
     for wave in sorted(creates):
         steps += first.get(wave, [])
         for at in range(0, len(creates[wave]), size or len(creates[wave])):
             batch = creates[wave][at : at + size] if size else creates[wave]
             steps += ["pids=", *batch, 'failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] || exit 1']
+    steps += routes.after
     pruned = [name for a in actions for name in a.prune]
     if pruned:
         steps.append(f"dpl_remove {join(pruned)}")
     return steps
+
+
+@dataclass(frozen=True)
+class Routed:
+    """The lines of a plan that move its routes: ``before`` its steps (the router up, the
+    routes that go), ``hooks`` (service -> `` --dpl-route FUNCTION`` for its step), ``after``."""
+
+    before: tuple = ()
+    hooks: dict = field(default_factory=dict)
+    after: tuple = ()
+
+
+@dataclass(frozen=True)
+class Routing:
+    """A deploy's route.Moves, and the router (route.Router) that serves them."""
+
+    moves: route.Moves
+    router: route.Router
+    instance: str
+
+    def lines(self, actions):
+        moves, router = self.moves, self.router
+        joins = [arg for name in route.networks(moves.before, moves.final) for arg in ("--dpl-join", name)]
+        before = [call("dpl_router_up", route.rendered(moves.before, router), router.digest, *joins, *router.run_args())
+                  + " || exit 1"]
+        written = moves.before
+        if moves.early != written:
+            before.append(self._set(moves.early))
+            written = moves.early
+        hooks = {}
+        for a in actions:
+            if a.spec is None or a.kind in (KEEP, REPAIR) or not dict(a.spec.labels).get(LABEL_ROUTE):
+                continue
+            name = f"dpl_route_{len(hooks) + 1}"
+            given = next(r for r in moves.final if r.instance == self.instance and r.service == a.service)
+            args = [network.of_instance(self.instance), given.port, given.health]
+            if a.service in moves.at:
+                written = moves.at[a.service]
+                drain = router.drain if a.spec.start_first else 0
+                args += [drain, route.dump(written), route.rendered(written, router)]
+            before.append(f'{name}() {{ dpl_route_move "$1" {join(args)}; }}')
+            hooks[a.service] = f" --dpl-route {name}"
+        after = [self._set(moves.final)] if moves.final != written else []
+        return Routed(tuple(before), hooks, tuple(after))
+
+    def _set(self, table):
+        return call("dpl_router_set", route.dump(table), route.rendered(table, self.router)) + " || exit 1"
 
 
 def repair(action):
@@ -168,9 +228,10 @@ class Deploy:
         self.released = ()  # Released: each release command run, in order
 
     def apply(self, actions, final_state=None, entry=None, template_text="", deps=None, registry=None, networks=(),
-              releases=None, held=None):
+              releases=None, held=None, moves=None):
         """Create the missing ``networks``, run the changing actions in order (a service in
-        ``releases`` after its release command), then write template, state and history (and
+        ``releases`` after its release command, moving routes as ``moves`` says), then write
+        template, state and history (and
         the ``registry`` transaction to etcd, if any). Without ``final_state`` nothing is
         recorded: only leftovers were repaired, and the state describes what runs.
 
@@ -185,7 +246,8 @@ class Deploy:
         limits = Limits(settings.health_timeout, settings.min_uptime, settings.history, settings.parallel_starts,
                         settings.subnets, settings.release_timeout)
         release = final_state.release if final_state else 0
-        steps = plan_script(self.instance, actions, self.boundary, limits, release, deps, networks, releases)
+        routing = Routing(moves, settings.router, self.instance) if moves else None
+        steps = plan_script(self.instance, actions, self.boundary, limits, release, deps, networks, releases, routing)
         if final_state:
             steps += [f'dpl_put "$D/template.yaml" {q(template_text)} || exit 1',
                       record(final_state, entry, limits.history, bool(releases))]

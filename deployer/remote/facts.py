@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 from ..engine import Facts, Roots
 from ..errors import DeployerError
+from ..model import route
 from ..model.discovery import listening
 from ..model.etcd import read_registry
 from ..model.state import Container, InstanceState, image_ids
 from .scripts import assign, call
 
-USES = ("facts", "discovery")  # the sources the facts' script needs
+USES = ("facts", "discovery", "router")  # the sources the facts' script needs
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,12 @@ class InstanceFacts:
     discovery: bool = False
     etcd: object = None  # model.etcd.Etcd, or None: the state backend
     networks: tuple = ()
+    routes: bool = False  # also the host's route table (a deploy reads it under the router's lock instead)
 
     def script(self):
         lines = [call("dpl_facts", *self.images, *self.networks) + " || exit 1"]
+        if self.routes:
+            lines.append("dpl_router_table || exit 1")
         if self.discovery:
             lines.append("dpl_discovery_facts || exit 1")
             if self.etcd:
@@ -62,5 +66,6 @@ class InstanceFacts:
                 registry = read_registry(out["registry"], self.etcd.prefix)
             except ValueError as e:
                 raise DeployerError(str(e), host=host) from None
+        table = route.read(out.get("routes", ""), f"{host}:{roots.state_dir}/router/routes.json")
         return Facts(roots, state, containers, ids, others, frozenset(listening(out.get("listening", ""))),
-                     out.get("host-id", "").strip(), out.get("address", "").strip(), registry, networks)
+                     out.get("host-id", "").strip(), out.get("address", "").strip(), registry, networks, table)

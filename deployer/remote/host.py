@@ -37,12 +37,13 @@ from contextlib import contextmanager
 
 from ..errors import DeployerError
 from ..settings import Settings
+from ..model import route
 from ..model.state import InstanceState
 from . import apply, builds, facts as facts_
 from .apply import SECRETS, Deploy, env_file
 from .framing import Watch, boundary as new_boundary, sections
 from .piped import piping
-from .scripts import call, instance as about, join, q, script, source
+from .scripts import assign, call, instance as about, join, q, script, source
 from .session import LocalRunner, SSHRunner
 
 
@@ -110,19 +111,20 @@ class Host:
 
     # -- operations, each one round trip ------------------------------------------------
 
-    def facts(self, instance, images=(), discovery=False, networks=()):
+    def facts(self, instance, images=(), discovery=False, networks=(), routes=False):
         """State, containers, the ids the given image references have on the host, which
         of the given networks exist (and, with ``discovery``, what allocating endpoints
-        needs)."""
-        fact = facts_.InstanceFacts(instance, tuple(images), discovery, self.etcd, tuple(networks))
+        needs; with ``routes``, the route table)."""
+        fact = facts_.InstanceFacts(instance, tuple(images), discovery, self.etcd, tuple(networks), routes)
         out = self._script(f"{about(instance)}\n{fact.script()}", instance, facts_.USES)
         return fact.read(out, self.name)
 
     @contextmanager
-    def deploying(self, instance, images, who, lock_wait, pull=(), discovery=False, networks=()):
+    def deploying(self, instance, images, who, lock_wait, pull=(), discovery=False, networks=(), routed=False):
         """Hold the instance's lock and yield a Deploy whose facts were read under it
         (after pulling the images in ``pull``; with ``discovery`` also the host's
-        endpoints lock, so two instances never allocate the same port).
+        endpoints lock, so two instances never allocate the same port; when ``routed``, or
+        the instance has routes, the router's lock, so two never claim one domain).
 
         Leaving the block without ``apply`` changes nothing and releases the lock.
         """
@@ -131,6 +133,7 @@ class Host:
         body = [about(instance), _locked(lock_wait, who)]
         if discovery:  # endpoints are allocated host-wide: one such deploy at a time per host
             body.append(f'exec 8>>"$S/endpoints.lock" && flock -w {int(lock_wait)} 8 || exit 1')
+        body.append(call("dpl_router_lock", int(lock_wait), int(routed)) + " || exit 1")
         body += [call("dpl_pull", image) + " || exit 1" for image in pull]
         body += [fact.script(), "dpl_mark facts-end", source("converse")]
         session = self._start(boundary, "\n".join(body), facts_.USES + apply.USES)
@@ -227,15 +230,42 @@ class Host:
         body = f"{about(instance)}\n{_locked(lock_wait, who)}\n{guard}docker {q(verb)} {join(names)} >/dev/null || exit 1"
         self._script(body, instance, ("guard",))
 
-    def destroy(self, instance, volumes, who, lock_wait):
+    def destroy(self, instance, volumes, who, lock_wait, routes=()):
         """Remove the instance's containers, networks and state (and its volumes when
-        asked), after its endpoints' keys in etcd, when it registered any.
+        asked), after its endpoints' keys in etcd, when it registered any, and its
+        ``routes`` (the table's text as read, the table without them and its config).
 
         Returns False, having changed nothing, when the host knows no such instance (with
         ``volumes``: nor any volumes of it, so volumes kept by an earlier destroy can go).
         """
-        body = f"{about(instance)}\n{call('dpl_destroy', int(bool(volumes)), int(lock_wait), who)} || exit 1"
-        return "missing" not in self._script(body, instance, ("instance", "network", "discovery"))
+        body = f"{about(instance)}\n{call('dpl_destroy', int(bool(volumes)), int(lock_wait), who, *routes)} || exit 1"
+        return "missing" not in self._script(body, instance, ("instance", "network", "discovery", "router"))
+
+    def routes(self):
+        """The host's route table, and its text as read (route.read)."""
+        text = self._script("dpl_router_table || exit 1", uses=("router",)).get("routes", "")
+        return route.read(text, f"{self.name}:routes.json"), text
+
+    def router(self, verb, lock_wait=0, seen="", table=()):
+        """The router: ``status`` (docker inspect's description, None: no router), ``ca``
+        (its root certificate), ``restart`` (replaced, serving ``table``, which must still
+        be the one read as ``seen``)."""
+        if verb == "restart":
+            router = self.settings.router
+            config = route.rendered(table, router)
+            joins = [arg for name in route.networks(table) for arg in ("--dpl-join", name)]
+            self._script("\n".join([
+                assign(DPL_SUBNETS=self.settings.subnets),  # the router's own network, past Docker's pools
+                call("dpl_router_swap", int(lock_wait), seen, route.dump(table), config) + " || exit 1",
+                "docker rm -f deployer-router >/dev/null 2>&1",
+                call("dpl_router_up", config, router.digest, *joins, *router.run_args()) + " || exit 1",
+            ]), uses=("router", "network", "replace"))
+            return None
+        out = self._script(f"dpl_router_{verb} || exit 1", uses=("router",))
+        if verb == "ca":
+            return out["ca"]
+        found = json.loads(out["router"] or "[]")
+        return found[0] if found else None
 
     # -- plumbing -----------------------------------------------------------------------
 

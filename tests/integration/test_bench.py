@@ -17,3 +17,13 @@ def test_the_benchmark_runs_and_counts_one_ssh_session_per_deploy(docker_engine,
     assert "| deployer |" in result.stdout
     assert "counter check: all 3 floor runs counted exactly 1 session on 1 connection" in result.stdout
     assert "5 services: first deploy 1/1, no-op re-deploy 1/1, one service's env changed 1/1" in result.stdout
+
+
+def test_the_router_benchmark_runs_and_fails_no_request_during_its_swaps(docker_engine, busybox_image):
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "bench" / "run-router"), "--quick"],
+                            capture_output=True, text=True, timeout=600)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| through the router |" in result.stdout and "| straight to the container |" in result.stdout
+    swaps = result.stdout.splitlines()[-1].split("|")
+    assert swaps[2].strip() == "0", result.stdout  # failed requests during the swaps

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from deployer.model import network
+from deployer.model import network, route, template
 from deployer.model.plan import CREATE, KEEP
-from deployer.model.state import InstanceState
+from deployer.model.state import Container, InstanceState
 from deployer.remote import host
-from deployer.remote.apply import plan_script, record, waves
+from deployer.remote.apply import Routing, plan_script, record, waves
+from deployer.settings import Settings
 from plans import CASES, LIMITS, Case, deploy_turns
 from stubdocker import BOUNDARY
 
@@ -47,6 +48,32 @@ def compiled(case):
 @pytest.mark.parametrize("name", CASES)
 def test_a_plan_compiles_to_its_golden_script(name):
     script = compiled(CASES[name])
+
+    assert script == golden(name, script)
+
+
+ROUTED = "web: {image: team/app, env: {A: '%s'}, route: {domains: [shop.example], port: 8080, health: /up}}\n"
+HELD = (route.Route("shop.example", "c1", "web", "8080", "/up", "r1.web.c1:8080"),
+        route.Route("other.example", "c2", "api", "80", "", "api.c2:80"))  # another instance's route
+ROUTED_CASES = {  # name -> (case, the table before)
+    "routed create": (Case(ROUTED % 1), HELD[1:]),
+    "routed recreate start-first": (Case(ROUTED % 2, before=ROUTED % 1), HELD),
+    "routed rollback": (Case(ROUTED % 1, before=ROUTED % 2, release=2, retained=((ROUTED % 1, 1),)),
+                        (route.Route("shop.example", "c1", "web", "8080", "/up", "r2.web.c1:8080"), HELD[1])),
+    "routes removed": (Case("web: {image: team/app}", before=ROUTED % 1), HELD),
+}
+
+
+@pytest.mark.parametrize("name", ROUTED_CASES)
+def test_a_routed_plan_compiles_to_its_golden_script(name):
+    case, table = ROUTED_CASES[name]
+    actions = case.actions()
+    release = case.release + 1 if case.before else 1
+    wanted = route.wanted(template.parse(case.template, "app.yaml"))
+    moves = route.moves(table, "c1", wanted, actions, [Container.from_inspect(c) for c in case.inspected()], release)
+    routing = Routing(moves, Settings(router_tls="internal", router_drain=2).router, "c1")
+    lines = plan_script("c1", actions, BOUNDARY, LIMITS, release, case.specs()[1], (), routing=routing)
+    script = "\n".join(lines) + "\n"
 
     assert script == golden(name, script)
 

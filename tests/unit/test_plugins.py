@@ -85,7 +85,7 @@ def test_a_plugin_listed_twice_is_installed_once(entry_points):
         [FakeEntryPoint("team", team), FakeEntryPoint("team-again", team), FakeEntryPoint("env", plugins.env.plugin)]
     )
 
-    assert names(plugins.installed()) == ["volumes", "ports", "env", "register", "expose", "git", "team"]
+    assert names(plugins.installed()) == ["volumes", "ports", "env", "register", "expose", "git", "route", "team"]
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,11 @@ def test_a_declared_but_unset_setting_keeps_its_default():
         ({"min_uptime": "soon"}, "setting deployer.min_uptime: expected a number of at least 0, got 'soon'"),
         ({"discovery": "consul"}, "setting deployer.discovery: expected one of state, etcd, got 'consul'"),
         ({"discovery": "etcd"}, "setting deployer.etcd.endpoints: the etcd backend needs at least one URL"),
+        ({"router": {"http_port": "70000"}},
+         "setting deployer.router.http_port: expected a port (1-65535), got '70000'"),
+        ({"router": {"tls": "yes"}}, "setting deployer.router.tls: expected one of acme, internal, off, got 'yes'"),
+        ({"router": {"http_port": 8080, "https_port": "8080"}},
+         "settings deployer.router.http_port and https_port: both are 8080"),
     ],
 )
 def test_a_bad_value_is_one_error_naming_the_setting(given, message):

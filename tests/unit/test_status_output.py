@@ -1,11 +1,13 @@
 """What ``status`` shows of an instance (output.status): each service's container, running
 or not, and its healthcheck's verdict; and messages whose counts agree with their nouns."""
 
+import dataclasses
 import json
 
 import pytest
 
 from deployer.cli import output
+from deployer.model import route
 from deployer.model.state import Container, InstanceState, ServiceState
 from deployer.ops.converge import Deployed
 from deployer.ops.instance import Status
@@ -65,3 +67,36 @@ def test_the_question_before_destroy_names_what_goes():
     assert output.destroy_question(with_state, volumes=True).endswith("its containers, built images, state and volumes?")
     assert output.destroy_question(nothing_left, volumes=True) == (
         "destroy the volumes of shop on web1 (it has no containers or state)?")
+
+
+def test_status_shows_each_routed_services_domains(capsys):
+    result = status(inspected("shop.web"))
+    routes = {"web": {"domains": ["shop.example", "www.shop.example"], "port": "8080"}}
+    routed = dataclasses.replace(result, state=dataclasses.replace(result.state, routes=routes))
+
+    output.status(routed)
+    output.status(routed, as_json=True)
+
+    text, document = capsys.readouterr().out.split("\n{", 1)
+    assert "web is served at shop.example, www.shop.example (port 8080)" in text
+    assert json.loads("{" + document)["routes"]["web"]["domains"] == ["shop.example", "www.shop.example"]
+
+
+def test_the_route_table_and_the_router_are_shown_for_people_and_as_json(capsys):
+    held = (route.Route("shop.example", "shop", "web", "8080", "", "r3.web.shop:8080"),)
+    found = {"Name": "/deployer-router", "Config": {"Image": "caddy:2"},
+             "State": {"Status": "running", "StartedAt": "2026-01-01T00:00:00Z"},
+             "NetworkSettings": {"Ports": {"80/tcp": [{"HostIp": "", "HostPort": "80"}]}}}
+
+    output.routes("web1", held)
+    output.router_status("web1", found, held)
+    output.router_status("web1", None, ())
+    output.routes("web1", held, as_json=True)
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["DOMAIN", "INSTANCE", "SERVICE", "CONTAINER", "UPSTREAM", "HEALTH"]
+    assert lines[1].split() == ["shop.example", "shop", "web", "shop.web", "r3.web.shop:8080", "tcp", "connect"]
+    assert lines[2] == ("router deployer-router on web1: running since 2026-01-01T00:00:00Z, caddy:2, on 0.0.0.0:80; "
+                        "1 domain of 1 instance")
+    assert lines[3].startswith("no router on web1 (a deploy with a route starts it; 0 domains")
+    assert json.loads("\n".join(lines[4:]))["routes"][0]["container"] == "shop.web"

@@ -63,9 +63,10 @@ dpl_prune() {
   return 0
 }
 
-# dpl_destroy VOLUMES WAIT WHO: stop and remove the instance's containers, remove its networks, built images and state (and its
-# volumes, VOLUMES=1), after its endpoints' keys in etcd, when it registered any, under the lock (dpl_lock DIR WAIT WHO); marks
-# `missing` when the host knows no such instance (with VOLUMES: nor any volumes of it)
+# dpl_destroy VOLUMES WAIT WHO [SEEN TABLE CONFIG]: stop and remove the instance's containers, remove its networks, built images
+# and state (and its volumes, VOLUMES=1), after its endpoints' keys in etcd, when it registered any, and its routes (the route
+# table SEEN becomes TABLE: dpl_router_swap), under the lock (dpl_lock DIR WAIT WHO); marks `missing` when the host knows no such
+# instance (with VOLUMES: nor any volumes of it)
 dpl_destroy() {
   local ids images forget networks
   ids=$(docker ps -aq --filter "label=deployer.instance=$I") || return 1
@@ -79,6 +80,7 @@ dpl_destroy() {
     # shellcheck disable=SC2034 # E: the URLs dpl_etcd tries
     { read -r E; read -r forget; } <"$D/etcd" && dpl_etcd deleterange "$forget" >/dev/null || return 1
   fi
+  if [ $# -gt 3 ]; then dpl_router_swap "$2" "$4" "$5" "$6" || return 1; fi  # its domains answer 404 from now on
   ids=$(docker ps -aq --filter "label=deployer.instance=$I") || return 1
   # shellcheck disable=SC2086 # ids: one container id a word
   if [ -n "$ids" ]; then dpl_remove $ids || return 1; fi

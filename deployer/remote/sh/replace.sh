@@ -118,31 +118,44 @@ dpl_launch() {
   return 1
 }
 
-# dpl_up SERVICE NAME KEEP RUN-ARGS...: stop-first: the current NAME is stopped and kept as
-# KEEP, then the new one runs; if it does not start well, the current one comes back
+# A routed service's steps start with `--dpl-route ROUTE`: ROUTE is a function of the plan
+# (dpl_route_move with the route's arguments), called with the new container once it has
+# started well; only when it succeeds does the step go on (router.sh).
+
+# dpl_up [--dpl-route ROUTE] SERVICE NAME KEEP RUN-ARGS...: stop-first: the current NAME is
+# stopped and kept as KEEP, then the new one runs; if it does not start well, the current
+# one comes back
 dpl_up() {
-  local service="$1" name="$2" keep="$3" t0 old
+  local route='' service name keep t0 old
+  if [ "$1" = --dpl-route ]; then route=$2; shift 2; fi
+  service=$1 name=$2 keep=$3
   t0=$(dpl_now)
   shift 3
   old=$(dpl_retire "$name" "$keep") || return 1
   if dpl_run "$@"; then
-    if dpl_started "$name"; then dpl_mark ok "$service" "$t0" "$(dpl_now)"; return 0; fi
-    dpl_failed "$service" "$name"
+    if ! dpl_started "$name"; then
+      dpl_failed "$service" "$name"
+    elif [ -z "$route" ] || "$route" "$name"; then
+      dpl_mark ok "$service" "$t0" "$(dpl_now)"
+      return 0
+    fi
   fi
   docker rm -f "$name" >/dev/null 2>&1
   dpl_restore "$name" "$old"
   return 1
 }
 
-# dpl_switch SERVICE NAME KEEP T0 NEW: the end of a start-first step: once NEW, running, has
-# started well, the current NAME is stopped (kept as KEEP) and NEW becomes NAME; else the
-# current one runs on as NAME, and NEW is the caller's to remove. (The current one stops
-# while NEW takes its name: both are needed before the step is done.)
+# dpl_switch SERVICE NAME KEEP T0 NEW [ROUTE]: the end of a start-first step: once NEW,
+# running, has started well (and its ROUTE moved to it), the current NAME is stopped (kept
+# as KEEP) and NEW becomes NAME; else the current one runs on as NAME (its route back on
+# it), and NEW is the caller's to remove. (The current one stops while NEW takes its name:
+# both are needed before the step is done.)
 dpl_switch() {
   local service="$1" name="$2" keep="$3" t0="$4" new="$5" old='' stopping='' renamed
   if ! dpl_started "$new"; then dpl_failed "$service" "$new"; return 1; fi
+  if [ -n "${6:-}" ] && ! "$6" "$new"; then return 1; fi
   dpl_away "$name" "$keep"
-  case $? in 0) old=$keep ;; 3) ;; *) return 1 ;; esac
+  case $? in 0) old=$keep ;; 3) ;; *) [ -z "${6:-}" ] || dpl_route_back; return 1 ;; esac
   if [ -n "$old" ]; then docker stop "$old" >/dev/null & stopping=$!; fi
   docker rename "$new" "$name"
   renamed=$?
@@ -152,41 +165,52 @@ dpl_switch() {
   fi
   if [ "$renamed" = 0 ]; then docker rename "$name" "$new"; fi
   dpl_restore "$name" "$old"
+  [ -z "${6:-}" ] || dpl_route_back
   return 1
 }
 
-# dpl_first SERVICE NAME KEEP RUN-ARGS...: start-first: the new container runs as NAME.next
-# and must start well before the current NAME is stopped (kept as KEEP)
+# dpl_first [--dpl-route ROUTE] SERVICE NAME KEEP RUN-ARGS...: start-first: the new
+# container runs as NAME.next and must start well before the current NAME is stopped (kept
+# as KEEP)
 dpl_first() {
-  local service="$1" name="$2" keep="$3" t0
+  local route='' service name keep t0
+  if [ "$1" = --dpl-route ]; then route=$2; shift 2; fi
+  service=$1 name=$2 keep=$3
   t0=$(dpl_now)
   shift 3
-  if dpl_run "$@" && dpl_switch "$service" "$name" "$keep" "$t0" "$name.next"; then return 0; fi
+  if dpl_run "$@" && dpl_switch "$service" "$name" "$keep" "$t0" "$name.next" "$route"; then return 0; fi
   docker rm -f "$name.next" >/dev/null 2>&1
   return 1
 }
 
-# dpl_again SERVICE NAME KEEP RETAINED: start-first rollback: the retained container runs
-# again, under its own name, and must start well before the current NAME is stopped (kept
-# as KEEP); if it does not, it is stopped again, still retained
+# dpl_again [--dpl-route ROUTE] SERVICE NAME KEEP RETAINED: start-first rollback: the
+# retained container runs again, under its own name, and must start well before the current
+# NAME is stopped (kept as KEEP); if it does not, it is stopped again, still retained
 dpl_again() {
-  local t0
+  local route='' t0
+  if [ "$1" = --dpl-route ]; then route=$2; shift 2; fi
   t0=$(dpl_now)
-  if dpl_launch start "$4" && dpl_switch "$1" "$2" "$3" "$t0" "$4"; then return 0; fi
+  if dpl_launch start "$4" && dpl_switch "$1" "$2" "$3" "$t0" "$4" "$route"; then return 0; fi
   docker stop "$4" >/dev/null 2>&1
   return 1
 }
 
-# dpl_back SERVICE NAME KEEP RETAINED: stop-first rollback: a retained container runs as NAME again
+# dpl_back [--dpl-route ROUTE] SERVICE NAME KEEP RETAINED: stop-first rollback: a retained
+# container runs as NAME again
 dpl_back() {
-  local service="$1" name="$2" retained="$4" t0 old
+  local route='' service name retained t0 old
+  if [ "$1" = --dpl-route ]; then route=$2; shift 2; fi
+  service=$1 name=$2 retained=$4
   t0=$(dpl_now)
   old=$(dpl_retire "$name" "$3") || return 1
   if docker rename "$retained" "$name" && dpl_launch start "$name" && dpl_started "$name"; then
-    dpl_mark ok "$service" "$t0" "$(dpl_now)"
-    return 0
+    if [ -z "$route" ] || "$route" "$name"; then
+      dpl_mark ok "$service" "$t0" "$(dpl_now)"
+      return 0
+    fi
+  else
+    dpl_failed "$service" "$name"
   fi
-  dpl_failed "$service" "$name"
   docker stop "$name" >/dev/null 2>&1
   docker rename "$name" "$retained"
   dpl_restore "$name" "$old"
