@@ -105,6 +105,9 @@ class Engine(Protocol):
     def routes(self) -> tuple:
         """The host's route table (model.route.Route rows) and its text as read."""
 
+    def served(self) -> tuple:
+        """The host's route table and each routed container's state, by name."""
+
     def router(self, verb, lock_wait=0, seen="", table=()):
         """The host's router: ``status``, ``ca``, or ``restart`` serving ``table`` (read as ``seen``)."""
 

@@ -289,10 +289,10 @@ def destroy(c, instance, volumes=False, lock_wait=None, yes=False):
 
 @task(help={"json": JSON_HELP})
 def routes(c, json=False):
-    """List the host's routes: each domain, the instance and service it sends to, how it is checked."""
+    """List the host's routes: each domain's instance, service, container (its state) and check."""
     with user_errors(c) as settings:
         host = _host(c, settings)
-        output.routes(host.name, host.routes()[0], json)
+        output.routes(host.name, *host.served(), json)
 
 
 ROUTER_ACTIONS = ("status", "restart", "logs", "ca")

@@ -445,12 +445,14 @@ def endpoints(host, instance, registered, as_json=False, etcd=False):
     )
 
 
-ROUTE_KEYS = ("domain", "instance", "service", "container", "upstream", "health")
+ROUTE_KEYS = ("domain", "instance", "service", "container", "state", "upstream", "health")
 
 
-def routes(host, held, as_json=False):
-    """The host's route table: a row a domain."""
-    rows = [(r.domain, r.instance, r.service, r.container, r.upstream, r.health or "tcp connect") for r in held]
+def routes(host, held, states=None, as_json=False):
+    """The host's route table: a row a domain, with its container's state (``states``: by
+    name; one not there is ``missing``) and its health check (a path, or a TCP connect)."""
+    rows = [(r.domain, r.instance, r.service, r.container, (states or {}).get(r.container, "missing"), r.upstream,
+             f"GET {r.health}" if r.health else "tcp connect") for r in held]
     if as_json:
         return document({"host": host, "routes": [dict(zip(ROUTE_KEYS, row)) for row in rows]})
     if not rows:

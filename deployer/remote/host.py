@@ -246,6 +246,17 @@ class Host:
         text = self._script("dpl_router_table || exit 1", uses=("router",)).get("routes", "")
         return route.read(text, f"{self.name}:routes.json"), text
 
+    def served(self):
+        """The host's route table, and the state of each routed container, by name:
+        ``running``, ``running (healthy)``, ``exited``... (as Container.condition says it)."""
+        out = self._script("dpl_router_table || exit 1\ndpl_routed_states || exit 1", uses=("router",))
+        states = {}
+        for line in out["states"].splitlines():
+            name, state, status = (line.split(" ", 2) + ["", ""])[:3]
+            health = next((h for h in ("healthy", "unhealthy", "starting") if f"({h})" in status), "")
+            states[name] = f"{state} ({health})" if health and state == "running" else state
+        return route.read(out.get("routes", ""), f"{self.name}:routes.json"), states
+
     def router(self, verb, lock_wait=0, seen="", table=()):
         """The router: ``status`` (docker inspect's description, None: no router), ``ca``
         (its root certificate), ``restart`` (replaced, serving ``table``, which must still

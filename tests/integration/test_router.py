@@ -162,8 +162,9 @@ def test_two_instances_are_each_served_at_their_own_domain_through_one_router(cl
     published = docker("inspect", "--format", "{{json .HostConfig.PortBindings}}", f"{a}.web").stdout.strip()
     assert published in ("{}", "null")  # the route's container publishes nothing
     table = json.loads(cli("routes", "--json", check=True).stdout)["routes"]
-    assert {(r["domain"], r["instance"], r["container"]) for r in table} >= {
-        (f"{a}.shop.test", a, f"{a}.web"), (f"www.{b}.shop.test", b, f"{b}.web")}
+    assert {(r["domain"], r["instance"], r["container"], r["state"], r["health"]) for r in table} >= {
+        (f"{a}.shop.test", a, f"{a}.web", "running", "GET /up"),
+        (f"www.{b}.shop.test", b, f"{b}.web", "running", "GET /up")}
     assert f"web is served at {a}.shop.test, www.{a}.shop.test" in cli("status", a, check=True).stdout
 
 

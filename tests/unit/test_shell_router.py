@@ -4,6 +4,7 @@ check gets, a call each: ``CODE TIME_CONNECT`` as ``curl -w`` prints them)."""
 
 import pytest
 
+from deployer.model import route
 from deployer.remote.scripts import call, join
 
 WEB, NEXT = "c1.web", "c1.web.next"
@@ -185,3 +186,13 @@ def test_the_check_is_made_in_the_routers_network_namespace_where_it_may_be_ente
     entered = (started.bin / "nsenter.calls").read_text().splitlines()
     assert entered[0] == "-t 4242 -n true" and entered[1].startswith("-t 4242 -n curl ")
     assert calls() == [entered[1].split(" ", 4)[4]]  # curl, as it was given
+
+
+def test_the_routes_task_reads_the_table_and_each_routed_containers_state_in_one_script(shell):
+    shell.docker.answer("ps -a --filter label=deployer.route *",
+                        "shop.web running Up 3 minutes (healthy)\nshop.api exited Exited (1) 2 minutes ago\n")
+    (shell.state_dir / "router").mkdir(parents=True)
+    held = (route.Route("shop.example", "shop", "web", "8080", "/up", "r1.web.shop:8080"),)
+    (shell.state_dir / "router" / "routes.json").write_text(route.dump(held))
+
+    assert shell.host().served() == (held, {"shop.web": "running (healthy)", "shop.api": "exited"})

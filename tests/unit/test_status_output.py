@@ -88,15 +88,16 @@ def test_the_route_table_and_the_router_are_shown_for_people_and_as_json(capsys)
              "State": {"Status": "running", "StartedAt": "2026-01-01T00:00:00Z"},
              "NetworkSettings": {"Ports": {"80/tcp": [{"HostIp": "", "HostPort": "80"}]}}}
 
-    output.routes("web1", held)
+    output.routes("web1", held, {"shop.web": "running (healthy)"})
     output.router_status("web1", found, held)
     output.router_status("web1", None, ())
     output.routes("web1", held, as_json=True)
 
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["DOMAIN", "INSTANCE", "SERVICE", "CONTAINER", "UPSTREAM", "HEALTH"]
-    assert lines[1].split() == ["shop.example", "shop", "web", "shop.web", "r3.web.shop:8080", "tcp", "connect"]
+    assert lines[0].split() == ["DOMAIN", "INSTANCE", "SERVICE", "CONTAINER", "STATE", "UPSTREAM", "HEALTH"]
+    assert lines[1].split() == ["shop.example", "shop", "web", "shop.web", "running", "(healthy)", "r3.web.shop:8080",
+                                "tcp", "connect"]
     assert lines[2] == ("router deployer-router on web1: running since 2026-01-01T00:00:00Z, caddy:2, on 0.0.0.0:80; "
                         "1 domain of 1 instance")
     assert lines[3].startswith("no router on web1 (a deploy with a route starts it; 0 domains")
-    assert json.loads("\n".join(lines[4:]))["routes"][0]["container"] == "shop.web"
+    assert json.loads("\n".join(lines[4:]))["routes"][0]["state"] == "missing"  # no state given: none runs

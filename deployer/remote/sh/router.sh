@@ -26,6 +26,13 @@ dpl_router_table() {
   if [ -f "$S/router/routes.json" ]; then cat "$S/router/routes.json" || return 1; fi
 }
 
+# dpl_routed_states: each routed container's name, state and docker's status ("running Up 3
+# minutes (healthy)"), a line each, for the client
+dpl_routed_states() {
+  dpl_mark states
+  docker ps -a --filter label=deployer.route --format '{{.Names}} {{.State}} {{.Status}}'
+}
+
 # dpl_router_up CONFIG DIGEST [--dpl-join NETWORK]... RUN-ARGS...: the router runs as RUN-ARGS
 # say, with $S/router mounted (one labelled with another DIGEST or mounting another
 # directory, or gone, is replaced; one stopped starts), with the config CONFIG (rendered
