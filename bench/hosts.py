@@ -99,8 +99,8 @@ class Fleet:
         print(f"bench: {len(self.members)} hosts up in {time.monotonic() - started:.1f} s", flush=True)
 
     def remove(self, instance):
-        """Untimed: the instance's containers and the floor's on every engine (at once), the
-        instance's state and volumes."""
+        """Untimed: the instance's containers and the floor's on every engine (at once), its
+        networks, the instance's state and volumes."""
         removing = []
         for host, env in self.members:
             ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=deployer.instance={instance}"],
@@ -112,7 +112,11 @@ class Fleet:
                                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         for process in removing:
             process.wait()
-        for host, _ in self.members:
+        for host, env in self.members:
+            networks = subprocess.run(["docker", "network", "ls", "-q", "--filter", f"label=deployer.instance={instance}"],
+                                      env=env, capture_output=True, text=True).stdout.split()
+            if networks:
+                subprocess.run(["docker", "network", "rm", *networks], env=env, capture_output=True)
             shutil.rmtree(host.state_dir / "instances" / instance, ignore_errors=True)
             shutil.rmtree(host.volume_dir / instance, ignore_errors=True)
 

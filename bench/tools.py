@@ -83,11 +83,14 @@ def run(argv, env=None, input=None, cwd=None, timeout=DEPLOY_TIMEOUT):
 
 
 def docker_remove(names=(), label=None, networks=()):
-    """Remove containers (by name, or by label) and networks on the local engine; untimed."""
-    ids = list(names)
+    """Remove containers (by name, or by label) and networks (by name, or by label: deployer's
+    networks of an instance) on the local engine; untimed."""
+    ids, networks = list(names), list(networks)
     if label:
         ids += subprocess.run(["docker", "ps", "-aq", "--filter", f"label={label}"],
                               capture_output=True, text=True).stdout.split()
+        networks += subprocess.run(["docker", "network", "ls", "-q", "--filter", f"label={label}"],
+                                   capture_output=True, text=True).stdout.split()
     if ids:
         subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
     for network in networks:
