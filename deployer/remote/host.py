@@ -161,7 +161,7 @@ class Host:
             if progress is not None and not line.startswith("deployer: "):
                 progress(source.service, line)
 
-        session = self._start(boundary, builds.build_script(instance, tag, source), builds.USES, shown)
+        session = self._start(boundary, builds.build_script(instance, tag, source, self.settings.subnets), builds.USES, shown)
         archive = None
         if session.read_until(f"{boundary} ready") is not None:
             archive = source.archive()

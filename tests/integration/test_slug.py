@@ -119,7 +119,7 @@ def test_verbose_shows_the_builds_docker_commands_and_leaves_nothing_in_tmp(depl
     loud = deployer_cli("-v", "deploy", repo / "deploy.yaml", "--instance", unique_instance,
                         env=deploy.env, check=True)
 
-    assert "$ docker run --rm -i -a stdin -a stdout -a stderr -v" in loud.stderr
+    assert "$ docker run --rm -i -a stdin -a stdout -a stderr --network deployer-" in loud.stderr
     assert f"$ docker build --force-rm --label deployer.instance={unique_instance} -t deployer/{unique_instance}/web:" \
         in loud.stderr
     assert "web | -----> Compiled slug" in loud.stderr
@@ -234,3 +234,22 @@ def test_build_output_arrives_while_the_build_runs(deployer_started, repo, slug_
 
     assert proc.returncode == 0
     assert seen["web | compiling step two"] - seen["web | compiling step one"] >= 2
+
+
+def test_the_slug_builder_runs_on_the_instances_private_network(deploy, repo, unique_instance, other_instance,
+                                                                deployer_cli, tmp_path):
+    """Its compile step reaches the instance's services by their names, and no other
+    instance's (issue 21: builds' run steps join the instance's network)."""
+    (tmp_path / "db.yaml").write_text("db: {image: local/busybox, cmd: sleep 3600}\n")
+    for instance in (unique_instance, other_instance):
+        deployer_cli("deploy", tmp_path / "db.yaml", "--instance", instance, check=True)
+    (repo / "deploy.yaml").write_text("web:\n  git: app\n  cmd: web\ndb: {image: local/busybox, cmd: sleep 3600}\n")
+    probe = "for n in db.{0} db.{1}; do if nslookup $n >/dev/null 2>&1; then echo \"$n: found\"; else echo \"$n: unknown\"; fi; done\n"
+    (repo / "app" / ".build").write_text(probe.format(unique_instance, other_instance))
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "probe")
+
+    built = deploy(check=True)
+
+    assert f"web | db.{unique_instance}: found" in built.stderr
+    assert f"web | db.{other_instance}: unknown" in built.stderr

@@ -108,7 +108,8 @@ def test_the_slug_build_script_quotes_every_value():
 
     script = builds.build_script("inst", "deployer/inst-web:ccc", source)
 
-    assert script.endswith("dpl_slug_build web deployer/inst-web:ccc 'b; rm -rf /' r || exit 1")
+    assert script.endswith("dpl_slug_build web deployer/inst-web:ccc 'b; rm -rf /' r deployer-inst || exit 1")
+    assert "dpl_network --label deployer.instance=inst deployer-inst || exit 1" in script
 
 
 @pytest.mark.parametrize("yaml", ["web: {git: ., cmd: web}", "web: {git: ., cmd: web, entrypoint: [/init, -v]}"])

@@ -18,9 +18,9 @@ dpl_need() {
   return 1
 }
 
-# dpl_slug_build SERVICE TAG BUILDER RUNNER: a slug app. The tar goes straight into the
-# builder (its cache directory is the instance's, kept across builds, removed with the
-# instance); the slug it writes is baked into an image FROM the runner, which starts it
+# dpl_slug_build SERVICE TAG BUILDER RUNNER NETWORK: a slug app. The tar goes straight into
+# the builder, on the instance's NETWORK (its cache directory is the instance's, kept across
+# builds, removed with the instance); the slug it writes is baked into an image FROM the runner, which starts it
 # from SLUG_URL: a container of that image fetches nothing. The slug and the Dockerfile
 # wait in a work directory that is removed however the script ends (and before the next
 # build, should the script have been killed).
@@ -34,7 +34,7 @@ dpl_slug_build() {
   dpl_at_exit 'rm -rf "$dpl_build_dir"'
   trap 'exit 1' HUP INT TERM PIPE
   dpl_mark ready
-  dpl_docker_long run --rm -i -a stdin -a stdout -a stderr -v "$D/cache/$service:/tmp/cache" "$builder" - <&3 >"$work/slug.tgz" || return 1
+  dpl_docker_long run --rm -i -a stdin -a stdout -a stderr --network "$5" -v "$D/cache/$service:/tmp/cache" "$builder" - <&3 >"$work/slug.tgz" || return 1
   if [ ! -s "$work/slug.tgz" ]; then
     echo "deployer: the slug builder image $builder wrote no slug to its stdout (given -, it should)" >&2
     return 1
