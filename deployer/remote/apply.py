@@ -149,7 +149,7 @@ class Deploy:
         settings = self.host.settings
         limits = Limits(settings.health_timeout, settings.min_uptime, settings.history, settings.parallel_starts)
         release = final_state.release if final_state else 0
-        steps = plan_script(self.instance, actions, self.boundary, limits, release, deps, networks)
+        steps = self.plan(actions, limits, release, deps, networks)
         if final_state:
             steps += [f'dpl_put "$D/template.yaml" {q(template_text)} || exit 1', record(final_state, entry, limits.history)]
         if registry:
@@ -161,6 +161,10 @@ class Deploy:
         done = {m[0] for m in marks}
         self.host.report("applied", *done)
         return done, None if result.exited == 0 else self.host.error(result, self.instance)
+
+    def plan(self, actions, limits, release, deps, networks):
+        """The shell lines of the plan (a hook: the swarm engine's are services')."""
+        return plan_script(self.instance, actions, self.boundary, limits, release, deps, networks)
 
     def register(self, registry):
         """Bring etcd up to date, when nothing else changed (etcd lost or missed keys)."""

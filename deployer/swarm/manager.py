@@ -1,0 +1,100 @@
+"""Manager: the Swarm engine. A template's services run as Swarm services, created and
+updated through the docker CLI of one manager, reached as a host is (over SSH, or locally).
+
+It is a Host (remote/host.py) whose scripts read services instead of containers
+(facts.py) and whose plans compile to service commands (``plan_script``), with the same
+conversation: one script takes the instance's lock, reports the facts, runs the plan the
+client sends back and records the release. State and history are files on that manager,
+as on a host. Each step waits until Swarm says how it ended (sh/swarm.sh): the service's
+task runs, its update completed, or it was rolled back, which fails the deploy naming why.
+"""
+
+from ..errors import DeployerError
+from ..model import network
+from ..model.plan import CREATE, KEEP, REPAIR
+from ..remote.apply import Deploy
+from ..remote.host import Host
+from ..remote.scripts import assign, call, instance as about
+from . import service as services
+from .facts import ServiceFacts
+
+SOURCE = "deployer.swarm:swarm"  # sh/swarm.sh
+
+
+def plan_script(instance_name, actions, recorded, limits, release, networks=()):
+    """The shell lines creating the instance's overlay network if it is among the missing
+    ``networks`` (the only one its services join: service.py), then running the plan's
+    changing actions in order, each waiting for Swarm's verdict; ``recorded``: the state's
+    services (their specs, which an update starts from)."""
+    steps = [about(instance_name)]
+    steps += [call("dpl_swarm_network", name, *network.create_args(name)) + " || exit 1"
+              for name in networks if name == network.of_instance(instance_name)]
+    for a in actions:
+        if a.kind in (KEEP, REPAIR):  # no retained containers on a swarm: nothing to repair
+            continue
+        name = f"{instance_name}_{a.service}"
+        if a.spec is None or (a.kind != CREATE and a.service not in recorded):  # no spec to update from: anew
+            steps.append(call("dpl_swarm_down", a.service, name) + " || exit 1")
+        if a.spec is None:
+            continue
+        limit = int(limits.health_timeout) + 2 * services.monitor(a.spec)  # an update, and its rollback
+        if a.kind == CREATE or a.service not in recorded:
+            args = services.create_args(a.spec, release)
+            steps.append(call("dpl_swarm_create", a.service, name, limit, services.monitor(a.spec), *args) + " || exit 1")
+        else:
+            args = services.update_args(recorded[a.service].spec, a.spec, release)
+            steps.append(call("dpl_swarm_update", a.service, name, limit, *args) + " || exit 1")
+    return steps
+
+
+class Rollout(Deploy):
+    """A deploy's second turn on a swarm: the plan as service commands."""
+
+    def plan(self, actions, limits, release, deps, networks):
+        """The plan's lines; a spec no service can be is an error naming the manager."""
+        recorded = self.facts.state.services if self.facts.state else {}
+        try:
+            return plan_script(self.instance, actions, recorded, limits, release, networks)
+        except DeployerError as e:
+            raise e.where(host=self.host.name, instance=self.instance) from None
+
+
+class Manager(Host):
+    """A swarm, through one of its managers."""
+
+    FACTS = (SOURCE,)
+    APPLY = ()
+    Applying = Rollout
+
+    def __init__(self, runner, settings, context=None, listener=None):
+        super().__init__(runner, settings, context, listener)
+        if self.etcd:
+            raise DeployerError("deployer.discovery etcd has no meaning with deployer.engine swarm: services find "
+                                "each other by name on their instance's overlay network", host=self.name)
+
+    def _fact(self, instance, images, discovery, networks):
+        return ServiceFacts(instance, tuple(networks))
+
+    def destroy(self, instance, volumes, who, lock_wait):
+        """Remove the instance's services, networks, configs, secrets and state; False,
+        having changed nothing, when the swarm has none of them."""
+        body = (f"{about(instance)}\n{assign(DPL_HEALTH_TIMEOUT=int(self.settings.health_timeout))}\n"
+                f"{call('dpl_swarm_destroy', int(lock_wait), who)} || exit 1")
+        return "missing" not in self._script(body, instance, self.FACTS)
+
+    def build(self, tag, source, instance, progress=None):
+        raise self._unsupported(f"building {source.service} from git", instance)
+
+    def prune(self, instance, who, lock_wait):
+        """Nothing is retained on a swarm (Swarm keeps a service's previous spec itself)."""
+        return [], []
+
+    def control(self, instance, verb, names, who, lock_wait, volumes=()):
+        raise self._unsupported(verb, instance)
+
+    def attach(self, argv, tty, hidden=None, instance=None, volumes=(), reads_stdin=True, stdin=None):
+        raise self._unsupported("attaching to a service's container (logs, run, exec)", instance)
+
+    def _unsupported(self, what, instance):
+        return DeployerError(f"{what} is not done on a swarm yet (deployer.engine swarm)", host=self.name,
+                             instance=instance)

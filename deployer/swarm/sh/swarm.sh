@@ -1,0 +1,180 @@
+# shellcheck shell=sh
+# The Swarm engine's functions (deployer/swarm/): an instance's services, through the docker
+# CLI of a manager. Its state file and history are the manager's (library.sh's roots), as a
+# host's are. Every step waits for Swarm to say how it ended: docker's own wait reports an
+# update that rolled back as converged.
+
+# dpl_swarm_facts: the facts of instance $I (swarm/facts.py reads them): the roots, its
+# state file, its services (one docker service inspect), their tasks meant to run (a line
+# each: SERVICE.SLOT NODE STATE...), and the networks the manager has, a name a line
+dpl_swarm_facts() {
+  local ids
+  dpl_mark roots
+  printf '%s\n%s\n' "$S" "$V"
+  if [ -f "$D/state.json" ]; then
+    dpl_mark state
+    cat "$D/state.json" || return 1
+  fi
+  ids=$(docker service ls -q --filter "label=deployer.instance=$I") || return 1
+  dpl_mark services
+  if [ -z "$ids" ]; then echo '[]'; else
+    # shellcheck disable=SC2086 # ids: one service id a word
+    docker service inspect $ids || return 1
+    dpl_mark tasks
+    # shellcheck disable=SC2086 # ids: one service id a word
+    docker service ps --filter desired-state=running --format '{{.Name}} {{.Node}} {{.CurrentState}}' $ids || return 1
+  fi
+  dpl_mark networks
+  docker network ls --format '{{.Name}}'
+}
+
+# dpl_swarm_network NAME ARG...: an overlay network of the instance (ARG: docker network
+# create's, the name last), unless it exists
+dpl_swarm_network() {
+  local err
+  docker network inspect "$1" >/dev/null 2>&1 && return 0
+  shift
+  err=$(docker network create --driver overlay "$@" 2>&1 >/dev/null) || { echo "deployer: network: $err" >&2; return 1; }
+}
+
+# dpl_swarm_wait LIMIT CHECK ARG...: CHECK ARG... once a second until it returns 0 (done) or
+# 2 (failed, having said why), LIMIT times at most; 1 when time ran out
+dpl_swarm_wait() {
+  local limit="$1" tries=0 code
+  shift
+  while [ "$tries" -lt "$limit" ]; do
+    "$@"
+    code=$?
+    if [ "$code" != 1 ]; then return "$code"; fi
+    sleep 1
+    tries=$((tries + 1))
+  done
+  return 1
+}
+
+# dpl_swarm_create SERVICE NAME LIMIT MONITOR ARG...: docker service create ARG..., then wait
+# until its task has run MONITOR seconds on end, LIMIT at most; a service whose task fails
+# is removed again, as a container that does not start is
+dpl_swarm_create() {
+  local service="$1" name="$2" limit="$3" monitor="$4" t0 err code
+  t0=$(dpl_now)
+  shift 4
+  err=$(docker service create "$@" 2>&1 >/dev/null) || { echo "deployer: $service: $err" >&2; return 1; }
+  dpl_swarm_runs=0
+  dpl_swarm_wait "$limit" dpl_swarm_steady "$service" "$name" "$monitor"
+  code=$?
+  if [ "$code" = 0 ]; then
+    dpl_mark ok "$service" "$t0" "$(dpl_now)"
+    return 0
+  fi
+  if [ "$code" = 1 ]; then echo "deployer: $service: not running after $limit s" >&2; fi
+  docker service rm "$name" >/dev/null 2>&1
+  return 1
+}
+
+# dpl_swarm_steady SERVICE NAME MONITOR: a check (dpl_swarm_wait) that the new service's task
+# has run MONITOR polls on end (counted in dpl_swarm_runs), or failed
+dpl_swarm_steady() {
+  local error
+  if error=$(dpl_swarm_task_error "$2"); then echo "deployer: $1: its task failed: $error" >&2; return 2; fi
+  if dpl_swarm_up "$2"; then dpl_swarm_runs=$((dpl_swarm_runs + 1)); else dpl_swarm_runs=0; fi
+  [ "$dpl_swarm_runs" -gt "$3" ]
+}
+
+# dpl_swarm_up NAME: every task of service NAME that is meant to run runs
+dpl_swarm_up() {
+  local states
+  states=$(docker service ps --filter desired-state=running --format '{{.CurrentState}}' "$1") && [ -n "$states" ] &&
+    ! printf '%s\n' "$states" | grep -qv '^Running'
+}
+
+# dpl_swarm_update SERVICE NAME LIMIT ARG...: docker service update ARG... (NAME last), then
+# wait until Swarm says the update is done or was rolled back, at most LIMIT seconds
+dpl_swarm_update() {
+  local service="$1" name="$2" limit="$3" t0 err code
+  t0=$(dpl_now)
+  shift 3
+  err=$(docker service update "$@" 2>&1 >/dev/null) || { echo "deployer: $service: $err" >&2; return 1; }
+  dpl_swarm_state=
+  dpl_swarm_wait "$limit" dpl_swarm_updated "$service" "$name" "${t0%%.*}"
+  code=$?
+  if [ "$code" = 0 ]; then
+    dpl_mark ok "$service" "$t0" "$(dpl_now)"
+    return 0
+  fi
+  if [ "$code" = 1 ]; then
+    echo "deployer: $service: the update did not end within $limit s (state: ${dpl_swarm_state:-not started})" >&2
+  fi
+  return 1
+}
+
+# dpl_swarm_updated SERVICE NAME SINCE: a check (dpl_swarm_wait) that the update of NAME that
+# started at SINCE (epoch seconds) or later completed (its state in dpl_swarm_state); a
+# rollback fails it, saying why, once the tasks it started again run (Swarm calls a
+# rollback complete before they do)
+dpl_swarm_updated() {
+  local started message
+  read -r started dpl_swarm_state message <<EOT
+$(docker service inspect --format '{{with .UpdateStatus}}{{.StartedAt.Unix}} {{.State}} {{.Message}}{{end}}' "$2")
+EOT
+  if [ "${started:-0}" -lt "$3" ]; then return 1; fi  # the status of an earlier update
+  case "$dpl_swarm_state" in
+    completed) return 0 ;;
+    rollback_completed) dpl_swarm_up "$2" || return 1 ;;
+    rollback_paused | paused) ;;
+    *) return 1 ;;
+  esac
+  echo "deployer: $1: the update failed and was rolled back ($message)$(dpl_swarm_task_error "$2" ": ")" >&2
+  return 2
+}
+
+# dpl_swarm_task_error NAME [PREFIX]: the newest error of a task of NAME, after PREFIX
+dpl_swarm_task_error() {
+  local error
+  error=$(docker service ps --no-trunc --format '{{.Error}}' "$1" 2>/dev/null | grep -m 1 .) && printf '%s%s' "$2" "$error"
+}
+
+# dpl_swarm_down SERVICE NAME: remove the service
+dpl_swarm_down() {
+  local t0
+  t0=$(dpl_now)
+  docker service rm "$2" >/dev/null || return 1
+  dpl_mark ok "$1" "$t0" "$(dpl_now)"
+}
+
+# dpl_swarm_destroy WAIT WHO: under the instance's lock, remove instance $I's services, then
+# (once their tasks are gone) its networks, configs and secrets, then its state; marks
+# `missing`, changing nothing, when it has none of them
+dpl_swarm_destroy() {
+  local services networks others kind
+  services=$(docker service ls -q --filter "label=deployer.instance=$I") || return 1
+  networks=$(docker network ls -q --filter "label=deployer.instance=$I") || return 1
+  others=$(docker config ls -q --filter "label=deployer.instance=$I") || return 1
+  others="$others$(docker secret ls -q --filter "label=deployer.instance=$I")" || return 1
+  if [ -z "$services$networks$others" ] && [ ! -d "$D" ]; then dpl_mark missing; return 0; fi
+  dpl_lock "$D" "$1" "$2" || return 1
+  # shellcheck disable=SC2086 # one id a word
+  if [ -n "$services" ]; then docker service rm $services >/dev/null || return 1; fi
+  if ! dpl_swarm_wait "$DPL_HEALTH_TIMEOUT" dpl_swarm_unnetworked; then
+    echo "deployer: the networks of $I are still in use after $DPL_HEALTH_TIMEOUT s" >&2
+    return 1
+  fi
+  for kind in config secret; do
+    # shellcheck disable=SC2046 # one id a word
+    set -- $(docker "$kind" ls -q --filter "label=deployer.instance=$I")
+    if [ $# -gt 0 ]; then docker "$kind" rm "$@" >/dev/null || return 1; fi
+  done
+  rm -rf -- "$D"
+}
+
+# dpl_swarm_unnetworked: a check (dpl_swarm_wait) that instance $I has no network left, after
+# removing those it has: one is in use until the tasks of its services are gone, on every
+# node, and listed until the manager's own tasks are
+dpl_swarm_unnetworked() {
+  local networks
+  networks=$(docker network ls -q --filter "label=deployer.instance=$I") || return 2
+  if [ -z "$networks" ]; then return 0; fi
+  # shellcheck disable=SC2086 # one id a word
+  docker network rm $networks >/dev/null 2>&1
+  return 1
+}

@@ -1,0 +1,114 @@
+"""The Swarm engine's shell (``deployer/swarm/sh/swarm.sh``), run for real against the stub
+docker: each step waits for Swarm's verdict and reports it as a one-host step does (an
+``ok`` mark, or exit 1 and an error naming the service and why)."""
+
+import time
+
+from deployer.remote.scripts import call
+from deployer.swarm.manager import SOURCE
+
+USES = (SOURCE,)
+RUNNING = "service ps --filter desired-state=running --format {{.CurrentState}} c1_web"
+ERRORS = "service ps --no-trunc --format {{.Error}} c1_web"
+UPDATE_STATUS = "service inspect --format {{with .UpdateStatus}}* c1_web"
+
+
+def create(*args):
+    return call("dpl_swarm_create", "web", "c1_web", 10, 2, *args, "--name", "c1_web", "team/web")
+
+
+def update():
+    return call("dpl_swarm_update", "web", "c1_web", 10, "--env-add", "A=1", "c1_web")
+
+
+def test_a_new_service_is_done_once_its_task_has_run_for_the_monitor_period(shell):
+    shell.docker.answer(RUNNING, "Running 1 second ago\n")
+
+    ran = shell.run(create(), USES)
+
+    assert ran.exited == 0 and ran.done == ["web"] and all(ran.marks("ok")[0])  # with the step's times
+    assert shell.docker.log()[0] == "service create --name c1_web team/web"
+    assert shell.docker.log().count(RUNNING) == 3  # two polls running on end, and one more
+
+
+def test_a_new_service_whose_task_fails_is_removed_naming_the_task_s_error(shell):
+    shell.docker.answer(ERRORS, "No such image: team/web:latest\n")
+
+    ran = shell.run(create(), USES)
+
+    assert ran.exited == 1 and ran.done == []
+    assert "web: its task failed: No such image: team/web:latest" in ran.error.message
+    assert shell.docker.log()[-1] == "service rm c1_web"
+
+
+def test_a_new_service_that_never_runs_fails_after_its_limit(shell):
+    ran = shell.run(create(), USES)
+
+    assert ran.exited == 1 and "web: not running after 10 s" in ran.error.message
+    assert shell.docker.log()[-1] == "service rm c1_web"
+
+
+def test_hostile_values_reach_docker_as_they_are(shell):
+    hostile = """A=$(touch /tmp/pwned)'"; rm -rf / `id`\nB"""
+    shell.docker.answer(RUNNING, "Running now\n")
+
+    shell.run(create("--env", hostile), USES)
+
+    assert ("service", "create", "--env", hostile, "--name", "c1_web", "team/web") in shell.docker.calls()
+
+
+def test_an_update_is_done_when_swarm_says_the_update_that_started_after_it_completed(shell):
+    future = int(time.time()) + 100
+    shell.docker.answer(UPDATE_STATUS, f"{future} completed \n")
+    shell.docker.answer(UPDATE_STATUS, "1000 completed an earlier update\n", nth=1)  # the last update's status
+
+    ran = shell.run(update(), USES)
+
+    assert ran.exited == 0 and ran.done == ["web"]
+    assert shell.docker.log()[0] == "service update --env-add A=1 c1_web"
+    assert shell.docker.log().count(UPDATE_STATUS.replace("*", "{{.StartedAt.Unix}} {{.State}} {{.Message}}{{end}}")) == 2
+
+
+def test_an_update_swarm_rolled_back_fails_the_step_saying_why_once_the_old_task_runs_again(shell):
+    future = int(time.time()) + 100
+    shell.docker.answer(UPDATE_STATUS, f"{future} rollback_completed update rolled back due to failure of task x\n")
+    shell.docker.answer(ERRORS, "task: non-zero exit (3)\n")
+    shell.docker.answer(RUNNING, "Running 1 second ago\n")
+    shell.docker.answer(RUNNING, "Ready 1 second ago\n", nth=1)  # Swarm calls it complete before it runs
+
+    ran = shell.run(update(), USES)
+
+    assert ran.exited == 1 and ran.done == [] and shell.docker.log().count(RUNNING) == 2
+    assert ran.error.message == ("web: the update failed and was rolled back (update rolled back due to failure of "
+                                 "task x): task: non-zero exit (3)")
+
+
+def test_an_update_that_never_ends_fails_after_its_limit(shell):
+    ran = shell.run(update(), USES)
+
+    assert ran.exited == 1 and ran.error.message == "web: the update did not end within 10 s (state: not started)"
+
+
+def test_destroy_of_an_instance_the_swarm_does_not_have_changes_nothing(shell):
+    ran = shell.run(call("dpl_swarm_destroy", 0, "ops@laptop"), USES)
+
+    assert ran.exited == 0 and ("missing",) in ran.heard
+    assert not shell.instance_dir.exists()
+
+
+def test_destroy_removes_services_then_networks_once_free_then_configs_secrets_and_state(shell):
+    label = "--filter label=deployer.instance=c1"
+    shell.docker.answer(f"service ls -q {label}", "s1\ns2\n")
+    for nth in (1, 2, 3):  # listed until removed, and once more: the manager's own tasks were going
+        shell.docker.answer(f"network ls -q {label}", "n1\n", nth=nth)
+    shell.docker.answer(f"secret ls -q {label}", "x1\n")
+    shell.docker.fail("network rm n1", nth=1)  # its services' tasks are still going
+    shell.instance_dir.mkdir(parents=True)
+    (shell.instance_dir / "state.json").write_text("{}")
+
+    ran = shell.run(f"DPL_HEALTH_TIMEOUT=5\n{call('dpl_swarm_destroy', 0, 'ops@laptop')}", USES)
+
+    assert ran.exited == 0, ran.stderr
+    assert [line for line in shell.docker.log() if " ls " not in f" {line} "] == [
+        "service rm s1 s2", "network rm n1", "network rm n1", "secret rm x1"]
+    assert not shell.instance_dir.exists()
