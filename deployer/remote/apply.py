@@ -151,7 +151,7 @@ class Deploy:
         release = final_state.release if final_state else 0
         steps = self.plan(actions, limits, release, deps, networks)
         if final_state:
-            steps += [f'dpl_put "$D/template.yaml" {q(template_text)} || exit 1', record(final_state, entry, limits.history)]
+            steps += self.recording(final_state, entry, template_text, limits.history)
         if registry:
             steps.append(self._registry(registry))
         self.host.report("apply", actions)
@@ -165,6 +165,10 @@ class Deploy:
     def plan(self, actions, limits, release, deps, networks):
         """The shell lines of the plan (a hook: the swarm engine's are services')."""
         return plan_script(self.instance, actions, self.boundary, limits, release, deps, networks)
+
+    def recording(self, state, entry, template_text, history):
+        """The lines recording the release (a hook: a swarm's cluster keeps it)."""
+        return [f'dpl_put "$D/template.yaml" {q(template_text)} || exit 1', record(state, entry, history)]
 
     def register(self, registry):
         """Bring etcd up to date, when nothing else changed (etcd lost or missed keys)."""

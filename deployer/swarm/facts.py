@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from ..engine import Facts, Roots
 from ..errors import DeployerError
 from ..model.spec import LABEL_CONFIG_HASH, LABEL_SERVICE, container_name
-from ..model.state import Container, InstanceState
+from ..model.state import Container
+from . import releases
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,7 @@ class ServiceFacts:
     def read(self, out, host):
         """Facts from the script's sections (``out``), on the manager ``host``."""
         roots = Roots(*out["roots"].splitlines())
-        path = f"{host}:{roots.state_dir}/instances/{self.instance}/state.json"
-        state = InstanceState.from_json(out["state"], path) if "state" in out else None
+        state = releases.state(out["release"], f"{host}: the release config of {self.instance}") if "release" in out else None
         try:
             services = json.loads(out["services"] or "[]")
             running = _tasks(out.get("tasks", ""))

@@ -4,9 +4,10 @@ updated through the docker CLI of one manager, reached as a host is (over SSH, o
 It is a Host (remote/host.py) whose scripts read services instead of containers
 (facts.py) and whose plans compile to service commands (``plan_script``), with the same
 conversation: one script takes the instance's lock, reports the facts, runs the plan the
-client sends back and records the release. State and history are files on that manager,
-as on a host. Each step waits until Swarm says how it ended (sh/swarm.sh): the service's
-task runs, its update completed, or it was rolled back, which fails the deploy naming why.
+client sends back and records the release. Releases are Swarm configs (releases.py), so
+any manager reads the same state and history. Each step waits until Swarm says how it
+ended (sh/swarm.sh): the service's task runs, its update completed, or it was rolled
+back, which fails the deploy naming why.
 """
 
 from ..errors import DeployerError
@@ -15,7 +16,7 @@ from ..model.plan import CREATE, KEEP, REPAIR
 from ..remote.apply import Deploy
 from ..remote.host import Host
 from ..remote.scripts import assign, call, instance as about
-from . import service as services
+from . import releases, service as services
 from .facts import ServiceFacts
 
 SOURCE = "deployer.swarm:swarm"  # sh/swarm.sh
@@ -48,7 +49,11 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=()):
 
 
 class Rollout(Deploy):
-    """A deploy's second turn on a swarm: the plan as service commands."""
+    """A deploy's second turn on a swarm: the plan as service commands, the release kept
+    by the cluster."""
+
+    def recording(self, state, entry, template_text, history):
+        return [releases.record(state, entry, history)]
 
     def plan(self, actions, limits, release, deps, networks):
         """The plan's lines; a spec no service can be is an error naming the manager."""
@@ -74,6 +79,37 @@ class Manager(Host):
 
     def _fact(self, instance, images, discovery, networks):
         return ServiceFacts(instance, tuple(networks))
+
+    # -- releases, held by the cluster (releases.py): any manager answers ----------------
+
+    def write_state(self, instance, state, entry, history=0):
+        self._script(f"{about(instance)}\n{releases.record(state, entry, history)}", instance, self.FACTS)
+
+    def history(self, instance):
+        return [releases.entry(data, self.name) for _, _, data in self._releases(instance)]
+
+    def stored(self, instance):
+        """The template and state of the newest release that went through (else the newest
+        that says what runs)."""
+        found = [(releases.entry(data, self.name), releases.state(data, self.name))
+                 for _, _, data in self._releases(instance)]
+        stated = [(entry, state) for entry, state in found if state is not None]
+        if not stated:
+            raise DeployerError("no such instance on this swarm (no release)", host=self.name, instance=instance)
+        entry, state = ([(e, s) for e, s in stated if e["result"] == "ok"] or stated)[-1]
+        return entry["template_text"], f"{self.name}:release {entry['release']}", state
+
+    def instances(self):
+        """The newest state of every instance the swarm holds releases of."""
+        newest = {}
+        for _, instance, data in releases.releases(self._script("dpl_swarm_releases dpl_swarm_stated || exit 1",
+                                                                   uses=self.FACTS)["releases"], self.name):
+            newest[instance] = data
+        return [releases.state(data, self.name) for data in newest.values()]
+
+    def _releases(self, instance):
+        out = self._script(f"{about(instance)}\ndpl_swarm_releases dpl_swarm_configs || exit 1", instance, self.FACTS)
+        return releases.releases(out["releases"], self.name)
 
     def destroy(self, instance, volumes, who, lock_wait):
         """Remove the instance's services, networks, configs, secrets and state; False,

@@ -8,6 +8,7 @@ import json
 import secrets
 
 import pytest
+from harness import sshd
 from support import GET
 
 TEMPLATE = """\
@@ -145,3 +146,33 @@ def test_the_engine_is_a_setting_too_and_what_a_swarm_cannot_run_is_an_error(swa
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert "service db: volumes need the same directory on every node" in refused.stderr
     assert instance in refused.stderr and swarm_host.target in refused.stderr
+
+
+@pytest.fixture
+def second_manager(swarm, tmp_path):
+    """The worker promoted to a manager for the test (demoted again: two managers lose
+    their quorum when one stops), and an SSH host whose sessions reach it."""
+    promoted = swarm.manager.docker("node", "promote", swarm.worker.name)
+    assert promoted.returncode == 0, promoted.stderr
+    try:
+        with sshd.running(tmp_path / "sshd", {"DOCKER_HOST": swarm.worker.engine.url}) as host:
+            yield host
+    finally:
+        swarm.manager.docker("node", "demote", swarm.worker.name)
+
+
+def test_releases_are_held_by_the_cluster_so_another_manager_answers_and_rolls_back(
+        swarm, swarm_cli, cli_on, second_manager, instance, template):
+    for greeting in ("one", "two", "three"):
+        swarm_cli("deploy", template, "--instance", instance, "--var", f"greeting={greeting}", check=True)
+    elsewhere = cli_on(second_manager)
+
+    listed = json.loads(elsewhere("--engine", "swarm", "history", instance, "--json", check=True).stdout)
+    assert [r["release"] for r in listed["releases"]] == [1, 2, 3]
+    assert [sorted(r["changes"]) for r in listed["releases"]] == [["app", "web"], ["web"], ["web"]]
+
+    elsewhere("--engine", "swarm", "rollback", instance, "--to", "1", check=True)
+
+    assert env(services(swarm, instance)[f"{instance}_web"])["GREETING"] == "one"
+    status = json.loads(swarm_cli("status", instance, "--json", check=True).stdout)
+    assert status["release"] == 4

@@ -112,3 +112,20 @@ def test_destroy_removes_services_then_networks_once_free_then_configs_secrets_a
     assert [line for line in shell.docker.log() if " ls " not in f" {line} "] == [
         "service rm s1 s2", "network rm n1", "network rm n1", "secret rm x1"]
     assert not shell.instance_dir.exists()
+
+
+def test_a_release_is_a_config_of_the_instance_and_only_the_newest_are_kept_with_what_runs(shell):
+    label = "--filter label=deployer.instance=c1"
+    shell.docker.answer(f"config ls -q {label}", "a\nb\nc\nd\n")
+    shell.docker.answer(f"config ls -q {label} --filter label=deployer.state", "b\nd\n")
+    shell.docker.answer("config inspect --format {{index .Spec.Labels \"deployer.at\"}} {{.ID}} a b c d",
+                        "40 a\n30 b\n20 c\n10 d\n")
+    shell.docker.answer("config inspect --format {{index .Spec.Labels \"deployer.at\"}} {{.ID}} b d", "30 b\n10 d\n")
+
+    ran = shell.run(call("dpl_swarm_record", 1, 1, '{"entry": "it\'s $(id)"}'), USES)
+
+    assert ran.exited == 0, ran.stderr
+    created = next(c for c in shell.docker.calls() if c[:2] == ("config", "create"))
+    assert created[2:4] == ("--label", "deployer.instance=c1") and created[-3:] == ("deployer.state=1", created[-2], "-")
+    assert created[-2].startswith("deployer-") and len(created[-2]) == len("deployer-") + 16
+    assert [" ".join(c) for c in shell.docker.calls() if c[:2] == ("config", "rm")] == ["config rm c", "config rm d"]

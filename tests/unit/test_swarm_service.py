@@ -1,17 +1,19 @@
 """The Swarm engine's pure parts: a spec as ``docker service create``/``update`` arguments
-(service.py), the plan as service commands (manager.plan_script), and the facts a manager
-reports read back as the core's containers (facts.py). Exact argv, as the host's commands
+(service.py), the plan as service commands (manager.plan_script), the facts a manager
+reports read back as the core's containers (facts.py), releases as configs (releases.py). Exact argv, as the host's commands
 are tested."""
 
+import base64
 import json
+import shlex
 
 import pytest
 
 from deployer.errors import DeployerError
 from deployer.model.plan import Action, CREATE, KEEP, RECREATE, REMOVE
-from deployer.model.state import ServiceState
+from deployer.model.state import InstanceState, ServiceState
 from deployer.remote.apply import Limits
-from deployer.swarm import service
+from deployer.swarm import releases, service
 from deployer.swarm.facts import ServiceFacts
 from deployer.swarm.manager import plan_script
 
@@ -166,3 +168,24 @@ def test_docker_output_that_is_not_json_is_an_error_naming_the_manager():
         ServiceFacts("c1").read(out, "root@mgr:22")
 
     assert "root@mgr:22" in str(error.value) and "docker service inspect" in str(error.value)
+
+
+def test_a_release_config_holds_the_entry_and_the_state_and_reads_back_in_order():
+    state = InstanceState("c1", "shop.yaml", 2, "2026-12-02T04:00:00Z", "ops@laptop", variables={"v": "it's"})
+    line = releases.record(state, {"release": 2, "template_text": "web: {}"}, history=5)
+    data = json.loads(shlex.split(line)[3])
+    configs = [{"Spec": {"Labels": {"deployer.at": str(at), "deployer.instance": "c1"},
+                         "Data": base64.b64encode(json.dumps(d).encode()).decode()}}
+               for at, d in ((20, data), (10, {"state": None, "entry": {"release": 0}}))]
+
+    assert line.startswith("dpl_swarm_record 1 5 ") and line.endswith(" || exit 1")
+    (_, _, attempt), (_, _, kept) = releases.releases(json.dumps(configs), "mgr")
+    assert releases.state(kept, "mgr") == state and releases.entry(kept, "mgr")["template_text"] == "web: {}"
+    assert releases.state(attempt, "mgr") is None
+
+
+def test_a_config_that_is_not_a_release_is_an_error_naming_it():
+    with pytest.raises(DeployerError) as error:
+        releases.entry('{"other": 1}', "mgr: the release config of c1")
+
+    assert "corrupt release config" in str(error.value) and "the release config of c1" in str(error.value)

@@ -1,20 +1,18 @@
 # shellcheck shell=sh
 # The Swarm engine's functions (deployer/swarm/): an instance's services, through the docker
-# CLI of a manager. Its state file and history are the manager's (library.sh's roots), as a
-# host's are. Every step waits for Swarm to say how it ended: docker's own wait reports an
-# update that rolled back as converged.
+# CLI of a manager, and its releases, configs the cluster keeps (any manager reads them).
+# Every step waits for Swarm to say how it ended: docker's own wait reports an update that
+# rolled back as converged.
 
 # dpl_swarm_facts: the facts of instance $I (swarm/facts.py reads them): the roots, its
-# state file, its services (one docker service inspect), their tasks meant to run (a line
-# each: SERVICE.SLOT NODE STATE...), and the networks the manager has, a name a line
+# newest release that says what runs (dpl_swarm_state), its services (one docker service
+# inspect), their tasks meant to run (a line each: SERVICE.SLOT NODE STATE...), and the
+# networks the manager has, a name a line
 dpl_swarm_facts() {
   local ids
   dpl_mark roots
   printf '%s\n%s\n' "$S" "$V"
-  if [ -f "$D/state.json" ]; then
-    dpl_mark state
-    cat "$D/state.json" || return 1
-  fi
+  dpl_swarm_state || return 1
   ids=$(docker service ls -q --filter "label=deployer.instance=$I") || return 1
   dpl_mark services
   if [ -z "$ids" ]; then echo '[]'; else
@@ -177,4 +175,63 @@ dpl_swarm_unnetworked() {
   # shellcheck disable=SC2086 # one id a word
   docker network rm $networks >/dev/null 2>&1
   return 1
+}
+
+# dpl_swarm_configs [LABEL]: the ids of instance $I's configs (with LABEL too), a line each
+dpl_swarm_configs() {
+  docker config ls -q --filter "label=deployer.instance=$I" ${1:+--filter "label=$1"}
+}
+
+# dpl_swarm_stated: the ids of every instance's configs that say what runs, a line each
+dpl_swarm_stated() {
+  docker config ls -q --filter label=deployer.state
+}
+
+# dpl_swarm_newest [LABEL]: the id of instance $I's newest release config (with LABEL too)
+dpl_swarm_newest() {
+  local ids
+  ids=$(dpl_swarm_configs "$1") || return 1
+  if [ -z "$ids" ]; then return 0; fi
+  # shellcheck disable=SC2086 # one id a word
+  docker config inspect --format '{{index .Spec.Labels "deployer.at"}} {{.ID}}' $ids | sort -rn | sed -n '1s/.* //p'
+}
+
+# dpl_swarm_state: the newest release of instance $I that says what runs (a config the
+# cluster keeps, so any manager answers), marked `release`; nothing when it has none
+dpl_swarm_state() {
+  local id
+  id=$(dpl_swarm_newest deployer.state) || return 1
+  if [ -n "$id" ]; then
+    dpl_mark release
+    docker config inspect --format '{{printf "%s" .Spec.Data}}' "$id" || return 1
+  fi
+}
+
+# dpl_swarm_releases LIST: the release configs LIST names (dpl_swarm_configs: instance $I's,
+# dpl_swarm_stated: every instance's that say what runs), in one docker config inspect
+dpl_swarm_releases() {
+  local ids
+  ids=$("$1") || return 1
+  dpl_mark releases
+  # shellcheck disable=SC2086 # one id a word
+  if [ -n "$ids" ]; then docker config inspect $ids; else echo '[]'; fi
+}
+
+# dpl_swarm_record STATE KEEP DATA: a release of instance $I kept by the cluster, a config
+# holding DATA (labelled deployer.state when STATE is 1: it says what runs), then only the
+# newest KEEP releases (0: all), and always the newest that says what runs
+dpl_swarm_record() {
+  local name at stated keep id
+  at=$(date +%s%N)
+  name="deployer-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+  if [ "$1" = 1 ]; then stated=deployer.state=1; fi
+  printf '%s' "$3" | docker config create --label "deployer.instance=$I" --label "deployer.at=$at" \
+    ${stated:+--label "$stated"} "$name" - >/dev/null || return 1
+  if [ "$2" = 0 ]; then return 0; fi
+  keep=$(dpl_swarm_newest deployer.state) || return 1
+  # shellcheck disable=SC2046 # one id a word
+  for id in $(docker config inspect --format '{{index .Spec.Labels "deployer.at"}} {{.ID}}' $(dpl_swarm_configs) |
+    sort -rn | sed -n "$(($2 + 1)),\$s/.* //p"); do
+    if [ "$id" != "$keep" ]; then docker config rm "$id" >/dev/null || return 1; fi
+  done
 }
