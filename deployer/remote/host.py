@@ -50,8 +50,8 @@ class Host:
     """A machine with Docker, reached through a runner (SSH or local).
 
     Another engine driving the same kind of script (swarm/: services through a manager)
-    overrides what a deploy reads and runs: ``_fact``, the sources its scripts use
-    (``FACTS``, ``APPLY``) and the second turn's class (``Applying``)."""
+    overrides what a deploy reads and runs: ``_fact``, its lock (``_locking``), the sources
+    its scripts use (``FACTS``, ``APPLY``) and the second turn's class (``Applying``)."""
 
     FACTS = facts_.USES
     APPLY = apply.USES
@@ -126,6 +126,12 @@ class Host:
         out = self._script(f"{about(instance)}\n{fact.script()}", instance, self.FACTS)
         return fact.read(out, self.name)
 
+    def _locking(self, lock_wait, who, discovery):
+        """The lines of a deploy taking the instance's lock (and with ``discovery`` the
+        host's endpoints lock: endpoints are allocated host-wide, one such deploy at a time)."""
+        endpoints = [f'exec 8>>"$S/endpoints.lock" && flock -w {int(lock_wait)} 8 || exit 1'] if discovery else []
+        return [_locked(lock_wait, who), *endpoints]
+
     def _fact(self, instance, images, discovery, networks):
         """The facts of an instance: the lines reporting them and their parser."""
         return facts_.InstanceFacts(instance, tuple(images), discovery, self.etcd, tuple(networks))
@@ -140,9 +146,7 @@ class Host:
         """
         fact = self._fact(instance, images, discovery, networks)
         boundary = new_boundary()
-        body = [about(instance), _locked(lock_wait, who)]
-        if discovery:  # endpoints are allocated host-wide: one such deploy at a time per host
-            body.append(f'exec 8>>"$S/endpoints.lock" && flock -w {int(lock_wait)} 8 || exit 1')
+        body = [about(instance), *self._locking(lock_wait, who, discovery)]
         body += [call("dpl_pull", image) + " || exit 1" for image in pull]
         body += [fact.script(), "dpl_mark facts-end", source("converse")]
         session = self._start(boundary, "\n".join(body), self.FACTS + self.APPLY)

@@ -5,7 +5,8 @@ It is a Host (remote/host.py) whose scripts read services instead of containers
 (facts.py) and whose plans compile to service commands (``plan_script``), with the same
 conversation: one script takes the instance's lock, reports the facts, runs the plan the
 client sends back and records the release. Releases are Swarm configs (releases.py), so
-any manager reads the same state and history. Each step waits until Swarm says how it
+any manager reads the same state and history, and the lock is a config too
+(``dpl_swarm_lock``), which only one manager can create. Each step waits until Swarm says how it
 ended (sh/swarm.sh): the service's task runs, its update completed, or it was rolled
 back, which fails the deploy naming why.
 """
@@ -79,6 +80,10 @@ class Manager(Host):
 
     def _fact(self, instance, images, discovery, networks):
         return ServiceFacts(instance, tuple(networks))
+
+    def _locking(self, lock_wait, who, discovery):
+        """The instance's lock across the cluster (no host ports are allocated on a swarm)."""
+        return [call("dpl_swarm_lock", int(lock_wait), who) + " || exit 1"]
 
     # -- releases, held by the cluster (releases.py): any manager answers ----------------
 

@@ -2,10 +2,12 @@
 command over SSH to the manager: a template's services become Swarm services on the
 instance's overlay network, only what changed is updated, a failing update rolls back by
 itself and fails the deploy naming why, status says where tasks run, destroy leaves
-nothing of the instance."""
+nothing of the instance; releases and the lock are the cluster's."""
 
+import hashlib
 import json
 import secrets
+import subprocess
 
 import pytest
 from harness import sshd
@@ -42,6 +44,12 @@ def instance(swarm):
         ids = manager.docker(kind, "ls", "-q", "--filter", f"label=deployer.instance={name}").stdout.split()
         if ids:
             manager.docker(kind, "rm", *ids)
+    manager.docker("config", "rm", lock_of(name))
+
+
+def lock_of(instance):
+    """The name of the config that is the instance's lock."""
+    return "deployer-lock-" + hashlib.sha256(instance.encode()).hexdigest()[:16]
 
 
 @pytest.fixture
@@ -176,3 +184,25 @@ def test_releases_are_held_by_the_cluster_so_another_manager_answers_and_rolls_b
     assert env(services(swarm, instance)[f"{instance}_web"])["GREETING"] == "one"
     status = json.loads(swarm_cli("status", instance, "--json", check=True).stdout)
     assert status["release"] == 4
+
+
+def test_the_lock_holds_across_the_cluster_and_a_gone_holder_s_lock_is_taken_over(swarm, swarm_cli, instance, template):
+    manager = swarm.manager
+    lock = lock_of(instance)
+
+    def held_by(node, pid):
+        node_id = node.docker("info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
+        made = subprocess.run(["docker", "config", "create", lock, "-"], env=manager.engine.env, text=True,
+                              input=f"{node_id} {pid} 1 ops@elsewhere since 2026-12-02T04:00:00Z", capture_output=True)
+        assert made.returncode == 0, made.stderr
+
+    held_by(swarm.worker, 1)  # a deploy in progress through another node
+    waited = swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=hi", "--lock-wait", "1", check=False)
+    assert waited.returncode == 1 and "locked by ops@elsewhere since 2026-12-02T04:00:00Z (waited 1 s" in waited.stderr
+    assert services(swarm, instance) == {}
+
+    manager.docker("config", "rm", lock)
+    held_by(manager, 999999999)  # a deploy through the manager whose process is gone
+    swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=hi", "--lock-wait", "1", check=True)
+
+    assert lock not in manager.docker("config", "ls", "--format", "{{.Name}}").stdout.split()  # released at the end

@@ -2,6 +2,7 @@
 docker: each step waits for Swarm's verdict and reports it as a one-host step does (an
 ``ok`` mark, or exit 1 and an error naming the service and why)."""
 
+import hashlib
 import time
 
 from deployer.remote.scripts import call
@@ -11,6 +12,7 @@ USES = (SOURCE,)
 RUNNING = "service ps --filter desired-state=running --format {{.CurrentState}} c1_web"
 ERRORS = "service ps --no-trunc --format {{.Error}} c1_web"
 UPDATE_STATUS = "service inspect --format {{with .UpdateStatus}}* c1_web"
+LOCK = "deployer-lock-" + hashlib.sha256(b"c1").hexdigest()[:16]
 
 
 def create(*args):
@@ -96,22 +98,21 @@ def test_destroy_of_an_instance_the_swarm_does_not_have_changes_nothing(shell):
     assert not shell.instance_dir.exists()
 
 
-def test_destroy_removes_services_then_networks_once_free_then_configs_secrets_and_state(shell):
+def test_destroy_removes_services_then_networks_once_free_then_configs_and_secrets_its_lock_last(shell):
     label = "--filter label=deployer.instance=c1"
     shell.docker.answer(f"service ls -q {label}", "s1\ns2\n")
     for nth in (1, 2, 3):  # listed until removed, and once more: the manager's own tasks were going
         shell.docker.answer(f"network ls -q {label}", "n1\n", nth=nth)
     shell.docker.answer(f"secret ls -q {label}", "x1\n")
+    shell.docker.answer(f"secret ls {label} --format {{{{.Name}}}}", "shop-key\n")
     shell.docker.fail("network rm n1", nth=1)  # its services' tasks are still going
-    shell.instance_dir.mkdir(parents=True)
-    (shell.instance_dir / "state.json").write_text("{}")
 
     ran = shell.run(f"DPL_HEALTH_TIMEOUT=5\n{call('dpl_swarm_destroy', 0, 'ops@laptop')}", USES)
 
     assert ran.exited == 0, ran.stderr
-    assert [line for line in shell.docker.log() if " ls " not in f" {line} "] == [
-        "service rm s1 s2", "network rm n1", "network rm n1", "secret rm x1"]
-    assert not shell.instance_dir.exists()
+    removed = [" ".join(c) for c in shell.docker.calls() if c[1:2] == ("rm",)]
+    assert removed == ["service rm s1 s2", "network rm n1", "network rm n1", "secret rm shop-key",
+                       f"config rm {LOCK}"]
 
 
 def test_a_release_is_a_config_of_the_instance_and_only_the_newest_are_kept_with_what_runs(shell):
@@ -129,3 +130,45 @@ def test_a_release_is_a_config_of_the_instance_and_only_the_newest_are_kept_with
     assert created[2:4] == ("--label", "deployer.instance=c1") and created[-3:] == ("deployer.state=1", created[-2], "-")
     assert created[-2].startswith("deployer-") and len(created[-2]) == len("deployer-") + 16
     assert [" ".join(c) for c in shell.docker.calls() if c[:2] == ("config", "rm")] == ["config rm c", "config rm d"]
+
+
+def lock(wait=2):
+    return call("dpl_swarm_lock", wait, "ops@laptop") + " || exit 1\necho held"
+
+
+def test_the_lock_is_a_config_only_one_manager_can_create_removed_when_the_script_ends(shell):
+    shell.docker.answer("info --format {{.Swarm.NodeID}}", "node-a\n")
+
+    ran = shell.run(lock(), USES)
+
+    assert ran.exited == 0 and ran.stdout.endswith("held\n")
+    created, removed = [c for c in shell.docker.calls() if c[0] == "config"]
+    assert created[:5] == ("config", "create", "--label", "deployer.lock=c1", LOCK)
+    assert removed == ("config", "rm", LOCK)
+
+
+def test_a_lock_held_elsewhere_is_waited_for_then_named(shell):
+    shell.docker.answer("info --format {{.Swarm.NodeID}}", "node-a\n")
+    shell.docker.fail(f"config create --label deployer.lock=c1 {LOCK} -", stderr="Error: config already exists\n")
+    shell.docker.answer(f"config inspect --format * {LOCK}", "node-b 42 99 ci@runner since 2026-12-02T04:00:00Z")
+    shell.docker.answer("node inspect --format {{.Status.State}} node-b", "ready\n")
+
+    ran = shell.run(lock(), USES)
+
+    assert ran.exited == 1 and "held" not in ran.stdout
+    assert ran.error.message == "locked by ci@runner since 2026-12-02T04:00:00Z (waited 2 s; --lock-wait waits longer)"
+    assert [m[0] for m in ran.marks("waiting")] == ["0", "1"]
+
+
+def test_a_lock_whose_holder_is_gone_is_taken_over(shell):
+    shell.docker.answer("info --format {{.Swarm.NodeID}}", "node-a\n")
+    shell.docker.fail(f"config create --label deployer.lock=c1 {LOCK} -", stderr="Error: config already exists\n",
+                      nth=1)
+    shell.docker.answer(f"config inspect --format * {LOCK}", "node-a 999999999 1 ci@runner since then")  # no such process
+
+    ran = shell.run(lock(), USES)
+
+    assert ran.exited == 0 and ran.stdout.endswith("held\n") and ran.marks("waiting") == []
+    assert [c[:2] for c in shell.docker.calls() if c[0] == "config"] == [("config", "create"), ("config", "inspect"),
+                                                                          ("config", "rm"), ("config", "create"),
+                                                                          ("config", "rm")]

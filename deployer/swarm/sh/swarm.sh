@@ -140,17 +140,17 @@ dpl_swarm_down() {
   dpl_mark ok "$1" "$t0" "$(dpl_now)"
 }
 
-# dpl_swarm_destroy WAIT WHO: under the instance's lock, remove instance $I's services, then
-# (once their tasks are gone) its networks, configs and secrets, then its state; marks
-# `missing`, changing nothing, when it has none of them
+# dpl_swarm_destroy WAIT WHO: holding instance $I's lock, remove its services, then (once
+# their tasks are gone) its networks, configs and secrets, the lock last (at the end);
+# marks `missing`, changing nothing, when it has none of them
 dpl_swarm_destroy() {
-  local services networks others kind
+  local services networks others kind name
   services=$(docker service ls -q --filter "label=deployer.instance=$I") || return 1
   networks=$(docker network ls -q --filter "label=deployer.instance=$I") || return 1
   others=$(docker config ls -q --filter "label=deployer.instance=$I") || return 1
   others="$others$(docker secret ls -q --filter "label=deployer.instance=$I")" || return 1
-  if [ -z "$services$networks$others" ] && [ ! -d "$D" ]; then dpl_mark missing; return 0; fi
-  dpl_lock "$D" "$1" "$2" || return 1
+  if [ -z "$services$networks$others" ]; then dpl_mark missing; return 0; fi
+  dpl_swarm_lock "$1" "$2" || return 1
   # shellcheck disable=SC2086 # one id a word
   if [ -n "$services" ]; then docker service rm $services >/dev/null || return 1; fi
   if ! dpl_swarm_wait "$DPL_HEALTH_TIMEOUT" dpl_swarm_unnetworked; then
@@ -158,11 +158,10 @@ dpl_swarm_destroy() {
     return 1
   fi
   for kind in config secret; do
-    # shellcheck disable=SC2046 # one id a word
-    set -- $(docker "$kind" ls -q --filter "label=deployer.instance=$I")
-    if [ $# -gt 0 ]; then docker "$kind" rm "$@" >/dev/null || return 1; fi
+    for name in $(docker "$kind" ls --filter "label=deployer.instance=$I" --format '{{.Name}}'); do
+      if [ "$name" != "$dpl_swarm_lock_name" ]; then docker "$kind" rm "$name" >/dev/null || return 1; fi
+    done
   done
-  rm -rf -- "$D"
 }
 
 # dpl_swarm_unnetworked: a check (dpl_swarm_wait) that instance $I has no network left, after
@@ -234,4 +233,51 @@ dpl_swarm_record() {
     sort -rn | sed -n "$(($2 + 1)),\$s/.* //p"); do
     if [ "$id" != "$keep" ]; then docker config rm "$id" >/dev/null || return 1; fi
   done
+}
+
+# dpl_swarm_lock WAIT WHO: hold instance $I's lock across the cluster until this script ends,
+# however it ends but SIGKILL: a config only one manager can create (deployer-lock-HASH),
+# saying who holds it (node, process, start time, WHO). A holder that is gone (a process of
+# this node that no longer runs, or a node that is down) leaves a stale lock, taken over;
+# a waiter waits up to WAIT seconds (a mark a second), then names the holder
+dpl_swarm_lock() {
+  local name node me err holder_node pid start holder waited=0 takeovers=0
+  name="deployer-lock-$(printf '%s' "$I" | sha256sum | cut -c1-16)"
+  node=$(docker info --format '{{.Swarm.NodeID}}') || return 1
+  me="$node $$ $(cut -d' ' -f22 /proc/$$/stat) $2 since $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  trap 'exit 129' HUP
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  while ! err=$(printf '%s' "$me" | docker config create --label "deployer.lock=$I" "$name" - 2>&1 >/dev/null); do
+    case "$err" in *"already exists"*) ;; *) echo "deployer: cannot take the lock of $I: $err" >&2; return 1 ;; esac
+    read -r holder_node pid start holder <<EOT
+$(docker config inspect --format '{{printf "%s" .Spec.Data}}' "$name" 2>/dev/null)
+EOT
+    if [ "$takeovers" -lt 3 ] && dpl_swarm_gone "$node" "$holder_node" "$pid" "$start"; then
+      docker config rm "$name" >/dev/null 2>&1
+      takeovers=$((takeovers + 1))
+      continue
+    fi
+    if [ "$waited" -ge "$1" ]; then
+      echo "deployer: locked by ${holder:-?} (waited $1 s; --lock-wait waits longer)" >&2
+      return 1
+    fi
+    dpl_mark waiting "$waited" "$I" "${holder:-?}"
+    sleep 1
+    waited=$((waited + 1))
+  done
+  dpl_swarm_lock_name=$name
+  # shellcheck disable=SC2016 # expanded when the exit trap runs
+  dpl_at_exit 'docker config rm "$dpl_swarm_lock_name" >/dev/null 2>&1'
+}
+
+# dpl_swarm_gone MYNODE NODE PID START: whether the holder of a lock is gone: on this node, its
+# process PID no longer runs since START; elsewhere, its node is down
+dpl_swarm_gone() {
+  if [ -z "$2" ]; then return 1; fi
+  if [ "$1" = "$2" ]; then
+    [ "$(cut -d' ' -f22 "/proc/$3/stat" 2>/dev/null)" != "$4" ]
+  else
+    [ "$(docker node inspect --format '{{.Status.State}}' "$2" 2>/dev/null)" = down ]
+  fi
 }
