@@ -124,11 +124,19 @@ class Engine:
     def restart(self, timeout=60):
         """Stop dockerd and start it again on the same data, as `systemctl restart docker`
         does: the containers' restart policies say which run again."""
+        self.halt()
+        self.resume(timeout)
+
+    def halt(self):
+        """Stop dockerd, keeping its data for resume() (a host whose engine stopped)."""
         self.terminate()
         self.process.wait(60)
         self.terminated = False
         if self.bridge:
             subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+
+    def resume(self, timeout=60):
+        """Start dockerd again on its data, and wait for it to answer."""
         self.start()
         self.wait(timeout)
 

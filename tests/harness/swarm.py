@@ -126,7 +126,23 @@ def _join(swarm):
                         f"{manager.address}:2377", timeout=120)
     if res.returncode:
         raise HarnessError(f"docker swarm join on {worker.name}: {res.stderr.strip()}")
-    poll.wait_for(lambda: ready_nodes(manager) == 2, "two ready nodes", timeout=60, interval=0.5)
+    _ready(swarm)
+
+
+def _ready(swarm, timeout=60):
+    poll.wait_for(lambda: ready_nodes(swarm.manager) == len(swarm.nodes), "every node ready", timeout, interval=0.5)
+
+
+@contextlib.contextmanager
+def stopped(swarm, node):
+    """The node's engine stopped for the block (a node lost: Swarm moves its tasks once it
+    sees it down), started again after it, and the block left once every node is ready."""
+    node.engine.halt()
+    try:
+        yield
+    finally:
+        node.engine.resume()
+        _ready(swarm)
 
 
 def ready_nodes(manager):

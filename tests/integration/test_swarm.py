@@ -10,7 +10,8 @@ import secrets
 import subprocess
 
 import pytest
-from harness import sshd
+from harness import sshd, swarm as swarm_harness
+from harness.poll import wait_for
 from support import GET
 
 TEMPLATE = """\
@@ -179,6 +180,11 @@ def test_releases_are_held_by_the_cluster_so_another_manager_answers_and_rolls_b
     assert [r["release"] for r in listed["releases"]] == [1, 2, 3]
     assert [sorted(r["changes"]) for r in listed["releases"]] == [["app", "web"], ["web"], ["web"]]
 
+    listed = json.loads(elsewhere("--engine", "swarm", "list", "--json", check=True).stdout)
+    assert {"instance": instance, "release": 3} in [{k: i[k] for k in ("instance", "release")} for i in listed["instances"]]
+    again = elsewhere("--engine", "swarm", "redeploy", instance, check=True)
+    assert "unchanged" in again.stdout
+
     elsewhere("--engine", "swarm", "rollback", instance, "--to", "1", check=True)
 
     assert env(services(swarm, instance)[f"{instance}_web"])["GREETING"] == "one"
@@ -206,3 +212,19 @@ def test_the_lock_holds_across_the_cluster_and_a_gone_holder_s_lock_is_taken_ove
     swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=hi", "--lock-wait", "1", check=True)
 
     assert lock not in manager.docker("config", "ls", "--format", "{{.Name}}").stdout.split()  # released at the end
+
+
+def test_a_lost_node_s_tasks_move_status_says_where_and_the_next_deploy_changes_nothing(
+        swarm, swarm_cli, instance, template):
+    swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=hi", check=True)
+
+    def where():
+        rows = json.loads(swarm_cli("status", instance, "--json", check=True).stdout)["services"]
+        return {row["service"]: row["state"].rsplit(" ", 1)[-1] for row in rows}
+
+    assert swarm.worker.name in where().values()  # two services: Swarm spreads them over both nodes
+    with swarm_harness.stopped(swarm, swarm.worker):
+        moved = {"web": swarm.manager.name, "app": swarm.manager.name}
+        assert wait_for(lambda: where() == moved, "the worker's task on the manager", timeout=120, interval=2)
+        again = swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=hi", check=True)
+        assert "unchanged" in again.stdout
