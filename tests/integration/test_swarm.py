@@ -228,3 +228,15 @@ def test_a_lost_node_s_tasks_move_status_says_where_and_the_next_deploy_changes_
         assert wait_for(lambda: where() == moved, "the worker's task on the manager", timeout=120, interval=2)
         again = swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=hi", check=True)
         assert "unchanged" in again.stdout
+
+
+def test_the_same_template_deploys_unchanged_to_one_host_and_to_the_swarm(swarm, swarm_cli, deployer_cli, instance,
+                                                                          template):
+    try:
+        for run in (deployer_cli, swarm_cli):
+            run("deploy", template, "--instance", instance, "--var", "greeting=hi", check=True)
+            rows = json.loads(run("status", instance, "--json", check=True).stdout)["services"]
+            assert sorted(row["service"] for row in rows) == ["app", "web"]
+        assert sorted(services(swarm, instance)) == [f"{instance}_app", f"{instance}_web"]
+    finally:
+        deployer_cli("destroy", instance, "--yes")
