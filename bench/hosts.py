@@ -2,6 +2,7 @@
 in front of each, and the first deploy of the five services to 1 host and to all at once,
 deployer's against the floor's."""
 
+import contextlib
 import os
 import re
 import shlex
@@ -127,6 +128,9 @@ class Fleet:
                 pass
         for process in filter(None, removing):
             process.wait()
+        for engine in self.engines:
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                engine.remove_networks()
         for engine in self.engines:  # dockerd stops in seconds; all at once
             engine.terminate()
         for engine in self.engines:

@@ -9,6 +9,7 @@ naming the setting (exit 2), before any host is contacted. README.rst's settings
 is ``table()``; a unit test keeps them the same.
 """
 
+import ipaddress
 from dataclasses import dataclass
 
 from .errors import TemplateError
@@ -45,6 +46,18 @@ def _choice(*choices):
         return value
 
     return parse
+
+
+def _subnets(name, value):
+    """An IPv4 /16 (``10.211.0.0/16``): its 256 /24s are the subnets deployer's networks take
+    once Docker's own address pools are used up."""
+    try:
+        net = ipaddress.IPv4Network(str(value))
+    except ValueError:
+        net = None
+    if net is None or net.prefixlen != 16:
+        raise TemplateError(f"setting deployer.{name}: expected an IPv4 /16 such as 10.211.0.0/16, got {value!r}")
+    return str(net)
 
 
 def _urls(name, value):
@@ -88,6 +101,9 @@ SETTINGS = (
     Setting("docker_timeout", 120, _number(int), ("120 seconds a docker command may take on a",
                                                    "host (builds and pulls: no limit); more than",
                                                    "the longest ``stop_timeout``")),
+    Setting("subnets", "10.211.0.0/16", _subnets, ("``10.211.0.0/16``: the /24s deployer's",
+                                                   "networks take once Docker's own address",
+                                                   "pools are used up (about 30 networks)")),
     Setting("parallel", 10, _number(int), ("10 hosts at once",), "--parallel"),
     Setting("parallel_starts", 8, _number(int), ("8 new containers starting at once on a host",
                                                  "(0: all of a wave)")),
@@ -119,6 +135,7 @@ class Settings:
     min_uptime: float = 0.1
     history: int = 100
     docker_timeout: int = 120
+    subnets: str = "10.211.0.0/16"
     parallel: int = 10
     parallel_starts: int = 8
     fail_fast: bool = False

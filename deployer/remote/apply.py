@@ -17,17 +17,19 @@ from .scripts import assign, call, instance, join, q
 # The descriptor on which docker reads an env file of secrets (--env-file /dev/fd/5).
 SECRETS = 5
 SECRETS_FD = f"/dev/fd/{SECRETS}"
-USES = ("replace", "discovery", "guard")  # the sources a plan's script calls
+USES = ("replace", "network", "discovery", "guard")  # the sources a plan's script calls
 
 
 @dataclass(frozen=True)
 class Limits:
-    """How a deploy waits for new containers, and how many releases its history keeps."""
+    """How a deploy waits for new containers, how many releases its history keeps, and
+    where its networks' addresses come from once Docker's pools are used up."""
 
     health_timeout: int
     min_uptime: float
     history: int  # 0: all
     parallel_starts: int = 8  # new containers starting at once, at most (0: no limit)
+    subnets: str = "10.211.0.0/16"  # the setting deployer.subnets
 
 
 def plan_script(instance_name, actions, boundary, limits, release, deps=None, networks=()):
@@ -35,7 +37,8 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
     ``actions`` of a plan, in order (new services in waves, ``waves``), each after its
     leftovers are cleared and stopped (``repair``)."""
     steps = [instance(instance_name),
-             assign(DPL_HEALTH_TIMEOUT=int(limits.health_timeout), DPL_MIN_UPTIME=float(limits.min_uptime))]
+             assign(DPL_HEALTH_TIMEOUT=int(limits.health_timeout), DPL_MIN_UPTIME=float(limits.min_uptime),
+                    DPL_SUBNETS=limits.subnets)]
     steps += [call("dpl_network", *network.create_args(name)) + " || exit 1" for name in networks]
     dirs = [d for a in actions if a.spec and a.kind != KEEP for d in a.spec.host_dirs]
     if dirs:
@@ -147,7 +150,8 @@ class Deploy:
         (None when all succeeded), so the caller can record what really runs.
         """
         settings = self.host.settings
-        limits = Limits(settings.health_timeout, settings.min_uptime, settings.history, settings.parallel_starts)
+        limits = Limits(settings.health_timeout, settings.min_uptime, settings.history, settings.parallel_starts,
+                        settings.subnets)
         release = final_state.release if final_state else 0
         steps = self.plan(actions, limits, release, deps, networks)
         if final_state:

@@ -251,7 +251,7 @@ class Host:
         ``volumes``: nor any volumes of it, so volumes kept by an earlier destroy can go).
         """
         body = f"{about(instance)}\n{call('dpl_destroy', int(bool(volumes)), int(lock_wait), who)} || exit 1"
-        return "missing" not in self._script(body, instance, ("instance", "discovery"))
+        return "missing" not in self._script(body, instance, ("instance", "network", "discovery"))
 
     # -- plumbing -----------------------------------------------------------------------
 

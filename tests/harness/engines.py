@@ -52,8 +52,8 @@ class Engine:
     network and hostname are its own (nsenter, unshare): ``ip netns exec`` would also
     remount /sys, hiding the cgroups dockerd needs."""
 
-    def __init__(self, root, bridge_prefix="br-de", iptables=True, own_session=False, netns=None):
-        self.root, self.bridge_prefix = Path(root), bridge_prefix
+    def __init__(self, root, bridge_prefix="br-de", iptables=True, own_session=False, args=(), netns=None):
+        self.root, self.bridge_prefix, self.args = Path(root), bridge_prefix, list(args)
         self.iptables, self.own_session, self.netns = iptables, own_session, netns
         self.bridge = self.process = None
         self.terminated = False
@@ -71,7 +71,7 @@ class Engine:
         """Make the bridge and start dockerd (wait() for it to answer)."""
         self.root.mkdir(parents=True, exist_ok=True)
         argv = ["dockerd", "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "x"),
-                "--pidfile", str(self.root / "pid"), "-H", self.url]
+                "--pidfile", str(self.root / "pid"), "-H", self.url, *self.args]
         if self.netns:
             argv = ["nsenter", f"--net=/run/netns/{self.netns}", "unshare", "--uts", "sh", "-c",
                     'hostname "$0" && exec "$@"', self.netns, *argv]
@@ -114,6 +114,12 @@ class Engine:
                              timeout=60).stdout.split()
         return subprocess.Popen(["docker", "rm", "-f", *ids], env=self.env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL) if ids else None
+
+    def remove_networks(self):
+        """Remove the networks its containers used (deployer's per instance): a stopped
+        dockerd leaves their bridges on the machine, each holding an address range the
+        local engine then cannot give a network of its own."""
+        subprocess.run(["docker", "network", "prune", "-f"], env=self.env, capture_output=True, timeout=60)
 
     def terminate(self):
         """Ask dockerd to stop, once (a third signal makes it quit without cleaning up)."""
@@ -172,9 +178,10 @@ def load_image(engines, image, tar):
 
 
 @contextlib.contextmanager
-def extra_engine(image, timeout=60):
-    """One more engine holding image, for the block (an Engine). All of it goes at the end."""
-    engine = Engine(tempfile.mkdtemp(prefix=ROOTS))
+def extra_engine(image, timeout=60, args=()):
+    """One more engine holding image, for the block (an Engine; ``args``: dockerd's own
+    options). All of it goes at the end."""
+    engine = Engine(tempfile.mkdtemp(prefix=ROOTS), args=args)
     try:
         engine.start()
         engine.wait(timeout)
@@ -187,6 +194,7 @@ def extra_engine(image, timeout=60):
             removing = engine.remove_containers()
             if removing:
                 removing.wait()
+            engine.remove_networks()
         engine.stop()
         shutil.rmtree(engine.root, ignore_errors=True)
 

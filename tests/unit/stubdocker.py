@@ -163,7 +163,7 @@ class Shell:
                             health_timeout=60, min_uptime=1.0, history=5)
         return Host(runner or LocalRunner(), settings)
 
-    def start(self, body, uses=("replace",), verbose=False):
+    def start(self, body, uses=("replace", "network"), verbose=False):
         """The script running (a Session): to talk to it, or to hold what it holds. Its
         new containers must run a second (a stub sleep: no time) and turn healthy
         within 3 s (6 polls)."""
@@ -174,7 +174,7 @@ class Shell:
         session.heard = heard
         return session
 
-    def run(self, body, uses=("replace",), verbose=False):
+    def run(self, body, uses=("replace", "network"), verbose=False):
         """Run the script to its end."""
         session = self.start(body, uses, verbose)
         result = session.finish()

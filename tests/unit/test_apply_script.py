@@ -54,7 +54,7 @@ def test_a_plan_that_keeps_everything_compiles_to_no_step():
     case = Case("web: {image: team/app}", before="web: {image: team/app}")
 
     assert [a.kind for a in case.actions()] == [KEEP]
-    assert compiled(case) == 'I=c1; D="$S/instances/$I"\nDPL_HEALTH_TIMEOUT=60 DPL_MIN_UPTIME=1.0\n'
+    assert compiled(case) == 'I=c1; D="$S/instances/$I"\nDPL_HEALTH_TIMEOUT=60 DPL_MIN_UPTIME=1.0 DPL_SUBNETS=10.211.0.0/16\n'
 
 
 def test_new_services_start_in_waves_each_after_the_services_it_exposes():

@@ -87,7 +87,7 @@ def test_prune_of_a_host_without_containers_removes_every_build_of_the_instance(
 
 
 def destroy(shell):
-    return shell.run(call("dpl_destroy", 0, 0, "ops@laptop") + " || exit 1", uses=("instance", "discovery"))
+    return shell.run(call("dpl_destroy", 0, 0, "ops@laptop") + " || exit 1", uses=("instance", "network", "discovery"))
 
 
 def test_destroy_stops_the_containers_gracefully_before_removing_them(host, shell):

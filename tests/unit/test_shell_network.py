@@ -49,20 +49,61 @@ def test_a_network_another_deploy_created_meanwhile_is_no_error(shell):
 
 
 def test_a_network_that_cannot_be_created_fails_the_deploy_saying_why(shell):
-    shell.docker.fail("network create *", stderr="Error response from daemon: could not find an available address pool\n")
+    shell.docker.fail("network create *", stderr="Error response from daemon: plugin not found\n")
     shell.docker.fail("network inspect *")
 
     ran = shell.run(call("dpl_network", "--label", "deployer.instance=c1", "deployer-c1"))
 
     assert ran.exited == 1
-    assert "cannot create network deployer-c1: Error response from daemon: could not find an available" in ran.stderr
+    assert "cannot create network deployer-c1: Error response from daemon: plugin not found" in ran.stderr
+
+
+POOLS_USED_UP = ("Error response from daemon: could not find an available, non-overlapping IPv4 address pool "
+                 "among the defaults to assign to the network\n")
+
+
+def subnets_script(*create):
+    return "DPL_SUBNETS=10.9.0.0/16\n" + call("dpl_network", *create, "--label", "deployer.instance=c1", "deployer-c1")
+
+
+def test_once_dockers_pools_are_used_up_a_network_takes_the_first_free_subnet_of_the_setting(shell):
+    shell.docker.fail("network create --label *", stderr=POOLS_USED_UP)
+    shell.docker.fail("network inspect deployer-c1")
+    shell.docker.answer("network ls -q", "n1\nn2\n")
+    shell.docker.answer("network inspect --format * n1 n2", "172.17.0.0/16 \n10.9.0.0/24 \n")
+    shell.docker.fail("network create --subnet 10.9.1.0/24 *", stderr="Error response from daemon: Pool overlaps\n")
+    (shell.docker.bin / "ip").write_text("#!/bin/sh\necho 'default via 192.0.2.1 dev eth0'\n"
+                                         "echo '10.9.2.0/25 dev eth1 proto kernel scope link'\n")  # the host's LAN
+    (shell.docker.bin / "ip").chmod(0o755)
+
+    ran = shell.run(subnets_script())
+
+    assert ran.exited == 0, ran.stderr
+    assert [line for line in shell.docker.log() if line.startswith("network create")] == [
+        "network create --label deployer.instance=c1 deployer-c1",
+        "network create --subnet 10.9.1.0/24 --label deployer.instance=c1 deployer-c1",  # taken meanwhile
+        "network create --subnet 10.9.3.0/24 --label deployer.instance=c1 deployer-c1",
+    ]
+
+
+def test_when_the_settings_subnets_are_used_up_too_the_error_names_the_setting(shell):
+    shell.docker.fail("network create *", stderr=POOLS_USED_UP)
+    shell.docker.fail("network inspect deployer-c1")
+    shell.docker.answer("network ls -q", "n1\n")
+    shell.docker.answer("network inspect --format * n1", "".join(f"10.9.{n}.0/24 " for n in range(256)) + "\n")
+
+    ran = shell.run(subnets_script())
+
+    assert ran.exited == 1
+    assert ("cannot create network deployer-c1: Docker's address pools and deployer.subnets (10.9.0.0/16) are "
+            "used up") in ran.stderr
 
 
 def test_destroy_disconnects_what_still_joins_the_instances_networks_then_removes_them(shell):
     shell.docker.answer("network ls -q --filter label=deployer.instance=c1", "n1\nn2\n")
     shell.docker.answer("network inspect --format * n1", "other1 \n")
 
-    ran = shell.run('I=c1\ndpl_networks_rm || exit 1', uses=("instance",))
+    ran = shell.run('I=c1\ndpl_networks_rm || exit 1', uses=("network",))
 
     assert ran.exited == 0
     assert [line for line in shell.docker.log() if not line.startswith("network inspect")] == [

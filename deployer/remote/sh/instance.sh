@@ -91,14 +91,3 @@ dpl_destroy() {
   return 0
 }
 
-# dpl_networks_rm: remove instance $I's networks, after disconnecting what still joins them
-# (its one-offs; other instances' consumers of its endpoints, which lose them with it)
-dpl_networks_rm() {
-  local network id
-  for network in $(docker network ls -q --filter "label=deployer.instance=$I"); do
-    for id in $(docker network inspect --format '{{range $id, $c := .Containers}}{{$id}} {{end}}' "$network"); do
-      docker network disconnect -f "$network" "$id" >/dev/null 2>&1
-    done
-    docker network rm "$network" >/dev/null || return 1
-  done
-}

@@ -115,36 +115,6 @@ dpl_launch() {
   return 1
 }
 
-# dpl_renew NETWORK: one of deployer's networks made anew, the containers on it connected
-# again under the same aliases. An engine stopped at the wrong moment can come back with a
-# network it lists but cannot attach anything to ("failed to create endpoint X on network
-# N: network ID not found", a known Docker fault): removing it and creating it again is the
-# cure. Its label names its instance, as network.create_args gives it; a network that is
-# not deployer's is left alone (1).
-dpl_renew() {
-  local owner id joined='' entry
-  owner=$(docker network inspect --format '{{index .Labels "deployer.instance"}}' "$1" 2>/dev/null) && [ -n "$owner" ] || return 1
-  echo "deployer: the engine lost network $1 (an unclean restart?): making it anew" >&2
-  for id in $(docker ps -aq --filter "network=$1"); do
-    joined="$joined $id=$(docker container inspect --format "{{with index .NetworkSettings.Networks \"$1\"}}{{join .Aliases \",\"}}{{end}}" "$id")"
-    docker network disconnect -f "$1" "$id" >/dev/null 2>&1
-  done
-  docker network rm "$1" >/dev/null && docker network create --label "deployer.instance=$owner" "$1" >/dev/null || return 1
-  for entry in $joined; do
-    # shellcheck disable=SC2046 # the aliases (deployer's: no blanks), one --alias each
-    docker network connect $(printf '%s' "${entry#*=}" | tr ',' '\n' | sed 's/^/--alias /') "$1" "${entry%%=*}" || return 1
-  done
-}
-
-# dpl_network CREATE-ARGS... NAME: docker network create, unless it exists (another
-# instance's deploy may have created it meanwhile)
-dpl_network() {
-  local name err
-  for name in "$@"; do :; done
-  err=$(docker network create "$@" 2>&1 >/dev/null) || docker network inspect "$name" >/dev/null 2>&1 \
-    || { echo "deployer: cannot create network $name: $err" >&2; return 1; }
-}
-
 # dpl_up SERVICE NAME KEEP RUN-ARGS...: stop-first: the current NAME is stopped and kept as
 # KEEP, then the new one runs; if it does not start well, the current one comes back
 dpl_up() {

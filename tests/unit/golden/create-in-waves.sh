@@ -1,5 +1,5 @@
 I=c1; D="$S/instances/$I"
-DPL_HEALTH_TIMEOUT=60 DPL_MIN_UPTIME=1.0
+DPL_HEALTH_TIMEOUT=60 DPL_MIN_UPTIME=1.0 DPL_SUBNETS=10.211.0.0/16
 dpl_network --label deployer.instance=c1 deployer-c1 || exit 1
 dpl_network --label deployer.instance=c1 deployer-c1.db || exit 1
 dpl_network --label deployer.instance=c1 deployer-c1.cache || exit 1
