@@ -240,3 +240,15 @@ def test_the_same_template_deploys_unchanged_to_one_host_and_to_the_swarm(swarm,
         assert sorted(services(swarm, instance)) == [f"{instance}_app", f"{instance}_web"]
     finally:
         deployer_cli("destroy", instance, "--yes")
+
+
+def test_v_shows_each_service_command_with_secrets_masked(swarm, swarm_cli, instance, tmp_path):
+    secret = "s3cr3t-'$(id)'"
+    app = tmp_path / "secret.yaml"
+    app.write_text("worker: {image: local/busybox, cmd: sleep 3600, env: {TOKEN: {secret: TOKEN}}}\n")
+
+    shown = swarm_cli("-v", "deploy", app, "--instance", instance, env={"TOKEN": secret}, check=True)
+
+    assert "docker service create" in shown.stderr + shown.stdout
+    assert secret not in shown.stderr + shown.stdout
+    assert env(services(swarm, instance)[f"{instance}_worker"])["TOKEN"] == secret
