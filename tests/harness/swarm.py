@@ -8,14 +8,14 @@ docker_gwbridge, `docker network create` meaning something else to a manager, a 
 that removes what others rely on). A manager of its own is started, joined and torn down
 with the test, and nothing of it is left to surprise the next one.
 
-The wiring: a third namespace, the switch, holds a bridge; a veth pair links each node's
-``eth0`` to it, and one more the host (``address`` on the host), all on one /24 no host
-interface has. The bridge is in a namespace of its own because the host's bridges pass
-through its iptables FORWARD chain (br_netfilter), whose policy Docker sets to DROP: a
-bridge on the host would drop the nodes' traffic to each other; a fresh namespace has no
-such rule, and leaves no rule behind on the host. Deleting the namespaces removes every
-link. The engines' sockets are files, so the host's docker client reaches each node by
-``DOCKER_HOST`` without any of that network.
+The wiring: a third namespace, the switch, holds a bridge; a veth pair links each node to
+it, and one more the host (``.1``), all on one /24 no host interface has, so the host
+reaches each node at its address. The bridge is in a namespace of its own because the
+host's bridges pass through its iptables FORWARD chain (br_netfilter), whose policy
+Docker sets to DROP: a bridge on the host would drop the nodes' traffic to each other; a
+fresh namespace has no such rule, and leaves no rule behind on the host. Deleting the
+namespaces removes every link. The engines' sockets are files, so the host's docker
+client reaches each node by ``DOCKER_HOST`` without any of that network.
 
 This kernel has no IPVS, which Swarm's virtual IPs and ingress routing mesh need: a
 service's name resolves to its tasks (``--endpoint-mode dnsrr``), and ports are published
@@ -49,7 +49,6 @@ class Node:
 class Swarm:
     manager: Node
     worker: Node
-    address: str  # the host's own address on the nodes' network
 
     @property
     def nodes(self):
@@ -95,8 +94,8 @@ class Wiring:
         _ip(*where, "link", "set", end, "up")
 
     def make(self, names):
-        """The switch, and each of ``names`` a namespace linked to it: {name: address},
-        and the host's address."""
+        """The switch, the host linked to it (``.1``), and each of ``names`` a namespace
+        linked to it: {name: address}."""
         net = _subnet()
         self.namespace(self.switch)
         _ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
@@ -107,7 +106,7 @@ class Wiring:
             self.namespace(name)
             addresses[name] = f"{net}.{number}"
             self.link(f"{self.tag}n{number}", name, addresses[name])
-        return addresses, f"{net}.1"
+        return addresses
 
     def remove(self):
         """Every namespace made (and with them every link: a veth goes with either end)."""
@@ -161,12 +160,12 @@ def running(images=(), timeout=60):
     names = (f"{wiring.tag}m", f"{wiring.tag}w")
     engines = {name: Engine(os.path.join(root, name[-1]), netns=name) for name in names}
     try:
-        addresses, host = wiring.make(names)
+        addresses = wiring.make(names)
         for engine in engines.values():
             engine.start()
         for engine in engines.values():
             engine.wait(timeout)
-        swarm = Swarm(*(Node(name, addresses[name], engines[name]) for name in names), host)
+        swarm = Swarm(*(Node(name, addresses[name], engines[name]) for name in names))
         _join(swarm)
         for image in images:
             errors = load_image(engines.values(), image, os.path.join(root, "image.tar"))

@@ -128,6 +128,9 @@ def test_a_failing_update_rolls_back_by_itself_and_the_deploy_says_why(swarm, sw
 
 def test_status_says_how_many_tasks_run_and_where_and_destroy_leaves_nothing(swarm, swarm_cli, instance, template):
     swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=hello", check=True)
+    forced = swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=hello", "--force", check=True)
+    assert [s.get("UpdateStatus", {}).get("State") for s in services(swarm, instance).values()] == ["completed"] * 2, \
+        forced.stdout  # the same spec, new tasks
 
     status = json.loads(swarm_cli("status", instance, "--json", check=True).stdout)
 
