@@ -34,7 +34,8 @@ class ServiceFacts:
     def read(self, out, host):
         """Facts from the script's sections (``out``), on the manager ``host``."""
         roots = Roots(*out["roots"].splitlines())
-        state = releases.state(out["release"], f"{host}: the release config of {self.instance}") if "release" in out else None
+        where = f"{host}: the release config of {self.instance}"
+        state = releases.state(out["release"], where) if "release" in out else None
         try:
             services = json.loads(out["services"] or "[]")
             running = _tasks(out.get("tasks", ""))
@@ -51,7 +52,7 @@ class ServiceFacts:
         wanted = ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", len(nodes))
         where = f" on {', '.join(sorted(set(nodes)))}" if nodes else ""
         update = (service.get("UpdateStatus") or {}).get("State", "")
-        status = f"{len(nodes)}/{wanted} running{where}" + (f", update {update}" if update not in ("", "completed") else "")
+        status = f"{len(nodes)}/{wanted} running{where}" + ("" if update in ("", "completed") else f", update {update}")
         ports = tuple(f"*:{p['PublishedPort']}->{p['TargetPort']}/{p['Protocol']}"
                       for p in (spec.get("EndpointSpec") or {}).get("Ports") or () if p.get("PublishedPort"))
         return Container(

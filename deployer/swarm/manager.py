@@ -32,21 +32,25 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=()):
     steps += [call("dpl_swarm_network", name, *network.create_args(name)) + " || exit 1"
               for name in networks if name == network.of_instance(instance_name)]
     for a in actions:
-        if a.kind in (KEEP, REPAIR):  # no retained containers on a swarm: nothing to repair
-            continue
-        name = f"{instance_name}_{a.service}"
-        if a.spec is None or (a.kind != CREATE and a.service not in recorded):  # no spec to update from: anew
-            steps.append(call("dpl_swarm_down", a.service, name) + " || exit 1")
-        if a.spec is None:
-            continue
-        limit = int(limits.health_timeout) + 2 * services.monitor(a.spec)  # an update, and its rollback
-        if a.kind == CREATE or a.service not in recorded:
-            args = services.create_args(a.spec, release)
-            steps.append(call("dpl_swarm_create", a.service, name, limit, services.monitor(a.spec), *args) + " || exit 1")
-        else:
-            args = services.update_args(recorded[a.service].spec, a.spec, release)
-            steps.append(call("dpl_swarm_update", a.service, name, limit, *args) + " || exit 1")
+        if a.kind not in (KEEP, REPAIR):  # no retained containers on a swarm: nothing to repair
+            steps += [line + " || exit 1" for line in _step(instance_name, a, recorded, limits, release)]
     return steps
+
+
+def _step(instance_name, action, recorded, limits, release):
+    """The calls of one changing action: a service removed, created, or updated from the
+    spec the state recorded (made anew when the state has none)."""
+    name, spec = services.name(instance_name, action.service), action.spec
+    anew = action.kind == CREATE or action.service not in recorded
+    lines = [call("dpl_swarm_down", action.service, name)] if spec is None or (anew and action.kind != CREATE) else []
+    if spec is None:
+        return lines
+    limit = int(limits.health_timeout) + 2 * services.monitor(spec)  # an update, and its rollback
+    if anew:
+        return lines + [call("dpl_swarm_create", action.service, name, limit, services.monitor(spec),
+                             *services.create_args(spec, release))]
+    return [call("dpl_swarm_update", action.service, name, limit,
+                 *services.update_args(recorded[action.service].spec, spec, release))]
 
 
 class Rollout(Deploy):

@@ -46,14 +46,15 @@ MIN_MONITOR = 5  # seconds a new task must keep running without a healthcheck
 UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 
-def name(spec):
+def name(instance, service):
     """The service's name in the swarm."""
-    return f"{spec.instance}_{spec.service}"
+    return f"{instance}_{service}"
 
 
 def create_args(spec, release):
     """``docker service create`` ARGS (the image and command last)."""
-    args = ["--detach", "--no-resolve-image", "--name", name(spec), "--replicas", "1", "--endpoint-mode", "dnsrr"]
+    args = ["--detach", "--no-resolve-image", "--name", name(spec.instance, spec.service), "--replicas", "1",
+            "--endpoint-mode", "dnsrr"]
     args += _pairs("--label", _labels(spec, release)) + _pairs("--container-label", _labels(spec))
     args += [arg for key, value in spec.env for arg in ("--env", f"{key}={value}")]
     args += [arg for port in spec.ports for arg in ("--publish", _publish(spec, port))]
@@ -90,7 +91,7 @@ def update_args(recorded, spec, release):
     for flag, _ in _options(old):
         if flag not in new:
             args += [f"{flag}=false"] if flag in BOOLEAN else [flag, RESET[flag]]
-    return [*args, *_policy(spec), name(spec)]
+    return [*args, *_policy(spec), name(spec.instance, spec.service)]
 
 
 def monitor(spec):
@@ -157,7 +158,8 @@ def _options(spec):
 def _option(spec, flag, value):
     if flag == "--restart":
         condition, _, attempts = value.partition(":")
-        return [("--restart-condition", RESTART[condition])] + ([("--restart-max-attempts", attempts)] if attempts else [])
+        attempts = [("--restart-max-attempts", attempts)] if attempts else []
+        return [("--restart-condition", RESTART[condition]), *attempts]
     if flag == "--stop-timeout":
         return [("--stop-grace-period", f"{value}s")]
     if flag in ("--init", "--no-healthcheck"):

@@ -68,7 +68,8 @@ def test_an_update_is_done_when_swarm_says_the_update_that_started_after_it_comp
 
     assert ran.exited == 0 and ran.done == ["web"]
     assert shell.docker.log()[0] == "service update --env-add A=1 c1_web"
-    assert shell.docker.log().count(UPDATE_STATUS.replace("*", "{{.StartedAt.Unix}} {{.State}} {{.Message}}{{end}}")) == 2
+    asked = UPDATE_STATUS.replace("*", "{{.StartedAt.Unix}} {{.State}} {{.Message}}{{end}}")
+    assert shell.docker.log().count(asked) == 2
 
 
 def test_an_update_swarm_rolled_back_fails_the_step_saying_why_once_the_old_task_runs_again(shell):
@@ -127,7 +128,8 @@ def test_a_release_is_a_config_of_the_instance_and_only_the_newest_are_kept_with
 
     assert ran.exited == 0, ran.stderr
     created = next(c for c in shell.docker.calls() if c[:2] == ("config", "create"))
-    assert created[2:4] == ("--label", "deployer.instance=c1") and created[-3:] == ("deployer.state=1", created[-2], "-")
+    assert created[2:4] == ("--label", "deployer.instance=c1")
+    assert created[-3:] == ("deployer.state=1", created[-2], "-")
     assert created[-2].startswith("deployer-") and len(created[-2]) == len("deployer-") + 16
     assert [" ".join(c) for c in shell.docker.calls() if c[:2] == ("config", "rm")] == ["config rm c", "config rm d"]
 
@@ -164,7 +166,8 @@ def test_a_lock_whose_holder_is_gone_is_taken_over(shell):
     shell.docker.answer("info --format {{.Swarm.NodeID}}", "node-a\n")
     shell.docker.fail(f"config create --label deployer.lock=c1 {LOCK} -", stderr="Error: config already exists\n",
                       nth=1)
-    shell.docker.answer(f"config inspect --format * {LOCK}", "node-a 999999999 1 ci@runner since then")  # no such process
+    gone = "node-a 999999999 1 ci@runner since then"  # a process of this node that no longer runs
+    shell.docker.answer(f"config inspect --format * {LOCK}", gone)
 
     ran = shell.run(lock(), USES)
 

@@ -1,7 +1,7 @@
 """The Swarm engine's pure parts: a spec as ``docker service create``/``update`` arguments
 (service.py), the plan as service commands (manager.plan_script), the facts a manager
-reports read back as the core's containers (facts.py), releases as configs (releases.py). Exact argv, as the host's commands
-are tested."""
+reports read back as the core's containers (facts.py), releases as configs (releases.py).
+Exact argv, as the host's commands are tested."""
 
 import base64
 import json
@@ -29,7 +29,8 @@ POLICY = ["--update-order", "stop-first", "--update-failure-action", "rollback",
 
 
 def labels(spec, flag, release=None):
-    pairs = [("deployer.instance", "c1"), ("deployer.service", spec.service), ("deployer.config-hash", spec.config_hash)]
+    pairs = [("deployer.instance", "c1"), ("deployer.service", spec.service),
+             ("deployer.config-hash", spec.config_hash)]
     pairs += [("deployer.release", str(release))] if release else []
     return [arg for key, value in pairs for arg in (flag, f"{key}={value}")]
 
@@ -148,7 +149,8 @@ def inspected(name, service, config_hash, replicas, update=None):
 
 def test_each_service_is_one_container_to_the_core_saying_where_its_tasks_run():
     out = {"roots": "/s\n/v\n", "networks": "ingress\ndeployer-c1\nbridge\n",
-           "services": json.dumps([inspected("c1_web", "web", "abc", 2), inspected("c1_db", "db", "def", 1, "updating")]),
+           "services": json.dumps([inspected("c1_web", "web", "abc", 2),
+                                   inspected("c1_db", "db", "def", 1, "updating")]),
            "tasks": "c1_web.1 node-b Running 3 minutes ago\nc1_web.2 node-a Running 3 minutes ago\n"
                     "c1_db.1 node-a Preparing 2 seconds ago\n"}
 

@@ -32,7 +32,8 @@ dpl_swarm_network() {
   local err
   docker network inspect "$1" >/dev/null 2>&1 && return 0
   shift
-  err=$(docker network create --driver overlay "$@" 2>&1 >/dev/null) || { echo "deployer: network: $err" >&2; return 1; }
+  err=$(docker network create --driver overlay "$@" 2>&1 >/dev/null) ||
+    { echo "deployer: network: $err" >&2; return 1; }
 }
 
 # dpl_swarm_wait LIMIT CHECK ARG...: CHECK ARG... once a second until it returns 0 (done) or
@@ -129,7 +130,8 @@ EOT
 # dpl_swarm_task_error NAME [PREFIX]: the newest error of a task of NAME, after PREFIX
 dpl_swarm_task_error() {
   local error
-  error=$(docker service ps --no-trunc --format '{{.Error}}' "$1" 2>/dev/null | grep -m 1 .) && printf '%s%s' "$2" "$error"
+  error=$(docker service ps --no-trunc --format '{{.Error}}' "$1" 2>/dev/null | grep -m 1 .) &&
+    printf '%s%s' "$2" "$error"
 }
 
 # dpl_swarm_down SERVICE NAME: remove the service
