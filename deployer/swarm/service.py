@@ -132,9 +132,10 @@ def _network(network, alias):
 
 
 def _publish(spec, port):
-    """A ``-p`` of the spec as ``--publish``: in host mode; a host address has no meaning here."""
+    """A ``-p`` of the spec as ``--publish``: in host mode, on every address of the node (a
+    ``wan`` endpoint's 0.0.0.0); another host address has no meaning here."""
     match = PORT.fullmatch(port)
-    if match is None or match["ip"]:
+    if match is None or match["ip"] not in (None, "0.0.0.0"):
         raise DeployerError(f"service {spec.service}: port {port!r} names a host address, which a swarm service "
                             "cannot bind (it publishes on the nodes that run it): leave the address out")
     published = f",published={match['host']}" if match["host"] else ""

@@ -74,6 +74,12 @@ def test_an_update_resets_what_the_template_no_longer_sets_and_moves_changed_por
         "--publish-rm", "8080", "--publish-add", "mode=host,target=8080,protocol=tcp"]
 
 
+def test_a_wan_endpoint_is_published_on_every_address_of_the_node(render):
+    spec = render(WEB.replace('"80:8080"', '"0.0.0.0:80:8080/udp"'))["web"]
+
+    assert "mode=host,target=8080,published=80,protocol=udp" in service.create_args(spec, 1)
+
+
 def test_an_update_of_the_same_spec_forces_new_tasks(render):
     web = render(WEB)["web"]
 
