@@ -2,10 +2,10 @@
 
 The core decides (template -> specs -> plan, all pure); an engine reports the facts a plan
 is made against and applies the plan. ops/ call nothing but what ``Engine`` and
-``Applying`` name, so a second engine (Swarm: services through a manager) slots in beside
-the one there is today, ``remote.host.Host``: one Docker engine driven by shell scripts
-over SSH (or locally), one round trip per operation. ``connect`` picks the engine for a
-task's context.
+``Applying`` name: ``remote.host.Host`` is one Docker engine driven by shell scripts over
+SSH (or locally), one round trip per operation; ``swarm.manager.Manager`` a Swarm, its
+services driven the same way through a manager. ``connect`` picks the engine
+(``deployer.engine``) for a task's context.
 """
 
 from contextlib import AbstractContextManager
@@ -117,8 +117,12 @@ class Engine(Protocol):
 
 
 def connect(c, settings):
-    """The engine for a task's context: a Fabric Connection is a host over SSH, a plain
-    invoke Context (no ``-H``) the local Docker engine."""
-    from .remote.host import Host  # the one engine there is
+    """The engine ``deployer.engine`` names, for a task's context: a Fabric Connection is a
+    host (or a swarm's manager) over SSH, a plain invoke Context (no ``-H``) this machine."""
+    if settings.engine == "swarm":
+        from .swarm.manager import Manager
+
+        return Manager.for_context(c, settings)
+    from .remote.host import Host
 
     return Host.for_context(c, settings)

@@ -98,7 +98,11 @@ class Setting:
         return "FABRIC_DEPLOYER_" + self.field.upper()
 
 
+ENGINES = ("docker", "swarm")
+
 SETTINGS = (
+    Setting("engine", "docker", _choice(*ENGINES), ("``docker``: the host's Docker engine;",
+                                                    "``swarm``: Swarm services, through a manager"), "--engine"),
     Setting("state_dir", "", _text, ("``/var/lib/deployer`` as root, else", "``$XDG_STATE_HOME/deployer``")),
     Setting("volume_dir", "", _text, ("``/srv/deployer/volumes`` as root, else", "``$XDG_STATE_HOME/deployer/volumes``")),
     Setting("retain", 3, _number(int), ("3 replaced containers kept per service",)),
@@ -147,6 +151,7 @@ SETTINGS = (
 class Settings:
     """Every setting's value, checked."""
 
+    engine: str = "docker"
     state_dir: str = ""
     volume_dir: str = ""
     retain: int = 3

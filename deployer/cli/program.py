@@ -22,6 +22,7 @@ from ..tasks import ns
 class Program(Fab):
     def core_args(self):
         return super().core_args() + [
+            Argument(names=("engine",), help="docker (the host's engine, default) or swarm (services through a manager)."),
             Argument(names=("parallel",), kind=int, help="Deploy to at most this many hosts at once (default 10)."),
             Argument(names=("fail-fast",), kind=bool, help="Start no more hosts once one has failed."),
             Argument(names=("q", "quiet"), kind=bool, help="Print only errors."),
@@ -31,6 +32,7 @@ class Program(Fab):
     def update_config(self):
         super().update_config()
         given = {
+            "engine": self.args.engine.value,
             "parallel": self.args.parallel.value,
             "fail_fast": self.args["fail-fast"].value or None,
             "quiet": self.args.quiet.value or None,

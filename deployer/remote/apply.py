@@ -247,10 +247,9 @@ class Deploy:
                         settings.subnets, settings.release_timeout)
         release = final_state.release if final_state else 0
         routing = Routing(moves, settings.router, self.instance) if moves else None
-        steps = plan_script(self.instance, actions, self.boundary, limits, release, deps, networks, releases, routing)
+        steps = self.plan(actions, limits, release, deps, networks, releases, routing)
         if final_state:
-            steps += [f'dpl_put "$D/template.yaml" {q(template_text)} || exit 1',
-                      record(final_state, entry, limits.history, bool(releases))]
+            steps += self.recording(final_state, entry, template_text, limits.history, bool(releases))
         if registry:
             steps.append(self._registry(registry))
         self.host.report("apply", actions)
@@ -272,6 +271,14 @@ class Deploy:
         self.released = tuple(Released(service, int(code), elapsed(t0, t1))
                               for service, code, t0, t1 in marked(stdout, self.boundary, "released"))
         return {m[0] for m in marks}
+
+    def plan(self, actions, limits, release, deps, networks, releases=None, routing=None):
+        """The shell lines of the plan (a hook: the swarm engine's are services')."""
+        return plan_script(self.instance, actions, self.boundary, limits, release, deps, networks, releases, routing)
+
+    def recording(self, state, entry, template_text, history, released=False):
+        """The lines recording the release (a hook: a swarm's cluster keeps it)."""
+        return [f'dpl_put "$D/template.yaml" {q(template_text)} || exit 1', record(state, entry, history, released)]
 
     def register(self, registry):
         """Bring etcd up to date, when nothing else changed (etcd lost or missed keys)."""

@@ -48,7 +48,15 @@ from .session import LocalRunner, SSHRunner
 
 
 class Host:
-    """A machine with Docker, reached through a runner (SSH or local)."""
+    """A machine with Docker, reached through a runner (SSH or local).
+
+    Another engine driving the same kind of script (swarm/: services through a manager)
+    overrides what a deploy reads and runs: ``_fact``, its lock (``_locking``), the sources
+    its scripts use (``FACTS``, ``APPLY``) and the second turn's class (``Applying``)."""
+
+    FACTS = facts_.USES
+    APPLY = apply.USES
+    Applying = Deploy
 
     def __init__(self, runner, settings=Settings(), context=None, listener=None):
         self.runner = runner
@@ -115,9 +123,20 @@ class Host:
         """State, containers, the ids the given image references have on the host, which
         of the given networks exist (and, with ``discovery``, what allocating endpoints
         needs; with ``routes``, the route table)."""
-        fact = facts_.InstanceFacts(instance, tuple(images), discovery, self.etcd, tuple(networks), routes)
-        out = self._script(f"{about(instance)}\n{fact.script()}", instance, facts_.USES)
+        fact = self._fact(instance, images, discovery, networks, routes)
+        out = self._script(f"{about(instance)}\n{fact.script()}", instance, self.FACTS)
         return fact.read(out, self.name)
+
+    def _locking(self, lock_wait, who, discovery, routed=False):
+        """The lines of a deploy taking the instance's lock (and with ``discovery`` the
+        host's endpoints lock: endpoints are allocated host-wide, one such deploy at a time;
+        then the router's lock, taken when ``routed`` or the instance has routes)."""
+        endpoints = [f'exec 8>>"$S/endpoints.lock" && flock -w {int(lock_wait)} 8 || exit 1'] if discovery else []
+        return [_locked(lock_wait, who), *endpoints, call("dpl_router_lock", int(lock_wait), int(routed)) + " || exit 1"]
+
+    def _fact(self, instance, images, discovery, networks, routes=False):
+        """The facts of an instance: the lines reporting them and their parser."""
+        return facts_.InstanceFacts(instance, tuple(images), discovery, self.etcd, tuple(networks), routes)
 
     @contextmanager
     def deploying(self, instance, images, who, lock_wait, pull=(), discovery=False, networks=(), routed=False):
@@ -128,19 +147,16 @@ class Host:
 
         Leaving the block without ``apply`` changes nothing and releases the lock.
         """
-        fact = facts_.InstanceFacts(instance, tuple(images), discovery, self.etcd, tuple(networks))
+        fact = self._fact(instance, images, discovery, networks)
         boundary = new_boundary()
-        body = [about(instance), _locked(lock_wait, who)]
-        if discovery:  # endpoints are allocated host-wide: one such deploy at a time per host
-            body.append(f'exec 8>>"$S/endpoints.lock" && flock -w {int(lock_wait)} 8 || exit 1')
-        body.append(call("dpl_router_lock", int(lock_wait), int(routed)) + " || exit 1")
+        body = [about(instance), *self._locking(lock_wait, who, discovery, routed)]
         body += [call("dpl_pull", image) + " || exit 1" for image in pull]
         body += [fact.script(), "dpl_mark facts-end", source("converse")]
-        session = self._start(boundary, "\n".join(body), facts_.USES + apply.USES)
+        session = self._start(boundary, "\n".join(body), self.FACTS + self.APPLY)
         head = session.read_until(f"{boundary} facts-end")
         if head is None:
             raise self.error(session.finish(), instance)
-        deploy = Deploy(self, session, boundary, instance, fact.read(sections(head, boundary), self.name))
+        deploy = self.Applying(self, session, boundary, instance, fact.read(sections(head, boundary), self.name))
         try:
             yield deploy
         finally:

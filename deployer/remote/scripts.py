@@ -17,8 +17,9 @@ SOURCES = files(__package__) / "sh"
 
 @cache
 def source(name):
-    """The text of ``sh/NAME.sh``."""
-    return (SOURCES / f"{name}.sh").read_text()
+    """The text of ``sh/NAME.sh``; ``PACKAGE:NAME`` is another package's (``deployer.swarm:swarm``)."""
+    package, _, name = name.rpartition(":")
+    return ((files(package) / "sh" if package else SOURCES) / f"{name}.sh").read_text()
 
 
 def q(value):

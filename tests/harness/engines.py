@@ -45,11 +45,16 @@ class Engine:
     """An extra dockerd with its own bridge (on a 172.31.N.0/24 no other interface has),
     data, exec root and socket under root. iptables=False leaves no rules behind for a
     bridge that is gone (docker-proxy still serves published ports on 127.0.0.1);
-    own_session=True keeps a Ctrl-C meant for the caller from reaching it."""
+    own_session=True keeps a Ctrl-C meant for the caller from reaching it. netns: the
+    name of a network namespace to run in (a node with an address of its own, swarm.py):
+    its docker0 is then the engine's own, in there, so no bridge is made on the host; its
+    hostname is the namespace's name (nodes of a swarm are told apart by it). Only the
+    network and hostname are its own (nsenter, unshare): ``ip netns exec`` would also
+    remount /sys, hiding the cgroups dockerd needs."""
 
-    def __init__(self, root, bridge_prefix="br-de", iptables=True, own_session=False, args=()):
+    def __init__(self, root, bridge_prefix="br-de", iptables=True, own_session=False, args=(), netns=None):
         self.root, self.bridge_prefix, self.args = Path(root), bridge_prefix, list(args)
-        self.iptables, self.own_session = iptables, own_session
+        self.iptables, self.own_session, self.netns = iptables, own_session, netns
         self.bridge = self.process = None
         self.terminated = False
 
@@ -65,9 +70,14 @@ class Engine:
     def start(self):
         """Make the bridge and start dockerd (wait() for it to answer)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self._make_bridge()
         argv = ["dockerd", "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "x"),
-                "--pidfile", str(self.root / "pid"), "-H", self.url, "--bridge", self.bridge, *self.args]
+                "--pidfile", str(self.root / "pid"), "-H", self.url, *self.args]
+        if self.netns:
+            argv = ["nsenter", f"--net=/run/netns/{self.netns}", "unshare", "--uts", "sh", "-c",
+                    'hostname "$0" && exec "$@"', self.netns, *argv]
+        else:
+            self._make_bridge()
+            argv += ["--bridge", self.bridge]
         with open(self.root / "dockerd.log", "wb") as log:
             self.process = subprocess.Popen(argv + ([] if self.iptables else ["--iptables=false"]),
                                             stdout=log, stderr=subprocess.STDOUT, start_new_session=self.own_session)
@@ -120,10 +130,19 @@ class Engine:
     def restart(self, timeout=60):
         """Stop dockerd and start it again on the same data, as `systemctl restart docker`
         does: the containers' restart policies say which run again."""
+        self.halt()
+        self.resume(timeout)
+
+    def halt(self):
+        """Stop dockerd, keeping its data for resume() (a host whose engine stopped)."""
         self.terminate()
         self.process.wait(60)
         self.terminated = False
-        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+        if self.bridge:
+            subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+
+    def resume(self, timeout=60):
+        """Start dockerd again on its data, and wait for it to answer."""
         self.start()
         self.wait(timeout)
 

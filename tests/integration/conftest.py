@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from harness import REPO_ROOT, HarnessError, engines, etcd, processes
 from harness import sshd as sshd_harness
+from harness import swarm as swarm_harness
 from support import APP, remove_instance
 
 CLI_TIMEOUT = 120
@@ -270,3 +271,18 @@ def other_instance(unique_instance):
 def _remove_containers(instance):
     """Its containers, built images and networks (support.remove_instance)."""
     remove_instance(instance)
+
+
+@pytest.fixture(scope="session")
+def swarm(busybox_image):
+    """A two-node Docker Swarm of engines of its own (harness/swarm.py), the test image on
+    both nodes; torn down at the end of the session, whatever happened."""
+    with _failing(), swarm_harness.running([busybox_image]) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def swarm_host(tmp_path_factory, swarm):
+    """An SSH host whose sessions reach the swarm's manager (DOCKER_HOST)."""
+    with _sshd(tmp_path_factory.mktemp("swarm-host"), {"DOCKER_HOST": swarm.manager.engine.url}) as host:
+        yield host

@@ -12,19 +12,25 @@ fail, in CI and anywhere else, never skip.
 
 import shutil
 import subprocess
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
 
 from deployer.errors import DeployerError
-from deployer.model.state import InstanceState
+from deployer.model.plan import CREATE, RECREATE, REMOVE, Action
+from deployer.model.state import InstanceState, ServiceState
 from deployer.ops.build import Slug, Source
 from deployer.remote import apply, builds, host
-from deployer.remote.scripts import SOURCES, script
+from deployer.remote.apply import Limits
+from deployer.remote.scripts import SOURCES, call, instance, script
+from deployer.swarm import manager
+from deployer.swarm.facts import ServiceFacts
 from plans import CASES, deploy_turns
 from stubdocker import BOUNDARY, HERE, Shell, StubDocker
 
 ROOT = HERE.parent.parent
+SWARM_SOURCES = files("deployer.swarm") / "sh"
 
 
 # Findings that generated scripts make by design, and only they (not the sources):
@@ -61,9 +67,9 @@ def check(folder, scripts):
 
 
 def test_every_shell_source_is_clean():
-    sources = sorted(Path(str(SOURCES)).glob("*.sh"))
+    sources = sorted([*Path(str(SOURCES)).glob("*.sh"), *Path(str(SWARM_SOURCES)).glob("*.sh")])
 
-    assert len(sources) >= 8
+    assert len(sources) >= 9
     assert shellcheck([*sources, HERE / "stubdocker.sh"]) == ""
 
 
@@ -123,3 +129,15 @@ def test_the_scripts_of_every_other_operation_are_clean(shell, tmp_path, monkeyp
 
     assert len(bodies) == 7
     assert check(tmp_path / "scripts", {"operations": script(BOUNDARY, "\n".join(bodies), uses, verbose=True)}) == ""
+
+
+def test_the_swarm_engine_s_scripts_are_clean(tmp_path, render):
+    """A deploy's facts and a plan of every kind of step on a swarm, and a destroy."""
+    specs = render("web: {image: team/web, env: {A: '1'}}\nnew: {image: team/new}\n")
+    old = render("web: {image: team/web}\n")["web"]
+    actions = [Action(REMOVE, "gone", "not in the template"), Action(RECREATE, "web", "env", specs["web"]),
+               Action(CREATE, "new", "new", specs["new"])]
+    plan = manager.plan_script("c1", actions, {"web": ServiceState.of(old, "")}, Limits(60, 1, 5), 2, ("deployer-c1",))
+    body = [instance("c1"), ServiceFacts("c1").script(), *plan, call("dpl_swarm_destroy", 60, "ops@laptop")]
+
+    assert check(tmp_path / "scripts", {"swarm": script(BOUNDARY, "\n".join(body), manager.Manager.FACTS)}) == ""

@@ -18,6 +18,9 @@ dpl_note() {
   printf '%s\0' "$header" "$@" >&4
 }
 
+# dpl_now: a timestamp for the step marks
+dpl_now() { date +%s.%N; }
+
 # dpl_trace KIND FIELD...: with -v a note (verbose.sh), else nothing
 dpl_trace() { :; }
 

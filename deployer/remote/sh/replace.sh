@@ -4,9 +4,6 @@
 # marked `ok SERVICE T0 T1`; a step that fails leaves the current container running as
 # its own name wherever docker lets it. A deploy sets DPL_MIN_UPTIME and DPL_HEALTH_TIMEOUT.
 
-# dpl_now: a timestamp for the step marks
-dpl_now() { date +%s.%N; }
-
 # dpl_started NAME: the container still runs, never restarted, DPL_MIN_UPTIME seconds after
 # it started (a command that cannot run fails within a fraction of that), and, if it has a
 # healthcheck, turns healthy within DPL_HEALTH_TIMEOUT seconds (polled every half second)

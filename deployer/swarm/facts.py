@@ -1,0 +1,79 @@
+"""The facts of an instance on a swarm: the script lines that report them (``sh/swarm.sh``,
+``dpl_swarm_facts``) next to the parser that reads them back.
+
+Each of the instance's services is told to the core as one Container, named as the spec
+names its container (``<instance>.<service>``), so the plan compares specs with services
+as it compares them with containers on one host: same config hash and running, kept;
+anything else, updated. Its status says how many tasks run of how many are wanted, and
+on which nodes. Swarm keeps no image ids deployer could compare: none are reported (an
+image is pinned by what the spec names).
+"""
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+
+from ..engine import Facts, Roots
+from ..errors import DeployerError
+from ..model.spec import LABEL_CONFIG_HASH, LABEL_SERVICE, container_name
+from ..model.state import Container
+from . import releases
+
+
+@dataclass(frozen=True)
+class ServiceFacts:
+    """The facts of one instance's services; ``networks``: those asked about (which exist).
+    Run in a script that set I and D (scripts.instance)."""
+
+    instance: str
+    networks: tuple = ()
+
+    def script(self):
+        return "dpl_swarm_facts || exit 1\n"
+
+    def read(self, out, host):
+        """Facts from the script's sections (``out``), on the manager ``host``."""
+        roots = Roots(*out["roots"].splitlines())
+        where = f"{host}: the release config of {self.instance}"
+        state = releases.state(out["release"], where) if "release" in out else None
+        try:
+            services = json.loads(out["services"] or "[]")
+            running = _tasks(out.get("tasks", ""))
+            containers = tuple(self._container(s, running.get(s["Spec"]["Name"], [])) for s in services)
+        except (ValueError, KeyError, TypeError) as e:
+            raise DeployerError(f"cannot read docker service inspect output: {e}", host=host) from None
+        present = frozenset(name for name in out["networks"].split() if name in self.networks)
+        return Facts(roots, state, containers, {}, networks=present)
+
+    def _container(self, service, nodes):
+        """A service as the plan and status see a container: running when every task wanted runs."""
+        spec = service["Spec"]
+        labels = spec.get("Labels") or {}
+        wanted = ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", len(nodes))
+        where = f" on {', '.join(sorted(set(nodes)))}" if nodes else ""
+        update = (service.get("UpdateStatus") or {}).get("State", "")
+        status = f"{len(nodes)}/{wanted} running{where}" + ("" if update in ("", "completed") else f", update {update}")
+        ports = tuple(f"*:{p['PublishedPort']}->{p['TargetPort']}/{p['Protocol']}"
+                      for p in (spec.get("EndpointSpec") or {}).get("Ports") or () if p.get("PublishedPort"))
+        return Container(
+            name=container_name(self.instance, labels.get(LABEL_SERVICE, "")),
+            service=labels.get(LABEL_SERVICE, ""),
+            running=len(nodes) == wanted and update in ("", "completed", "rollback_completed"),
+            status=status,
+            image=spec["TaskTemplate"]["ContainerSpec"]["Image"],
+            image_id="",
+            config_hash=labels.get(LABEL_CONFIG_HASH, ""),
+            created=service.get("CreatedAt", ""),
+            release=int(labels.get("deployer.release", 0) or 0),
+            ports=ports,
+        )
+
+
+def _tasks(text):
+    """``{service name: [node of each running task]}`` from ``NAME.SLOT NODE STATE...`` lines."""
+    nodes = defaultdict(list)
+    for line in text.splitlines():
+        task, node, state = (line.split(maxsplit=2) + ["", ""])[:3]
+        if state.startswith("Running"):
+            nodes[task.rsplit(".", 1)[0]].append(node)
+    return nodes

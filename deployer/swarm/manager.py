@@ -1,0 +1,148 @@
+"""Manager: the Swarm engine. A template's services run as Swarm services, created and
+updated through the docker CLI of one manager, reached as a host is (over SSH, or locally).
+
+It is a Host (remote/host.py) whose scripts read services instead of containers
+(facts.py) and whose plans compile to service commands (``plan_script``), with the same
+conversation: one script takes the instance's lock, reports the facts, runs the plan the
+client sends back and records the release. Releases are Swarm configs (releases.py), so
+any manager reads the same state and history, and the lock is a config too
+(``dpl_swarm_lock``), which only one manager can create. Each step waits until Swarm says how it
+ended (sh/swarm.sh): the service's task runs, its update completed, or it was rolled
+back, which fails the deploy naming why.
+"""
+
+from ..errors import DeployerError
+from ..model import network
+from ..model.plan import CREATE, KEEP, REPAIR
+from ..remote.apply import Deploy
+from ..remote.host import Host
+from ..remote.scripts import assign, call, instance as about
+from . import releases, service as services
+from .facts import ServiceFacts
+
+SOURCE = "deployer.swarm:swarm"  # sh/swarm.sh
+
+
+def plan_script(instance_name, actions, recorded, limits, release, networks=()):
+    """The shell lines creating the instance's overlay network if it is among the missing
+    ``networks`` (the only one its services join: service.py), then running the plan's
+    changing actions in order, each waiting for Swarm's verdict; ``recorded``: the state's
+    services (their specs, which an update starts from)."""
+    steps = [about(instance_name)]
+    steps += [call("dpl_swarm_network", name, *network.create_args(name)) + " || exit 1"
+              for name in networks if name == network.of_instance(instance_name)]
+    for a in actions:
+        if a.kind not in (KEEP, REPAIR):  # no retained containers on a swarm: nothing to repair
+            steps += [line + " || exit 1" for line in _step(instance_name, a, recorded, limits, release)]
+    return steps
+
+
+def _step(instance_name, action, recorded, limits, release):
+    """The calls of one changing action: a service removed, created, or updated from the
+    spec the state recorded (made anew when the state has none)."""
+    name, spec = services.name(instance_name, action.service), action.spec
+    anew = action.kind == CREATE or action.service not in recorded
+    lines = [call("dpl_swarm_down", action.service, name)] if spec is None or (anew and action.kind != CREATE) else []
+    if spec is None:
+        return lines
+    limit = int(limits.health_timeout) + 2 * services.monitor(spec)  # an update, and its rollback
+    if anew:
+        return lines + [call("dpl_swarm_create", action.service, name, limit, services.monitor(spec),
+                             *services.create_args(spec, release))]
+    return [call("dpl_swarm_update", action.service, name, limit,
+                 *services.update_args(recorded[action.service].spec, spec, release))]
+
+
+class Rollout(Deploy):
+    """A deploy's second turn on a swarm: the plan as service commands, the release kept
+    by the cluster."""
+
+    def recording(self, state, entry, template_text, history, released=False):
+        return [releases.record(state, entry, history)]
+
+    def plan(self, actions, limits, release, deps, networks, releases_=None, routing=None):
+        """The plan's lines; a spec no service can be is an error naming the manager (as is
+        a release command or a route: not done on a swarm yet)."""
+        if releases_ or routing:
+            raise self.host._unsupported("a release command" if releases_ else "a route", self.instance)
+        recorded = self.facts.state.services if self.facts.state else {}
+        try:
+            return plan_script(self.instance, actions, recorded, limits, release, networks)
+        except DeployerError as e:
+            raise e.where(host=self.host.name, instance=self.instance) from None
+
+
+class Manager(Host):
+    """A swarm, through one of its managers."""
+
+    FACTS = (SOURCE,)
+    APPLY = ()
+    Applying = Rollout
+
+    def __init__(self, runner, settings, context=None, listener=None):
+        super().__init__(runner, settings, context, listener)
+        if self.etcd:
+            raise DeployerError("deployer.discovery etcd has no meaning with deployer.engine swarm: services find "
+                                "each other by name on their instance's overlay network", host=self.name)
+
+    def _fact(self, instance, images, discovery, networks, routes=False):
+        return ServiceFacts(instance, tuple(networks))
+
+    def _locking(self, lock_wait, who, discovery, routed=False):
+        """The instance's lock across the cluster (no host ports are allocated on a swarm)."""
+        return [call("dpl_swarm_lock", int(lock_wait), who) + " || exit 1"]
+
+    # -- releases, held by the cluster (releases.py): any manager answers ----------------
+
+    def write_state(self, instance, state, entry, history=0):
+        self._script(f"{about(instance)}\n{releases.record(state, entry, history)}", instance, self.FACTS)
+
+    def history(self, instance):
+        return [releases.entry(data, self.name) for _, _, data in self._releases(instance)]
+
+    def stored(self, instance):
+        """The template and state of the newest release that went through (else the newest
+        that says what runs)."""
+        found = [(releases.entry(data, self.name), releases.state(data, self.name))
+                 for _, _, data in self._releases(instance)]
+        stated = [(entry, state) for entry, state in found if state is not None]
+        if not stated:
+            raise DeployerError("no such instance on this swarm (no release)", host=self.name, instance=instance)
+        entry, state = ([(e, s) for e, s in stated if e["result"] == "ok"] or stated)[-1]
+        return entry["template_text"], f"{self.name}:release {entry['release']}", state
+
+    def instances(self):
+        """The newest state of every instance the swarm holds releases of."""
+        newest = {}
+        for _, instance, data in releases.releases(self._script("dpl_swarm_releases dpl_swarm_stated || exit 1",
+                                                                   uses=self.FACTS)["releases"], self.name):
+            newest[instance] = data
+        return [releases.state(data, self.name) for data in newest.values()]
+
+    def _releases(self, instance):
+        out = self._script(f"{about(instance)}\ndpl_swarm_releases dpl_swarm_configs || exit 1", instance, self.FACTS)
+        return releases.releases(out["releases"], self.name)
+
+    def destroy(self, instance, volumes, who, lock_wait):
+        """Remove the instance's services, networks, configs, secrets and state; False,
+        having changed nothing, when the swarm has none of them."""
+        body = (f"{about(instance)}\n{assign(DPL_HEALTH_TIMEOUT=int(self.settings.health_timeout))}\n"
+                f"{call('dpl_swarm_destroy', int(lock_wait), who)} || exit 1")
+        return "missing" not in self._script(body, instance, self.FACTS)
+
+    def build(self, tag, source, instance, progress=None):
+        raise self._unsupported(f"building {source.service} from git", instance)
+
+    def prune(self, instance, who, lock_wait):
+        """Nothing is retained on a swarm (Swarm keeps a service's previous spec itself)."""
+        return [], []
+
+    def control(self, instance, verb, names, who, lock_wait, volumes=()):
+        raise self._unsupported(verb, instance)
+
+    def attach(self, argv, tty, hidden=None, instance=None, volumes=(), reads_stdin=True, stdin=None):
+        raise self._unsupported("attaching to a service's container (logs, run, exec)", instance)
+
+    def _unsupported(self, what, instance):
+        return DeployerError(f"{what} is not done on a swarm yet (deployer.engine swarm)", host=self.name,
+                             instance=instance)

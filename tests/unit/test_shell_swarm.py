@@ -1,0 +1,177 @@
+"""The Swarm engine's shell (``deployer/swarm/sh/swarm.sh``), run for real against the stub
+docker: each step waits for Swarm's verdict and reports it as a one-host step does (an
+``ok`` mark, or exit 1 and an error naming the service and why)."""
+
+import hashlib
+import time
+
+from deployer.remote.scripts import call
+from deployer.swarm.manager import SOURCE
+
+USES = (SOURCE,)
+RUNNING = "service ps --filter desired-state=running --format {{.CurrentState}} c1_web"
+ERRORS = "service ps --no-trunc --format {{.Error}} c1_web"
+UPDATE_STATUS = "service inspect --format {{with .UpdateStatus}}* c1_web"
+LOCK = "deployer-lock-" + hashlib.sha256(b"c1").hexdigest()[:16]
+
+
+def create(*args):
+    return call("dpl_swarm_create", "web", "c1_web", 10, 2, *args, "--name", "c1_web", "team/web")
+
+
+def update():
+    return call("dpl_swarm_update", "web", "c1_web", 10, "--env-add", "A=1", "c1_web")
+
+
+def test_a_new_service_is_done_once_its_task_has_run_for_the_monitor_period(shell):
+    shell.docker.answer(RUNNING, "Running 1 second ago\n")
+
+    ran = shell.run(create(), USES)
+
+    assert ran.exited == 0 and ran.done == ["web"] and all(ran.marks("ok")[0])  # with the step's times
+    assert shell.docker.log()[0] == "service create --name c1_web team/web"
+    assert shell.docker.log().count(RUNNING) == 3  # two polls running on end, and one more
+
+
+def test_a_new_service_whose_task_fails_is_removed_naming_the_task_s_error(shell):
+    shell.docker.answer(ERRORS, "No such image: team/web:latest\n")
+
+    ran = shell.run(create(), USES)
+
+    assert ran.exited == 1 and ran.done == []
+    assert "web: its task failed: No such image: team/web:latest" in ran.error.message
+    assert shell.docker.log()[-1] == "service rm c1_web"
+
+
+def test_a_new_service_that_never_runs_fails_after_its_limit(shell):
+    ran = shell.run(create(), USES)
+
+    assert ran.exited == 1 and "web: not running after 10 s" in ran.error.message
+    assert shell.docker.log()[-1] == "service rm c1_web"
+
+
+def test_hostile_values_reach_docker_as_they_are(shell):
+    hostile = """A=$(touch /tmp/pwned)'"; rm -rf / `id`\nB"""
+    shell.docker.answer(RUNNING, "Running now\n")
+
+    shell.run(create("--env", hostile), USES)
+
+    assert ("service", "create", "--env", hostile, "--name", "c1_web", "team/web") in shell.docker.calls()
+
+
+def test_an_update_is_done_when_swarm_says_the_update_that_started_after_it_completed(shell):
+    future = int(time.time()) + 100
+    shell.docker.answer(UPDATE_STATUS, f"{future} completed \n")
+    shell.docker.answer(UPDATE_STATUS, "1000 completed an earlier update\n", nth=1)  # the last update's status
+
+    ran = shell.run(update(), USES)
+
+    assert ran.exited == 0 and ran.done == ["web"]
+    assert shell.docker.log()[0] == "service update --env-add A=1 c1_web"
+    asked = UPDATE_STATUS.replace("*", "{{.StartedAt.Unix}} {{.State}} {{.Message}}{{end}}")
+    assert shell.docker.log().count(asked) == 2
+
+
+def test_an_update_swarm_rolled_back_fails_the_step_saying_why_once_the_old_task_runs_again(shell):
+    future = int(time.time()) + 100
+    shell.docker.answer(UPDATE_STATUS, f"{future} rollback_completed update rolled back due to failure of task x\n")
+    shell.docker.answer(ERRORS, "task: non-zero exit (3)\n")
+    shell.docker.answer(RUNNING, "Running 1 second ago\n")
+    shell.docker.answer(RUNNING, "Ready 1 second ago\n", nth=1)  # Swarm calls it complete before it runs
+
+    ran = shell.run(update(), USES)
+
+    assert ran.exited == 1 and ran.done == [] and shell.docker.log().count(RUNNING) == 2
+    assert ran.error.message == ("web: the update failed and was rolled back (update rolled back due to failure of "
+                                 "task x): task: non-zero exit (3)")
+
+
+def test_an_update_that_never_ends_fails_after_its_limit(shell):
+    ran = shell.run(update(), USES)
+
+    assert ran.exited == 1 and ran.error.message == "web: the update did not end within 10 s (state: not started)"
+
+
+def test_destroy_of_an_instance_the_swarm_does_not_have_changes_nothing(shell):
+    ran = shell.run(call("dpl_swarm_destroy", 0, "ops@laptop"), USES)
+
+    assert ran.exited == 0 and ("missing",) in ran.heard
+    assert not shell.instance_dir.exists()
+
+
+def test_destroy_removes_services_then_networks_once_free_then_configs_and_secrets_its_lock_last(shell):
+    label = "--filter label=deployer.instance=c1"
+    shell.docker.answer(f"service ls -q {label}", "s1\ns2\n")
+    for nth in (1, 2, 3):  # listed until removed, and once more: the manager's own tasks were going
+        shell.docker.answer(f"network ls -q {label}", "n1\n", nth=nth)
+    shell.docker.answer(f"secret ls -q {label}", "x1\n")
+    shell.docker.answer(f"secret ls {label} --format {{{{.Name}}}}", "shop-key\n")
+    shell.docker.fail("network rm n1", nth=1)  # its services' tasks are still going
+
+    ran = shell.run(f"DPL_HEALTH_TIMEOUT=5\n{call('dpl_swarm_destroy', 0, 'ops@laptop')}", USES)
+
+    assert ran.exited == 0, ran.stderr
+    removed = [" ".join(c) for c in shell.docker.calls() if c[1:2] == ("rm",)]
+    assert removed == ["service rm s1 s2", "network rm n1", "network rm n1", "secret rm shop-key",
+                       f"config rm {LOCK}"]
+
+
+def test_a_release_is_a_config_of_the_instance_and_only_the_newest_are_kept_with_what_runs(shell):
+    label = "--filter label=deployer.instance=c1"
+    shell.docker.answer(f"config ls -q {label}", "a\nb\nc\nd\n")
+    shell.docker.answer(f"config ls -q {label} --filter label=deployer.state", "b\nd\n")
+    shell.docker.answer("config inspect --format {{index .Spec.Labels \"deployer.at\"}} {{.ID}} a b c d",
+                        "40 a\n30 b\n20 c\n10 d\n")
+    shell.docker.answer("config inspect --format {{index .Spec.Labels \"deployer.at\"}} {{.ID}} b d", "30 b\n10 d\n")
+
+    ran = shell.run(call("dpl_swarm_record", 1, 1, '{"entry": "it\'s $(id)"}'), USES)
+
+    assert ran.exited == 0, ran.stderr
+    created = next(c for c in shell.docker.calls() if c[:2] == ("config", "create"))
+    assert created[2:4] == ("--label", "deployer.instance=c1")
+    assert created[-3:] == ("deployer.state=1", created[-2], "-")
+    assert created[-2].startswith("deployer-") and len(created[-2]) == len("deployer-") + 16
+    assert [" ".join(c) for c in shell.docker.calls() if c[:2] == ("config", "rm")] == ["config rm c", "config rm d"]
+
+
+def lock(wait=2):
+    return call("dpl_swarm_lock", wait, "ops@laptop") + " || exit 1\necho held"
+
+
+def test_the_lock_is_a_config_only_one_manager_can_create_removed_when_the_script_ends(shell):
+    shell.docker.answer("info --format {{.Swarm.NodeID}}", "node-a\n")
+
+    ran = shell.run(lock(), USES)
+
+    assert ran.exited == 0 and ran.stdout.endswith("held\n")
+    created, removed = [c for c in shell.docker.calls() if c[0] == "config"]
+    assert created[:5] == ("config", "create", "--label", "deployer.lock=c1", LOCK)
+    assert removed == ("config", "rm", LOCK)
+
+
+def test_a_lock_held_elsewhere_is_waited_for_then_named(shell):
+    shell.docker.answer("info --format {{.Swarm.NodeID}}", "node-a\n")
+    shell.docker.fail(f"config create --label deployer.lock=c1 {LOCK} -", stderr="Error: config already exists\n")
+    shell.docker.answer(f"config inspect --format * {LOCK}", "node-b 42 99 ci@runner since 2026-12-02T04:00:00Z")
+    shell.docker.answer("node inspect --format {{.Status.State}} node-b", "ready\n")
+
+    ran = shell.run(lock(), USES)
+
+    assert ran.exited == 1 and "held" not in ran.stdout
+    assert ran.error.message == "locked by ci@runner since 2026-12-02T04:00:00Z (waited 2 s; --lock-wait waits longer)"
+    assert [m[0] for m in ran.marks("waiting")] == ["0", "1"]
+
+
+def test_a_lock_whose_holder_is_gone_is_taken_over(shell):
+    shell.docker.answer("info --format {{.Swarm.NodeID}}", "node-a\n")
+    shell.docker.fail(f"config create --label deployer.lock=c1 {LOCK} -", stderr="Error: config already exists\n",
+                      nth=1)
+    gone = "node-a 999999999 1 ci@runner since then"  # a process of this node that no longer runs
+    shell.docker.answer(f"config inspect --format * {LOCK}", gone)
+
+    ran = shell.run(lock(), USES)
+
+    assert ran.exited == 0 and ran.stdout.endswith("held\n") and ran.marks("waiting") == []
+    assert [c[:2] for c in shell.docker.calls() if c[0] == "config"] == [("config", "create"), ("config", "inspect"),
+                                                                          ("config", "rm"), ("config", "create"),
+                                                                          ("config", "rm")]

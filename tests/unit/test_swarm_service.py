@@ -1,0 +1,199 @@
+"""The Swarm engine's pure parts: a spec as ``docker service create``/``update`` arguments
+(service.py), the plan as service commands (manager.plan_script), the facts a manager
+reports read back as the core's containers (facts.py), releases as configs (releases.py).
+Exact argv, as the host's commands are tested."""
+
+import base64
+import json
+import shlex
+
+import pytest
+
+from deployer.errors import DeployerError
+from deployer.model.plan import Action, CREATE, KEEP, RECREATE, REMOVE
+from deployer.model.state import InstanceState, ServiceState
+from deployer.remote.apply import Limits
+from deployer.swarm import releases, service
+from deployer.swarm.facts import ServiceFacts
+from deployer.swarm.manager import plan_script
+
+WEB = """\
+web:
+  image: team/web:2
+  cmd: [httpd, -f, -p, "8080"]
+  env: {GREETING: hello}
+  ports: ["80:8080"]
+"""
+POLICY = ["--update-order", "stop-first", "--update-failure-action", "rollback", "--update-monitor", "5s",
+          "--rollback-order", "stop-first", "--rollback-monitor", "5s"]
+
+
+def labels(spec, flag, release=None):
+    pairs = [("deployer.instance", "c1"), ("deployer.service", spec.service),
+             ("deployer.config-hash", spec.config_hash)]
+    pairs += [("deployer.release", str(release))] if release else []
+    return [arg for key, value in pairs for arg in (flag, f"{key}={value}")]
+
+
+def test_a_service_is_created_with_its_instance_s_name_labels_network_and_rollback_policy(render):
+    web = render(WEB)["web"]
+
+    assert service.create_args(web, 3) == [
+        "--detach", "--no-resolve-image", "--name", "c1_web", "--replicas", "1", "--endpoint-mode", "dnsrr",
+        *labels(web, "--label", 3), *labels(web, "--container-label"),
+        "--env", "GREETING=hello",
+        "--publish", "mode=host,target=8080,published=80,protocol=tcp",
+        "--network", "name=deployer-c1,alias=web.c1",
+        "--restart-condition", "any", "--init", *POLICY,
+        "team/web:2", "httpd", "-f", "-p", "8080",
+    ]
+
+
+def test_an_update_changes_only_what_differs_and_labels_the_new_release(render):
+    old = render(WEB)["web"]
+    new = render(WEB.replace("hello", "hi").replace("team/web:2", "team/web:3") + "  user: app\n")["web"]
+
+    assert service.update_args(old.to_dict(), new, 4) == [
+        "--detach", "--no-resolve-image", "--image", "team/web:3",
+        "--label-add", f"deployer.config-hash={new.config_hash}", "--label-add", "deployer.release=4",
+        "--container-label-add", f"deployer.config-hash={new.config_hash}",
+        "--env-add", "GREETING=hi",
+        "--restart-condition", "any", "--init=true", "--user", "app", *POLICY, "c1_web",
+    ]
+
+
+def test_an_update_resets_what_the_template_no_longer_sets_and_moves_changed_ports(render):
+    old = render(WEB + "  user: app\n  init: false\n")["web"]
+    new = render(WEB.replace('"80:8080"', '"8080"'))["web"]
+
+    args = service.update_args(old.to_dict(), new, 2)
+
+    assert args[args.index("--restart-condition"):-len(POLICY) - 1] == ["--restart-condition", "any", "--init=true",
+                                                                        "--user", ""]
+    assert args[args.index("--publish-rm"):args.index("--publish-rm") + 4] == [
+        "--publish-rm", "8080", "--publish-add", "mode=host,target=8080,protocol=tcp"]
+
+
+def test_a_wan_endpoint_is_published_on_every_address_of_the_node(render):
+    spec = render(WEB.replace('"80:8080"', '"0.0.0.0:80:8080/udp"'))["web"]
+
+    assert "mode=host,target=8080,published=80,protocol=udp" in service.create_args(spec, 1)
+
+
+def test_an_update_of_the_same_spec_forces_new_tasks(render):
+    web = render(WEB)["web"]
+
+    assert "--force" in service.update_args(web.to_dict(), web, 2)
+
+
+def test_the_command_reaches_docker_as_words_it_splits_back_exactly(render):
+    old = render(WEB)["web"]
+    new = render(WEB.replace('[httpd, -f, -p, "8080"]', """[sh, -c, "echo '$(id)' \\"; rm -rf /"]"""))["web"]
+
+    args = service.update_args(old.to_dict(), new, 2)
+
+    assert args[args.index("--args") + 1] == """sh -c 'echo '"'"'$(id)'"'"' "; rm -rf /'"""
+
+
+def test_the_monitor_period_covers_the_healthcheck_s_start_period_and_retries(render):
+    checked = render(WEB + "  healthcheck: {cmd: 'true', interval: 2s, retries: 4, start_period: 1m}\n")["web"]
+
+    assert service.monitor(checked) == 60 + 2 * 4 + 1
+    assert service.monitor(render(WEB)["web"]) == service.MIN_MONITOR
+
+
+@pytest.mark.parametrize("extra, said", [
+    ('  volumes: [/data]\n', "service web: volumes need the same directory on every node"),
+    ('  privileged: true\n', "service web: privileged has no meaning for a swarm service"),
+    ('  ports: ["127.0.0.1:80:8080"]\n', "service web: port '127.0.0.1:80:8080' names a host address"),
+])
+def test_what_a_service_cannot_be_is_an_error_naming_the_service(render, extra, said):
+    spec = render(WEB.replace('  ports: ["80:8080"]\n', "") + extra)["web"]
+
+    with pytest.raises(DeployerError) as error:
+        service.create_args(spec, 1)
+
+    assert said in str(error.value)
+
+
+LIMITS = Limits(health_timeout=60, min_uptime=1, history=5)
+
+
+def test_a_plan_compiles_to_service_commands_each_waiting_for_swarm(render):
+    specs = render(WEB + "worker: {image: team/worker}\nnew: {image: team/new}\n")
+    old = render(WEB.replace("hello", "hi"))["web"]
+    actions = [Action(REMOVE, "gone", "not in the template"), Action(RECREATE, "web", "env changed", specs["web"]),
+               Action(KEEP, "worker", "unchanged", specs["worker"]), Action(CREATE, "new", "new", specs["new"])]
+    recorded = {"web": ServiceState.of(old, "")}
+
+    lines = plan_script("c1", actions, recorded, LIMITS, 2, networks=("deployer-c1",))
+
+    assert [line.split()[0] for line in lines] == ["I=c1;", "dpl_swarm_network", "dpl_swarm_down", "dpl_swarm_update",
+                                                   "dpl_swarm_create"]
+    assert lines[1] == "dpl_swarm_network deployer-c1 --label deployer.instance=c1 deployer-c1 || exit 1"
+    assert lines[2] == "dpl_swarm_down gone c1_gone || exit 1"
+    assert lines[3].startswith("dpl_swarm_update web c1_web 70 --detach") and lines[3].endswith(" c1_web || exit 1")
+    assert lines[4].startswith("dpl_swarm_create new c1_new 70 5 --detach")
+
+
+def test_a_service_the_state_does_not_know_is_made_anew(render):
+    web = render(WEB)["web"]
+
+    lines = plan_script("c1", [Action(RECREATE, "web", "container differs", web)], {}, LIMITS, 2)
+
+    assert [line.split()[0] for line in lines[1:]] == ["dpl_swarm_down", "dpl_swarm_create"]
+
+
+def inspected(name, service, config_hash, replicas, update=None):
+    return {"Spec": {"Name": name, "Labels": {"deployer.service": service, "deployer.config-hash": config_hash,
+                                              "deployer.release": "2"},
+                     "Mode": {"Replicated": {"Replicas": replicas}},
+                     "TaskTemplate": {"ContainerSpec": {"Image": "team/web:2"}},
+                     "EndpointSpec": {"Ports": [{"Protocol": "tcp", "TargetPort": 8080, "PublishedPort": 80}]}},
+            "CreatedAt": "2026-12-02T04:00:00Z", **({"UpdateStatus": {"State": update}} if update else {})}
+
+
+def test_each_service_is_one_container_to_the_core_saying_where_its_tasks_run():
+    out = {"roots": "/s\n/v\n", "networks": "ingress\ndeployer-c1\nbridge\n",
+           "services": json.dumps([inspected("c1_web", "web", "abc", 2),
+                                   inspected("c1_db", "db", "def", 1, "updating")]),
+           "tasks": "c1_web.1 node-b Running 3 minutes ago\nc1_web.2 node-a Running 3 minutes ago\n"
+                    "c1_db.1 node-a Preparing 2 seconds ago\n"}
+
+    facts = ServiceFacts("c1", ("deployer-c1", "deployer-c1.db")).read(out, "mgr")
+
+    web, db = facts.containers
+    assert (web.name, web.running, web.status, web.config_hash, web.release, web.ports) == (
+        "c1.web", True, "2/2 running on node-a, node-b", "abc", 2, ("*:80->8080/tcp",))
+    assert (db.name, db.running, db.status) == ("c1.db", False, "0/1 running, update updating")
+    assert facts.networks == {"deployer-c1"} and facts.state is None and facts.images == {}
+
+
+def test_docker_output_that_is_not_json_is_an_error_naming_the_manager():
+    out = {"roots": "/s\n/v\n", "networks": "", "services": "Error: no"}
+
+    with pytest.raises(DeployerError) as error:
+        ServiceFacts("c1").read(out, "root@mgr:22")
+
+    assert "root@mgr:22" in str(error.value) and "docker service inspect" in str(error.value)
+
+
+def test_a_release_config_holds_the_entry_and_the_state_and_reads_back_in_order():
+    state = InstanceState("c1", "shop.yaml", 2, "2026-12-02T04:00:00Z", "ops@laptop", variables={"v": "it's"})
+    line = releases.record(state, {"release": 2, "template_text": "web: {}"}, history=5)
+    data = json.loads(shlex.split(line)[3])
+    configs = [{"Spec": {"Labels": {"deployer.at": str(at), "deployer.instance": "c1"},
+                         "Data": base64.b64encode(json.dumps(d).encode()).decode()}}
+               for at, d in ((20, data), (10, {"state": None, "entry": {"release": 0}}))]
+
+    assert line.startswith("dpl_swarm_record 1 5 ") and line.endswith(" || exit 1")
+    (_, _, attempt), (_, _, kept) = releases.releases(json.dumps(configs), "mgr")
+    assert releases.state(kept, "mgr") == state and releases.entry(kept, "mgr")["template_text"] == "web: {}"
+    assert releases.state(attempt, "mgr") is None
+
+
+def test_a_config_that_is_not_a_release_is_an_error_naming_it():
+    with pytest.raises(DeployerError) as error:
+        releases.entry('{"other": 1}', "mgr: the release config of c1")
+
+    assert "corrupt release config" in str(error.value) and "the release config of c1" in str(error.value)
