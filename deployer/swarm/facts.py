@@ -35,7 +35,7 @@ class ServiceFacts:
         """Facts from the script's sections (``out``), on the manager ``host``."""
         roots = Roots(*out["roots"].splitlines())
         where = f"{host}: the release config of {self.instance}"
-        state = releases.state(out["release"], where) if "release" in out else None
+        state = releases.state(out["stated"], where) if "stated" in out else None
         try:
             services = json.loads(out["services"] or "[]")
             running = _tasks(out.get("tasks", ""))

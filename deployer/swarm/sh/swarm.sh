@@ -198,12 +198,12 @@ dpl_swarm_newest() {
 }
 
 # dpl_swarm_state: the newest release of instance $I that says what runs (a config the
-# cluster keeps, so any manager answers), marked `release`; nothing when it has none
+# cluster keeps, so any manager answers), marked `stated` (`release` is the release commands' output); nothing when it has none
 dpl_swarm_state() {
   local id
   id=$(dpl_swarm_newest deployer.state) || return 1
   if [ -n "$id" ]; then
-    dpl_mark release
+    dpl_mark stated
     docker config inspect --format '{{printf "%s" .Spec.Data}}' "$id" || return 1
   fi
 }
