@@ -123,6 +123,11 @@ class Manager(Host):
         out = self._script(f"{about(instance)}\ndpl_swarm_releases dpl_swarm_configs || exit 1", instance, self.FACTS)
         return releases.releases(out["releases"], self.name)
 
+    def _start(self, boundary, body, uses=(), text=None):
+        """Every script first makes sure the host is a swarm manager: else one clear error."""
+        uses = tuple(dict.fromkeys((SOURCE, *uses)))
+        return super()._start(boundary, f"dpl_swarm_manager || exit 1\n{body}", uses, text)
+
     def destroy(self, instance, volumes, who, lock_wait):
         """Remove the instance's services, networks, configs, secrets and state; False,
         having changed nothing, when the swarm has none of them."""

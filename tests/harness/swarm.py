@@ -62,9 +62,12 @@ def _ip(*args):
 
 
 def _subnet():
-    """A 10.231.N.0/24 on no interface of the host (the host gets .1, the nodes .2, .3)."""
+    """A 10.231.N.0/24 on no interface of the host (the host gets .1, the nodes .2, .3),
+    looked for from a place of this process's own, so that two swarms started at once
+    (two test runs) do not both take the first free one."""
     used = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=True).stdout
-    return next(f"10.231.{n}" for n in range(1, 250) if f"10.231.{n}." not in used)
+    numbers = [(os.getpid() + i) % 249 + 1 for i in range(249)]
+    return next(f"10.231.{n}" for n in numbers if f"10.231.{n}." not in used)
 
 
 class Wiring:

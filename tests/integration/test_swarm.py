@@ -255,3 +255,10 @@ def test_v_shows_each_service_command_with_secrets_masked(swarm, swarm_cli, inst
     assert "docker service create" in shown.stderr + shown.stdout
     assert secret not in shown.stderr + shown.stdout
     assert env(services(swarm, instance)[f"{instance}_worker"])["TOKEN"] == secret
+
+
+def test_a_host_whose_engine_is_no_swarm_manager_is_one_clear_error(deployer_cli, instance):
+    refused = deployer_cli("--engine", "swarm", "status", instance, check=False)
+
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "this host's Docker engine is no swarm manager (deployer.engine swarm)" in refused.stderr

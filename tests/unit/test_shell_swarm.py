@@ -12,6 +12,7 @@ USES = (SOURCE,)
 RUNNING = "service ps --filter desired-state=running --format {{.CurrentState}} c1_web"
 ERRORS = "service ps --no-trunc --format {{.Error}} c1_web"
 UPDATE_STATUS = "service inspect --format {{with .UpdateStatus}}* c1_web"
+MANAGER = "info --format {{.Swarm.ControlAvailable}} {{.Swarm.NodeID}}"
 LOCK = "deployer-lock-" + hashlib.sha256(b"c1").hexdigest()[:16]
 
 
@@ -135,11 +136,12 @@ def test_a_release_is_a_config_of_the_instance_and_only_the_newest_are_kept_with
 
 
 def lock(wait=2):
-    return call("dpl_swarm_lock", wait, "ops@laptop") + " || exit 1\necho held"
+    """The lock taken as a manager's script takes it (its node id first)."""
+    return "dpl_swarm_manager || exit 1\n" + call("dpl_swarm_lock", wait, "ops@laptop") + " || exit 1\necho held"
 
 
 def test_the_lock_is_a_config_only_one_manager_can_create_removed_when_the_script_ends(shell):
-    shell.docker.answer("info --format {{.Swarm.NodeID}}", "node-a\n")
+    shell.docker.answer(MANAGER, "true node-a\n")
 
     ran = shell.run(lock(), USES)
 
@@ -150,7 +152,7 @@ def test_the_lock_is_a_config_only_one_manager_can_create_removed_when_the_scrip
 
 
 def test_a_lock_held_elsewhere_is_waited_for_then_named(shell):
-    shell.docker.answer("info --format {{.Swarm.NodeID}}", "node-a\n")
+    shell.docker.answer(MANAGER, "true node-a\n")
     shell.docker.fail(f"config create --label deployer.lock=c1 {LOCK} -", stderr="Error: config already exists\n")
     shell.docker.answer(f"config inspect --format * {LOCK}", "node-b 42 99 ci@runner since 2026-12-02T04:00:00Z")
     shell.docker.answer("node inspect --format {{.Status.State}} node-b", "ready\n")
@@ -163,7 +165,7 @@ def test_a_lock_held_elsewhere_is_waited_for_then_named(shell):
 
 
 def test_a_lock_whose_holder_is_gone_is_taken_over(shell):
-    shell.docker.answer("info --format {{.Swarm.NodeID}}", "node-a\n")
+    shell.docker.answer(MANAGER, "true node-a\n")
     shell.docker.fail(f"config create --label deployer.lock=c1 {LOCK} -", stderr="Error: config already exists\n",
                       nth=1)
     gone = "node-a 999999999 1 ci@runner since then"  # a process of this node that no longer runs
@@ -175,3 +177,12 @@ def test_a_lock_whose_holder_is_gone_is_taken_over(shell):
     assert [c[:2] for c in shell.docker.calls() if c[0] == "config"] == [("config", "create"), ("config", "inspect"),
                                                                           ("config", "rm"), ("config", "create"),
                                                                           ("config", "rm")]
+
+
+def test_a_host_that_is_no_manager_is_said_so(shell):
+    shell.docker.answer(MANAGER, "false \n")
+
+    ran = shell.run(lock(), USES)
+
+    assert ran.exited == 1 and "no swarm manager" in ran.error.message
+    assert [c[0] for c in shell.docker.calls()] == ["info"]

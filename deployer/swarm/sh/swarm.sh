@@ -4,6 +4,20 @@
 # Every step waits for Swarm to say how it ended: docker's own wait reports an update that
 # rolled back as converged.
 
+# dpl_swarm_manager: whether this host's engine is a swarm manager (every script asks first),
+# its node id kept script-wide in dpl_swarm_node
+dpl_swarm_manager() {
+  local manager
+  read -r manager dpl_swarm_node <<EOT
+$(docker info --format '{{.Swarm.ControlAvailable}} {{.Swarm.NodeID}}' 2>/dev/null)
+EOT
+  if [ "$manager" != true ]; then
+    echo "deployer: this host's Docker engine is no swarm manager (deployer.engine swarm): run docker swarm init" \
+      "there, or go through a manager" >&2
+    return 1
+  fi
+}
+
 # dpl_swarm_facts: the facts of instance $I (swarm/facts.py reads them): the roots, its
 # newest release that says what runs (dpl_swarm_state), its services (one docker service
 # inspect), their tasks meant to run (a line each: SERVICE.SLOT NODE STATE...), and the
@@ -239,14 +253,14 @@ dpl_swarm_record() {
 
 # dpl_swarm_lock WAIT WHO: hold instance $I's lock across the cluster until this script ends,
 # however it ends but SIGKILL: a config only one manager can create (deployer-lock-HASH),
-# saying who holds it (node, process, start time, WHO). A holder that is gone (a process of
-# this node that no longer runs, or a node that is down) leaves a stale lock, taken over;
-# a waiter waits up to WAIT seconds (a mark a second), then names the holder
+# saying who holds it (node, after dpl_swarm_manager; process, start time, WHO). A holder
+# that is gone (a process of this node that no longer runs, or a node that is down) leaves
+# a stale lock, taken over; a waiter waits up to WAIT seconds (a mark a second), then names
+# the holder
 dpl_swarm_lock() {
-  local name node me err holder_node pid start holder waited=0 takeovers=0
+  local name me err holder_node pid start holder waited=0 takeovers=0
   name="deployer-lock-$(printf '%s' "$I" | sha256sum | cut -c1-16)"
-  node=$(docker info --format '{{.Swarm.NodeID}}') || return 1
-  me="$node $$ $(cut -d' ' -f22 /proc/$$/stat) $2 since $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  me="$dpl_swarm_node $$ $(cut -d' ' -f22 /proc/$$/stat) $2 since $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   trap 'exit 129' HUP
   trap 'exit 130' INT
   trap 'exit 143' TERM
@@ -255,7 +269,7 @@ dpl_swarm_lock() {
     read -r holder_node pid start holder <<EOT
 $(docker config inspect --format '{{printf "%s" .Spec.Data}}' "$name" 2>/dev/null)
 EOT
-    if [ "$takeovers" -lt 3 ] && dpl_swarm_gone "$node" "$holder_node" "$pid" "$start"; then
+    if [ "$takeovers" -lt 3 ] && dpl_swarm_gone "$dpl_swarm_node" "$holder_node" "$pid" "$start"; then
       docker config rm "$name" >/dev/null 2>&1
       takeovers=$((takeovers + 1))
       continue
