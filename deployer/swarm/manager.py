@@ -128,9 +128,10 @@ class Manager(Host):
         uses = tuple(dict.fromkeys((SOURCE, *uses)))
         return super()._start(boundary, f"dpl_swarm_manager || exit 1\n{body}", uses, text)
 
-    def destroy(self, instance, volumes, who, lock_wait):
+    def destroy(self, instance, volumes, who, lock_wait, routes=()):
         """Remove the instance's services, networks, configs, secrets and state; False,
-        having changed nothing, when the swarm has none of them."""
+        having changed nothing, when the swarm has none of them. (``routes``: a swarm
+        has none yet: a route is refused at deploy.)"""
         body = (f"{about(instance)}\n{assign(DPL_HEALTH_TIMEOUT=int(self.settings.health_timeout))}\n"
                 f"{call('dpl_swarm_destroy', int(lock_wait), who)} || exit 1")
         return "missing" not in self._script(body, instance, self.FACTS)
