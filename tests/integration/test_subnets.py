@@ -1,5 +1,5 @@
 """Past Docker's address pools (README, "Address space"): on an engine whose pools hold one
-bridge network, a second and third network of deployer's still come, each on a /24 of
+bridge network, the next networks of deployer's still come, each on a /24 of
 ``deployer.subnets`` no other network has, and the instance works on them."""
 
 import subprocess
@@ -7,18 +7,9 @@ import subprocess
 import pytest
 from harness import HarnessError, engines, sshd
 from support import GET
+from test_isolation import SHOP  # db and admin register endpoints, app exposes db's
 
 SUBNETS = "10.212.0.0/16"  # apart from the range the main engine's networks may take
-SHOP = """\
-db:
-  image: local/busybox
-  cmd: [sh, -c, 'mkdir -p /www && echo "db of {instance}" > /www/index.html && exec httpd -f -p 8080 -h /www']
-  register: {8080: web}
-app:
-  image: local/busybox
-  cmd: sleep 3600
-  expose: {"db:web": DB_ADDR}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +35,8 @@ def test_networks_past_the_engines_pools_take_free_subnets_of_the_setting(small_
     names = docker("network", "ls", "--filter", "label=deployer.instance", "--format", "{{.Name}}").stdout.split()
     subnets = {name: docker("network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
                             name).stdout.strip() for name in names}
-    assert sorted(names) == ["deployer-sa", "deployer-sa.db", "deployer-sb", "deployer-sb.db"]
-    assert sorted(subnets.values()) == ["10.212.0.0/24", "10.212.1.0/24", "10.212.2.0/24", "10.213.0.0/24"], subnets
+    assert sorted(names) == [f"deployer-{i}{s}" for i in ("sa", "sb") for s in ("", ".admin", ".db")]
+    assert sorted(subnets.values()) == [f"10.212.{n}.0/24" for n in range(5)] + ["10.213.0.0/24"], subnets
     for instance in ("sa", "sb"):
         got = docker("exec", f"{instance}.app", "sh", "-c", GET, "get", f"db.{instance}:8080", "2")
         assert got.stdout == f"db of {instance}\n", got.stderr
