@@ -329,3 +329,25 @@ def test_a_request_begun_before_its_route_moved_finishes_on_the_old_container(cl
 
     assert "recreate" in deployed.stdout
     assert answers == [(200, "slow 1\n")] and client.get() == (200, f"{a} 2\n")
+
+
+def test_a_failing_release_command_never_moves_the_route_and_fails_no_request(cli, names, router, tmp_path):
+    """Issue 18 through the router: the release command runs in the new spec before any of
+    web's containers is replaced; when it fails, the route stays on the old container."""
+    template = tmp_path / "shop.yaml"
+    template.write_text(SHOP.replace('  env: {VERSION: "{version}"}\n', '  env: {VERSION: "{version}"}\n'
+                                     '  release: [sh, -c, \'echo "migrating to $VERSION"; [ "$VERSION" != 3 ]\']\n'))
+    a = names()
+    client = serving(cli, router, template, a)
+
+    with steady(client) as seen:
+        time.sleep(0.5)
+        refused = cli("deploy", template, "--instance", a, "--var", "version=3")
+        after = client.get()
+        time.sleep(0.5)
+
+    assert refused.returncode == 1, refused.stderr
+    assert "the release command of web failed (exit code 1): none of its containers was replaced" in refused.stderr
+    assert "migrating to 3" in refused.stderr
+    assert failed(seen) == [] and len(seen) > 10, seen[-5:]
+    assert after == (200, f"{a} 1\n") and {body for _, body in seen} == {f"{a} 1\n"}
