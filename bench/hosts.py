@@ -17,7 +17,8 @@ from harness import HarnessError, engines, processes, sshd
 from harness.engines import IMAGE
 
 from bench.scenarios import SSHD_OPTIONS
-from bench.tools import DEPLOY_TIMEOUT, PEERS, ToolFailed, last_line, one_line, run, template_text
+from bench.tools import (DEPLOY_TIMEOUT, PEERS, ToolFailed, labelled_networks_remove, last_line, one_line, run,
+                         template_text)
 
 HOSTS = 10  # the "10 hosts deployed in parallel cost at most 1.5x one host"
 MIN_HOSTS = 4  # with fewer hosts up than this, the row is not measured
@@ -113,10 +114,7 @@ class Fleet:
         for process in removing:
             process.wait()
         for host, env in self.members:
-            networks = subprocess.run(["docker", "network", "ls", "-q", "--filter", f"label=deployer.instance={instance}"],
-                                      env=env, capture_output=True, text=True).stdout.split()
-            if networks:
-                subprocess.run(["docker", "network", "rm", *networks], env=env, capture_output=True)
+            labelled_networks_remove(f"deployer.instance={instance}", env)
             shutil.rmtree(host.state_dir / "instances" / instance, ignore_errors=True)
             shutil.rmtree(host.volume_dir / instance, ignore_errors=True)
 

@@ -85,16 +85,25 @@ def run(argv, env=None, input=None, cwd=None, timeout=DEPLOY_TIMEOUT):
 def docker_remove(names=(), label=None, networks=()):
     """Remove containers (by name, or by label) and networks (by name, or by label: deployer's
     networks of an instance) on the local engine; untimed."""
-    ids, networks = list(names), list(networks)
+    ids = list(names)
     if label:
         ids += subprocess.run(["docker", "ps", "-aq", "--filter", f"label={label}"],
                               capture_output=True, text=True).stdout.split()
-        networks += subprocess.run(["docker", "network", "ls", "-q", "--filter", f"label={label}"],
-                                   capture_output=True, text=True).stdout.split()
     if ids:
         subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+    if label:
+        labelled_networks_remove(label)
     for network in networks:
         subprocess.run(["docker", "network", "rm", network], capture_output=True)
+
+
+def labelled_networks_remove(label, env=None):
+    """Remove an engine's networks with this label (deployer's networks of an instance), once
+    their containers are gone; untimed."""
+    ids = subprocess.run(["docker", "network", "ls", "-q", "--filter", f"label={label}"],
+                         env=env, capture_output=True, text=True).stdout.split()
+    if ids:
+        subprocess.run(["docker", "network", "rm", *ids], env=env, capture_output=True)
 
 
 @dataclasses.dataclass
