@@ -207,7 +207,8 @@ def test_tls_off_serves_plain_http_and_acme_names_its_email():
 def test_the_router_publishes_its_ports_and_is_replaced_when_it_should_run_otherwise():
     args = INTERNAL.run_args()
 
-    assert args[:3] == ["-d", "--name", "deployer-router"] and "8443:8443" in args and "8080:8080" in args
+    assert args[:5] == ["--dpl-sysctl", "net.ipv4.tcp_migrate_req=1", "-d", "--name", "deployer-router"]
+    assert "8443:8443" in args and "8080:8080" in args
     assert args[args.index("--network") + 1] == "deployer-router"
     assert "8443:8443" not in Settings(router_tls="off", router_https_port=8443).router.run_args()
     assert Settings(router_image="caddy:2.7").router.digest != Settings().router.digest

@@ -139,6 +139,15 @@ def test_the_router_is_started_on_its_own_network_when_there_is_none_and_joins_t
     assert (shell.state_dir / "router" / "caddy.json").read_text() == "{}"
 
 
+def test_the_router_gets_the_sysctls_this_kernel_has_and_not_the_others(shell, curl):
+    body = call("dpl_router_up", "{}", "abc", "--dpl-sysctl", "net.ipv4.ip_forward=1", "--dpl-sysctl",
+                "net.ipv4.no_such_knob=1", "-d", "--name", "deployer-router", "local/caddy")
+
+    assert shell.run(body, USES).exited == 0
+    run = next(c for c in shell.docker.calls() if c[:1] == ("run",))
+    assert run[3:] == ("--sysctl", "net.ipv4.ip_forward=1", "-d", "--name", "deployer-router", "local/caddy")
+
+
 def test_a_router_running_as_it_should_is_kept_and_joins_only_the_networks_it_lacks(shell, curl):
     shell.docker.container("deployer-router")
     shell.docker.answer("container inspect --format {{index .Config.Labels*",

@@ -33,15 +33,19 @@ dpl_routed_states() {
   docker ps -a --filter label=deployer.route --format '{{.Names}} {{.State}} {{.Status}}'
 }
 
-# dpl_router_up CONFIG DIGEST [--dpl-join NETWORK]... RUN-ARGS...: the router runs as RUN-ARGS
-# say, with $S/router mounted (one labelled with another DIGEST or mounting another
-# directory, or gone, is replaced; one stopped starts), with the config CONFIG (rendered
-# from the table as it is: loaded when it changed, or the router started), and joins each
-# NETWORK
+# dpl_router_up CONFIG DIGEST [--dpl-join NETWORK]... [--dpl-sysctl NAME=VALUE]... RUN-ARGS...:
+# the router runs as RUN-ARGS say, with $S/router mounted and each sysctl this kernel has
+# (one labelled with another DIGEST or mounting another directory, or gone, is replaced;
+# one stopped starts), with the config CONFIG (rendered from the table as it is: loaded
+# when it changed, or the router started), and joins each NETWORK
 dpl_router_up() {
-  local config="$1" digest="$2" joins='' join now load=1
+  local config="$1" digest="$2" joins='' join now load=1 sysctls=''
   shift 2
   while [ "$1" = --dpl-join ]; do joins="$joins $2"; shift 2; done
+  while [ "$1" = --dpl-sysctl ]; do
+    if [ -e "/proc/sys/$(printf '%s' "${2%%=*}" | tr . /)" ]; then sysctls="$sysctls --sysctl $2"; fi
+    shift 2
+  done
   mkdir -p "$S/router" && chmod 700 "$S/router" || return 1
   if [ "$(cat "$S/router/caddy.json" 2>/dev/null)" = "$(printf '%s' "$config")" ]; then load=0; fi
   [ "$load" = 0 ] || dpl_put "$S/router/caddy.json" "$config" || return 1
@@ -53,7 +57,8 @@ dpl_router_up() {
       load=1
       docker rm -f deployer-router >/dev/null 2>&1
       dpl_network --label deployer.router=network deployer-router || return 1
-      dpl_launch run -v "$S/router:/deployer" "$@" ||
+      # shellcheck disable=SC2086 # (a sysctl's NAME=VALUE has no blank: route.py)
+      dpl_launch run -v "$S/router:/deployer" $sysctls "$@" ||
         { echo "deployer: the router could not start (its image is the setting deployer.router.image)" >&2; return 1; } ;;
   esac
   now=$(docker container inspect --format '{{range $name, $_ := .NetworkSettings.Networks}} {{$name}}{{end}} ' deployer-router) || return 1
