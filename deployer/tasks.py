@@ -14,6 +14,7 @@ Settings are read with fallbacks, so tasks imported flat (without this module's
 collection and its defaults) still work.
 """
 
+import secrets
 import shlex
 import sys
 from contextlib import contextmanager
@@ -186,8 +187,18 @@ def logs(c, instance, service=None, follow=False, tail=None):
                                                "command": "the command, as one string, or after --"})
 def run_once(c, instance, service, command=None):
     """Run a one-off container of a service (its image, env, volumes); exit code passes through."""
-    _attached(c, instance, service, command,
-              lambda spec, tty, words: ["docker", "run", *tty, *spec.one_off_args(words, SECRETS_FD)], True)
+    _attached(c, instance, service, command, _one_off, True)
+
+
+def _one_off(spec, tty, words):
+    """(argv, created) of a one-off: ``docker run``; or, when it joins networks besides its
+    instance's (another instance's service it exposes), created under a name of its own,
+    joined to them, then ``docker start``-ed attached: it never runs without them."""
+    args = [*tty, *spec.one_off_args(words, SECRETS_FD)]
+    if not spec.one_off_joins:
+        return ["docker", "run", *args], ()
+    name = f"{spec.name}.run-{secrets.token_hex(3)}"
+    return ["docker", "start", "-a", *(["-i"] if tty else []), name], [*spec.one_off_joins, "--name", name, *args]
 
 
 @classic.after_dashes("command")
@@ -195,11 +206,13 @@ def run_once(c, instance, service, command=None):
                                                 "command": "the command, as one string, or after -- (default: sh)"})
 def exec_in(c, instance, service, command=None):
     """Run a command inside the service's running container (default: a shell)."""
-    _attached(c, instance, service, command, lambda spec, tty, words: ["docker", "exec", *tty, spec.name, *(words or ["sh"])])
+    _attached(c, instance, service, command,
+              lambda spec, tty, words: (["docker", "exec", *tty, spec.name, *(words or ["sh"])], ()))
 
 
 def _attached(c, instance, service, command, argv, one_off=False):
-    """Run ``argv(spec, tty_flags, command_words)`` for one service with the user's terminal,
+    """Run ``argv(spec, tty_flags, command_words)`` (the command, and the arguments of a
+    container to create first: Host.attach's ``created``) for one service with the user's terminal,
     or with the pipe or file given as stdin (``psql < dump.sql``); its exit code is ours.
     ``one_off``: a new container of the service (run): its secrets reach it on SECRETS_FD,
     and the volumes it mounts are checked first (Host.attach)."""
@@ -213,7 +226,8 @@ def _attached(c, instance, service, command, argv, one_off=False):
         words = shlex.split(command or "")  # given after ``--``: as the user quoted it (classic.py)
         volumes = spec.host_dirs if one_off else ()
         flags = ["-it"] if tty else ["-i"] if stdin else []
-        _exit(host.attach(argv(spec, flags, words), tty, hidden, instance, volumes, stdin=stdin))
+        command, created = argv(spec, flags, words)
+        _exit(host.attach(command, tty, hidden, instance, volumes, stdin=stdin, created=created))
 
 
 def _control(verb, doc):

@@ -99,6 +99,12 @@ class ContainerSpec:
         break (its format is a line per variable; those stay ``-e``)."""
         return {k: v for k, v in self.env if k in self.secrets and "\n" not in v and "\r" not in v}
 
+    @property
+    def one_off_joins(self):
+        """The ``--dpl-join NETWORK=`` arguments (network.sh, dpl_created) of a one-off: the
+        networks it joins besides its instance's, without the service's aliases."""
+        return [arg for net, _ in self.joins for arg in ("--dpl-join", f"{net}=")]
+
     def one_off_args(self, argv, env_file=None):
         """``docker run`` arguments of a one-off container: the service's image, env,
         volumes and options, no ports, no restart, removed when done; labelled apart so

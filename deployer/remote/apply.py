@@ -181,7 +181,8 @@ def _release(spec, command, seconds, boundary):
     """The line running a service's release command: a one-off container of its new spec,
     as ``run`` starts one (its secrets in an env file, as ``_run`` gives them)."""
     args = spec.one_off_args(command, SECRETS_FD if spec.hidden_env() else None)
-    return _secreted(call("dpl_release", spec.service, int(seconds), *args), spec.hidden_env(), boundary)
+    line = call("dpl_release", spec.service, int(seconds), *spec.one_off_joins, *args)
+    return _secreted(line, spec.hidden_env(), boundary)
 
 
 def _secreted(line, hidden, boundary, then="|| exit 1"):

@@ -85,7 +85,7 @@ class Host:
         """The host as the user named it (``{host}`` in templates); the machine's name locally."""
         return getattr(self.context, "host", None) or socket.gethostname()
 
-    def attach(self, argv, tty, hidden=None, instance=None, volumes=(), reads_stdin=True, stdin=None):
+    def attach(self, argv, tty, hidden=None, instance=None, volumes=(), reads_stdin=True, stdin=None, created=()):
         """Run one command with the user's terminal attached (logs, run, exec); its exit code
         (conceal() its secrets first: -v shows the command).
 
@@ -97,20 +97,25 @@ class Host:
         them to a 0600 file in the instance's directory first, and the command opens it
         and removes it before it runs, so no secret is in any process's arguments.
         ``volumes``: the host directories the command mounts, checked first (guard.sh).
+        ``created``: dpl_created's arguments (network.sh) of the container the command starts,
+        created and joined to its networks first.
         Without a terminal, on a remote host, the command ends with its client (tied.sh;
         ``reads_stdin``: it reads the client's stdin, so only the client's end can tell).
         Locally it is in the client's process group, which a terminal's signals reach.
         """
         tied = not tty and not isinstance(self.runner, LocalRunner)
         command = f"dpl_tied {'parent' if reads_stdin else 'stdin'} {join(argv)}" if tied else join(argv)
+        command = f"{'exec ' if tty else ''}{command}"
+        if created:
+            command = f"{call('dpl_created', *created)} >/dev/null && {command}"
         if hidden:
             body = (f'{about(instance)}; F="$D/run.{secrets.token_hex(8)}.env"\n'
                     f'dpl_put "$F" {q(env_file(hidden))} || exit 1\ndpl_mark file; printf \'%s\\n\' "$F"')
             path = q(self._script(body, instance)["file"].strip())
-            command = f"exec {SECRETS}<{path} && rm -f {path} && {'exec ' if tty else ''}{command}"
+            command = f"exec {SECRETS}<{path} && rm -f {path} && {command}"
         if volumes:
             command = f"{_guarded(volumes)} || exit 1\n{command}"
-        command = source("guard") + (source("tied") if tied else "") + command
+        command = source("guard") + (source("tied") if tied else "") + (source("network") if created else "") + command
         self.report("run", *argv)  # -v shows it, as the commands scripts note
         if tty or stdin is None:
             return self.context.run(command, pty=tty, warn=True, in_stream=None if tty else False).exited

@@ -95,6 +95,24 @@ def test_a_one_off_joins_its_instances_network(deployer_cli, tmp_path, unique_in
     assert ran.returncode == 0 and ran.stdout == f"db of {unique_instance}\n"
 
 
+def test_a_one_off_and_a_release_command_reach_the_endpoint_of_another_instance_their_service_exposes(
+        deployer_cli, tmp_path, unique_instance, other_instance):
+    shop, blog = unique_instance, other_instance
+    (tmp_path / "shop.yaml").write_text(SHOP)
+    deployer_cli("deploy", tmp_path / "shop.yaml", "--instance", shop, check=True)
+    client = tmp_path / "blog.yaml"
+    fetch_db = json.dumps(['sh', '-c', 'set -- "$DB_ADDR" 2\n' + GET])
+    client.write_text(f'web:\n  image: local/busybox\n  cmd: sleep 3600\n  expose: {{"{shop}/db:web": DB_ADDR}}\n'
+                      f'  release: {fetch_db}\n')
+
+    deployed = deployer_cli("deploy", client, "--instance", blog, check=True)
+    ran = deployer_cli("run", blog, "web", "--", "sh", "-c", 'set -- "$DB_ADDR" 2\n' + GET)
+
+    assert f"web release | db of {shop}" in deployed.stderr
+    assert ran.returncode == 0 and ran.stdout == f"db of {shop}\n"
+    assert docker("ps", "-aq", "--filter", f"label=deployer.one-off={blog}").stdout == ""  # (--rm: gone)
+
+
 def test_destroy_removes_the_instances_networks(deployer_cli, tmp_path, unique_instance, other_instance):
     shop, blog = unique_instance, other_instance
     (tmp_path / "shop.yaml").write_text(SHOP)

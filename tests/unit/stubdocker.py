@@ -98,7 +98,7 @@ class StubDocker:
 
     def log(self, skip=("container inspect", "logs")):
         """The calls in short: ``run NAME`` for a ``docker run`` (``run one-off WORD``
-        for a one-off: its command's last word), ``container inspect NAME``
+        for a one-off: its command's last word; ``create`` likewise), ``container inspect NAME``
         whatever the format, the others as they were; without those starting with ``skip``
         (the questions a script asks)."""
         short = [_short(call) for call in self.calls()]
@@ -115,8 +115,8 @@ class StubDocker:
 
 
 def _short(call):
-    if call[:1] == ("run",) and "--name" not in call:
-        return f"run one-off {call[-1]}"
+    if call[:1] in (("run",), ("create",)) and "--name" not in call:
+        return f"{call[0]} one-off {call[-1]}"
     if call[:1] in (("run",), ("create",)):
         return f"{call[0]} {call[call.index('--name') + 1]}"
     if call[:2] == ("container", "inspect"):

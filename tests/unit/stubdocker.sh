@@ -19,7 +19,8 @@
 #
 # Without a rule, run / create / rename / start / stop / restart / rm / container inspect act on
 # containers/ as docker does (a name is unique, a missing container is an error, except to
-# rm -f); a run without --name (a one-off, --rm) ends at once, leaving nothing; ps prints
+# rm -f); a run without --name (a one-off, --rm) ends at once, leaving nothing (created, it is
+# named by its id until started); ps prints
 # nothing, inspect `[]`, and anything else succeeds saying nothing.
 # Calls are handled one at a time (a flock), so concurrent calls (jobs in the background)
 # each see the last one's outcome.
@@ -89,10 +90,10 @@ case "$1" in
       case "$option" in --name) name=$arg ;; --env-file) env_file=$arg ;; esac
       option=$arg
     done
-    if [ -z "$name" ]; then exit 0; fi
-    if has "$name"; then in_use "$name"; exit 125; fi
+    if [ -z "$name" ] && [ "$1" = run ]; then exit 0; fi
+    if [ -n "$name" ] && has "$name"; then in_use "$name"; exit 125; fi
     count runs
-    id="new$n"
+    id="new$n" name=${name:-new$n}
     if [ -n "$env_file" ]; then cat "$env_file" >"$top/env/$id" || exit 125; fi
     if [ "$1" = run ]; then echo "$id running" >"$top/containers/$name"; else echo "$id created" >"$top/containers/$name"; fi
     echo "$id"
@@ -103,11 +104,12 @@ case "$1" in
     mv "$top/containers/$2" "$top/containers/$3"
     ;;
   start | stop | restart)
-    verb=$1 code=0
+    verb=$1 code=0 ran=running
     shift
     for ref; do
+      case "$ref" in -a) ran=exited; continue ;; -*) continue ;; esac  # (attached: it ran to its end)
       if name=$(named "$ref"); then
-        if [ "$verb" = stop ]; then status "$name" exited; else status "$name" running; fi
+        if [ "$verb" = stop ]; then status "$name" exited; else status "$name" "$ran"; fi
         echo "$ref"
       else
         no_such "$ref" || code=1

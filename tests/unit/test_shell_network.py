@@ -32,7 +32,7 @@ def test_a_container_that_cannot_join_a_network_is_never_started(shell):
 
     ran = shell.run(call("dpl_run", "--dpl-join", "deployer-shop.db=", *RUN))
 
-    assert ran.exited == 1 and "start new1" not in shell.docker.log()
+    assert ran.exited == 1 and "start new1" not in shell.docker.log() and shell.docker.containers() == {}
     assert "network deployer-shop.db not found" in ran.stderr
 
 

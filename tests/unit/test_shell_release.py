@@ -56,3 +56,23 @@ def test_each_line_reaches_the_client_as_it_comes_and_the_end_is_marked(shell):
     assert (service, code, len(stamps)) == ("web", "0", 2)
     (release,) = shell.docker.calls()
     assert release[:2] == ("run", "--cidfile") and release[3:] == ("--rm", "team/app", *hostile)
+
+
+def test_a_release_joining_another_instances_network_is_created_joined_then_started_attached(shell):
+    shell.instance_dir.mkdir(parents=True)  # (a deploy's made it: the container's id is kept there)
+
+    ran = shell.run(call("dpl_release", "web", 600, "--dpl-join", "deployer-shop.db=", "--rm", "team/app", "migrate"))
+
+    assert ran.exited == 0 and ran.marks("released")[0][:2] == ("web", "0")
+    assert shell.docker.log() == [
+        "create one-off migrate", "network connect deployer-shop.db new1", "start -a new1"]
+
+
+def test_a_release_that_cannot_join_its_network_runs_nothing_and_says_so(shell):
+    shell.instance_dir.mkdir(parents=True)
+    shell.docker.fail("network connect *", stderr="Error response from daemon: network deployer-shop.db not found\n")
+
+    ran = shell.run(call("dpl_release", "web", 600, "--dpl-join", "deployer-shop.db=", "--rm", "team/app", "migrate"))
+
+    assert ran.exited == 1 and "the release command of web could not start" in ran.stderr
+    assert "start -a new1" not in shell.docker.log() and shell.docker.containers() == {}

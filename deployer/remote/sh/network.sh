@@ -1,7 +1,26 @@
 # shellcheck shell=sh
 # Networks: each instance's private network and its services' networks (model/network.py
 # names them), made when a deploy or a build first needs them, made anew when the engine
-# lost one, removed with the instance.
+# lost one, removed with the instance; a container joining several of them.
+
+# dpl_created [--dpl-join NETWORK=ALIAS]... CREATE-ARGS...: docker create, then the container
+# joins each NETWORK (under ALIAS, if any) before anything starts it, so it never runs
+# without them (docker run takes one network before API 1.44); prints its id. One that
+# cannot join is removed again.
+dpl_created() {
+  local joins='' join id
+  while [ "$1" = --dpl-join ]; do joins="$joins $2"; shift 2; done
+  id=$(docker create "$@") || return 1
+  for join in $joins; do
+    if [ -n "${join#*=}" ]; then
+      set -- --alias "${join#*=}" "${join%%=*}"
+    else
+      set -- "${join%%=*}"
+    fi
+    docker network connect "$@" "$id" >&2 || { docker rm -f "$id" >/dev/null 2>&1; return 1; }
+  done
+  printf '%s\n' "$id"
+}
 
 # dpl_renew NETWORK: one of deployer's networks made anew, the containers on it connected
 # again under the same aliases. An engine stopped at the wrong moment can come back with a

@@ -73,22 +73,14 @@ dpl_failed() {
 }
 
 # dpl_run [--dpl-join NETWORK=ALIAS]... RUN-ARGS...: docker run; a container joining networks
-# besides its first (docker run takes one before API 1.44) is created, connected to each
-# (under ALIAS, if any), then started: it never runs without them. RUN-ARGS start with -d.
+# besides its first is created and joined to them first (dpl_created). RUN-ARGS start with -d.
 dpl_run() {
-  local joins='' join id
-  while [ "$1" = --dpl-join ]; do joins="$joins $2"; shift 2; done
+  local joins='' id
+  while [ "$1" = --dpl-join ]; do joins="$joins --dpl-join $2"; shift 2; done
   if [ -z "$joins" ]; then dpl_launch run "$@"; return; fi
   shift
-  id=$(docker create "$@") || return 1
-  for join in $joins; do
-    if [ -n "${join#*=}" ]; then
-      docker network connect --alias "${join#*=}" "${join%%=*}" "$id" || return 1
-    else
-      docker network connect "${join%%=*}" "$id" || return 1
-    fi
-  done
-  dpl_launch start "$id"
+  # shellcheck disable=SC2086 # (network names and aliases hold no blank)
+  id=$(dpl_created $joins "$@") && dpl_launch start "$id"
 }
 
 # dpl_launch run|start ARG...: docker run or start of a container, its output dropped. A
@@ -225,9 +217,10 @@ dpl_down() {
 }
 
 
-# dpl_release SERVICE SECONDS RUN-ARGS...: the service's release command (a migration), a
-# one-off container of its new spec (docker run RUN-ARGS), before its first container is
-# replaced. Each line it prints reaches the client as it comes (a note `release SERVICE
+# dpl_release SERVICE SECONDS [--dpl-join NETWORK=]... RUN-ARGS...: the service's release
+# command (a migration), a one-off container of its new spec (docker run RUN-ARGS; one
+# joining other networks too is created and joined first: dpl_created), before its first
+# container is replaced. Each line it prints reaches the client as it comes (a note `release SERVICE
 # LINE`); its end is marked `released SERVICE EXIT T0 T1` and added to dpl_released (the
 # history's record of it). After SECONDS (0: no limit) it is stopped (TERM; KILL 10 s later)
 # and removed. A
@@ -237,9 +230,14 @@ dpl_release() {
   shift 2
   t0=$(dpl_now)
   rm -f "$cid"
-  dpl_trace run docker run --cidfile "$cid" "$@"
-  out=$( { { timeout -k 10 "$seconds" docker run --cidfile "$cid" "$@" 2>&1 7>&-; echo "$?" >&7; } \
-    | dpl_relay "$service"; } 7>&1 )
+  if [ "$1" = --dpl-join ]; then  # (it joins another instance's network: created, joined, then started)
+    dpl_created "$@" >"$cid" || { rm -f "$cid"; echo "deployer: the release command of $service could not start" >&2; return 1; }
+    set -- start -a "$(cat "$cid")"
+  else
+    set -- run --cidfile "$cid" "$@"
+  fi
+  dpl_trace run docker "$@"
+  out=$( { { timeout -k 10 "$seconds" docker "$@" 2>&1 7>&-; echo "$?" >&7; } | dpl_relay "$service"; } 7>&1 )
   t1=$(dpl_now)
   code=$(printf '%s\n' "$out" | head -n 1)
   if [ "$seconds" -gt 0 ] && [ "$code" -gt 123 ] && [ $((${t1%.*} - ${t0%.*})) -ge "$seconds" ] && [ -s "$cid" ]; then
