@@ -26,6 +26,20 @@ app:
 """
 
 
+FETCH_DB = 'set -- "$DB_ADDR" 2\n' + GET  # a GET of what DB_ADDR names, within 2 s
+
+
+def consumer(deployer_cli, tmp_path, shop, more=""):
+    """SHOP deployed as the instance ``shop``; the path of a template whose web exposes its
+    db:web as DB_ADDR (and has the key ``more`` too)."""
+    (tmp_path / "shop.yaml").write_text(SHOP)
+    deployer_cli("deploy", tmp_path / "shop.yaml", "--instance", shop, check=True)
+    client = tmp_path / "blog.yaml"
+    client.write_text(f'web:\n  image: local/busybox\n  cmd: sleep 3600\n  expose: {{"{shop}/db:web": DB_ADDR}}\n'
+                      + (f"  {more}\n" if more else ""))
+    return client
+
+
 def addresses(container):
     networks = json.loads(inspect(container, "{{json .NetworkSettings.Networks}}"))
     return [n["IPAddress"] for n in networks.values() if n["IPAddress"]]
@@ -67,10 +81,7 @@ def test_an_endpoint_answers_inside_its_instance_and_from_no_other_instance(depl
 def test_another_instance_exposing_an_endpoint_reaches_that_service_and_nothing_else(
         deployer_cli, tmp_path, unique_instance, other_instance):
     shop, blog = unique_instance, other_instance
-    (tmp_path / "shop.yaml").write_text(SHOP)
-    deployer_cli("deploy", tmp_path / "shop.yaml", "--instance", shop, check=True)
-    client = tmp_path / "blog.yaml"
-    client.write_text(f'web:\n  image: local/busybox\n  cmd: sleep 3600\n  expose: {{"{shop}/db:web": DB_ADDR}}\n')
+    client = consumer(deployer_cli, tmp_path, shop)
 
     deployed = deployer_cli("deploy", client, "--instance", blog, check=True)
 
@@ -90,7 +101,7 @@ def test_a_one_off_joins_its_instances_network(deployer_cli, tmp_path, unique_in
     (tmp_path / "shop.yaml").write_text(SHOP)
     deployer_cli("deploy", tmp_path / "shop.yaml", "--instance", unique_instance, check=True)
 
-    ran = deployer_cli("run", unique_instance, "app", "--", "sh", "-c", 'set -- "$DB_ADDR" 2\n' + GET)
+    ran = deployer_cli("run", unique_instance, "app", "--", "sh", "-c", FETCH_DB)
 
     assert ran.returncode == 0 and ran.stdout == f"db of {unique_instance}\n"
 
@@ -98,15 +109,10 @@ def test_a_one_off_joins_its_instances_network(deployer_cli, tmp_path, unique_in
 def test_a_one_off_and_a_release_command_reach_the_endpoint_of_another_instance_their_service_exposes(
         deployer_cli, tmp_path, unique_instance, other_instance):
     shop, blog = unique_instance, other_instance
-    (tmp_path / "shop.yaml").write_text(SHOP)
-    deployer_cli("deploy", tmp_path / "shop.yaml", "--instance", shop, check=True)
-    client = tmp_path / "blog.yaml"
-    fetch_db = json.dumps(['sh', '-c', 'set -- "$DB_ADDR" 2\n' + GET])
-    client.write_text(f'web:\n  image: local/busybox\n  cmd: sleep 3600\n  expose: {{"{shop}/db:web": DB_ADDR}}\n'
-                      f'  release: {fetch_db}\n')
+    client = consumer(deployer_cli, tmp_path, shop, f"release: {json.dumps(['sh', '-c', FETCH_DB])}")
 
     deployed = deployer_cli("deploy", client, "--instance", blog, check=True)
-    ran = deployer_cli("run", blog, "web", "--", "sh", "-c", 'set -- "$DB_ADDR" 2\n' + GET)
+    ran = deployer_cli("run", blog, "web", "--", "sh", "-c", FETCH_DB)
 
     assert f"web release | db of {shop}" in deployed.stderr
     assert ran.returncode == 0 and ran.stdout == f"db of {shop}\n"
