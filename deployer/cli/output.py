@@ -449,9 +449,12 @@ ROUTE_KEYS = ("domain", "instance", "service", "container", "state", "upstream",
 
 
 def routes(host, held, states=None, as_json=False):
-    """The host's route table: a row a domain, with its container's state (``states``: by
-    name; one not there is ``missing``) and its health check (a path, or a TCP connect)."""
-    rows = [(r.domain, r.instance, r.service, r.container, (states or {}).get(r.container, "missing"), r.upstream,
+    """The host's route table: a row a domain, with its containers' states (``states``: by
+    name; one not there is ``missing``), comma-separated for replicas, and its health check
+    (a path, or a TCP connect)."""
+    states = states or {}
+    rows = [(r.domain, r.instance, r.service, ", ".join(r.containers),
+             ", ".join(states.get(c, "missing") for c in r.containers), ", ".join(r.upstreams),
              f"GET {r.health}" if r.health else "tcp connect") for r in held]
     if as_json:
         return document({"host": host, "routes": [dict(zip(ROUTE_KEYS, row)) for row in rows]})

@@ -139,6 +139,14 @@ def order(names, deps):
     return out
 
 
+def ordered(specs, deps):
+    """The specs in ``order`` of their services, a service's replicas together, in replica order."""
+    by_service = {}
+    for spec in specs:
+        by_service.setdefault(spec.service, []).append(spec)
+    return tuple(spec for name in order(list(by_service), deps) for spec in by_service[name])
+
+
 def _check_cycles(deps):
     state = {}
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from ..errors import DeployerError, TemplateError
+from .schema import unit
 
 FORMAT = 1
 INSTANCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
@@ -63,7 +64,7 @@ class InstanceState:
     release: int
     deployed_at: str  # ISO 8601, UTC
     deployed_by: str
-    services: dict[str, ServiceState] = field(default_factory=dict)
+    services: dict[str, ServiceState] = field(default_factory=dict)  # by unit: service, or replica (web.2)
     variables: dict[str, str] = field(default_factory=dict)  # the instance's own {placeholders}
     endpoints: dict[str, dict] = field(default_factory=dict)  # "svc:ep" -> address, host_port, port, wan
     secrets: dict[str, str] = field(default_factory=dict)  # secret name -> value (file is 0600)
@@ -125,7 +126,7 @@ class InstanceState:
         """This state after the given specs were started and the named services removed;
         ``release`` gives the new release's fields (and its variables and secrets)."""
         services = {n: s for n, s in self.services.items() if n not in removed}
-        services.update({spec.service: ServiceState.of(spec, images.get(spec.image)) for spec in specs})
+        services.update({spec.unit: ServiceState.of(spec, images.get(spec.image)) for spec in specs})
         return InstanceState(**{**asdict(self), "services": services, **release})
 
 
@@ -144,6 +145,12 @@ class Container:
     release: int
     ports: tuple[str, ...]
     health: str = ""  # its healthcheck's verdict: healthy, starting, unhealthy ("": none)
+    replica: int = 0  # its replica number (replicas: N > 1); 0: the service's one container
+
+    @property
+    def unit(self):
+        """The service, or the replica (``web.2``) it is a container of: a plan's step."""
+        return unit(self.service, self.replica)
 
     @property
     def condition(self):
@@ -166,6 +173,7 @@ class Container:
             config_hash=labels.get("deployer.config-hash", ""),
             created=data.get("Created", ""),
             release=int(labels.get("deployer.release", 0) or 0),
+            replica=int(labels.get("deployer.replica", 0) or 0),
             ports=tuple(
                 f"{b['HostIp'] or '0.0.0.0'}:{b['HostPort']}->{port}"
                 for port, binds in sorted(bindings.items())

@@ -154,7 +154,7 @@ def _deploy_template(host, instance, template, source, variables, options, input
         secrets = {name: known[name] for name in template.secret_names if name in known}
         endpoints, others, deps = discovery.resolve(template, instance, facts, host.etcd)
         specs = render(template, instance, facts.roots.volume_dir, plugins.installed(), secrets, {**others, **endpoints})
-        return Desired(_ordered(specs, deps), facts.images, template.text, source, own, secrets,
+        return Desired(discovery.ordered(specs, deps), facts.images, template.text, source, own, secrets,
                        {k: e.to_dict() for k, e in endpoints.items()}, deps, network.missing(specs, facts.networks, instance),
                        releases={s.name: s.options["release"] for s in template.services if "release" in s.options},
                        routes=routes)
@@ -166,12 +166,6 @@ def _deploy_template(host, instance, template, source, variables, options, input
                                                         discovery_used=discovery_used, built=built,
                                                         networks=networks, routed=bool(routes), post=post))
     return dataclasses.replace(result, notes=(*notes, *result.notes))
-
-
-def _ordered(specs, deps):
-    """Each service after the services it exposes."""
-    by_name = {spec.service: spec for spec in specs}
-    return tuple(by_name[name] for name in discovery.order(list(by_name), deps))
 
 
 def rollback(host, instance, to=None, options=Options()):
@@ -202,8 +196,8 @@ def _rollback(host, instance, to, options, post):
     images = tuple(dict.fromkeys([s.image for s in specs] + [i for i in ids.values() if i]))
 
     def desired(facts):
-        chosen = [_pinned(spec, ids[spec.service], facts, host, instance, number) for spec in specs]
-        wanted = {s.image: ids[s.service] or facts.images.get(s.image) for s in chosen}
+        chosen = [_pinned(spec, ids[spec.unit], facts, host, instance, number) for spec in specs]
+        wanted = {s.image: ids[s.unit] or facts.images.get(s.image) for s in chosen}
         return Desired(
             tuple(chosen), wanted, target["template_text"], target["template"],
             target.get("variables", {}), target.get("secrets", {}), target.get("endpoints", {}),

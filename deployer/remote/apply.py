@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ..engine import Released
 from ..model import network, route
-from ..model.plan import CREATE, KEEP, REPAIR
+from ..model.plan import CREATE, KEEP, REPAIR, split
 from ..plugins.route import LABEL_ROUTE
 from .framing import elapsed, marked, sections
 from .scripts import assign, call, instance, join, q
@@ -68,11 +68,12 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
         steps += repair(a)
         hook = routes.hooks.get(a.service, "")
         if a.spec is None:
-            steps.append(call("dpl_down", a.service) + " || exit 1")
+            service, replica = split(a.service)
+            steps.append(call("dpl_down", service, *([replica] if replica else [])) + " || exit 1")
             continue
         labels = ["--label", f"deployer.release={release}"]
         if dict(a.spec.labels).get(LABEL_ROUTE):  # the route dials this container alone (route.py)
-            labels += ["--network-alias", route.release_alias(instance_name, a.service, release)]
+            labels += [arg for alias in route.aliases(a.spec, release) for arg in ("--network-alias", alias)]
         if a.reuse:
             function = "dpl_again" if a.spec.start_first else "dpl_back"
             steps.append(call(function + hook, a.service, a.spec.name, a.retire, a.reuse) + " || exit 1")
@@ -131,7 +132,7 @@ class Routing:
             if a.spec is None or a.kind in (KEEP, REPAIR) or not dict(a.spec.labels).get(LABEL_ROUTE):
                 continue
             name = f"dpl_route_{len(hooks) + 1}"
-            given = next(r for r in moves.final if r.instance == self.instance and r.service == a.service)
+            given = next(r for r in moves.final if r.instance == self.instance and r.service == a.spec.service)
             args = [network.of_instance(self.instance), given.port, given.health]
             if a.service in moves.at:
                 written = moves.at[a.service]

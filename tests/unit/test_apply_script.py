@@ -53,13 +53,13 @@ def test_a_plan_compiles_to_its_golden_script(name):
 
 
 ROUTED = "web: {image: team/app, env: {A: '%s'}, route: {domains: [shop.example], port: 8080, health: /up}}\n"
-HELD = (route.Route("shop.example", "c1", "web", "8080", "/up", "r1.web.c1:8080"),
-        route.Route("other.example", "c2", "api", "80", "", "api.c2:80"))  # another instance's route
+HELD = (route.Route("shop.example", "c1", "web", "8080", "/up", ("r1.web.c1:8080",)),
+        route.Route("other.example", "c2", "api", "80", "", ("api.c2:80",)))  # another instance's route
 ROUTED_CASES = {  # name -> (case, the table before)
     "routed create": (Case(ROUTED % 1), HELD[1:]),
     "routed recreate start-first": (Case(ROUTED % 2, before=ROUTED % 1), HELD),
     "routed rollback": (Case(ROUTED % 1, before=ROUTED % 2, release=2, retained=((ROUTED % 1, 1),)),
-                        (route.Route("shop.example", "c1", "web", "8080", "/up", "r2.web.c1:8080"), HELD[1])),
+                        (route.Route("shop.example", "c1", "web", "8080", "/up", ("r2.web.c1:8080",)), HELD[1])),
     "routes removed": (Case("web: {image: team/app}", before=ROUTED % 1), HELD),
 }
 

@@ -214,14 +214,16 @@ dpl_back() {
   return 1
 }
 
-# dpl_down SERVICE: stop and remove every container of one service of instance $I
+# dpl_down SERVICE [REPLICA]: stop and remove every container of one service of instance
+# $I, or of one of its replicas (scaled down); marked done as SERVICE or SERVICE.REPLICA
 dpl_down() {
   local t0 ids
   t0=$(dpl_now)
-  ids=$(docker ps -aq --filter "label=deployer.instance=$I" --filter "label=deployer.service=$1") || return 1
+  ids=$(docker ps -aq --filter "label=deployer.instance=$I" --filter "label=deployer.service=$1" \
+    ${2:+--filter "label=deployer.replica=$2"}) || return 1
   # shellcheck disable=SC2086 # ids: one container id a word
   if [ -n "$ids" ]; then dpl_remove $ids || return 1; fi
-  dpl_mark ok "$1" "$t0" "$(dpl_now)"
+  dpl_mark ok "$1${2:+.$2}" "$t0" "$(dpl_now)"
 }
 
 
