@@ -52,7 +52,7 @@ def user_errors(c=None):
 
 
 INSTANCE_HELP = "the instance's name, e.g. staging"
-SERVICE_HELP = "the service's name in the template"
+SERVICE_HELP = "the service's name in the template; a replica: web.2 (web alone: its first)"
 INPUT_HELP = {
     "var": "a variable of the instance, NAME=VALUE (repeatable); kept in its state",
     "vars": "a YAML file of variables",
@@ -205,7 +205,7 @@ def _attached(c, instance, service, command, argv, one_off=False):
     and the volumes it mounts are checked first (Host.attach)."""
     with user_errors(c) as settings:
         host = _host(c, settings)
-        (spec,) = instances.service_specs(host, instance, service)
+        spec = instances.service_specs(host, instance, service)[0]  # a replicated service: its first replica
         tty = sys.stdin.isatty() and sys.stdout.isatty()
         stdin = sys.stdin if not tty and piped(sys.stdin) else None  # the command reads it, as with docker -i
         hidden = spec.hidden_env() if one_off else {}

@@ -251,7 +251,7 @@ def status(result, as_json=False):
                              (extra.prune, "retained beyond deployer.retain (deploy removes it)")):
             for c in (canonical.pop(name) for name in names):
                 rows.append((service, c.name, f"{c.status}, {drift}", c.image, list(c.ports), [], _health(c)))
-    retained = [c for c in canonical.values() if c.name.startswith(f"{result.instance}.{c.service}.")]
+    retained = [c for c in canonical.values() if c.name.startswith(f"{result.instance}.{c.unit}.")]
     for c in canonical.values():
         if c not in retained:
             rows.append((c.service, c.name, f"{c.condition} (not in state)", c.image, list(c.ports), [], _health(c)))
