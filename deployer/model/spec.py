@@ -176,6 +176,14 @@ def replicas(service):
     return tuple(range(1, count + 1))
 
 
+def scaled(template, counts):
+    """The template with the ``replicas`` of the services in ``counts`` (service -> count:
+    the instance's ``scale``, which beats the template's)."""
+    services = tuple(dataclasses.replace(s, options={**s.options, "replicas": counts[s.name]}) if s.name in counts else s
+                     for s in template.services)
+    return dataclasses.replace(template, services=services)
+
+
 def _spec(service, context, plugins):
     fragments = [plugin.fragment(service, context) for plugin in plugins]
     options = service.options

@@ -69,6 +69,7 @@ class InstanceState:
     endpoints: dict[str, dict] = field(default_factory=dict)  # "svc:ep" -> address, host_port, port, wan
     secrets: dict[str, str] = field(default_factory=dict)  # secret name -> value (file is 0600)
     routes: dict[str, dict] = field(default_factory=dict)  # service -> its route: domains, port, health
+    scale: dict[str, int] = field(default_factory=dict)  # service -> replicas, as `scale` set it (beats the template)
 
     def to_json(self):
         return json.dumps({"format": FORMAT, **asdict(self)}, indent=2, sort_keys=True) + "\n"
@@ -97,6 +98,7 @@ class InstanceState:
                 endpoints=dict(data.get("endpoints", {})),
                 secrets=dict(data.get("secrets", {})),
                 routes=dict(data.get("routes", {})),
+                scale=dict(data.get("scale", {})),
             )
         except DeployerError:
             raise
@@ -117,6 +119,7 @@ class InstanceState:
             "endpoints": self.endpoints,
             "secrets": self.secrets,
             "routes": self.routes,
+            **({"scale": self.scale} if self.scale else {}),
             "result": f"failed at {failed}" if failed else "ok",
             "changes": {a.service: f"{a.kind}: {a.reason}" for a in actions if a.kind != "keep"},
             "services": {name: asdict(svc) for name, svc in self.services.items()},

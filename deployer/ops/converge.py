@@ -49,6 +49,7 @@ class Desired:
     networks: tuple = ()  # the instance's networks to create before its containers
     releases: dict = dataclasses.field(default_factory=dict)  # service -> its release command (template)
     routes: dict = dataclasses.field(default_factory=dict)  # service -> its route (domains, port, health)
+    scale: dict = dataclasses.field(default_factory=dict)  # service -> replicas, as `scale` set it
 
 
 def converge(host, instance, images, desire, options, note, discovery_used=False, built=(), networks=(),
@@ -121,6 +122,7 @@ def _locked(host, instance, session, want, options, note, post, started):
         secrets=want.secrets,
         endpoints=want.endpoints,
         routes=want.routes,
+        scale=want.scale,
     )
     removed = {a.service for a in actions if a.spec is None}
     final = previous.applied(want.specs, removed, want.images, **release)

@@ -94,26 +94,45 @@ def test_a_change_rolls_the_replicas_one_at_a_time_failing_no_request_and_a_bad_
     assert {s["state"] for s in status["services"]} == {"running"} and len(status["services"]) == 3
 
 
-def test_scaling_up_and_down_keeps_the_other_replicas_and_rollback_restores_the_count(cli, names, router, tmp_path):
+def test_scale_up_and_down_keeps_the_other_replicas_and_rollback_restores_the_count(cli, names, router, tmp_path):
     a = names()
     cli("deploy", template(tmp_path, 3), "--instance", a, check=True)
     three = ids(a)
 
-    up = cli("deploy", template(tmp_path, 5), "--instance", a, check=True)
+    up = cli("scale", a, "web=5", check=True)
 
     five = ids(a)
     assert sorted(five) == [f"{a}.web.{n}" for n in range(1, 6)]
     assert {name: five[name] for name in three} == three
     assert "web.4" in up.stdout and "web.5" in up.stdout
 
-    cli("deploy", template(tmp_path, 2), "--instance", a, check=True)
+    cli("scale", a, "web=2", check=True)
 
     two = ids(a)
     assert two == {name: five[name] for name in (f"{a}.web.1", f"{a}.web.2")}
-
     cli("rollback", a, check=True)
 
     assert sorted(ids(a)) == [f"{a}.web.{n}" for n in range(1, 6)]
     assert {name: ids(a)[name] for name in two} == two
     client = Client(router, cli("router", "ca", check=True).stdout, f"{a}.shop.test")
     assert len({body for _, body in answers(client, 15)}) == 5
+    changes = cli("history", a, check=True).stdout
+    assert "web.4 create: new; web.5 create: new" in changes and "web.5 remove: scaled down" in changes
+    restored = ids(a)
+    cli("deploy", template(tmp_path, 3), "--instance", a, check=True)  # the instance's scale beats the template
+    assert ids(a) == restored
+
+
+def test_logs_exec_and_run_pick_replicas(cli, names, router, tmp_path):
+    a = names()
+    cli("deploy", template(tmp_path, 2), "--instance", a, check=True)
+    hostnames = {name: docker("inspect", "--format", "{{.Config.Hostname}}", name).stdout.strip() for name in ids(a)}
+
+    second = cli("exec", a, "web.2", "--", "hostname", check=True)
+    first = cli("exec", a, "web", "--", "hostname", check=True)
+    logs = cli("logs", a, "--service", "web", "--tail", "5", check=True)
+    one_off = cli("run", a, "web", "--", "echo", "one-off", check=True)
+
+    assert second.stdout.strip() == hostnames[f"{a}.web.2"] and first.stdout.strip() == hostnames[f"{a}.web.1"]
+    assert logs.returncode == 0 and "Traceback" not in logs.stderr
+    assert one_off.stdout.strip() == "one-off" and sorted(ids(a)) == [f"{a}.web.1", f"{a}.web.2"]

@@ -3,9 +3,12 @@ rolls one replica at a time), all upstreams of the service's route."""
 
 import pytest
 
+from deployer import classic
 from deployer.errors import TemplateError
 from deployer.model import route
 from deployer.model.plan import CREATE, KEEP, RECREATE, REMOVE, plan, releasing
+from deployer.model.spec import scaled
+from deployer.tasks import ns
 from plans import IMAGES, container_of, state_of
 
 ROUTE = {"domains": ["shop.example"], "port": "8080", "health": "/up"}
@@ -147,3 +150,14 @@ def test_a_table_written_before_replicas_reads_as_one_upstream():
     assert route.read(text, "routes.json")[0].upstreams == ("r3.web.c1:80",)
     assert route.read(text, "routes.json")[0].containers == ("c1.web",)
 
+
+
+def test_scale_takes_its_counts_as_words_after_the_instance():
+    assert classic.translate(ns, ["-H", "h", "scale", "c1", "web=5", "worker=1", "--dry-run"]) == [
+        "-H", "h", "scale", "c1", "--counts=web=5 worker=1", "--dry-run"]
+
+
+def test_scaled_counts_beat_the_templates_replicas(parse):
+    template = scaled(parse(WEB + "worker: {image: team/app}\n"), {"worker": 2})
+
+    assert [s.options.get("replicas") for s in template.services] == [3, 2]
