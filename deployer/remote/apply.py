@@ -55,6 +55,7 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
     steps += routes.before
     creates = {}  # wave -> commands: new services start at once, after those they expose
     first = {}  # wave -> the release commands of its services, run before it starts
+    rolled = {}  # service -> the lines putting back, newest first, the replicas its roll replaced so far
     number = waves(actions, deps or {})
     for a in actions:
         if a.service in releases:
@@ -74,19 +75,24 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
         labels = ["--label", f"deployer.release={release}"]
         if dict(a.spec.labels).get(LABEL_ROUTE):  # the route dials this container alone (route.py)
             labels += [arg for alias in route.aliases(a.spec, release) for arg in ("--network-alias", alias)]
+        failing = _unrolling(rolled.get(a.spec.service, []))
+        back = "dpl_again" if a.spec.start_first else "dpl_back"
+        if a.spec.replica and a.kind != CREATE and a.retire:  # what puts it back, if a later replica fails
+            undo = routes.undo.get(a.service, "")
+            line = call(back + undo, a.service, a.spec.name, a.reuse or f"{a.spec.name}.r{release}", a.retire)
+            rolled.setdefault(a.spec.service, []).insert(0, f"{line} && {call('dpl_undone', a.service)}")
         if a.reuse:
-            function = "dpl_again" if a.spec.start_first else "dpl_back"
-            steps.append(call(function + hook, a.service, a.spec.name, a.retire, a.reuse) + " || exit 1")
+            steps.append(call(back + hook, a.service, a.spec.name, a.retire, a.reuse) + f" {failing}")
         elif a.kind == CREATE:
             run = _run("dpl_up" + hook, a.spec, [a.service, a.spec.name, "", *labels], a.spec.name, boundary,
                        '& pids="$pids $!"')
             creates.setdefault(number[a.service], []).append(run)
         elif a.spec.start_first:
             steps.append(_run("dpl_first" + hook, a.spec, [a.service, a.spec.name, a.retire, *labels],
-                              a.spec.name + ".next", boundary))
+                              a.spec.name + ".next", boundary, failing))
         else:
             steps.append(_run("dpl_up" + hook, a.spec, [a.service, a.spec.name, a.retire, *labels], a.spec.name,
-                              boundary))
+                              boundary, failing))
     size = limits.parallel_starts or None
     for wave in sorted(creates):
         steps += first.get(wave, [])
@@ -100,6 +106,12 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
     return steps
 
 
+def _unrolling(undo):
+    """What a step's line does when it fails: exit, after putting back (``undo``: lines,
+    newest first) the replicas of its service this roll replaced before it."""
+    return f"|| {{ {' && '.join(undo)}; exit 1; }}" if undo else "|| exit 1"
+
+
 @dataclass(frozen=True)
 class Routed:
     """The lines of a plan that move its routes: ``before`` its steps (the router up, the
@@ -108,6 +120,7 @@ class Routed:
     before: tuple = ()
     hooks: dict = field(default_factory=dict)
     after: tuple = ()
+    undo: dict = field(default_factory=dict)  # replica -> the route hook putting its route back (a later one failed)
 
 
 @dataclass(frozen=True)
@@ -127,21 +140,33 @@ class Routing:
         if moves.early != written:
             before.append(self._set(moves.early))
             written = moves.early
-        hooks = {}
-        for a in actions:
-            if a.spec is None or a.kind in (KEEP, REPAIR) or not dict(a.spec.labels).get(LABEL_ROUTE):
+        hooks, undo = {}, {}
+        steps = [a for a in actions if a.spec is not None and a.kind not in (KEEP, REPAIR)]
+        for at, a in enumerate(steps):
+            if not dict(a.spec.labels).get(LABEL_ROUTE):
                 continue
             name = f"dpl_route_{len(hooks) + 1}"
             given = next(r for r in moves.final if r.instance == self.instance and r.service == a.spec.service)
             args = [network.of_instance(self.instance), given.port, given.health]
+            drain = router.drain if a.spec.start_first else 0
             if a.service in moves.at:
+                if a.spec.replica and any(b.spec.service == a.spec.service for b in steps[at + 1:]):
+                    # the table before its step, should a later replica of its service fail
+                    undo[a.service] = f" --dpl-route {name}_back"
+                    before.append(self._hook(f"{name}_back", [*args, drain, route.dump(written),
+                                                              route.rendered(written, router)]))
                 written = moves.at[a.service]
-                drain = router.drain if a.spec.start_first else 0
                 args += [drain, route.dump(written), route.rendered(written, router)]
-            before.append(f'{name}() {{ dpl_route_move "$1" {join(args)}; }}')
+            before.append(self._hook(name, args))
             hooks[a.service] = f" --dpl-route {name}"
         after = [self._set(moves.final)] if moves.final != written else []
-        return Routed(tuple(before), hooks, tuple(after))
+        return Routed(tuple(before), hooks, tuple(after), undo)
+
+    @staticmethod
+    def _hook(name, args):
+        """A route hook of the plan: ``dpl_route_move`` with the route's arguments (replace.sh)."""
+        return f'{name}() {{ dpl_route_move "$1" {join(args)}; }}'
+
 
     def _set(self, table):
         return call("dpl_router_set", route.dump(table), route.rendered(table, self.router)) + " || exit 1"
@@ -227,6 +252,7 @@ class Deploy:
         self.finished = False
         self.seconds = {}  # service -> seconds its step took on the host
         self.released = ()  # Released: each release command run, in order
+        self.back = frozenset()  # replicas put back after a later one of their service failed (dpl_undone)
 
     def apply(self, actions, final_state=None, entry=None, template_text="", deps=None, registry=None, networks=(),
               releases=None, held=None, moves=None):
@@ -271,7 +297,8 @@ class Deploy:
         self.seconds = {m[0]: elapsed(*m[1:]) for m in marks}
         self.released = tuple(Released(service, int(code), elapsed(t0, t1))
                               for service, code, t0, t1 in marked(stdout, self.boundary, "released"))
-        return {m[0] for m in marks}
+        self.back = frozenset(m[0] for m in marked(stdout, self.boundary, "back"))
+        return {m[0] for m in marks} - self.back
 
     def plan(self, actions, limits, release, deps, networks, releases=None, routing=None):
         """The shell lines of the plan (a hook: the swarm engine's are services')."""

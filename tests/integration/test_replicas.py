@@ -17,7 +17,8 @@ web:
   image: local/busybox
   replicas: %d
   cmd: [sh, -c, 'mkdir -p /www && echo "$(hostname) $VERSION" > /www/index.html &&
-    { [ "$VERSION" = bad ] && echo "version bad: no /up" >&2 || echo ok > /www/up; } &&
+    { [ "$VERSION" = bad ] && echo "version bad: no /up" >&2 || { [ "$VERSION" != flaky ] ||
+      nslookup r2.web.1.{instance} | grep -qw "$(hostname -i)"; } && echo ok > /www/up; } &&
     exec httpd -f -p 8080 -h /www']
   env: {VERSION: "{version}"}
   route: {domains: ["{instance}.shop.test"], port: 8080, health: /up}
@@ -92,6 +93,30 @@ def test_a_change_rolls_the_replicas_one_at_a_time_failing_no_request_and_a_bad_
     assert {body.split()[1] for _, body in still} == {"2"} and len({body for _, body in still}) == 3
     status = json.loads(cli("status", a, "--json", check=True).stdout)
     assert {s["state"] for s in status["services"]} == {"running"} and len(status["services"]) == 3
+
+
+def test_a_failing_replica_puts_back_the_replicas_replaced_before_it(cli, names, router, tmp_path):
+    a = names()
+    shop = template(tmp_path)
+    cli("deploy", shop, "--instance", a, check=True)
+    client = Client(router, cli("router", "ca", check=True).stdout, f"{a}.shop.test")
+    before = ids(a)
+
+    with steady(client) as seen:
+        # flaky: only replica 1's new container passes (it finds itself at release 2's web.1 alias)
+        refused = cli("deploy", shop, "--instance", a, "--var", "version=flaky")
+
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "deploy stopped at service 'web.2'" in refused.stderr
+    assert "web.1 went back to its previous container" in refused.stderr
+    assert failed(seen) == []
+    assert ids(a) == before  # the three old containers run again, as their own names
+    after = answers(client)
+    assert {body.split()[1] for _, body in after} == {"1"} and len({body for _, body in after}) == 3
+    status = json.loads(cli("status", a, "--json", check=True).stdout)
+    assert [(s["service"], s["state"]) for s in status["services"]] == [(f"web.{n}", "running") for n in (1, 2, 3)]
+    assert "keep" in cli("deploy", shop, "--instance", a, "--dry-run", check=True).stdout  # the state says what runs
+    assert "recreate" not in cli("deploy", shop, "--instance", a, "--dry-run", check=True).stdout
 
 
 def test_scale_up_and_down_keeps_the_other_replicas_and_rollback_restores_the_count(cli, names, router, tmp_path):

@@ -53,6 +53,7 @@ def test_a_plan_compiles_to_its_golden_script(name):
 
 
 ROUTED = "web: {image: team/app, env: {A: '%s'}, route: {domains: [shop.example], port: 8080, health: /up}}\n"
+REPLICAS = ROUTED.replace("{image: team/app,", "{image: team/app, replicas: 3,")
 HELD = (route.Route("shop.example", "c1", "web", "8080", "/up", ("r1.web.c1:8080",)),
         route.Route("other.example", "c2", "api", "80", "", ("api.c2:80",)))  # another instance's route
 ROUTED_CASES = {  # name -> (case, the table before)
@@ -61,6 +62,10 @@ ROUTED_CASES = {  # name -> (case, the table before)
     "routed rollback": (Case(ROUTED % 1, before=ROUTED % 2, release=2, retained=((ROUTED % 1, 1),)),
                         (route.Route("shop.example", "c1", "web", "8080", "/up", ("r2.web.c1:8080",)), HELD[1])),
     "routes removed": (Case("web: {image: team/app}", before=ROUTED % 1), HELD),
+    # each replica a step, start-first; a failing one puts back those replaced before it
+    "routed replicas rolled": (Case(REPLICAS % 2, before=REPLICAS % 1),
+                               (route.Route("shop.example", "c1", "web", "8080", "/up",
+                                            ("r1.web.1.c1:8080", "r1.web.2.c1:8080", "r1.web.3.c1:8080")),)),
 }
 
 

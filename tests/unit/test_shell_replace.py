@@ -415,6 +415,20 @@ def test_removing_a_service_without_containers_is_done_at_once(shell):
     assert shell.docker.log() == [PS_WEB]
 
 
+def test_removing_one_replica_removes_its_containers_alone_and_marks_the_replica_done(docker, shell):
+    one = PS_WEB + " --filter label=deployer.replica=3"
+    docker.answer(one, "third\n")
+
+    assert shell.run(call("dpl_down", "web", "3")).done == ["web.3"]
+    assert docker.log() == [one, "stop third", "rm -f third"]
+
+
+def test_a_replica_put_back_is_marked_back_and_said(shell):
+    ran = shell.run(call("dpl_undone", "web.1"))
+
+    assert ran.marks("back") == [("web.1",)] and "web.1 went back to its previous container" in ran.stderr
+
+
 @pytest.mark.parametrize("broken", [PS_WEB, "rm -f *"])
 def test_a_removal_docker_refuses_is_not_marked_done(docker, shell, broken):
     docker.answer(PS_WEB, "current\n")

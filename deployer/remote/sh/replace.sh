@@ -214,6 +214,13 @@ dpl_back() {
   return 1
 }
 
+# dpl_undone UNIT: the replica UNIT, replaced earlier in this roll, went back to its previous
+# container (dpl_again/dpl_back) once a later replica of its service failed: marked `back UNIT`
+dpl_undone() {
+  dpl_mark back "$1"
+  echo "deployer: $1 went back to its previous container" >&2
+}
+
 # dpl_down SERVICE [REPLICA]: stop and remove every container of one service of instance
 # $I, or of one of its replicas (scaled down); marked done as SERVICE or SERVICE.REPLICA
 dpl_down() {
