@@ -94,13 +94,9 @@ def unit_of(dial, instance):
 
 
 def aliases(spec, release):
-    """The aliases a routed container carries for its upstream: its release's (start-first:
-    module docstring), or a replica's own (stop-first; a service's one container is dialled
-    by the service's alias, which it carries anyway)."""
-    alias = network.alias(spec.instance, spec.unit)
-    if spec.start_first:
-        return [f"r{release}.{alias}"]
-    return [alias] if spec.replica else []
+    """The aliases a routed container carries for its upstream besides its own (a replica's:
+    spec.run_args): its release's, when it is replaced start-first (module docstring)."""
+    return [f"r{release}.{network.alias(spec.instance, spec.unit)}"] if spec.start_first else []
 
 
 def rows(instance, service, given, dials):

@@ -100,6 +100,8 @@ class ContainerSpec:
         if self.networks:
             network_, alias = self.networks[0]
             args += ["--network", network_, *(["--network-alias", alias] if alias else [])]
+            if self.replica:  # its own name besides its service's (which answers for every replica)
+                args += ["--network-alias", network.alias(self.instance, self.unit)]
         return args + self._container_args(self.flags, self.cmd, env_file)
 
     @property

@@ -169,11 +169,11 @@ def _deploy_template(host, instance, template, source, variables, options, input
                     facts.images[tag] = host.build(tag, src, instance, options.progress)
         known = {**(facts.state.secrets if facts.state else {}), **inputs.secrets}
         secrets = {name: known[name] for name in template.secret_names if name in known}
-        endpoints, others, deps = discovery.resolve(template, instance, facts, host.etcd)
         counts = {name: count for name, count in {**(facts.state.scale if facts.state else {}), **(scale or {})}.items()
                   if name in {s.name for s in template.services}}  # a service gone forgets its count
-        specs = render(scaled(template, counts), instance, facts.roots.volume_dir, plugins.installed(), secrets,
-                       {**others, **endpoints})
+        counted = scaled(template, counts)
+        endpoints, others, deps = discovery.resolve(counted, instance, facts, host.etcd)
+        specs = render(counted, instance, facts.roots.volume_dir, plugins.installed(), secrets, {**others, **endpoints})
         return Desired(discovery.ordered(specs, deps), facts.images, template.text, source, own, secrets,
                        {k: e.to_dict() for k, e in endpoints.items()}, deps, network.missing(specs, facts.networks, instance),
                        releases={s.name: s.options["release"] for s in template.services if "release" in s.options},

@@ -181,14 +181,15 @@ def repair(action):
 
 
 def waves(actions, deps):
-    """Service -> the wave its creation starts in: 0 for a new service exposing no other new
-    one, else one more than the latest of those it exposes."""
-    new = {a.service for a in actions if a.kind == CREATE}
+    """Service (or replica) -> the wave its creation starts in: 0 for a new service exposing
+    no other new one, else one more than the latest of those it exposes."""
+    new = {a.service: a.spec.service for a in actions if a.kind == CREATE}
+    services = set(new.values())
 
     def wave(service):
-        return 1 + max((wave(d) for d in deps.get(service, ()) if d in new), default=-1)
+        return 1 + max((wave(d) for d in deps.get(service, ()) if d in services), default=-1)
 
-    return {service: wave(service) for service in new}
+    return {step: wave(service) for step, service in new.items()}
 
 
 def _run(function, spec, head, name, boundary, then="|| exit 1"):

@@ -17,8 +17,9 @@ web:
   image: local/busybox
   replicas: %d
   cmd: [sh, -c, 'mkdir -p /www && echo "$(hostname) $VERSION" > /www/index.html &&
-    { [ "$VERSION" = bad ] && echo "version bad: no /up" >&2 || { [ "$VERSION" != flaky ] ||
-      nslookup r2.web.1.{instance} | grep -qw "$(hostname -i)"; } && echo ok > /www/up; } &&
+    if [ "$VERSION" = bad ]; then echo "version bad: no /up" >&2;
+    elif [ "$VERSION" != flaky ] || nslookup r2.web.1.{instance} | grep -qw "$(hostname -i)"; then echo ok > /www/up;
+    fi &&
     exec httpd -f -p 8080 -h /www']
   env: {VERSION: "{version}"}
   route: {domains: ["{instance}.shop.test"], port: 8080, health: /up}

@@ -5,11 +5,12 @@ import pytest
 
 from deployer import classic
 from deployer.errors import TemplateError
-from deployer.model import route
+from deployer.model import discovery, route
 from deployer.model.plan import CREATE, KEEP, RECREATE, REMOVE, plan, releasing
 from deployer.model.spec import scaled
 from deployer.tasks import ns
-from plans import IMAGES, container_of, state_of
+from deployer.remote.apply import waves
+from plans import IMAGES, container_of, rendered, state_of
 
 ROUTE = {"domains": ["shop.example"], "port": "8080", "health": "/up"}
 BEFORE = (route.Route("shop.example", "c1", "web", "8080", "/up",
@@ -116,13 +117,16 @@ def test_every_replica_is_an_upstream_of_the_route_in_replica_order(render):
     assert proxy["load_balancing"]["selection_policy"] == {"policy": "round_robin"}
 
 
-def test_a_rolling_change_moves_one_upstream_at_each_step(render):
+def moved(render, text):
+    """The Moves of deploying ``text`` (release 2) over WEB's release 1, routed as BEFORE."""
     specs = tuple(render(WEB).values())
     old = [container_of(s) for s in specs]
-    actions = plan(tuple(render(WEB.replace("A: '1'", "A: '2'")).values()), state_of(specs), old, IMAGES)
-    wanted = {"web": ROUTE}
+    actions = plan(tuple(render(text).values()), state_of(specs), old, IMAGES)
+    return route.moves(BEFORE, "c1", {"web": ROUTE}, actions, old, 2)
 
-    moves = route.moves(BEFORE, "c1", wanted, actions, old, 2)
+
+def test_a_rolling_change_moves_one_upstream_at_each_step(render):
+    moves = moved(render, WEB.replace("A: '1'", "A: '2'"))
 
     assert [moves.at[u][0].upstreams for u in ("web.1", "web.2", "web.3")] == [
         ("r2.web.1.c1:8080", "r1.web.2.c1:8080", "r1.web.3.c1:8080"),
@@ -133,12 +137,7 @@ def test_a_rolling_change_moves_one_upstream_at_each_step(render):
 
 
 def test_a_replica_scaled_down_leaves_the_route_before_any_step(render):
-    specs = tuple(render(WEB).values())
-    old = [container_of(s) for s in specs]
-    actions = plan(tuple(render(WEB.replace("replicas: 3", "replicas: 2")).values()), state_of(specs), old, IMAGES)
-    wanted = {"web": ROUTE}
-
-    moves = route.moves(BEFORE, "c1", wanted, actions, old, 2)
+    moves = moved(render, WEB.replace("replicas: 3", "replicas: 2"))
 
     assert moves.early[0].upstreams == moves.final[0].upstreams == ("r1.web.1.c1:8080", "r1.web.2.c1:8080")
 
@@ -161,3 +160,46 @@ def test_scaled_counts_beat_the_templates_replicas(parse):
     template = scaled(parse(WEB + "worker: {image: team/app}\n"), {"worker": 2})
 
     assert [s.options.get("replicas") for s in template.services] == [3, 2]
+
+
+API = """\
+api:
+  image: team/app
+  replicas: 3
+  register: {8080: http}
+app:
+  image: team/app
+  expose: {"api:http": {env: API_URLS, format: "http://{host}:{port}/"}}
+"""
+
+
+def test_expose_of_a_replicated_service_gives_every_replica_in_order_the_format_applied_to_each():
+    specs, deps = rendered(API)
+
+    env = dict(next(s for s in specs if s.service == "app").env)
+    assert env["API_URLS"] == "http://api.1.c1:8080/,http://api.2.c1:8080/,http://api.3.c1:8080/"
+    assert [s.unit for s in specs] == ["api.1", "api.2", "api.3", "app"] and deps["app"] == {"api"}
+
+
+def test_each_replica_answers_at_its_own_name_besides_its_services():
+    args = rendered(API)[0][1].run_args()
+
+    assert values_of_aliases(args) == ["api.c1", "api.2.c1"]
+
+
+def test_a_replicated_endpoint_on_a_host_port_is_an_error_naming_the_key(parse):
+    with pytest.raises(TemplateError) as caught:
+        discovery.allocate(parse("api: {image: team/app, replicas: 2, register: {8080: {name: http, wan: true}}}"),
+                           {}, set(), "10.0.0.1", "c1")
+
+    assert caught.value.key == "api.register" and "2 replicas cannot share" in caught.value.message
+
+
+def test_a_consumer_of_new_replicas_starts_in_the_wave_after_them():
+    specs, deps = rendered(API)
+
+    assert waves(plan(specs, None, [], {}), deps) == {"api.1": 0, "api.2": 0, "api.3": 0, "app": 1}
+
+
+def values_of_aliases(args):
+    return [value for option, value in zip(args, args[1:]) if option == "--network-alias"]
