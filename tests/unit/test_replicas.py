@@ -9,8 +9,8 @@ from deployer.model import discovery, route
 from deployer.model.plan import CREATE, KEEP, RECREATE, REMOVE, plan, releasing
 from deployer.model.spec import scaled
 from deployer.tasks import ns
-from deployer.remote.apply import waves
-from plans import IMAGES, container_of, rendered, state_of
+from deployer.remote.apply import plan_script, waves
+from plans import IMAGES, LIMITS, container_of, rendered, state_of
 
 ROUTE = {"domains": ["shop.example"], "port": "8080", "health": "/up"}
 BEFORE = (route.Route("shop.example", "c1", "web", "8080", "/up",
@@ -203,3 +203,12 @@ def test_a_consumer_of_new_replicas_starts_in_the_wave_after_them():
 
 def values_of_aliases(args):
     return [value for option, value in zip(args, args[1:]) if option == "--network-alias"]
+
+
+def test_an_unchanged_replicated_service_keeps_every_replica_and_compiles_to_no_step(render):
+    specs = tuple(render(WEB).values())
+
+    actions = plan(specs, state_of(specs), [container_of(s) for s in specs], IMAGES)
+
+    assert [a.kind for a in actions] == [KEEP] * 3
+    assert plan_script("c1", actions, "B", LIMITS, 2) == plan_script("c1", (), "B", LIMITS, 2)  # no docker call
