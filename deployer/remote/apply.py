@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ..engine import Released
 from ..model import network, route
-from ..model.plan import CREATE, KEEP, REPAIR, split
+from ..model.plan import CREATE, KEEP, RECREATE, REPAIR, split
 from ..plugins.route import LABEL_ROUTE
 from .framing import elapsed, marked, sections
 from .scripts import assign, call, instance, join, q
@@ -33,6 +33,7 @@ class Limits:
     parallel_starts: int = 8  # new containers starting at once, at most (0: no limit)
     subnets: str = "10.211.0.0/16"  # the setting deployer.subnets
     release_timeout: int = 600  # seconds a release command may run
+    batch: int = 1  # replicas of a service replaced at once (the setting deployer.rolling.batch; 0: all)
 
 
 def plan_script(instance_name, actions, boundary, limits, release, deps=None, networks=(), releases=None,
@@ -51,8 +52,12 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
     if dirs:
         steps.append(f'mkdir -p {join(dirs)} && chmod 700 "$V" && dpl_within "$V/$I" {join(dirs)} || exit 1')
     releases = releases or {}
-    routes = routing.lines(actions) if routing else Routed()
+    batched = batches(actions, limits.batch)
+    turns = {unit: batch[at - 1] for batch in batched.values() for at, unit in enumerate(batch) if at}
+    routes = routing.lines(actions, turns) if routing else Routed()
     steps += routes.before
+    if batched:
+        steps.append("dpl_turns || exit 1")
     creates = {}  # wave -> commands: new services start at once, after those they expose
     first = {}  # wave -> the release commands of its services, run before it starts
     rolled = {}  # service -> the lines putting back, newest first, the replicas its roll replaced so far
@@ -77,11 +82,24 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
             labels += [arg for alias in route.aliases(a.spec, release) for arg in ("--network-alias", alias)]
         failing = _unrolling(rolled.get(a.spec.service, []))
         back = "dpl_again" if a.spec.start_first else "dpl_back"
+        batch = batched.get(a.service)
         if a.spec.replica and a.kind != CREATE and a.retire:  # what puts it back, if a later replica fails
             undo = routes.undo.get(a.service, "")
             line = call(back + undo, a.service, a.spec.name, a.reuse or f"{a.spec.name}.r{release}", a.retire)
-            rolled.setdefault(a.spec.service, []).insert(0, f"{line} && {call('dpl_undone', a.service)}")
-        if a.reuse:
+            line = f"{line} && {call('dpl_undone', a.service)}"
+            rolled.setdefault(a.spec.service, []).insert(0, f"{{ ! {call('dpl_turn', a.service)} || {{ {line}; }}; }}"
+                                                         if batch else line)
+        if batch:  # one of a batch: in the background, its end said to the next (dpl_turned)
+            then = f'; {call("dpl_turned", a.service)} "$?" ) & pids="$pids $!"'
+            head = "pids=\n" if batch[0] == a.service else ""
+            function = "dpl_first" if a.spec.start_first else "dpl_up"
+            name = a.spec.name + ".next" if a.spec.start_first else a.spec.name
+            steps.append(head + "( " + _run(function + hook, a.spec, [a.service, a.spec.name, a.retire, *labels], name,
+                                            boundary, then))
+            if batch[-1] == a.service:
+                steps.append('failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] '
+                             + _unrolling(rolled[a.spec.service]))
+        elif a.reuse:
             steps.append(call(back + hook, a.service, a.spec.name, a.retire, a.reuse) + f" {failing}")
         elif a.kind == CREATE:
             run = _run("dpl_up" + hook, a.spec, [a.service, a.spec.name, "", *labels], a.spec.name, boundary,
@@ -104,6 +122,26 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
     if pruned:
         steps.append(f"dpl_remove {join(pruned)}")
     return steps
+
+
+def batches(actions, size):
+    """Replica -> the batch it is replaced in (``deployer.rolling.batch``: ``size`` replicas
+    of a service at once, 0: all of them), for batches of more than one: consecutive
+    replacements (not reuses) of one service's replicas, in order. Their containers start
+    and are checked at once; their routes move one after the other (``turns``)."""
+    runs, out = [], {}
+    for a in actions:
+        member = a.kind == RECREATE and a.spec.replica and not a.reuse
+        if member and runs and runs[-1][0].spec.service == a.spec.service:
+            runs[-1].append(a)
+        else:
+            runs.append([a] if member else [])
+    for run in runs:
+        step = size or len(run) or 1
+        for at in range(0, len(run), step):
+            batch = tuple(a.service for a in run[at : at + step])
+            out.update({unit: batch for unit in batch if len(batch) > 1})
+    return out
 
 
 def _unrolling(undo):
@@ -131,7 +169,9 @@ class Routing:
     router: route.Router
     instance: str
 
-    def lines(self, actions):
+    def lines(self, actions, turns=None):
+        """The lines of the plan's ``actions``; a replica in ``turns`` (replica -> the one
+        before it in its batch) moves its route once that one's step ended well (dpl_turn)."""
         moves, router = self.moves, self.router
         joins = [arg for name in route.networks(moves.before, moves.final) for arg in ("--dpl-join", name)]
         before = [call("dpl_router_up", route.rendered(moves.before, router), router.digest, *joins, *router.run_args())
@@ -157,15 +197,17 @@ class Routing:
                                                               route.rendered(written, router)]))
                 written = moves.at[a.service]
                 args += [drain, route.dump(written), route.rendered(written, router)]
-            before.append(self._hook(name, args))
+            before.append(self._hook(name, args, (turns or {}).get(a.service)))
             hooks[a.service] = f" --dpl-route {name}"
         after = [self._set(moves.final)] if moves.final != written else []
         return Routed(tuple(before), hooks, tuple(after), undo)
 
     @staticmethod
-    def _hook(name, args):
-        """A route hook of the plan: ``dpl_route_move`` with the route's arguments (replace.sh)."""
-        return f'{name}() {{ dpl_route_move "$1" {join(args)}; }}'
+    def _hook(name, args, after=None):
+        """A route hook of the plan: ``dpl_route_move`` with the route's arguments (replace.sh);
+        ``after`` a replica of its batch: its check first, then its turn (dpl_turn)."""
+        wait = f'dpl_route_check "$1" {join(args[:3])} && {call("dpl_turn", after)} && ' if after else ""
+        return f'{name}() {{ {wait}dpl_route_move "$1" {join(args)}; }}'
 
 
     def _set(self, table):
@@ -272,7 +314,7 @@ class Deploy:
         """
         settings = self.host.settings
         limits = Limits(settings.health_timeout, settings.min_uptime, settings.history, settings.parallel_starts,
-                        settings.subnets, settings.release_timeout)
+                        settings.subnets, settings.release_timeout, settings.rolling_batch)
         release = final_state.release if final_state else 0
         routing = Routing(moves, settings.router, self.instance) if moves else None
         steps = self.plan(actions, limits, release, deps, networks, releases, routing)

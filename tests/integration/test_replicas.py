@@ -12,13 +12,13 @@ from support import docker
 from test_router import Client, cli, failed, names, router, router_image, steady  # noqa: F401 (fixtures)
 
 SHOP = """\
-Vars: {version: "1"}
+Vars: {version: "1", release: "2"}  # release: the one a flaky version is deployed as
 web:
   image: local/busybox
   replicas: %d
   cmd: [sh, -c, 'mkdir -p /www && echo "$(hostname) $VERSION" > /www/index.html &&
     if [ "$VERSION" = bad ]; then echo "version bad: no /up" >&2;
-    elif [ "$VERSION" != flaky ] || nslookup r2.web.1.{instance} | grep -qw "$(hostname -i)"; then echo ok > /www/up;
+    elif [ "$VERSION" != flaky ] || nslookup r{release}.web.1.{instance} | grep -qw "$(hostname -i)"; then echo ok > /www/up;
     fi &&
     exec httpd -f -p 8080 -h /www']
   env: {VERSION: "{version}"}
@@ -104,7 +104,7 @@ def test_a_failing_replica_puts_back_the_replicas_replaced_before_it(cli, names,
     before = ids(a)
 
     with steady(client) as seen:
-        # flaky: only replica 1's new container passes (it finds itself at release 2's web.1 alias)
+        # flaky: only replica 1's new container passes (it finds itself at the release's web.1 alias)
         refused = cli("deploy", shop, "--instance", a, "--var", "version=flaky")
 
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
@@ -118,6 +118,30 @@ def test_a_failing_replica_puts_back_the_replicas_replaced_before_it(cli, names,
     assert [(s["service"], s["state"]) for s in status["services"]] == [(f"web.{n}", "running") for n in (1, 2, 3)]
     assert "keep" in cli("deploy", shop, "--instance", a, "--dry-run", check=True).stdout  # the state says what runs
     assert "recreate" not in cli("deploy", shop, "--instance", a, "--dry-run", check=True).stdout
+
+
+def test_two_replicas_at_a_time_roll_failing_no_request_and_a_failing_batch_puts_back_its_done_replica(
+        cli, names, router, tmp_path):
+    a = names()
+    shop = template(tmp_path, 4)
+    batch = {"FABRIC_DEPLOYER_ROLLING_BATCH": "2"}
+    cli("deploy", shop, "--instance", a, check=True)
+    client = Client(router, cli("router", "ca", check=True).stdout, f"{a}.shop.test")
+    before = ids(a)
+
+    with steady(client) as seen:
+        cli("deploy", shop, "--instance", a, "--var", "version=2", env=batch, check=True)
+        time.sleep(0.5)
+        refused = cli("deploy", shop, "--instance", a, "--var", "version=flaky", "--var", "release=3", env=batch)
+
+    assert failed(seen) == [] and len(seen) > 20, seen[-5:]
+    rolled = ids(a)
+    assert sorted(rolled) == sorted(before) and not set(rolled.values()) & set(before.values())
+    assert refused.returncode == 1 and "deploy stopped at service 'web.2'" in refused.stderr
+    assert "web.1 went back to its previous container" in refused.stderr
+    assert ids(a) == rolled  # release 2's four replicas, web.1's as before
+    after = answers(client, 12)
+    assert {body.split()[1] for _, body in after} == {"2"} and len({body for _, body in after}) == 4
 
 
 def test_scale_up_and_down_keeps_the_other_replicas_and_rollback_restores_the_count(cli, names, router, tmp_path):

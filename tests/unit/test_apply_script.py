@@ -10,6 +10,7 @@ plan compiles to, rewrite the files and review the diff:
     git diff tests/unit/golden
 """
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -71,16 +72,25 @@ ROUTED_CASES = {  # name -> (case, the table before)
 
 @pytest.mark.parametrize("name", ROUTED_CASES)
 def test_a_routed_plan_compiles_to_its_golden_script(name):
-    case, table = ROUTED_CASES[name]
+    script = routed(*ROUTED_CASES[name])
+
+    assert script == golden(name, script)
+
+
+def routed(case, table, limits=LIMITS):
+    """The script of a routed case's plan, the host's table before it being ``table``."""
     actions = case.actions()
     release = case.release + 1 if case.before else 1
     wanted = route.wanted(template.parse(case.template, "app.yaml"))
     moves = route.moves(table, "c1", wanted, actions, [Container.from_inspect(c) for c in case.inspected()], release)
     routing = Routing(moves, Settings(router_tls="internal", router_drain=2).router, "c1")
-    lines = plan_script("c1", actions, BOUNDARY, LIMITS, release, case.specs()[1], (), routing=routing)
-    script = "\n".join(lines) + "\n"
+    return "\n".join(plan_script("c1", actions, BOUNDARY, limits, release, case.specs()[1], (), routing=routing)) + "\n"
 
-    assert script == golden(name, script)
+
+def test_replicas_rolled_two_at_a_time_compile_to_their_golden_script():
+    script = routed(*ROUTED_CASES["routed replicas rolled"], dataclasses.replace(LIMITS, batch=2))
+
+    assert script == golden("routed replicas rolled two at a time", script)
 
 
 def test_a_plan_that_keeps_everything_compiles_to_no_step():

@@ -435,3 +435,15 @@ def test_a_removal_docker_refuses_is_not_marked_done(docker, shell, broken):
     docker.fail(broken)
 
     assert failed(shell.run(call("dpl_down", "web")))
+
+
+# -- dpl_turns/dpl_turned/dpl_turn: the replicas of a batch (deployer.rolling.batch) ------
+
+
+def test_a_replica_of_a_batch_takes_its_turn_once_the_one_before_ended_and_learns_whether_it_was_done(shell):
+    ran = shell.run('dpl_turns || exit 1\n'
+                    '( sleep 0.3; dpl_turned web.1 0 ) & ( sleep 0.3; dpl_turned web.2 1 ) &\n'
+                    'dpl_turn web.1 && echo "web.1 done"; dpl_turn web.2 || echo "web.2 not done"; wait')
+
+    assert ran.exited == 0 and ran.stdout.count("web.1 done") == 1 and "web.2 not done" in ran.stdout
+    assert not list((shell.instance_dir).glob("roll.*"))  # removed when the script ended

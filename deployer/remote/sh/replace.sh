@@ -221,6 +221,29 @@ dpl_undone() {
   echo "deployer: $1 went back to its previous container" >&2
 }
 
+# Replicas replaced several at once (deployer.rolling.batch): each step runs in the
+# background and says how it ended (dpl_turned); the route of each moves only after the
+# step of the one before it in the batch ended well (dpl_turn), so routes move one at a
+# time, in order, while the new containers start and are checked at once.
+
+# dpl_turns: the directory the steps of a batch say their ends in, removed when the script ends
+dpl_turns() {
+  # shellcheck disable=SC2016 # expanded when the exit trap runs
+  mkdir -p "$D/roll.$$" && dpl_at_exit 'rm -rf "$D/roll.$$"'
+}
+
+# dpl_turned UNIT CODE: the step of the replica UNIT ended with CODE (returned)
+dpl_turned() {
+  echo "$2" >"$D/roll.$$/$1"
+  return "$2"
+}
+
+# dpl_turn UNIT: once the step of the replica UNIT ended, whether it was done
+dpl_turn() {
+  while [ ! -s "$D/roll.$$/$1" ]; do sleep 0.1; done
+  [ "$(cat "$D/roll.$$/$1")" = 0 ]
+}
+
 # dpl_down SERVICE [REPLICA]: stop and remove every container of one service of instance
 # $I, or of one of its replicas (scaled down); marked done as SERVICE or SERVICE.REPLICA
 dpl_down() {
