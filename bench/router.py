@@ -17,6 +17,12 @@ httpd serving a small page) with the router image local/caddy (.ci/router-image)
    failed requests (connection errors, 5xx) and the p99 during the swaps against the p99
    of the same client idle. Goal: 0 failed, p99 during swaps under 3x the idle p99.
 
+3. Replicas: a service burning CPU on each request (a CGI counting to 20000 in busybox sh),
+   each container limited to one CPU (``cpus: 1``, as a single-threaded app is), through
+   the router with 1 replica, then ``scale`` to 3: requests/s of each and their ratio. The
+   ratio follows the CPUs the replicas can use: at most the machine's CPU count (printed
+   with the row; 2 on the machine this was written on), not the replica count.
+
 Run it on a quiet machine: other work on the CPUs moves the figures. Everything started
 here is removed at the end.
 """
@@ -48,14 +54,35 @@ web:
 """
 
 
+BURN = "rtburn"
+BURN_DOMAIN = "rtburn.bench.test"
+BURN_TEMPLATE = f"""\
+web:
+  image: {engines.IMAGE}
+  cpus: 1
+  cmd:
+    - sh
+    - -c
+    - |
+      mkdir -p /www/cgi-bin && cat > /www/cgi-bin/burn <<'END'
+      #!/bin/sh
+      i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done
+      printf 'Content-Type: text/plain\\r\\n\\r\\nburnt\\n'
+      END
+      chmod +x /www/cgi-bin/burn && exec httpd -f -p 8080 -h /www
+  route: {{domains: [{BURN_DOMAIN}], port: 8080, health: /cgi-bin/burn}}
+"""
+
+
 def parse_args():
     parser = argparse.ArgumentParser(prog="bench/run-router", description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20000, help="requests each way (default 20000)")
     parser.add_argument("--swaps", type=int, default=10, help="consecutive deploys that recreate the service")
-    parser.add_argument("--quick", action="store_true", help="smoke test: 500 requests, 2 swaps")
+    parser.add_argument("--burn", type=int, default=600, help="CPU-burning requests per replica count (default 600)")
+    parser.add_argument("--quick", action="store_true", help="smoke test: 500 requests, 2 swaps, 60 burning")
     args = parser.parse_args()
     if args.quick:
-        args.requests, args.swaps = 500, 2
+        args.requests, args.swaps, args.burn = 500, 2, 60
     return args
 
 
@@ -80,8 +107,12 @@ def main():
             overhead(port, args.requests)
             swaps(client, lambda n: deployer("deploy", template, "--instance", INSTANCE, "--var", f"version={n}"),
                   args.swaps)
+            burning = Path(tmp) / "burn.yaml"
+            burning.write_text(BURN_TEMPLATE)
+            replicas(deployer, burning, port, args.burn)
         finally:
             deployer("destroy", INSTANCE, "--yes", check=False)
+            deployer("destroy", BURN, "--yes", check=False)
             subprocess.run(["docker", "rm", "-f", "deployer-router"], capture_output=True, timeout=60)
             subprocess.run(["docker", "network", "rm", "deployer-router"], capture_output=True, timeout=60)
     return 0
@@ -114,6 +145,22 @@ def overhead(port, requests):
     print("|---|---|---|---|---|")
     for name, figures in rows:
         print(f"| {name} | {figures['rate']:.0f} | {figures['p50']} | {figures['p99']} | {figures['failed']} |")
+
+
+def replicas(deployer, template, port, requests):
+    """The CPU-burning service through the router with 1 replica, then scaled to 3: a row."""
+    deployer("deploy", template, "--instance", BURN)
+    url = f"http://127.0.0.1:{port}/cgi-bin/burn"
+    one = ab(url, requests, BURN_DOMAIN)
+    deployer("scale", BURN, "web=3")
+    three = ab(url, requests, BURN_DOMAIN)
+    print(f"\nreplicas: a CPU-burning service, one CPU a container ({requests} requests, 8 at a time), "
+          f"through the router; this machine has {os.cpu_count()} CPUs")
+    print("| replicas | requests/s | p50 ms | p99 ms | failed |")
+    print("|---|---|---|---|---|")
+    for count, figures in ((1, one), (3, three)):
+        print(f"| {count} | {figures['rate']:.1f} | {figures['p50']} | {figures['p99']} | {figures['failed']} |")
+    print(f"ratio 3/1: {three['rate'] / max(one['rate'], 0.001):.2f} (bounded by the CPUs, {os.cpu_count()} here)")
 
 
 def ab(url, requests, host=None):

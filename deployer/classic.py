@@ -46,6 +46,17 @@ def after_dashes(parameter):
     return mark
 
 
+def gathers(parameter):
+    """Mark a task whose ``parameter`` receives its ``NAME=VALUE`` words, space-separated:
+    ``deployer scale customer1 web=5 worker=1`` (invoke would take each for a task)."""
+
+    def mark(task):
+        task.gathers = parameter
+        return task
+
+    return mark
+
+
 def attach_to_fab():
     """Under plain ``fab`` (or ``python -m fabric``), have its running Program read the
     classic form and ``--`` as the ``deployer`` command does. Nothing happens elsewhere:
@@ -87,16 +98,23 @@ def _help_asked(collection, tokens):
 
 def translate(collection, tokens):
     """The task tokens with every classic call turned into the task's name and flags."""
-    out, value_next, current = [], False, None
+    out, value_next, current, gathered = [], False, None, None
     for token in tokens:
         if value_next or token.startswith("-"):
             value_next = not value_next and current is not None and _takes_value(current, token)
             out.append(token)
             continue
+        if getattr(current, "gathers", None) and "=" in token:  # gathers(): NAME=VALUE words, one flag
+            if gathered is None:
+                gathered = len(out)
+                out.append(f"--{current.gathers.replace('_', '-')}={token}")
+            else:
+                out[gathered] += f" {token}"
+            continue
         name, colon, rest = token.partition(":")
         task = _task(collection, name if colon else token)
         if task is not None:
-            current = task
+            current, gathered = task, None
         out += _flags(task, name, rest, token) if colon and task is not None else [token]
     return out
 

@@ -60,6 +60,7 @@ class Applying(Protocol):
     facts: Facts
     seconds: dict  # service -> seconds its step took, once applied
     released: tuple  # Released: the release commands run, once applied
+    back: frozenset  # replicas a failed roll put back on their previous containers, once applied
 
     def apply(self, actions, final_state=None, entry=None, template_text="", deps=None, registry=None, networks=(),
               releases=None, held=None, moves=None):

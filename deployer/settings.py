@@ -121,6 +121,8 @@ SETTINGS = (
     Setting("parallel", 10, _number(int), ("10 hosts at once",), "--parallel"),
     Setting("parallel_starts", 8, _number(int), ("8 new containers starting at once on a host",
                                                  "(0: all of a wave)")),
+    Setting("rolling.batch", 1, _number(int), ("1 replica of a service replaced at a time, each",
+                                               "health-gated (0: all at once)")),
     Setting("fail_fast", False, _flag, ("false: a failing host does not stop the others",), "--fail-fast"),
     Setting("known_hosts", "", _text, ("none: only ``~/.ssh/known_hosts``",)),
     Setting("accept_new_hosts", False, _flag, ("false: an unknown host key is refused",)),
@@ -164,6 +166,7 @@ class Settings:
     subnets: str = "10.211.0.0/16"
     parallel: int = 10
     parallel_starts: int = 8
+    rolling_batch: int = 1
     fail_fast: bool = False
     known_hosts: str = ""
     accept_new_hosts: bool = False

@@ -33,7 +33,7 @@ from .remote.piped import piped
 from .settings import Settings, declared
 
 __all__ = [
-    "deploy", "redeploy", "rollback", "history", "endpoints", "logs", "run_once", "exec_in", "stop", "start", "restart",
+    "deploy", "redeploy", "scale", "rollback", "history", "endpoints", "logs", "run_once", "exec_in", "stop", "start", "restart",
     "prune", "list_instances", "status", "destroy", "validate", "import_compose", "routes", "router",
 ]
 
@@ -53,7 +53,7 @@ def user_errors(c=None):
 
 
 INSTANCE_HELP = "the instance's name, e.g. staging"
-SERVICE_HELP = "the service's name in the template"
+SERVICE_HELP = "the service's name in the template; a replica: web.2 (web alone: its first)"
 INPUT_HELP = {
     "var": "a variable of the instance, NAME=VALUE (repeatable); kept in its state",
     "vars": "a YAML file of variables",
@@ -104,6 +104,32 @@ def redeploy(c, instance, force=False, dry_run=False, pull=False, lock_wait=None
                                     hooks=not no_hooks)
         host = _host(c, settings, rows=not json)
         return _shown(deploying.redeploy(host, instance, options, _inputs(var, vars, secrets)), dry_run, json, host)
+
+
+@classic.gathers("counts")
+@task(auto_shortflags=False, help={"instance": INSTANCE_HELP, "counts": "SERVICE=N words after the instance (web=5 worker=1)",
+                                   **{k: DEPLOY_HELP[k] for k in ("dry-run", "lock-wait", "json", "no-hooks")}})
+def scale(c, instance, counts=None, dry_run=False, lock_wait=None, json=False, no_hooks=False):
+    """Run N replicas of services (web=5 worker=1): kept in the state, a release rollback undoes."""
+    with user_errors(c) as settings:
+        wanted = _counts(counts)
+        options = deploying.Options(dry_run=dry_run, lock_wait=_seconds(lock_wait), progress=output.build_progress(),
+                                    hooks=not no_hooks)
+        host = _host(c, settings, rows=not json)
+        return _shown(deploying.scale(host, instance, wanted, options), dry_run, json, host)
+
+
+def _counts(words):
+    """``web=5 worker=1`` -> ``{"web": 5, "worker": 1}``; anything else is a usage error."""
+    counts = {}
+    for word in (words or "").split():
+        service, _, count = word.partition("=")
+        if not service or not count.isdigit() or int(count) < 1:
+            raise Exit(f"error: scale: {word!r}: expected SERVICE=N, N a whole number from 1", code=EXIT_USAGE)
+        counts[service] = int(count)
+    if not counts:
+        raise Exit("error: scale: give SERVICE=N for each service to scale (web=5 worker=1)", code=EXIT_USAGE)
+    return counts
 
 
 def _shown(result, dry_run, as_json, host):
@@ -218,7 +244,7 @@ def _attached(c, instance, service, command, argv, one_off=False):
     and the volumes it mounts are checked first (Host.attach)."""
     with user_errors(c) as settings:
         host = _host(c, settings)
-        (spec,) = instances.service_specs(host, instance, service)
+        spec = instances.service_specs(host, instance, service)[0]  # a replicated service: its first replica
         tty = sys.stdin.isatty() and sys.stdout.isatty()
         stdin = sys.stdin if not tty and piped(sys.stdin) else None  # the command reads it, as with docker -i
         hidden = spec.hidden_env() if one_off else {}
@@ -356,7 +382,7 @@ def import_compose(c, file, check=False, json=False):
 
 
 ns = Collection(
-    deploy, redeploy, rollback, history, endpoints, logs, run_once, exec_in, stop, start, restart, prune,
+    deploy, redeploy, scale, rollback, history, endpoints, logs, run_once, exec_in, stop, start, restart, prune,
     list_instances, status, destroy, validate, import_compose, routes, router,
 )
 ns.configure({"deployer": declared()})

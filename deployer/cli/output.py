@@ -251,7 +251,7 @@ def status(result, as_json=False):
                              (extra.prune, "retained beyond deployer.retain (deploy removes it)")):
             for c in (canonical.pop(name) for name in names):
                 rows.append((service, c.name, f"{c.status}, {drift}", c.image, list(c.ports), [], _health(c)))
-    retained = [c for c in canonical.values() if c.name.startswith(f"{result.instance}.{c.service}.")]
+    retained = [c for c in canonical.values() if c.name.startswith(f"{result.instance}.{c.unit}.")]
     for c in canonical.values():
         if c not in retained:
             rows.append((c.service, c.name, f"{c.condition} (not in state)", c.image, list(c.ports), [], _health(c)))
@@ -449,9 +449,12 @@ ROUTE_KEYS = ("domain", "instance", "service", "container", "state", "upstream",
 
 
 def routes(host, held, states=None, as_json=False):
-    """The host's route table: a row a domain, with its container's state (``states``: by
-    name; one not there is ``missing``) and its health check (a path, or a TCP connect)."""
-    rows = [(r.domain, r.instance, r.service, r.container, (states or {}).get(r.container, "missing"), r.upstream,
+    """The host's route table: a row a domain, with its containers' states (``states``: by
+    name; one not there is ``missing``), comma-separated for replicas, and its health check
+    (a path, or a TCP connect)."""
+    states = states or {}
+    rows = [(r.domain, r.instance, r.service, ", ".join(r.containers),
+             ", ".join(states.get(c, "missing") for c in r.containers), ", ".join(r.upstreams),
              f"GET {r.health}" if r.health else "tcp connect") for r in held]
     if as_json:
         return document({"host": host, "routes": [dict(zip(ROUTE_KEYS, row)) for row in rows]})

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from ..errors import TemplateError
 from . import network
-from .schema import ENDPOINT_REF
+from .schema import ENDPOINT_REF, unit
 
 PORTS = range(30000, 32768)  # where endpoints are published; below Linux's ephemeral range
 
@@ -35,6 +35,7 @@ class Endpoint:
     wan: bool = False
     name: str = ""  # its DNS name on the networks of this host ("" : registered on another host)
     network: str = ""  # the network another instance's consumer joins to reach it
+    replicas: tuple = ()  # a replicated service's: each replica's DNS name, in replica order
 
     @property
     def bind(self):
@@ -45,6 +46,12 @@ class Endpoint:
         """``(host, port)`` as a container reaches it: over the networks when it runs on
         this host, else at its published address."""
         return (self.name, self.port) if self.name else (self.address, self.host_port)
+
+    @property
+    def addresses(self):
+        """Every ``(host, port)`` a container reaches it at: each replica's, in replica order,
+        or its one address."""
+        return [(name, self.port) for name in self.replicas] or [self.reached]
 
     def to_dict(self):
         return {"address": self.address, "host_port": self.host_port, "port": self.port, "wan": self.wan}
@@ -81,15 +88,22 @@ def allocate(template, recorded, taken, address, instance, publish=False):
     one, else the lowest free port (not listening on the host, not another instance's)."""
     endpoints, used = {}, set(taken) | set(recorded.values())
     free = (port for port in PORTS if port not in used)
+    services = {s.name: s for s in template.services}
     for key, (port, wan) in registered(template).items():
         service = key.split(":")[0]
+        count = services[service].options.get("replicas", 1)
         host_port = 0
+        if (wan or publish) and count > 1:
+            raise TemplateError(f"endpoint {key} would be published on a host port ({'wan' if wan else 'etcd'}), "
+                                f"which {count} replicas cannot share: not supported yet (register it without wan, "
+                                "on a host without etcd, or run one replica)", key=f"{services[service].key}.register")
         if wan or publish:
             host_port = recorded.get(key) or next(free, None)
             if host_port is None:
                 raise TemplateError(f"no free host port left for endpoint {key} ({PORTS.start}-{PORTS.stop - 1})")
+        replicas = tuple(network.alias(instance, unit(service, n)) for n in range(1, count + 1)) if count > 1 else ()
         endpoints[key] = Endpoint((address or "0.0.0.0") if host_port else "", host_port, port, wan,
-                                  network.alias(instance, service), network.of_service(instance, service))
+                                  network.alias(instance, service), network.of_service(instance, service), replicas)
     return endpoints
 
 
@@ -137,6 +151,14 @@ def order(names, deps):
     for name in names:
         visit(name)
     return out
+
+
+def ordered(specs, deps):
+    """The specs in ``order`` of their services, a service's replicas together, in replica order."""
+    by_service = {}
+    for spec in specs:
+        by_service.setdefault(spec.service, []).append(spec)
+    return tuple(spec for name in order(list(by_service), deps) for spec in by_service[name])
 
 
 def _check_cycles(deps):

@@ -67,20 +67,22 @@ def plan(specs, state, containers, images, force=False, retain=3):
     of a deploy that was cut off are repaired (REPAIR when nothing else changes).
     """
     recorded = state.services if state else {}
-    known = set(recorded) | {c.service for c in containers}
-    wanted = {spec.service for spec in specs}
-    actions = [Action(REMOVE, name, "not in the template") for name in sorted(known - wanted)]
+    known = set(recorded) | {c.unit for c in containers}
+    wanted = {spec.unit for spec in specs}
+    services = {spec.service for spec in specs}
+    actions = [Action(REMOVE, name, "not in the template" if split(name)[0] not in services else "scaled down")
+               for name in sorted(known - wanted, key=_removal_order)]
     for spec in specs:
-        mine = [c for c in containers if c.service == spec.service]
+        mine = [c for c in containers if c.unit == spec.unit]
         current = next((c for c in mine if c.name == spec.name), None)
-        if spec.service not in known:
-            actions.append(Action(CREATE, spec.service, ", ".join(["new", *network.joined(spec)]), spec))
+        if spec.unit not in known:
+            actions.append(Action(CREATE, spec.unit, ", ".join(["new", *network.joined(spec)]), spec))
             continue
-        why = _why(spec, current, recorded.get(spec.service), images.get(spec.image), force)
+        why = _why(spec, current, recorded.get(spec.unit), images.get(spec.image), force)
         if not why:
             extra = leftovers(spec.name, mine, retain)
             kind = REPAIR if extra else KEEP
-            actions.append(Action(kind, spec.service, extra.said() or "unchanged", spec, prune=extra.prune,
+            actions.append(Action(kind, spec.unit, extra.said() or "unchanged", spec, prune=extra.prune,
                                   stop=extra.stop, clear=extra.clear))
             continue
         retained = sorted((c for c in mine if c is not current and c.name != f"{spec.name}.next"),
@@ -91,9 +93,21 @@ def plan(specs, state, containers, images, force=False, retain=3):
         if reuse:
             why += f" (retained container {reuse.name} started again)"
         why += "".join(f"; {said}" for said in [Leftovers(extra.stop, extra.clear).said()] if said)
-        actions.append(Action(RECREATE, spec.service, why, spec, retire, reuse.name if reuse else "", extra.prune,
+        actions.append(Action(RECREATE, spec.unit, why, spec, retire, reuse.name if reuse else "", extra.prune,
                               extra.stop, extra.clear))
     return tuple(actions)
+
+
+def split(unit):
+    """``web.2`` -> ``("web", 2)``, ``web`` -> ``("web", 0)`` (no service name ends in ``.N``)."""
+    service, _, replica = unit.rpartition(".")
+    return (service, int(replica)) if replica.isdigit() and service else (unit, 0)
+
+
+def _removal_order(unit):
+    """Units removed by service, the highest replica first (scaling down drops the last)."""
+    service, replica = split(unit)
+    return service, -replica
 
 
 def releasing(actions, commands, state, images, force=False):
@@ -104,13 +118,21 @@ def releasing(actions, commands, state, images, force=False):
     recorded = state.services if state else {}
 
     def changed(spec):
-        before = recorded.get(spec.service)
+        before = recorded.get(spec.unit)
         image_id = images.get(spec.image)
         return force or before is None or before.config_hash != spec.config_hash or bool(
             before.image_id and image_id and before.image_id != image_id)
 
-    return {a.service: commands[a.service] for a in actions
-            if a.service in commands and a.kind in (CREATE, RECREATE) and changed(a.spec)}
+    out = {}
+    for a in actions:
+        if a.kind in (CREATE, RECREATE) and a.spec.service in commands and changed(a.spec):
+            out.setdefault(a.service if not a.spec.replica else _first(actions, a.spec.service), commands[a.spec.service])
+    return out
+
+
+def _first(actions, service):
+    """The unit of a service's first step: its release command runs before it, once."""
+    return next(a.service for a in actions if a.spec and a.spec.service == service and a.kind in (CREATE, RECREATE))
 
 
 def _matches(container, spec, images):

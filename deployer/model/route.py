@@ -15,6 +15,7 @@ Docker's embedded DNS, which knows those aliases (on the default bridge it would
 host's resolver).
 """
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -24,7 +25,7 @@ from . import network
 from .plan import CREATE, KEEP, REPAIR
 from .spec import container_name
 
-FORMAT = 1
+FORMAT = 2  # 2: a route dials a list of upstreams (replicas); 1 (read too) one
 CONTAINER = "deployer-router"  # the router's container on every host, and its own network (module docstring)
 LABEL = "deployer.router"  # its label: the hash of how it runs (another one is recreated)
 CONFIG = "/deployer/caddy.json"  # where the router reads the config rendered from the table
@@ -79,27 +80,38 @@ class Route:
     service: str
     port: str
     health: str  # "" : a TCP connect
-    upstream: str  # ``alias:port`` on the instance's network
+    upstreams: tuple[str, ...]  # ``alias:port`` on the instance's network: one a replica, in replica order
 
     @property
-    def container(self):
-        return container_name(self.instance, self.service)
+    def containers(self):
+        """The containers its upstreams dial, by name."""
+        return tuple(container_name(self.instance, unit_of(dial, self.instance)) for dial in self.upstreams)
 
 
-def upstream(instance, service, port, release, start_first):
-    """The address the router dials to reach a container of the service (module docstring)."""
-    alias = network.alias(instance, service)
-    return f"{f'r{release}.' if start_first else ''}{alias}:{port}"
+def upstream(instance, unit, port, release, start_first):
+    """The address the router dials to reach a container of the service, or of one of its
+    replicas (``unit``: ``web.2``), as the module docstring says."""
+    return f"{f'r{release}.' if start_first else ''}{network.alias(instance, unit)}:{port}"
 
 
-def release_alias(instance, service, release):
-    """The alias of one container of a routed service replaced start-first."""
-    return f"r{release}.{network.alias(instance, service)}"
+def unit_of(dial, instance):
+    """The unit (service, or replica ``web.2``) an upstream dials: ``r7.web.2.shop:80`` -> ``web.2``."""
+    host = dial.rpartition(":")[0].removesuffix(f".{instance}")
+    first, _, rest = host.partition(".")
+    return rest if rest and first[:1] == "r" and first[1:].isdigit() else host
 
 
-def rows(instance, service, given, dial):
-    """The table's rows of one service's route (``given``: the template's route)."""
-    return tuple(Route(d, instance, service, given["port"], given.get("health", ""), dial) for d in given["domains"])
+def aliases(spec, release):
+    """The aliases a routed container carries for its upstream besides its own (a replica's:
+    spec.run_args): its release's, when it is replaced start-first (module docstring)."""
+    return [f"r{release}.{network.alias(spec.instance, spec.unit)}"] if spec.start_first else []
+
+
+def rows(instance, service, given, dials):
+    """The table's rows of one service's route (``given``: the template's route), dialling
+    ``dials`` (none: no rows, the domains answer 404 until a container serves them)."""
+    return tuple(Route(d, instance, service, given["port"], given.get("health", ""), tuple(dials))
+                 for d in given["domains"] if dials)
 
 
 def wanted(template):
@@ -136,11 +148,16 @@ def read(text, path):
         if data.get("format", FORMAT) > FORMAT:
             raise DeployerError(f"written by a newer deployer (format {data['format']}): upgrade deployer; "
                                 "nothing was changed", file=path)
-        return tuple(sorted(Route(**r) for r in data["routes"]))
+        return tuple(sorted(_route(**r) for r in data["routes"]))
     except DeployerError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise DeployerError(f"corrupt route table ({type(e).__name__}: {e}); nothing was changed", file=path) from None
+
+
+def _route(upstream=None, upstreams=(), **fields):
+    """A row as routes.json holds it (one written before replicas has one ``upstream``)."""
+    return Route(**fields, upstreams=tuple(upstreams) or (upstream,))
 
 
 def dump(table):
@@ -215,18 +232,22 @@ def _ordered(table):
 
 
 def _groups(table):
-    """The table's domains grouped by upstream (exact names and wildcards apart), in
+    """The table's domains grouped by upstreams (exact names and wildcards apart), in
     ``_ordered`` order."""
     groups = {}
     for r in _ordered(table):
-        groups.setdefault((r.domain.startswith("*."), r.upstream), []).append(r.domain)
+        groups.setdefault((r.domain.startswith("*."), r.upstreams), []).append(r.domain)
     return groups.items()
 
 
 def _proxy(group, router):
-    (_, dial), domains = group
-    proxy = {"handler": "reverse_proxy", "upstreams": [{"dial": dial}],
-             "load_balancing": {"try_duration": f"{router.wait}s", "try_interval": "250ms"}}
+    """Several upstreams (replicas) take requests in turn; a request to one that fails to
+    connect tries the others for up to ``try_duration``."""
+    (_, dials), domains = group
+    balancing = {"try_duration": f"{router.wait}s", "try_interval": "250ms"}
+    if len(dials) > 1:
+        balancing["selection_policy"] = {"policy": "round_robin"}
+    proxy = {"handler": "reverse_proxy", "upstreams": [{"dial": dial} for dial in dials], "load_balancing": balancing}
     return {"match": [{"host": domains}], "handle": [proxy], "terminal": True}
 
 
@@ -272,20 +293,39 @@ class Moves:
 
 def moves(table, instance, wanted, actions, containers, release):
     """The Moves of a deploy of ``instance``: ``wanted`` its routes by service, ``actions``
-    its plan, ``containers`` what the host runs of it, ``release`` the new containers'."""
+    its plan (a step a unit: a service, or one replica), ``containers`` what the host runs
+    of it, ``release`` the new containers'. A replica removed (scaled down) leaves its
+    route before any step; one created joins it at the end, with the rest."""
     check(table, instance, wanted)
-    early = table
-    for service in {r.service for r in table if r.instance == instance} - wanted.keys():
-        early = replaced(early, instance, service)
-    current, at = early, {}
+    removed = {a.service for a in actions if a.spec is None}
+    live = {}  # service -> unit -> dial: what the route dials now, as the steps go
+    for r in table:
+        if r.instance == instance and r.service in wanted:
+            live[r.service] = {unit_of(d, instance): d for d in r.upstreams if unit_of(d, instance) not in removed}
+    early = tuple(r if r.instance != instance else dataclasses.replace(r, upstreams=tuple(live[r.service].values()))
+                  for r in table if r.instance != instance or live.get(r.service))
+    current, at, created = early, {}, {}
     releases = {c.name: c.release for c in containers}
     for a in actions:
-        if a.spec is None or a.service not in wanted:
+        if a.spec is None or a.spec.service not in wanted:
             continue
-        given = wanted[a.service]
+        service = a.spec.service
         number = releases.get(a.reuse or (a.spec.name if a.kind in (KEEP, REPAIR) else ""), release)
-        dial = upstream(instance, a.service, given["port"], number, a.spec.start_first)
-        current = replaced(current, instance, a.service, rows(instance, a.service, given, dial))
+        dial = upstream(instance, a.service, wanted[service]["port"], number, a.spec.start_first)
+        (created if a.kind == CREATE else live).setdefault(service, {})[a.service] = dial
         if a.kind not in (KEEP, REPAIR, CREATE):
+            current = replaced(current, instance, service, _rows(instance, service, wanted, live))
             at[a.service] = current
+    for service in wanted:  # in the specs' (replica) order
+        dials = {**live.get(service, {}), **created.get(service, {})}
+        order = [a.service for a in actions if a.spec is not None and a.service in dials]
+        live[service] = {unit: dials[unit] for unit in order}
+        current = replaced(current, instance, service, _rows(instance, service, wanted, live))
     return Moves(instance, table, early, at, current)
+
+
+def _rows(instance, service, wanted, live):
+    """The rows of a service's route dialling its ``live`` upstreams (none if it has no
+    route any more)."""
+    given = wanted.get(service)
+    return rows(instance, service, given, live.get(service, {}).values()) if given else ()

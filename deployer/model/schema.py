@@ -75,15 +75,22 @@ def name(value):
     return value
 
 
-SPARE_SUFFIX = re.compile(r".*\.(next|r[0-9]+)")
+SPARE_SUFFIX = re.compile(r".*\.(next|r?[0-9]+)")
+
+
+def unit(service, replica):
+    """What a plan replaces in one step, and a state records: ``web`` (the service's one
+    container: no replica) or ``web.2`` (its replica 2)."""
+    return f"{service}.{replica}" if replica else service
 
 
 def service_name(value):
     """A name, but not one that looks like another service's spare container
-    (``web.next`` while ``web`` starts first, ``web.r3`` kept for rollback)."""
+    (``web.next`` while ``web`` starts first, ``web.r3`` kept for rollback) or replica
+    (``web.2``)."""
     name(value)
     if SPARE_SUFFIX.fullmatch(value):
-        raise Invalid(f"{value!r} ends like deployer's spare containers (.next, .rN): choose another name")
+        raise Invalid(f"{value!r} ends like deployer's spare containers or replicas (.next, .rN, .N): choose another name")
     return value
 
 
@@ -112,15 +119,18 @@ def absolute_path(value):
 
 
 def volume(value):
-    """``/path`` or ``/path:ro`` inside the container; the host side is always deployer's."""
+    """``/path``, ``/path:ro`` or ``/path:rw`` inside the container, and ``shared``
+    (``/path:shared``, ``/path:ro,shared``): one directory for every replica of the service
+    (else each replica has its own); the host side is always deployer's."""
     text(value)
     path, _, mode = value.partition(":")
-    if mode not in ("", "ro", "rw"):
-        raise Invalid(f"expected '/path', '/path:ro' or '/path:rw', got {value!r}")
+    modes = mode.split(",") if mode else []
+    if len(set(modes)) != len(modes) or not set(modes) <= {"ro", "rw", "shared"} or {"ro", "rw"} <= set(modes):
+        raise Invalid(f"expected '/path', '/path:ro' or '/path:rw' (or ':shared', ':ro,shared' for all replicas), got {value!r}")
     path = absolute_path(path)
     if path == "/":
         raise Invalid("cannot mount a volume over the container's root '/'")
-    return {"path": path, "read_only": mode == "ro"}
+    return {"path": path, "read_only": "ro" in modes, "shared": "shared" in modes}
 
 
 def port(value):
@@ -307,6 +317,7 @@ CORE_KEYS = {
     "cpus": cpus,
     "healthcheck": healthcheck,
     "release": command,  # run once before the service's containers are replaced: not part of the spec
+    "replicas": positive_int,  # how many containers run the spec (spec.replicas): not part of the spec
 }
 
 def registration(value):

@@ -9,6 +9,7 @@ instance comes back after a host reboot) and ``init: true`` (a tiny init as PID 
 signals reach the process and ``docker stop`` does not wait out its timeout).
 """
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -17,11 +18,12 @@ from dataclasses import asdict, dataclass
 from ..errors import TemplateError
 from ..plugins.base import Mount, RenderContext
 from . import network
-from .schema import LABEL_EXPOSED, PORT
+from .schema import LABEL_EXPOSED, PORT, unit
 
 LABEL_INSTANCE = "deployer.instance"
 LABEL_SERVICE = "deployer.service"
 LABEL_CONFIG_HASH = "deployer.config-hash"
+LABEL_REPLICA = "deployer.replica"
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,19 @@ class ContainerSpec:
     # (network, alias or ""): the instance's own network first, then those it joins besides
     # (none for a spec recorded before private networks: it ran on Docker's default bridge)
     networks: tuple[tuple[str, str], ...] = ()
+    replica: int = 0  # n of ``replicas: N`` (N > 1), from 1; 0: the service's one container
 
     @property
     def name(self):
-        """``<instance>.<service>``: unambiguous, since instance names hold no dot."""
-        return container_name(self.instance, self.service)
+        """``<instance>.<service>``, or ``<instance>.<service>.<n>`` for a replica:
+        unambiguous, since instance names hold no dot."""
+        return container_name(self.instance, self.unit)
+
+    @property
+    def unit(self):
+        """What a plan replaces in one step, and the state records: the service, or one of
+        its replicas (``web.2``)."""
+        return unit(self.service, self.replica)
 
     @functools.cached_property
     def config_hash(self):
@@ -53,7 +63,12 @@ class ContainerSpec:
 
     @functools.cached_property
     def _json(self):
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        """The spec as JSON; without ``replica`` when there is none, so that a service's
+        one container keeps the config hash it had before replicas existed."""
+        data = asdict(self)
+        if not self.replica:
+            del data["replica"]
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     def to_dict(self):
         """Plain JSON data (lists, not tuples): what state and history record."""
@@ -85,6 +100,8 @@ class ContainerSpec:
         if self.networks:
             network_, alias = self.networks[0]
             args += ["--network", network_, *(["--network-alias", alias] if alias else [])]
+            if self.replica:  # its own name besides its service's (which answers for every replica)
+                args += ["--network-alias", network.alias(self.instance, self.unit)]
         return args + self._container_args(self.flags, self.cmd, env_file)
 
     @property
@@ -142,12 +159,36 @@ def container_name(instance, service):
 
 
 def render(template, instance, volume_dir, plugins, secrets=None, endpoints=None):
-    """Every service of the template as the ContainerSpec of ``instance``, in template order."""
+    """Every service of the template as the ContainerSpecs of ``instance``, in template
+    order: one per replica (``replicas: N``, N > 1), in replica order."""
     context = RenderContext(instance, volume_dir, template.settings, secrets or {}, endpoints or {})
     try:
-        return tuple(_spec(service, context, plugins) for service in template.services)
+        return tuple(_spec(service, dataclasses.replace(context, replica=n), plugins)
+                     for service in template.services for n in replicas(service))
     except TemplateError as e:
         raise e.where(file=template.path)
+
+
+def replicas(service):
+    """The replica numbers of a service: ``(0,)`` for its one container (today's name),
+    else 1..N. A fixed host port cannot be bound by several containers: an error."""
+    count = service.options.get("replicas", 1)
+    if count == 1:
+        return (0,)
+    fixed = [p for p in service.options.get("ports", ()) if _fixed_host_port(p)]
+    if fixed:
+        raise TemplateError(f"host port {fixed[0]!r} is fixed, and {count} replicas cannot all bind it: publish a "
+                            "container port alone (docker picks a host port for each), or route the service",
+                            key=f"{service.key}.ports")
+    return tuple(range(1, count + 1))
+
+
+def scaled(template, counts):
+    """The template with the ``replicas`` of the services in ``counts`` (service -> count:
+    the instance's ``scale``, which beats the template's)."""
+    services = tuple(dataclasses.replace(s, options={**s.options, "replicas": counts[s.name]}) if s.name in counts else s
+                     for s in template.services)
+    return dataclasses.replace(template, services=services)
 
 
 def _spec(service, context, plugins):
@@ -158,6 +199,8 @@ def _spec(service, context, plugins):
         env.update(fragment.env)
         labels.update(fragment.labels)
     labels.update({LABEL_INSTANCE: context.instance, LABEL_SERVICE: service.name})
+    if context.replica:
+        labels[LABEL_REPLICA] = str(context.replica)
     cmd = list(options.get("cmd", ()))
     entrypoint = options.get("entrypoint")
     if entrypoint:
@@ -179,6 +222,7 @@ def _spec(service, context, plugins):
         secrets=tuple(s for f in fragments for s in f.secrets),
         networks=tuple(dict.fromkeys([(network.of_instance(context.instance), network.alias(context.instance, service.name)),
                                       *(n for f in fragments for n in f.networks)])),
+        replica=context.replica,
     )
 
 

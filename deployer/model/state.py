@@ -11,6 +11,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from ..errors import DeployerError, TemplateError
+from .schema import unit
 
 FORMAT = 1
 INSTANCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
@@ -63,11 +64,12 @@ class InstanceState:
     release: int
     deployed_at: str  # ISO 8601, UTC
     deployed_by: str
-    services: dict[str, ServiceState] = field(default_factory=dict)
+    services: dict[str, ServiceState] = field(default_factory=dict)  # by unit: service, or replica (web.2)
     variables: dict[str, str] = field(default_factory=dict)  # the instance's own {placeholders}
     endpoints: dict[str, dict] = field(default_factory=dict)  # "svc:ep" -> address, host_port, port, wan
     secrets: dict[str, str] = field(default_factory=dict)  # secret name -> value (file is 0600)
     routes: dict[str, dict] = field(default_factory=dict)  # service -> its route: domains, port, health
+    scale: dict[str, int] = field(default_factory=dict)  # service -> replicas, as `scale` set it (beats the template)
 
     def to_json(self):
         return json.dumps({"format": FORMAT, **asdict(self)}, indent=2, sort_keys=True) + "\n"
@@ -96,6 +98,7 @@ class InstanceState:
                 endpoints=dict(data.get("endpoints", {})),
                 secrets=dict(data.get("secrets", {})),
                 routes=dict(data.get("routes", {})),
+                scale=dict(data.get("scale", {})),
             )
         except DeployerError:
             raise
@@ -116,6 +119,7 @@ class InstanceState:
             "endpoints": self.endpoints,
             "secrets": self.secrets,
             "routes": self.routes,
+            **({"scale": self.scale} if self.scale else {}),
             "result": f"failed at {failed}" if failed else "ok",
             "changes": {a.service: f"{a.kind}: {a.reason}" for a in actions if a.kind != "keep"},
             "services": {name: asdict(svc) for name, svc in self.services.items()},
@@ -125,7 +129,7 @@ class InstanceState:
         """This state after the given specs were started and the named services removed;
         ``release`` gives the new release's fields (and its variables and secrets)."""
         services = {n: s for n, s in self.services.items() if n not in removed}
-        services.update({spec.service: ServiceState.of(spec, images.get(spec.image)) for spec in specs})
+        services.update({spec.unit: ServiceState.of(spec, images.get(spec.image)) for spec in specs})
         return InstanceState(**{**asdict(self), "services": services, **release})
 
 
@@ -144,6 +148,12 @@ class Container:
     release: int
     ports: tuple[str, ...]
     health: str = ""  # its healthcheck's verdict: healthy, starting, unhealthy ("": none)
+    replica: int = 0  # its replica number (replicas: N > 1); 0: the service's one container
+
+    @property
+    def unit(self):
+        """The service, or the replica (``web.2``) it is a container of: a plan's step."""
+        return unit(self.service, self.replica)
 
     @property
     def condition(self):
@@ -166,6 +176,7 @@ class Container:
             config_hash=labels.get("deployer.config-hash", ""),
             created=data.get("Created", ""),
             release=int(labels.get("deployer.release", 0) or 0),
+            replica=int(labels.get("deployer.replica", 0) or 0),
             ports=tuple(
                 f"{b['HostIp'] or '0.0.0.0'}:{b['HostPort']}->{port}"
                 for port, binds in sorted(bindings.items())

@@ -49,6 +49,7 @@ class Desired:
     networks: tuple = ()  # the instance's networks to create before its containers
     releases: dict = dataclasses.field(default_factory=dict)  # service -> its release command (template)
     routes: dict = dataclasses.field(default_factory=dict)  # service -> its route (domains, port, health)
+    scale: dict = dataclasses.field(default_factory=dict)  # service -> replicas, as `scale` set it
 
 
 def converge(host, instance, images, desire, options, note, discovery_used=False, built=(), networks=(),
@@ -121,6 +122,7 @@ def _locked(host, instance, session, want, options, note, post, started):
         secrets=want.secrets,
         endpoints=want.endpoints,
         routes=want.routes,
+        scale=want.scale,
     )
     removed = {a.service for a in actions if a.spec is None}
     final = previous.applied(want.specs, removed, want.images, **release)
@@ -135,7 +137,8 @@ def _locked(host, instance, session, want, options, note, post, started):
     if error:
         complete = all(a.service in done for a in actions if a.kind != KEEP)
         release["routes"] = route.given(moves.held(done, complete), instance)  # what the router serves of it now
-        raise _partial(host, instance, previous, actions, done, want, release, note, error, session.released)
+        raise _partial(host, instance, previous, actions, done, want, release, note, error, session.released,
+                       session.back)
     return Deployed(host.name, instance, final.release, actions, time.monotonic() - started,
                     step_seconds=session.seconds, releases=session.released, routes=tuple(moves.said()))
 
@@ -162,14 +165,14 @@ def _recorded(state, specs):
     }
 
 
-def _partial(host, instance, previous, actions, done, want, release, note, error, released=()):
+def _partial(host, instance, previous, actions, done, want, release, note, error, released=(), back=()):
     """Record what did change before the failure, so the state still describes what runs.
     A first deploy that changed nothing leaves no state, but its history says what
     happened: an attempt, release 0, which no rollback goes back to; so does a deploy that
     changed nothing but ran a release command (a migration that failed halfway did change
     something: the history keeps its exit code)."""
     steps = [a for a in actions if a.kind != KEEP]
-    failed = next((a for a in steps if a.service not in done), None)
+    failed = next((a for a in steps if a.service not in done and a.service not in back), None)  # back: put back
     if done or not previous.release or released:
         started = [a.spec for a in steps if a.spec and a.service in done]
         removed = {a.service for a in steps if a.spec is None and a.service in done}

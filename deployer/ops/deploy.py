@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from .. import plugins
 from ..errors import DeployerError, TemplateError, UnreachableError
 from ..model import discovery, network, route, template as templates
-from ..model.spec import ContainerSpec, render
+from ..model.plan import split
+from ..model.spec import ContainerSpec, render, scaled
 from ..model.state import check_instance_name
 from ..model.variables import MASK, UnsetVariables, check_secrets
 from . import build, hooks
@@ -102,23 +103,39 @@ def _with_builds(template, template_path, instance, dirty=False, slug=build.Slug
     return dataclasses.replace(template, services=services), sources
 
 
-def redeploy(host, instance, options=Options(), inputs=Inputs()):
-    """Apply again the template the host holds for the instance, with its variables."""
+def redeploy(host, instance, options=Options(), inputs=Inputs(), scale=None):
+    """Apply again the template the host holds for the instance, with its variables (and
+    with ``scale``, service -> replicas, kept in its state: see ``scale``)."""
     check_instance_name(instance)
     text, source, state = host.stored(instance)
     variables = _variables(host, instance, {**state.variables, **inputs.variables})
     template = templates.parse(text, source, variables=variables)
+    unknown = sorted((scale or {}).keys() - {s.name for s in template.services})
+    if unknown:
+        raise DeployerError(f"no service {unknown[0]!r} to scale (services: {', '.join(s.name for s in template.services)})",
+                            host=host.name, instance=instance)
     built = []  # git services run the image and command of the last deploy: the repo is not here
     for s in template.services:
         if "git" in s.options:
-            if s.name not in state.services:
+            recorded = [svc.spec for name, svc in state.services.items() if split(name)[0] == s.name]
+            if not recorded:
                 raise DeployerError(f"{s.name} was never built here: deploy it from its template", host=host.name,
                                     instance=instance)
-            s = _as_recorded(s, state.services[s.name].spec)
+            s = _as_recorded(s, recorded[0])
         built.append(s)
     template = dataclasses.replace(template, services=tuple(built))
     own = hooks.of("deploy", host, instance, options, secrets=inputs.secrets)  # fabric.yaml's: not the host's template
-    return _deploy_template(host, instance, template, state.template, variables, options, inputs, own)
+    return _deploy_template(host, instance, template, state.template, variables, options, inputs, own, scale=scale)
+
+
+def scale(host, instance, counts, options=Options()):
+    """Run ``counts`` (service -> replicas) of the instance's services: the template the
+    host holds applied again with them, a release like any other (rollback restores the
+    counts before it). The counts are kept in the instance's state and beat the template's
+    ``replicas`` in later deploys, as Dokku's ``ps:scale`` does; a service that leaves the
+    template forgets its count. Scaling up creates replicas and touches no other; scaling
+    down removes the highest numbers first, each leaving its route before it stops."""
+    return redeploy(host, instance, options, scale=counts)
 
 
 def _as_recorded(service, spec):
@@ -133,7 +150,7 @@ def _variables(host, instance, given):
     return {**given, "instance": instance, "host": host.hostname}
 
 
-def _deploy_template(host, instance, template, source, variables, options, inputs, hooked, sources=None):
+def _deploy_template(host, instance, template, source, variables, options, inputs, hooked, sources=None, scale=None):
     check_secrets(template.secret_names, inputs.secrets, template.path)
     routes = route.wanted(template)
     images = tuple(dict.fromkeys(s.image for s in template.services))
@@ -152,12 +169,15 @@ def _deploy_template(host, instance, template, source, variables, options, input
                     facts.images[tag] = host.build(tag, src, instance, options.progress)
         known = {**(facts.state.secrets if facts.state else {}), **inputs.secrets}
         secrets = {name: known[name] for name in template.secret_names if name in known}
-        endpoints, others, deps = discovery.resolve(template, instance, facts, host.etcd)
-        specs = render(template, instance, facts.roots.volume_dir, plugins.installed(), secrets, {**others, **endpoints})
-        return Desired(_ordered(specs, deps), facts.images, template.text, source, own, secrets,
+        counts = {name: count for name, count in {**(facts.state.scale if facts.state else {}), **(scale or {})}.items()
+                  if name in {s.name for s in template.services}}  # a service gone forgets its count
+        counted = scaled(template, counts)
+        endpoints, others, deps = discovery.resolve(counted, instance, facts, host.etcd)
+        specs = render(counted, instance, facts.roots.volume_dir, plugins.installed(), secrets, {**others, **endpoints})
+        return Desired(discovery.ordered(specs, deps), facts.images, template.text, source, own, secrets,
                        {k: e.to_dict() for k, e in endpoints.items()}, deps, network.missing(specs, facts.networks, instance),
                        releases={s.name: s.options["release"] for s in template.services if "release" in s.options},
-                       routes=routes)
+                       routes=routes, scale=counts)
 
     discovery_used = bool(host.etcd or discovery.registered(template)) or any(s.options.get("expose") for s in template.services)
     built = {src.tag(instance) for src in sources.values()}
@@ -166,12 +186,6 @@ def _deploy_template(host, instance, template, source, variables, options, input
                                                         discovery_used=discovery_used, built=built,
                                                         networks=networks, routed=bool(routes), post=post))
     return dataclasses.replace(result, notes=(*notes, *result.notes))
-
-
-def _ordered(specs, deps):
-    """Each service after the services it exposes."""
-    by_name = {spec.service: spec for spec in specs}
-    return tuple(by_name[name] for name in discovery.order(list(by_name), deps))
 
 
 def rollback(host, instance, to=None, options=Options()):
@@ -202,12 +216,13 @@ def _rollback(host, instance, to, options, post):
     images = tuple(dict.fromkeys([s.image for s in specs] + [i for i in ids.values() if i]))
 
     def desired(facts):
-        chosen = [_pinned(spec, ids[spec.service], facts, host, instance, number) for spec in specs]
-        wanted = {s.image: ids[s.service] or facts.images.get(s.image) for s in chosen}
+        chosen = [_pinned(spec, ids[spec.unit], facts, host, instance, number) for spec in specs]
+        wanted = {s.image: ids[s.unit] or facts.images.get(s.image) for s in chosen}
         return Desired(
             tuple(chosen), wanted, target["template_text"], target["template"],
             target.get("variables", {}), target.get("secrets", {}), target.get("endpoints", {}),
             networks=network.missing(chosen, facts.networks, instance), routes=target.get("routes", {}),
+            scale=target.get("scale", {}),
         )
 
     return converge(host, instance, images, desired, options, note=f"rollback to release {number}",

@@ -42,7 +42,7 @@ def status(host, instance, missing_ok=False):
         raise DeployerError("no such instance on this host", host=host.name, instance=instance)
     extra = {}
     for service, recorded in (facts.state.services.items() if facts.state else ()):
-        mine = [c for c in facts.containers if c.service == service]
+        mine = [c for c in facts.containers if c.unit == service]
         if found := leftovers(recorded.container, mine, host.settings.retain):
             extra[service] = found
     return Status(host.name, instance, facts.state, facts.containers, extra)
@@ -91,12 +91,17 @@ def _state(host, instance):
 
 
 def service_specs(host, instance, service=None):
-    """The specs the host's state records, of one service or all: for run, exec, logs..."""
+    """The specs the host's state records, of all services, of one (each of its replicas,
+    in replica order: ``web``), or of one replica (``web.2``): for run, exec, logs..."""
     state = _state(host, instance)
-    if service is not None and service not in state.services:
-        known = ", ".join(state.services)
-        raise DeployerError(f"no service {service!r} (services: {known})", host=host.name, instance=instance)
-    return [ContainerSpec.from_dict(svc.spec) for name, svc in state.services.items() if service in (None, name)]
+    specs = [ContainerSpec.from_dict(svc.spec) for svc in state.services.values()]
+    chosen = [spec for spec in specs if service in (None, spec.service, spec.unit)]
+    if not chosen:
+        known = ", ".join(dict.fromkeys(spec.service for spec in specs))
+        replicas = ", ".join(spec.unit for spec in specs if spec.replica)
+        raise DeployerError(f"no service {service!r} (services: {known}{f'; replicas: {replicas}' if replicas else ''})",
+                            host=host.name, instance=instance)
+    return chosen
 
 
 def control(host, instance, verb, service=None, lock_wait=None):
@@ -114,10 +119,11 @@ def logs_options(follow, tail):
 
 
 def logs_command(specs, follow, tail):
-    """One shell command printing every service's log lines, each prefixed with its service."""
+    """One shell command printing every service's log lines, each prefixed with its service
+    (a replica's with its unit: ``web.2 | ...``)."""
     options = logs_options(follow, tail)
     parts = [
-        f"docker logs {shlex.join(options + [spec.name])} 2>&1 | sed -u {shlex.quote(f's/^/{spec.service} | /')} &"
+        f"docker logs {shlex.join(options + [spec.name])} 2>&1 | sed -u {shlex.quote(f's/^/{spec.unit} | /')} &"
         for spec in specs
     ]
     return ["sh", "-c", " ".join(parts) + " wait"]

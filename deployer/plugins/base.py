@@ -38,6 +38,7 @@ class RenderContext:
     settings: Mapping[str, Any]  # the template's capitalised settings, validated
     secrets: Mapping[str, str] = field(default_factory=dict)  # secret name -> value
     endpoints: Mapping[str, Any] = field(default_factory=dict)  # "svc:ep" / "inst/svc:ep" -> discovery.Endpoint
+    replica: int = 0  # the replica rendered (replicas: N > 1), from 1; 0: the service's one container
 
 
 class Plugin(Protocol):

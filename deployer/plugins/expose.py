@@ -1,5 +1,6 @@
 """``expose``: an endpoint another service registered, as an env var (``ADDRESS:PORT``,
-or the ``format`` given). discovery.dependencies has checked every reference.
+or the ``format`` given); of a replicated service, every replica's, comma-separated in replica
+order, the format applied to each. discovery.dependencies has checked every reference.
 
 On this host an endpoint is its service's alias and container port, on the networks the
 container joins: its own instance's, and for another instance's endpoint that service's
@@ -18,8 +19,8 @@ class ExposePlugin:
         env, labels, networks = {}, {}, []
         for ref, exposure in service.options.get("expose", {}).items():
             endpoint = context.endpoints[ref]
-            host, port = endpoint.reached
-            env[exposure["env"]] = exposure["format"].format(host=host, port=port)
+            env[exposure["env"]] = ",".join(exposure["format"].format(host=host, port=port)
+                                            for host, port in endpoint.addresses)
             labels[LABEL_EXPOSED + exposure["env"]] = ref
             if "/" in ref and endpoint.network:
                 networks.append((endpoint.network, ""))

@@ -1,6 +1,8 @@
 """``volumes``: container paths bind-mounted from the instance's own host directory.
 
-Each path lives at ``<volume_dir>/<instance>/<service>/<path-id>``. The path id must be
+Each path lives at ``<volume_dir>/<instance>/<service>/<path-id>``; a replica's
+(``replicas: N``) at ``<volume_dir>/<instance>/<service>.<n>/<path-id>``, its own, unless the
+volume is ``shared`` (``/data:shared``: the service's directory, for every replica). The path id must be
 injective (``/a-b`` and ``/a/b`` may never share a directory) and must never leave that
 directory, so it is an escape of the normalised path rather than a slug: ``/`` becomes
 ``-`` and every character outside ``[A-Za-z0-9.]`` becomes ``_XX`` (its hex bytes).
@@ -11,7 +13,7 @@ import re
 
 from voluptuous import Invalid
 
-from ..model.schema import sequence, volume
+from ..model.schema import sequence, unit, volume
 from .base import Fragment, Mount
 
 _PLAIN = re.compile(r"[A-Za-z0-9.]")
@@ -41,9 +43,12 @@ class VolumesPlugin:
     keys = {"volumes": volumes}
 
     def fragment(self, service, context):
-        base = posixpath.join(context.volume_dir, context.instance, service.name)
+        def base(shared):
+            return posixpath.join(context.volume_dir, context.instance,
+                                  unit(service.name, 0 if shared else context.replica))
+
         mounts = tuple(
-            Mount(posixpath.join(base, path_id(v["path"])), v["path"], v["read_only"])
+            Mount(posixpath.join(base(v["shared"]), path_id(v["path"])), v["path"], v["read_only"])
             for v in service.options.get("volumes", ())
         )
         return Fragment(mounts=mounts, host_dirs=tuple(m.source for m in mounts))

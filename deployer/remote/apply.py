@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ..engine import Released
 from ..model import network, route
-from ..model.plan import CREATE, KEEP, REPAIR
+from ..model.plan import CREATE, KEEP, RECREATE, REPAIR, split
 from ..plugins.route import LABEL_ROUTE
 from .framing import elapsed, marked, sections
 from .scripts import assign, call, instance, join, q
@@ -33,6 +33,7 @@ class Limits:
     parallel_starts: int = 8  # new containers starting at once, at most (0: no limit)
     subnets: str = "10.211.0.0/16"  # the setting deployer.subnets
     release_timeout: int = 600  # seconds a release command may run
+    batch: int = 1  # replicas of a service replaced at once (the setting deployer.rolling.batch; 0: all)
 
 
 def plan_script(instance_name, actions, boundary, limits, release, deps=None, networks=(), releases=None,
@@ -51,10 +52,15 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
     if dirs:
         steps.append(f'mkdir -p {join(dirs)} && chmod 700 "$V" && dpl_within "$V/$I" {join(dirs)} || exit 1')
     releases = releases or {}
-    routes = routing.lines(actions) if routing else Routed()
+    batched = batches(actions, limits.batch)
+    turns = {unit: batch[at - 1] for batch in batched.values() for at, unit in enumerate(batch) if at}
+    routes = routing.lines(actions, turns) if routing else Routed()
     steps += routes.before
+    if batched:
+        steps.append("dpl_turns || exit 1")
     creates = {}  # wave -> commands: new services start at once, after those they expose
     first = {}  # wave -> the release commands of its services, run before it starts
+    rolled = {}  # service -> the lines putting back, newest first, the replicas its roll replaced so far
     number = waves(actions, deps or {})
     for a in actions:
         if a.service in releases:
@@ -68,24 +74,43 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
         steps += repair(a)
         hook = routes.hooks.get(a.service, "")
         if a.spec is None:
-            steps.append(call("dpl_down", a.service) + " || exit 1")
+            service, replica = split(a.service)
+            steps.append(call("dpl_down", service, *([replica] if replica else [])) + " || exit 1")
             continue
         labels = ["--label", f"deployer.release={release}"]
         if dict(a.spec.labels).get(LABEL_ROUTE):  # the route dials this container alone (route.py)
-            labels += ["--network-alias", route.release_alias(instance_name, a.service, release)]
-        if a.reuse:
-            function = "dpl_again" if a.spec.start_first else "dpl_back"
-            steps.append(call(function + hook, a.service, a.spec.name, a.retire, a.reuse) + " || exit 1")
+            labels += [arg for alias in route.aliases(a.spec, release) for arg in ("--network-alias", alias)]
+        failing = _unrolling(rolled.get(a.spec.service, []))
+        back = "dpl_again" if a.spec.start_first else "dpl_back"
+        batch = batched.get(a.service)
+        if a.spec.replica and a.kind != CREATE and a.retire:  # what puts it back, if a later replica fails
+            undo = routes.undo.get(a.service, "")
+            line = call(back + undo, a.service, a.spec.name, a.reuse or f"{a.spec.name}.r{release}", a.retire)
+            line = f"{line} && {call('dpl_undone', a.service)}"
+            rolled.setdefault(a.spec.service, []).insert(0, f"{{ ! {call('dpl_turn', a.service)} || {{ {line}; }}; }}"
+                                                         if batch else line)
+        if batch:  # one of a batch: in the background, its end said to the next (dpl_turned)
+            then = f'; {call("dpl_turned", a.service)} "$?" ) & pids="$pids $!"'
+            head = "pids=\n" if batch[0] == a.service else ""
+            function = "dpl_first" if a.spec.start_first else "dpl_up"
+            name = a.spec.name + ".next" if a.spec.start_first else a.spec.name
+            steps.append(head + "( " + _run(function + hook, a.spec, [a.service, a.spec.name, a.retire, *labels], name,
+                                            boundary, then))
+            if batch[-1] == a.service:
+                steps.append('failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] '
+                             + _unrolling(rolled[a.spec.service]))
+        elif a.reuse:
+            steps.append(call(back + hook, a.service, a.spec.name, a.retire, a.reuse) + f" {failing}")
         elif a.kind == CREATE:
             run = _run("dpl_up" + hook, a.spec, [a.service, a.spec.name, "", *labels], a.spec.name, boundary,
                        '& pids="$pids $!"')
             creates.setdefault(number[a.service], []).append(run)
         elif a.spec.start_first:
             steps.append(_run("dpl_first" + hook, a.spec, [a.service, a.spec.name, a.retire, *labels],
-                              a.spec.name + ".next", boundary))
+                              a.spec.name + ".next", boundary, failing))
         else:
             steps.append(_run("dpl_up" + hook, a.spec, [a.service, a.spec.name, a.retire, *labels], a.spec.name,
-                              boundary))
+                              boundary, failing))
     size = limits.parallel_starts or None
     for wave in sorted(creates):
         steps += first.get(wave, [])
@@ -99,6 +124,32 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
     return steps
 
 
+def batches(actions, size):
+    """Replica -> the batch it is replaced in (``deployer.rolling.batch``: ``size`` replicas
+    of a service at once, 0: all of them), for batches of more than one: consecutive
+    replacements (not reuses) of one service's replicas, in order. Their containers start
+    and are checked at once; their routes move one after the other (``turns``)."""
+    runs, out = [], {}
+    for a in actions:
+        member = a.kind == RECREATE and a.spec.replica and not a.reuse
+        if member and runs and runs[-1][0].spec.service == a.spec.service:
+            runs[-1].append(a)
+        else:
+            runs.append([a] if member else [])
+    for run in runs:
+        step = size or len(run) or 1
+        for at in range(0, len(run), step):
+            batch = tuple(a.service for a in run[at : at + step])
+            out.update({unit: batch for unit in batch if len(batch) > 1})
+    return out
+
+
+def _unrolling(undo):
+    """What a step's line does when it fails: exit, after putting back (``undo``: lines,
+    newest first) the replicas of its service this roll replaced before it."""
+    return f"|| {{ {' && '.join(undo)}; exit 1; }}" if undo else "|| exit 1"
+
+
 @dataclass(frozen=True)
 class Routed:
     """The lines of a plan that move its routes: ``before`` its steps (the router up, the
@@ -107,6 +158,7 @@ class Routed:
     before: tuple = ()
     hooks: dict = field(default_factory=dict)
     after: tuple = ()
+    undo: dict = field(default_factory=dict)  # replica -> the route hook putting its route back (a later one failed)
 
 
 @dataclass(frozen=True)
@@ -117,7 +169,9 @@ class Routing:
     router: route.Router
     instance: str
 
-    def lines(self, actions):
+    def lines(self, actions, turns=None):
+        """The lines of the plan's ``actions``; a replica in ``turns`` (replica -> the one
+        before it in its batch) moves its route once that one's step ended well (dpl_turn)."""
         moves, router = self.moves, self.router
         joins = [arg for name in route.networks(moves.before, moves.final) for arg in ("--dpl-join", name)]
         before = [call("dpl_router_up", route.rendered(moves.before, router), router.digest, *joins, *router.run_args())
@@ -126,21 +180,35 @@ class Routing:
         if moves.early != written:
             before.append(self._set(moves.early))
             written = moves.early
-        hooks = {}
-        for a in actions:
-            if a.spec is None or a.kind in (KEEP, REPAIR) or not dict(a.spec.labels).get(LABEL_ROUTE):
+        hooks, undo = {}, {}
+        steps = [a for a in actions if a.spec is not None and a.kind not in (KEEP, REPAIR)]
+        for at, a in enumerate(steps):
+            if not dict(a.spec.labels).get(LABEL_ROUTE):
                 continue
             name = f"dpl_route_{len(hooks) + 1}"
-            given = next(r for r in moves.final if r.instance == self.instance and r.service == a.service)
+            given = next(r for r in moves.final if r.instance == self.instance and r.service == a.spec.service)
             args = [network.of_instance(self.instance), given.port, given.health]
+            drain = router.drain if a.spec.start_first else 0
             if a.service in moves.at:
+                if a.spec.replica and any(b.spec.service == a.spec.service for b in steps[at + 1:]):
+                    # the table before its step, should a later replica of its service fail
+                    undo[a.service] = f" --dpl-route {name}_back"
+                    before.append(self._hook(f"{name}_back", [*args, drain, route.dump(written),
+                                                              route.rendered(written, router)]))
                 written = moves.at[a.service]
-                drain = router.drain if a.spec.start_first else 0
                 args += [drain, route.dump(written), route.rendered(written, router)]
-            before.append(f'{name}() {{ dpl_route_move "$1" {join(args)}; }}')
+            before.append(self._hook(name, args, (turns or {}).get(a.service)))
             hooks[a.service] = f" --dpl-route {name}"
         after = [self._set(moves.final)] if moves.final != written else []
-        return Routed(tuple(before), hooks, tuple(after))
+        return Routed(tuple(before), hooks, tuple(after), undo)
+
+    @staticmethod
+    def _hook(name, args, after=None):
+        """A route hook of the plan: ``dpl_route_move`` with the route's arguments (replace.sh);
+        ``after`` a replica of its batch: its check first, then its turn (dpl_turn)."""
+        wait = f'dpl_route_check "$1" {join(args[:3])} && {call("dpl_turn", after)} && ' if after else ""
+        return f'{name}() {{ {wait}dpl_route_move "$1" {join(args)}; }}'
+
 
     def _set(self, table):
         return call("dpl_router_set", route.dump(table), route.rendered(table, self.router)) + " || exit 1"
@@ -155,14 +223,15 @@ def repair(action):
 
 
 def waves(actions, deps):
-    """Service -> the wave its creation starts in: 0 for a new service exposing no other new
-    one, else one more than the latest of those it exposes."""
-    new = {a.service for a in actions if a.kind == CREATE}
+    """Service (or replica) -> the wave its creation starts in: 0 for a new service exposing
+    no other new one, else one more than the latest of those it exposes."""
+    new = {a.service: a.spec.service for a in actions if a.kind == CREATE}
+    services = set(new.values())
 
     def wave(service):
-        return 1 + max((wave(d) for d in deps.get(service, ()) if d in new), default=-1)
+        return 1 + max((wave(d) for d in deps.get(service, ()) if d in services), default=-1)
 
-    return {service: wave(service) for service in new}
+    return {step: wave(service) for step, service in new.items()}
 
 
 def _run(function, spec, head, name, boundary, then="|| exit 1"):
@@ -227,6 +296,7 @@ class Deploy:
         self.finished = False
         self.seconds = {}  # service -> seconds its step took on the host
         self.released = ()  # Released: each release command run, in order
+        self.back = frozenset()  # replicas put back after a later one of their service failed (dpl_undone)
 
     def apply(self, actions, final_state=None, entry=None, template_text="", deps=None, registry=None, networks=(),
               releases=None, held=None, moves=None):
@@ -245,7 +315,7 @@ class Deploy:
         """
         settings = self.host.settings
         limits = Limits(settings.health_timeout, settings.min_uptime, settings.history, settings.parallel_starts,
-                        settings.subnets, settings.release_timeout)
+                        settings.subnets, settings.release_timeout, settings.rolling_batch)
         release = final_state.release if final_state else 0
         routing = Routing(moves, settings.router, self.instance) if moves else None
         steps = self.plan(actions, limits, release, deps, networks, releases, routing)
@@ -271,7 +341,8 @@ class Deploy:
         self.seconds = {m[0]: elapsed(*m[1:]) for m in marks}
         self.released = tuple(Released(service, int(code), elapsed(t0, t1))
                               for service, code, t0, t1 in marked(stdout, self.boundary, "released"))
-        return {m[0] for m in marks}
+        self.back = frozenset(m[0] for m in marked(stdout, self.boundary, "back"))
+        return {m[0] for m in marks} - self.back
 
     def plan(self, actions, limits, release, deps, networks, releases=None, routing=None):
         """The shell lines of the plan (a hook: the swarm engine's are services')."""

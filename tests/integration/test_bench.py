@@ -25,5 +25,9 @@ def test_the_router_benchmark_runs_and_fails_no_request_during_its_swaps(docker_
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "| through the router |" in result.stdout and "| straight to the container |" in result.stdout
-    swaps = result.stdout.splitlines()[-1].split("|")
+    lines = result.stdout.splitlines()
+    swaps = lines[next(i for i, line in enumerate(lines) if line.startswith("swaps:")) + 3].split("|")
     assert swaps[2].strip() == "0", result.stdout  # failed requests during the swaps
+    rows = [line.split("|") for line in lines if line.startswith(("| 1 |", "| 3 |"))]  # 1 and 3 replicas
+    assert [r[1].strip() for r in rows] == ["1", "3"] and [r[5].strip() for r in rows] == ["0", "0"], result.stdout
+    assert f"this machine has {os.cpu_count()} CPUs" in result.stdout and "ratio 3/1: " in result.stdout

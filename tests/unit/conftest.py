@@ -31,10 +31,10 @@ def parse(text, plugin_list=None):
 
 
 def render(text, instance=INSTANCE, volume_dir=VOLUME_DIR, plugin_list=None):
-    """The ContainerSpecs of a template's text, by service name, in template order."""
+    """The ContainerSpecs of a template's text, by unit (service, or replica: web.2), in template order."""
     plugin_list = plugins.installed() if plugin_list is None else plugin_list
     specs = spec.render(parse(text, plugin_list), instance, volume_dir, plugin_list)
-    return {s.service: s for s in specs}
+    return {s.unit: s for s in specs}
 
 
 def argv(text, service=None, **kwargs):

@@ -41,6 +41,7 @@ def inspected(spec, image_id=OLD_ID, status="running", config_hash=None, name=No
                 "deployer.service": spec.service,
                 "deployer.config-hash": config_hash or spec.config_hash,
                 "deployer.release": str(release),
+                **({"deployer.replica": str(spec.replica)} if spec.replica else {}),
             },
         },
         "State": {"Running": status == "running", "Status": status},
@@ -61,7 +62,7 @@ def state_of(specs, images=IMAGES, release=1):
         release=release,
         deployed_at="2024-01-01T00:00:00+00:00",
         deployed_by="ops@laptop",
-        services={s.service: ServiceState.of(s, images.get(s.image)) for s in specs},
+        services={s.unit: ServiceState.of(s, images.get(s.image)) for s in specs},
     )
 
 
@@ -72,8 +73,7 @@ def rendered(text, secrets=None, volume_dir=VOLUME_DIR):
     endpoints = discovery.allocate(parsed, {}, set(), "", "c1")
     deps = discovery.dependencies(parsed, {})
     specs = spec.render(parsed, "c1", volume_dir, plugins.installed(), secrets or {}, endpoints)
-    by_name = {s.service: s for s in specs}
-    return tuple(by_name[name] for name in discovery.order(list(by_name), deps)), deps
+    return discovery.ordered(specs, deps), deps
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ plan compiles to, rewrite the files and review the diff:
     git diff tests/unit/golden
 """
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -53,29 +54,43 @@ def test_a_plan_compiles_to_its_golden_script(name):
 
 
 ROUTED = "web: {image: team/app, env: {A: '%s'}, route: {domains: [shop.example], port: 8080, health: /up}}\n"
-HELD = (route.Route("shop.example", "c1", "web", "8080", "/up", "r1.web.c1:8080"),
-        route.Route("other.example", "c2", "api", "80", "", "api.c2:80"))  # another instance's route
+REPLICAS = ROUTED.replace("{image: team/app,", "{image: team/app, replicas: 3,")
+HELD = (route.Route("shop.example", "c1", "web", "8080", "/up", ("r1.web.c1:8080",)),
+        route.Route("other.example", "c2", "api", "80", "", ("api.c2:80",)))  # another instance's route
 ROUTED_CASES = {  # name -> (case, the table before)
     "routed create": (Case(ROUTED % 1), HELD[1:]),
     "routed recreate start-first": (Case(ROUTED % 2, before=ROUTED % 1), HELD),
     "routed rollback": (Case(ROUTED % 1, before=ROUTED % 2, release=2, retained=((ROUTED % 1, 1),)),
-                        (route.Route("shop.example", "c1", "web", "8080", "/up", "r2.web.c1:8080"), HELD[1])),
+                        (route.Route("shop.example", "c1", "web", "8080", "/up", ("r2.web.c1:8080",)), HELD[1])),
     "routes removed": (Case("web: {image: team/app}", before=ROUTED % 1), HELD),
+    # each replica a step, start-first; a failing one puts back those replaced before it
+    "routed replicas rolled": (Case(REPLICAS % 2, before=REPLICAS % 1),
+                               (route.Route("shop.example", "c1", "web", "8080", "/up",
+                                            ("r1.web.1.c1:8080", "r1.web.2.c1:8080", "r1.web.3.c1:8080")),)),
 }
 
 
 @pytest.mark.parametrize("name", ROUTED_CASES)
 def test_a_routed_plan_compiles_to_its_golden_script(name):
-    case, table = ROUTED_CASES[name]
+    script = routed(*ROUTED_CASES[name])
+
+    assert script == golden(name, script)
+
+
+def routed(case, table, limits=LIMITS):
+    """The script of a routed case's plan, the host's table before it being ``table``."""
     actions = case.actions()
     release = case.release + 1 if case.before else 1
     wanted = route.wanted(template.parse(case.template, "app.yaml"))
     moves = route.moves(table, "c1", wanted, actions, [Container.from_inspect(c) for c in case.inspected()], release)
     routing = Routing(moves, Settings(router_tls="internal", router_drain=2).router, "c1")
-    lines = plan_script("c1", actions, BOUNDARY, LIMITS, release, case.specs()[1], (), routing=routing)
-    script = "\n".join(lines) + "\n"
+    return "\n".join(plan_script("c1", actions, BOUNDARY, limits, release, case.specs()[1], (), routing=routing)) + "\n"
 
-    assert script == golden(name, script)
+
+def test_replicas_rolled_two_at_a_time_compile_to_their_golden_script():
+    script = routed(*ROUTED_CASES["routed replicas rolled"], dataclasses.replace(LIMITS, batch=2))
+
+    assert script == golden("routed replicas rolled two at a time", script)
 
 
 def test_a_plan_that_keeps_everything_compiles_to_no_step():

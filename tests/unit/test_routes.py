@@ -20,7 +20,7 @@ INTERNAL = Settings(router_tls="internal", router_http_port=8080, router_https_p
 
 
 def row(domain, instance="c1", service="web", upstream="r1.web.c1:8080", health="/up"):
-    return route.Route(domain, instance, service, "8080", health, upstream)
+    return route.Route(domain, instance, service, "8080", health, (upstream,))
 
 
 # -- the template's route ------------------------------------------------------------------
@@ -115,7 +115,7 @@ def test_a_new_routed_service_gets_its_routes_once_every_step_is_done(render):
 
     moves = route.moves((), "c1", {"web": web_route()}, [Action(CREATE, "web", "new", web)], [], 1)
 
-    assert moves.at == {} and [r.upstream for r in moves.final] == ["r1.web.c1:8080"]
+    assert moves.at == {} and [r.upstreams for r in moves.final] == [("r1.web.c1:8080",)]
     assert moves.said() == ["+shop.example (web)"]
 
 
@@ -130,7 +130,7 @@ def test_a_recreated_start_first_service_moves_to_its_new_containers_own_alias(r
     moves = route.moves(before, "c1", {"web": web_route()}, [Action(RECREATE, "web", "env", web, "c1.web.r1")],
                         [container_of(web, release=1)], 2)
 
-    assert [r.upstream for r in moves.at["web"] if r.instance == "c1"] == ["r2.web.c1:8080"]
+    assert [r.upstreams for r in moves.at["web"] if r.instance == "c1"] == [("r2.web.c1:8080",)]
     assert moves.said() == ["shop.example moved (web)"] and moves.changed and moves
 
 
@@ -140,7 +140,7 @@ def test_a_stop_first_service_is_dialled_by_its_service_alias(render):
     moves = route.moves((), "c1", {"db": web_route(["db.example"], "")}, [Action(RECREATE, "db", "x", db, "c1.db.r1")],
                         [], 2)
 
-    assert not db.start_first and [r.upstream for r in moves.final] == ["db.c1:8080"]
+    assert not db.start_first and [r.upstreams for r in moves.final] == [("db.c1:8080",)]
 
 
 def test_a_rollback_moves_the_route_to_the_retained_containers_alias(render):
@@ -151,7 +151,7 @@ def test_a_rollback_moves_the_route_to_the_retained_containers_alias(render):
     moves = route.moves((row("shop.example", upstream="r3.web.c1:8080"),), "c1", {"web": web_route()}, [action],
                         [retained], 4)
 
-    assert [r.upstream for r in moves.final] == ["r1.web.c1:8080"]
+    assert [r.upstreams for r in moves.final] == [("r1.web.c1:8080",)]
 
 
 def test_routes_that_go_leave_before_any_step_and_new_domains_of_a_kept_service_come_at_the_end(render):

@@ -415,9 +415,35 @@ def test_removing_a_service_without_containers_is_done_at_once(shell):
     assert shell.docker.log() == [PS_WEB]
 
 
+def test_removing_one_replica_removes_its_containers_alone_and_marks_the_replica_done(docker, shell):
+    one = PS_WEB + " --filter label=deployer.replica=3"
+    docker.answer(one, "third\n")
+
+    assert shell.run(call("dpl_down", "web", "3")).done == ["web.3"]
+    assert docker.log() == [one, "stop third", "rm -f third"]
+
+
+def test_a_replica_put_back_is_marked_back_and_said(shell):
+    ran = shell.run(call("dpl_undone", "web.1"))
+
+    assert ran.marks("back") == [("web.1",)] and "web.1 went back to its previous container" in ran.stderr
+
+
 @pytest.mark.parametrize("broken", [PS_WEB, "rm -f *"])
 def test_a_removal_docker_refuses_is_not_marked_done(docker, shell, broken):
     docker.answer(PS_WEB, "current\n")
     docker.fail(broken)
 
     assert failed(shell.run(call("dpl_down", "web")))
+
+
+# -- dpl_turns/dpl_turned/dpl_turn: the replicas of a batch (deployer.rolling.batch) ------
+
+
+def test_a_replica_of_a_batch_takes_its_turn_once_the_one_before_ended_and_learns_whether_it_was_done(shell):
+    ran = shell.run('dpl_turns || exit 1\n'
+                    '( sleep 0.3; dpl_turned web.1 0 ) & ( sleep 0.3; dpl_turned web.2 1 ) &\n'
+                    'dpl_turn web.1 && echo "web.1 done"; dpl_turn web.2 || echo "web.2 not done"; wait')
+
+    assert ran.exited == 0 and ran.stdout.count("web.1 done") == 1 and "web.2 not done" in ran.stdout
+    assert not list((shell.instance_dir).glob("roll.*"))  # removed when the script ended

@@ -201,7 +201,7 @@ def test_the_routes_task_reads_the_table_and_each_routed_containers_state_in_one
     shell.docker.answer("ps -a --filter label=deployer.route *",
                         "shop.web running Up 3 minutes (healthy)\nshop.api exited Exited (1) 2 minutes ago\n")
     (shell.state_dir / "router").mkdir(parents=True)
-    held = (route.Route("shop.example", "shop", "web", "8080", "/up", "r1.web.shop:8080"),)
+    held = (route.Route("shop.example", "shop", "web", "8080", "/up", ("r1.web.shop:8080",)),)
     (shell.state_dir / "router" / "routes.json").write_text(route.dump(held))
 
     assert shell.host().served() == (held, {"shop.web": "running (healthy)", "shop.api": "exited"})

@@ -83,7 +83,7 @@ def test_status_shows_each_routed_services_domains(capsys):
 
 
 def test_the_route_table_and_the_router_are_shown_for_people_and_as_json(capsys):
-    held = (route.Route("shop.example", "shop", "web", "8080", "", "r3.web.shop:8080"),)
+    held = (route.Route("shop.example", "shop", "web", "8080", "", ("r3.web.shop:8080",)),)
     found = {"Name": "/deployer-router", "Config": {"Image": "caddy:2"},
              "State": {"Status": "running", "StartedAt": "2026-01-01T00:00:00Z"},
              "NetworkSettings": {"Ports": {"80/tcp": [{"HostIp": "", "HostPort": "80"}]}}}

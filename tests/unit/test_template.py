@@ -172,7 +172,7 @@ ERRORS = [
     # labels and volumes
     ("app: {labels: {deployer.instance: x}}", "app.yaml: app.labels.deployer.instance: labels starting with 'deployer.' are deployer's own"),
     ("app: {volumes: [data]}", "app.yaml: app.volumes[0]: expected an absolute path, got 'data'"),
-    ("app: {volumes: ['/data:rx']}", "app.yaml: app.volumes[0]: expected '/path', '/path:ro' or '/path:rw', got '/data:rx'"),
+    ("app: {volumes: ['/data:rx']}", "app.yaml: app.volumes[0]: expected '/path', '/path:ro' or '/path:rw' (or ':shared', ':ro,shared' for all replicas), got '/data:rx'"),
     ("app: {volumes: [/]}", "app.yaml: app.volumes[0]: cannot mount a volume over the container's root '/'"),
     ("app: {volumes: [/data, /data/]}", "app.yaml: app.volumes: '/data' is listed twice"),
     ("app: {volumes: [/data, '/srv/../data:ro']}", "app.yaml: app.volumes: '/data' is listed twice"),

@@ -206,14 +206,46 @@ dpl_back() {
   return 1
 }
 
-# dpl_down SERVICE: stop and remove every container of one service of instance $I
+# dpl_undone UNIT: the replica UNIT, replaced earlier in this roll, went back to its previous
+# container (dpl_again/dpl_back) once a later replica of its service failed: marked `back UNIT`
+dpl_undone() {
+  dpl_mark back "$1"
+  echo "deployer: $1 went back to its previous container" >&2
+}
+
+# Replicas replaced several at once (deployer.rolling.batch): each step runs in the
+# background and says how it ended (dpl_turned); the route of each moves only after the
+# step of the one before it in the batch ended well (dpl_turn), so routes move one at a
+# time, in order, while the new containers start and are checked at once.
+
+# dpl_turns: the directory the steps of a batch say their ends in, removed when the script ends
+dpl_turns() {
+  # shellcheck disable=SC2016 # expanded when the exit trap runs
+  mkdir -p "$D/roll.$$" && dpl_at_exit 'rm -rf "$D/roll.$$"'
+}
+
+# dpl_turned UNIT CODE: the step of the replica UNIT ended with CODE (returned)
+dpl_turned() {
+  echo "$2" >"$D/roll.$$/$1"
+  return "$2"
+}
+
+# dpl_turn UNIT: once the step of the replica UNIT ended, whether it was done
+dpl_turn() {
+  while [ ! -s "$D/roll.$$/$1" ]; do sleep 0.1; done
+  [ "$(cat "$D/roll.$$/$1")" = 0 ]
+}
+
+# dpl_down SERVICE [REPLICA]: stop and remove every container of one service of instance
+# $I, or of one of its replicas (scaled down); marked done as SERVICE or SERVICE.REPLICA
 dpl_down() {
   local t0 ids
   t0=$(dpl_now)
-  ids=$(docker ps -aq --filter "label=deployer.instance=$I" --filter "label=deployer.service=$1") || return 1
+  ids=$(docker ps -aq --filter "label=deployer.instance=$I" --filter "label=deployer.service=$1" \
+    ${2:+--filter "label=deployer.replica=$2"}) || return 1
   # shellcheck disable=SC2086 # ids: one container id a word
   if [ -n "$ids" ]; then dpl_remove $ids || return 1; fi
-  dpl_mark ok "$1" "$t0" "$(dpl_now)"
+  dpl_mark ok "$1${2:+.$2}" "$t0" "$(dpl_now)"
 }
 
 

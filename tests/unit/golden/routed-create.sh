@@ -6,9 +6,9 @@ dpl_route_1() { dpl_route_move "$1" deployer-c1 8080 /up; }
 pids=
 dpl_up --dpl-route dpl_route_1 web c1.web '' --label deployer.release=1 --network-alias r1.web.c1 -d --name c1.web --label deployer.instance=c1 --label deployer.route=8080 --label deployer.service=web --label deployer.config-hash=5f2a4469bcd15217 --network deployer-c1 --network-alias web.c1 -e A=1 --restart unless-stopped --init team/app & pids="$pids $!"
 failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] || exit 1
-dpl_router_set '{"format": 1, "routes": [
-  {"domain": "other.example", "health": "", "instance": "c2", "port": "80", "service": "api", "upstream": "api.c2:80"},
-  {"domain": "shop.example", "health": "/up", "instance": "c1", "port": "8080", "service": "web", "upstream": "r1.web.c1:8080"}
+dpl_router_set '{"format": 2, "routes": [
+  {"domain": "other.example", "health": "", "instance": "c2", "port": "80", "service": "api", "upstreams": ["api.c2:80"]},
+  {"domain": "shop.example", "health": "/up", "instance": "c1", "port": "8080", "service": "web", "upstreams": ["r1.web.c1:8080"]}
 ]}
 ' '{"admin":{"listen":"localhost:2019"},"apps":{"http":{"grace_period":"2s","http_port":80,"https_port":443,"servers":{"http":{"listen":[":80"],"routes":[{"handle":[{"handler":"static_response","headers":{"Location":["https://{http.request.host}{http.request.uri}"]},"status_code":308}],"match":[{"host":["other.example","shop.example"]}]},{"handle":[{"body":"no site is served at this address\n","handler":"static_response","status_code":404}]}]},"https":{"automatic_https":{"disable_redirects":true},"listen":[":443"],"protocols":["h1","h2"],"routes":[{"handle":[{"handler":"reverse_proxy","load_balancing":{"try_duration":"60s","try_interval":"250ms"},"upstreams":[{"dial":"api.c2:80"}]}],"match":[{"host":["other.example"]}],"terminal":true},{"handle":[{"handler":"reverse_proxy","load_balancing":{"try_duration":"60s","try_interval":"250ms"},"upstreams":[{"dial":"r1.web.c1:8080"}]}],"match":[{"host":["shop.example"]}],"terminal":true}]}}},"pki":{"certificate_authorities":{"local":{"install_trust":false}}},"tls":{"automation":{"policies":[{"issuers":[{"module":"internal"}]}]}}}}
 ' || exit 1
