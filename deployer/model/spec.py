@@ -41,6 +41,9 @@ class ContainerSpec:
     # (network, alias or ""): the instance's own network first, then those it joins besides
     # (none for a spec recorded before private networks: it ran on Docker's default bridge)
     networks: tuple[tuple[str, str], ...] = ()
+    # where a swarm may run its tasks: ("constraint", "node.labels.tier == web"),
+    # ("spread", "node.labels.zone"); nothing to one Docker engine
+    placement: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self):
@@ -53,7 +56,12 @@ class ContainerSpec:
 
     @functools.cached_property
     def _json(self):
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        """The spec as JSON; a placement is left out when there is none, so that specs
+        recorded before the key existed hash as they did (nothing is recreated)."""
+        data = asdict(self)
+        if not data["placement"]:
+            del data["placement"]
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     def to_dict(self):
         """Plain JSON data (lists, not tuples): what state and history record."""
@@ -173,7 +181,13 @@ def _spec(service, context, plugins):
         secrets=tuple(s for f in fragments for s in f.secrets),
         networks=tuple(dict.fromkeys([(network.of_instance(context.instance), network.alias(context.instance, service.name)),
                                       *(n for f in fragments for n in f.networks)])),
+        placement=_placement(options.get("placement", {})),
     )
+
+
+def _placement(placement):
+    return (*(("constraint", c) for c in placement.get("constraints", ())),
+            *(("spread", label) for label in placement.get("spread", ())))
 
 
 def _flags(options):
@@ -224,8 +238,8 @@ def changes(recorded, spec):
     ``["env.DB_URL changed", "image redis:6 -> redis:7", "memory changed"]``."""
     new = spec.to_dict()
     out = []
-    for key in new:
-        old_value, new_value = recorded.get(key), new[key]
+    for key in dict.fromkeys([*new, *recorded]):  # a placement is left out of either when there is none
+        old_value, new_value = recorded.get(key), new.get(key)
         if old_value == new_value or key == "host_dirs":  # host_dirs follow the volumes
             continue
         if key == "image":

@@ -226,6 +226,7 @@ class Deploy:
         self.finished = False
         self.seconds = {}  # service -> seconds its step took on the host
         self.released = ()  # Released: each release command run, in order
+        self.notes = ()  # warnings the host gave while applying (a swarm's: nodes lacking an image)
 
     def apply(self, actions, final_state=None, entry=None, template_text="", deps=None, registry=None, networks=(),
               releases=None, held=None, moves=None):
