@@ -189,9 +189,10 @@ def test_a_host_that_is_no_manager_is_said_so(shell):
 
 
 def test_a_probe_names_each_node_that_lacks_an_image_used_by_name_and_leaves_nothing(shell):
-    shell.docker.answer("service ps --format {{.CurrentState}} deployer-probe-*", "Failed 1 second ago\nRunning now\n",
-                        nth=1)
-    shell.docker.answer("service ps --format {{.CurrentState}} deployer-probe-*", "Failed now\nRejected now\n")
+    tasks = "service ps --format {{.Node}} {{.CurrentState}} deployer-probe-*"
+    shell.docker.answer(tasks, "mgr Starting now\nmgr Failed 2 seconds ago\nwrk Rejected now\n")  # started again
+    shell.docker.answer(tasks, "mgr Starting now\nmgr Failed 1 second ago\n Pending now\n", nth=1)
+    shell.docker.answer(tasks, "mgr Starting now\nmgr Failed 1 second ago\nwrk Starting now\n", nth=2)
     shell.docker.answer("service ps --no-trunc --format {{.Node}} {{.Error}} deployer-probe-*",
                         "mgr starting container failed: no such file or directory\n"
                         "wrk No such image: local/app:latest\nwrk No such image: local/app:latest\n")
@@ -200,10 +201,12 @@ def test_a_probe_names_each_node_that_lacks_an_image_used_by_name_and_leaves_not
 
     assert ran.exited == 0 and ran.marks("lacks") == [("local/app", "wrk"), ("team/web:2", "wrk")]
     created = [c for c in shell.docker.calls() if c[:2] == ("service", "create")]
+    polls = [c[-1] for c in shell.docker.calls() if c[:3] == ("service", "ps", "--format") and "{{.Node}}" in c[3]]
+    assert polls.count(created[0][-4]) == 3  # until a task of each node had ended
     assert [c[-1] for c in created] == ["local/app", "team/web:2"]
     assert created[0][2:-1] == ("--detach", "--quiet", "--no-resolve-image", "--mode", "global-job",
-                                "--restart-condition", "none", "--label", "deployer.instance=c1", "--name",
-                                created[0][-4], "--entrypoint", "/deployer-probe")
+                                "--label", "deployer.instance=c1", "--name", created[0][-4],
+                                "--entrypoint", "/deployer-probe")
     assert [c[-1] for c in shell.docker.calls() if c[:2] == ("service", "rm")] == [c[-4] for c in created]
 
 

@@ -60,14 +60,15 @@ dpl_swarm_network() {
 # registry digest), a `lacks IMAGE NODE` mark each: a job of one task a node (the
 # instance's, so destroy removes one left behind) whose entrypoint no image has, so that
 # its task fails at once where the image is and is rejected ("No such image") where it is
-# not; LIMIT seconds at most an image. Only a warning: a probe that cannot run says nothing
+# not, removed once each node's task has ended (Swarm would start it again and again);
+# LIMIT seconds at most an image. Only a warning: a probe that cannot run says nothing
 dpl_swarm_probe() {
   local limit="$1" image name
   shift
   for image; do
     name="deployer-probe-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
-    docker service create --detach --quiet --no-resolve-image --mode global-job --restart-condition none \
-      --label "deployer.instance=$I" --name "$name" --entrypoint /deployer-probe "$image" >/dev/null 2>&1 || continue
+    docker service create --detach --quiet --no-resolve-image --mode global-job --label "deployer.instance=$I" \
+      --name "$name" --entrypoint /deployer-probe "$image" >/dev/null 2>&1 || continue
     dpl_swarm_wait "$limit" dpl_swarm_ended "$name"
     docker service ps --no-trunc --format '{{.Node}} {{.Error}}' "$name" 2>/dev/null |
       sed -n 's/^\([^ ]*\) .*No such image.*/\1/p' | sort -u |
@@ -77,11 +78,13 @@ dpl_swarm_probe() {
   return 0
 }
 
-# dpl_swarm_ended NAME: a check (dpl_swarm_wait) that every task of job NAME has ended
+# dpl_swarm_ended NAME: a check (dpl_swarm_wait) that on every node job NAME has a task on,
+# one has ended (a task not placed yet, its node blank, is a node whose task has not)
 dpl_swarm_ended() {
-  local states
-  states=$(docker service ps --format '{{.CurrentState}}' "$1") || return 2
-  [ -n "$states" ] && ! printf '%s\n' "$states" | grep -qv -e '^Complete' -e '^Failed' -e '^Rejected'
+  local tasks
+  tasks=$(docker service ps --format '{{.Node}} {{.CurrentState}}' "$1") || return 2
+  [ -n "$tasks" ] && printf '%s\n' "$tasks" | awk '{ seen[$1] = 1 } $2 ~ /^(Complete|Failed|Rejected)$/ { ended[$1] = 1 }
+    END { for (node in seen) if (!(node in ended)) exit 1 }'
 }
 
 # dpl_swarm_wait LIMIT CHECK ARG...: CHECK ARG... once a second until it returns 0 (done) or
