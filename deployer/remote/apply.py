@@ -86,12 +86,8 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
         else:
             steps.append(_run("dpl_up" + hook, a.spec, [a.service, a.spec.name, a.retire, *labels], a.spec.name,
                               boundary))
-    size = limits.parallel_starts or None
     for wave in sorted(creates):
-        steps += first.get(wave, [])
-        for at in range(0, len(creates[wave]), size or len(creates[wave])):
-            batch = creates[wave][at : at + size] if size else creates[wave]
-            steps += ["pids=", *batch, 'failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] || exit 1']
+        steps += first.get(wave, []) + together(creates[wave], limits.parallel_starts)
     steps += routes.after
     pruned = [name for a in actions for name in a.prune]
     if pruned:
@@ -152,6 +148,14 @@ def repair(action):
     if action.stop:
         lines.append(f"docker stop {join(action.stop)} >/dev/null || exit 1")
     return lines
+
+
+def together(lines, size):
+    """The lines running ``lines`` (each ending ``& pids="$pids $!"``) at once, ``size`` at
+    a time (0: all), each batch waited for; any that failed fails the script after its batch."""
+    size = size or len(lines)
+    return [line for at in range(0, len(lines), size) for line in
+            ["pids=", *lines[at : at + size], 'failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] || exit 1']]
 
 
 def waves(actions, deps):

@@ -14,7 +14,7 @@ back, which fails the deploy naming why.
 from ..errors import DeployerError, plural
 from ..model import network
 from ..model.plan import CREATE, KEEP, REPAIR
-from ..remote.apply import Deploy
+from ..remote.apply import Deploy, together, waves
 from ..remote.framing import marked
 from ..remote.host import Host
 from ..remote.scripts import assign, call, instance as about
@@ -24,13 +24,15 @@ from .facts import ServiceFacts
 SOURCE = "deployer.swarm:swarm"  # sh/swarm.sh
 
 
-def plan_script(instance_name, actions, recorded, limits, release, networks=(), images=None):
+def plan_script(instance_name, actions, recorded, limits, release, networks=(), images=None, deps=None):
     """The shell lines creating the instance's overlay network if it is among the missing
     ``networks`` (the only one its services join: service.py), asking which nodes lack the
     images used by name that services start from anew (``dpl_swarm_probe``: a warning,
     not a failure), then running the plan's changing actions in order, each waiting for
-    Swarm's verdict; ``recorded``: the state's services (their specs, which an update
-    starts from); ``images``: the references pinned by digest (facts.pinned)."""
+    Swarm's verdict, new services last, at once in waves as on one host (each after the
+    services it exposes, ``deps``; ``parallel_starts`` at a time); ``recorded``: the
+    state's services (their specs, which an update starts from); ``images``: the
+    references pinned by digest (facts.pinned)."""
     images = images or {}
     steps = [about(instance_name)]
     steps += [call("dpl_swarm_network", name, *network.create_args(name)) + " || exit 1"
@@ -40,8 +42,15 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
                 and (a.service not in recorded or recorded[a.service].image != a.spec.image)]
     if unpinned:
         steps.append(call("dpl_swarm_probe", int(limits.health_timeout), *dict.fromkeys(unpinned)))
+    creates, number = {}, waves(changing, deps or {})
     for a in changing:
-        steps += [line + " || exit 1" for line in _step(instance_name, a, recorded, limits, release, images)]
+        lines = _step(instance_name, a, recorded, limits, release, images)
+        if a.kind == CREATE:
+            creates.setdefault(number[a.service], []).extend(line + ' & pids="$pids $!"' for line in lines)
+        else:
+            steps += [line + " || exit 1" for line in lines]
+    for wave in sorted(creates):
+        steps += together(creates[wave], limits.parallel_starts)
     return steps
 
 
@@ -85,7 +94,7 @@ class Rollout(Deploy):
             raise self.host._unsupported("a release command" if releases_ else "a route", self.instance)
         recorded = self.facts.state.services if self.facts.state else {}
         try:
-            return plan_script(self.instance, actions, recorded, limits, release, networks, self.facts.images)
+            return plan_script(self.instance, actions, recorded, limits, release, networks, self.facts.images, deps)
         except DeployerError as e:
             raise e.where(host=self.host.name, instance=self.instance) from None
 

@@ -128,12 +128,24 @@ def test_a_plan_compiles_to_service_commands_each_waiting_for_swarm(render):
     lines = plan_script("c1", actions, recorded, LIMITS, 2, networks=("deployer-c1",))
 
     assert [line.split()[0] for line in lines] == ["I=c1;", "dpl_swarm_network", "dpl_swarm_probe", "dpl_swarm_down",
-                                                   "dpl_swarm_update", "dpl_swarm_create"]
+                                                   "dpl_swarm_update", "pids=", "dpl_swarm_create", "failed=0;"]
     assert lines[1] == "dpl_swarm_network deployer-c1 --label deployer.instance=c1 deployer-c1 || exit 1"
     assert lines[2] == "dpl_swarm_probe 60 team/new"  # a new service's image used by name; a warning only
     assert lines[3] == "dpl_swarm_down gone c1_gone || exit 1"
     assert lines[4].startswith("dpl_swarm_update web c1_web 70 --detach") and lines[4].endswith(" c1_web || exit 1")
-    assert lines[5].startswith("dpl_swarm_create new c1_new 70 5 --detach")
+    assert lines[6].startswith("dpl_swarm_create new c1_new 70 5 --detach") and lines[6].endswith(' & pids="$pids $!"')
+    assert lines[7] == 'failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] || exit 1'
+
+
+def test_new_services_start_at_once_in_waves_each_after_those_it_exposes_as_on_one_host(render):
+    specs = render("db: {image: pg}\ncache: {image: redis}\napp: {image: app}\nworker: {image: app}\n")
+    actions = [Action(CREATE, name, "new", spec) for name, spec in specs.items()]
+    limits = Limits(health_timeout=60, min_uptime=1, history=5, parallel_starts=2)
+
+    lines = plan_script("c1", actions, {}, limits, 1, deps={"app": {"db", "cache"}, "worker": {"app"}})
+
+    started = [line.split()[1] if line.startswith("dpl_swarm_create") else line.split()[0] for line in lines[2:]]
+    assert started == ["pids=", "db", "cache", "failed=0;", "pids=", "app", "failed=0;", "pids=", "worker", "failed=0;"]
 
 
 def test_a_service_the_state_does_not_know_is_made_anew_from_its_image_pinned_by_digest(render):
