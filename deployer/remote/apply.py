@@ -154,8 +154,8 @@ def together(lines, size):
     """The lines running ``lines`` (each ending ``& pids="$pids $!"``) at once, ``size`` at
     a time (0: all), each batch waited for; any that failed fails the script after its batch."""
     size = size or len(lines)
-    return [line for at in range(0, len(lines), size) for line in
-            ["pids=", *lines[at : at + size], 'failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] || exit 1']]
+    waited = 'failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] || exit 1'
+    return [line for at in range(0, len(lines), size) for line in ["pids=", *lines[at : at + size], waited]]
 
 
 def waves(actions, deps):
