@@ -4,8 +4,9 @@ golden-tested; quoted only where they meet the shell.
 
 The spec is the core's, the same one a host runs as a container, so one template deploys
 to both: ``docker run`` options become their service equivalents here, and what a
-service cannot be (a privileged one; volumes, until placement pins a service to a node)
-is an error naming the service. Every service:
+service cannot be (a privileged one) is an error naming the service; what a template
+cannot run on a swarm (``refused``: a git service, unpinned volumes) is refused before
+anything changes, naming file and key. Every service:
 
 - is ``<instance>_<service>``, on its instance's overlay network under the alias the spec
   gives it (``<service>.<instance>``: ``expose`` gives the same address on both engines),
@@ -16,6 +17,9 @@ is an error naming the service. Every service:
   some kernels lack; ports are published in host mode on the nodes that run a task;
 - carries deployer's labels on the service and on its containers: a change of config hash
   is a change of the task template, so every change is a rolling update Swarm reports on;
+- runs where its ``placement`` says (constraints, spread), its image pinned by digest
+  where the manager knows one (facts.pinned), its volumes named volumes of the node it is
+  pinned to;
 - updates start-first where the spec allows it (``ContainerSpec.start_first``), rolls back
   by itself when a new task fails within the monitor period, which covers the healthcheck's
   start period and retries (``monitor``).

@@ -189,7 +189,7 @@ def test_volumes_of_a_service_pinned_to_a_node_are_a_named_volume_there_kept_acr
                  volume not in swarm.worker.docker("volume", "ls", "-q").stdout.split(), "the volume removed", 60)
 
 
-def test_an_image_from_a_registry_runs_pinned_by_digest_and_a_tag_that_moved_updates_the_service(
+def test_an_image_from_a_registry_runs_pinned_by_digest_a_tag_that_moved_updates_it_and_rollback_runs_the_old_one(
         swarm, swarm_cli, instance, registry, tmp_path):
     image, manager = f"{registry}/shop:1", swarm.manager
 
@@ -219,6 +219,10 @@ def test_an_image_from_a_registry_runs_pinned_by_digest_and_a_tag_that_moved_upd
     assert swarm_cli("deploy", app, "--instance", instance, check=True).stdout.count("unchanged") == 1
     rows = json.loads(swarm_cli("status", instance, "--json", check=True).stdout)["services"]
     assert rows[0]["state"] == f"1/1 running on {swarm.worker.name}"
+
+    swarm_cli("rollback", instance, check=True)  # to release 1: its digest, though the tag moved since
+
+    assert running() == f"{image}@{first.split('@')[1]}"
 
 
 def test_a_node_that_lacks_an_image_used_by_name_is_named_in_a_warning(swarm, swarm_cli, instance, tmp_path):

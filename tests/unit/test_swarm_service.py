@@ -303,3 +303,14 @@ def test_a_config_that_is_not_a_release_is_an_error_naming_it():
         releases.entry('{"other": 1}', "mgr: the release config of c1")
 
     assert "corrupt release config" in str(error.value) and "the release config of c1" in str(error.value)
+
+
+def test_a_hostile_constraint_reaches_docker_as_one_word_exactly(render):
+    hostile = """node.labels.x == $(touch /tmp/pwned)'"; `id` \\ done"""
+    spec = render(WEB + f"  placement: {{constraints: [{json.dumps(hostile)}]}}\n")["web"]
+
+    (line,) = plan_script("c1", [Action(CREATE, "web", "new", spec)], {}, LIMITS, 1,
+                          images={"team/web:2": "team/web:2@sha256:" + "d" * 64})[2:3]
+
+    words = shlex.split(line.removesuffix(' & pids="$pids $!"'))
+    assert words[words.index("--constraint") + 1] == hostile
