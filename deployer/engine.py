@@ -61,6 +61,7 @@ class Applying(Protocol):
     seconds: dict  # service -> seconds its step took, once applied
     released: tuple  # Released: the release commands run, once applied
     back: frozenset  # replicas a failed roll put back on their previous containers, once applied
+    notes: tuple  # warnings the engine gave while applying, once applied
 
     def apply(self, actions, final_state=None, entry=None, template_text="", deps=None, registry=None, networks=(),
               releases=None, held=None, moves=None):
@@ -81,6 +82,10 @@ class Engine(Protocol):
     hostname: str  # ``{host}`` in templates
     settings: object  # settings.Settings
     etcd: object  # model.etcd.Etcd, or None
+
+    def check(self, template) -> tuple:
+        """Before a deploy contacts the engine: the notes on what of the template it ignores
+        (said once a deploy), or a TemplateError for what it cannot run."""
 
     def facts(self, instance, images=(), discovery=False, networks=(), routes=False) -> Facts: ...
 

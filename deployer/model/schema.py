@@ -301,6 +301,47 @@ GIT = Schema(
     }
 )
 
+# Where a swarm may run a service's tasks (``placement``): Swarm's own constraint syntax, a
+# node attribute compared with == or != (``node.labels.tier == web``), and a label to spread
+# tasks evenly over (``node.labels.zone``). One Docker engine has no say in it.
+CONSTRAINT = re.compile(r"(?P<attr>node\.(?:id|hostname|role|platform\.os|platform\.arch|labels\.[^\s=!]+)"
+                        r"|engine\.labels\.[^\s=!]+)\s*(?P<op>==|!=)\s*(?P<value>\S(?:.*\S)?)")
+SPREAD = re.compile(r"(?:node|engine)\.labels\.[^\s=!]+")
+
+
+def constraint(value):
+    text(value)
+    if not CONSTRAINT.fullmatch(value.strip()):
+        raise Invalid(f"expected a node attribute, == or != and a value, such as 'node.labels.tier == web' or "
+                      f"'node.hostname == db1', got {value!r}")
+    return value.strip()
+
+
+def spread(value):
+    """A label to spread tasks over, or a list of them (each within the one before)."""
+    labels = [value] if isinstance(value, str) else sequence(text)(value)
+    for label in labels:
+        if not SPREAD.fullmatch(text(label)):
+            raise Invalid(f"expected a node label such as 'node.labels.zone', got {label!r}")
+    return labels
+
+
+PLACEMENT = Schema({Optional("constraints"): sequence(constraint), Optional("spread"): spread})
+
+
+def placement(value):
+    if not isinstance(value, dict):
+        raise Invalid("expected a mapping with constraints (a list) and spread (a node label)")
+    return PLACEMENT(value)
+
+
+def pinned(constraints):
+    """Whether constraints hold a service to the nodes an ``==`` names by hostname, id or
+    label: where its volumes are (volumes need the same directory wherever it runs)."""
+    matches = [CONSTRAINT.fullmatch(c) for c in constraints]
+    return any(m and m["op"] == "==" and not m["attr"].startswith(("node.role", "node.platform")) for m in matches)
+
+
 # Keys the spec builder handles itself (everything docker run has a flag for).
 CORE_KEYS = {
     "image": image,
@@ -316,6 +357,7 @@ CORE_KEYS = {
     "memory": memory,
     "cpus": cpus,
     "healthcheck": healthcheck,
+    "placement": placement,  # a swarm's: said and ignored on one Docker engine
     "release": command,  # run once before the service's containers are replaced: not part of the spec
     "replicas": positive_int,  # how many containers run the spec (spec.replicas): not part of the spec
 }

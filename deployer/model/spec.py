@@ -44,6 +44,9 @@ class ContainerSpec:
     # (none for a spec recorded before private networks: it ran on Docker's default bridge)
     networks: tuple[tuple[str, str], ...] = ()
     replica: int = 0  # n of ``replicas: N`` (N > 1), from 1; 0: the service's one container
+    # where a swarm may run its tasks: ("constraint", "node.labels.tier == web"),
+    # ("spread", "node.labels.zone"); nothing to one Docker engine
+    placement: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self):
@@ -63,11 +66,12 @@ class ContainerSpec:
 
     @functools.cached_property
     def _json(self):
-        """The spec as JSON; without ``replica`` when there is none, so that a service's
-        one container keeps the config hash it had before replicas existed."""
+        """The spec as JSON; without ``replica`` or ``placement`` when there is none, so that
+        specs recorded before those existed hash as they did (nothing is recreated)."""
         data = asdict(self)
-        if not self.replica:
-            del data["replica"]
+        for key in ("replica", "placement"):
+            if not data[key]:
+                del data[key]
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     def to_dict(self):
@@ -223,7 +227,13 @@ def _spec(service, context, plugins):
         networks=tuple(dict.fromkeys([(network.of_instance(context.instance), network.alias(context.instance, service.name)),
                                       *(n for f in fragments for n in f.networks)])),
         replica=context.replica,
+        placement=_placement(options.get("placement", {})),
     )
+
+
+def _placement(placement):
+    return (*(("constraint", c) for c in placement.get("constraints", ())),
+            *(("spread", label) for label in placement.get("spread", ())))
 
 
 def _flags(options):
@@ -274,8 +284,8 @@ def changes(recorded, spec):
     ``["env.DB_URL changed", "image redis:6 -> redis:7", "memory changed"]``."""
     new = spec.to_dict()
     out = []
-    for key in new:
-        old_value, new_value = recorded.get(key), new[key]
+    for key in dict.fromkeys([*new, *recorded]):  # a placement is left out of either when there is none
+        old_value, new_value = recorded.get(key), new.get(key)
         if old_value == new_value or key == "host_dirs":  # host_dirs follow the volumes
             continue
         if key == "image":

@@ -191,16 +191,17 @@ def image_ids(images, refs):
     by digest, or by id. A reference not found is left out (not on the host)."""
     out = {}
     for ref in refs:
-        want = _normal(ref)
+        want = normal_ref(ref)
         for image in images:
-            names = {_normal(n) for n in (image.get("RepoTags") or []) + (image.get("RepoDigests") or [])}
+            names = {normal_ref(n) for n in (image.get("RepoTags") or []) + (image.get("RepoDigests") or [])}
             if want in names or image["Id"] in (ref, f"sha256:{ref}"):
                 out[ref] = image["Id"]
                 break
     return out
 
 
-def _normal(ref):
+def normal_ref(ref):
+    """An image reference as docker lists it: a tag (latest) unless a digest, no docker.io/library/."""
     name, at, digest = ref.partition("@")
     if not at and ":" not in name.rsplit("/", 1)[-1]:
         name += ":latest"

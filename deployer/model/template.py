@@ -39,6 +39,12 @@ class Template:
         """The variables the template gives a default (its ``Vars`` setting)."""
         return self.settings.get("Vars", {})
 
+    def unheeded(self, keys, engine):
+        """The one note naming where the services set ``keys`` that mean nothing to
+        ``engine`` (which ignores them), or none: a deploy says it once."""
+        said = [f"{s.key}.{key}" for s in self.services for key in keys if key in s.options]
+        return (f"{self.path}: {', '.join(said)}: means nothing to {engine}, ignored",) if said else ()
+
     @property
     def secret_names(self):
         """The names of the secrets the template's env values ask for."""

@@ -139,7 +139,7 @@ def _locked(host, instance, session, want, options, note, post, started):
         release["routes"] = route.given(moves.held(done, complete), instance)  # what the router serves of it now
         raise _partial(host, instance, previous, actions, done, want, release, note, error, session.released,
                        session.back)
-    return Deployed(host.name, instance, final.release, actions, time.monotonic() - started,
+    return Deployed(host.name, instance, final.release, actions, time.monotonic() - started, notes=session.notes,
                     step_seconds=session.seconds, releases=session.released, routes=tuple(moves.said()))
 
 

@@ -156,7 +156,7 @@ def _deploy_template(host, instance, template, source, variables, options, input
     images = tuple(dict.fromkeys(s.image for s in template.services))
     own = {k: v for k, v in variables.items() if k not in ("instance", "host")}
     sources = sources or {}
-    notes = tuple(
+    notes = host.check(template) + tuple(
         f"{name}: uncommitted changes in {src.root} were left out (deployed {src.commit[:12]}; --dirty deploys them)"
         for name, src in sources.items() if src.left_out
     )

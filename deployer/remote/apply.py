@@ -111,12 +111,8 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
         else:
             steps.append(_run("dpl_up" + hook, a.spec, [a.service, a.spec.name, a.retire, *labels], a.spec.name,
                               boundary, failing))
-    size = limits.parallel_starts or None
     for wave in sorted(creates):
-        steps += first.get(wave, [])
-        for at in range(0, len(creates[wave]), size or len(creates[wave])):
-            batch = creates[wave][at : at + size] if size else creates[wave]
-            steps += ["pids=", *batch, 'failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] || exit 1']
+        steps += first.get(wave, []) + together(creates[wave], limits.parallel_starts)
     steps += routes.after
     pruned = [name for a in actions for name in a.prune]
     if pruned:
@@ -222,6 +218,14 @@ def repair(action):
     return lines
 
 
+def together(lines, size):
+    """The lines running ``lines`` (each ending ``& pids="$pids $!"``) at once, ``size`` at
+    a time (0: all), each batch waited for; any that failed fails the script after its batch."""
+    size = size or len(lines)
+    waited = 'failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] || exit 1'
+    return [line for at in range(0, len(lines), size) for line in ["pids=", *lines[at : at + size], waited]]
+
+
 def waves(actions, deps):
     """Service (or replica) -> the wave its creation starts in: 0 for a new service exposing
     no other new one, else one more than the latest of those it exposes."""
@@ -297,6 +301,7 @@ class Deploy:
         self.seconds = {}  # service -> seconds its step took on the host
         self.released = ()  # Released: each release command run, in order
         self.back = frozenset()  # replicas put back after a later one of their service failed (dpl_undone)
+        self.notes = ()  # warnings the host gave while applying (a swarm's: nodes lacking an image)
 
     def apply(self, actions, final_state=None, entry=None, template_text="", deps=None, registry=None, networks=(),
               releases=None, held=None, moves=None):

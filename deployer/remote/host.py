@@ -122,6 +122,11 @@ class Host:
         with piping(self.context):
             return self.context.run(command, warn=True, in_stream=stdin).exited
 
+    def check(self, template):
+        """A placement has no meaning to one Docker engine: said, not refused, so that one
+        template deploys to a host and to a swarm."""
+        return template.unheeded(("placement",), "one Docker engine (deployer.engine docker)")
+
     # -- operations, each one round trip ------------------------------------------------
 
     def facts(self, instance, images=(), discovery=False, networks=(), routes=False):

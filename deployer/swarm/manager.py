@@ -11,10 +11,11 @@ ended (sh/swarm.sh): the service's task runs, its update completed, or it was ro
 back, which fails the deploy naming why.
 """
 
-from ..errors import DeployerError
+from ..errors import DeployerError, plural
 from ..model import network
 from ..model.plan import CREATE, KEEP, REPAIR
-from ..remote.apply import Deploy
+from ..remote.apply import Deploy, together, waves
+from ..remote.framing import marked
 from ..remote.host import Host
 from ..remote.scripts import assign, call, instance as about
 from . import releases, service as services
@@ -23,21 +24,37 @@ from .facts import ServiceFacts
 SOURCE = "deployer.swarm:swarm"  # sh/swarm.sh
 
 
-def plan_script(instance_name, actions, recorded, limits, release, networks=()):
+def plan_script(instance_name, actions, recorded, limits, release, networks=(), images=None, deps=None):
     """The shell lines creating the instance's overlay network if it is among the missing
-    ``networks`` (the only one its services join: service.py), then running the plan's
-    changing actions in order, each waiting for Swarm's verdict; ``recorded``: the state's
-    services (their specs, which an update starts from)."""
+    ``networks`` (the only one its services join: service.py), asking which nodes lack the
+    images used by name that services start from anew (``dpl_swarm_probe``: a warning,
+    not a failure), then running the plan's changing actions in order, each waiting for
+    Swarm's verdict, new services last, at once in waves as on one host (each after the
+    services it exposes, ``deps``; ``parallel_starts`` at a time); ``recorded``: the
+    state's services (their specs, which an update starts from); ``images``: the
+    references pinned by digest (facts.pinned)."""
+    images = images or {}
     steps = [about(instance_name)]
     steps += [call("dpl_swarm_network", name, *network.create_args(name)) + " || exit 1"
               for name in networks if name == network.of_instance(instance_name)]
-    for a in actions:
-        if a.kind not in (KEEP, REPAIR):  # no retained containers on a swarm: nothing to repair
-            steps += [line + " || exit 1" for line in _step(instance_name, a, recorded, limits, release)]
+    changing = [a for a in actions if a.kind not in (KEEP, REPAIR)]  # no retained containers on a swarm
+    unpinned = [a.spec.image for a in changing if a.spec and a.spec.image not in images
+                and (a.service not in recorded or recorded[a.service].image != a.spec.image)]
+    if unpinned:
+        steps.append(call("dpl_swarm_probe", int(limits.health_timeout), *dict.fromkeys(unpinned)))
+    creates, number = {}, waves(changing, deps or {})
+    for a in changing:
+        lines = _step(instance_name, a, recorded, limits, release, images)
+        if a.kind == CREATE:
+            creates.setdefault(number[a.service], []).extend(line + ' & pids="$pids $!"' for line in lines)
+        else:
+            steps += [line + " || exit 1" for line in lines]
+    for wave in sorted(creates):
+        steps += together(creates[wave], limits.parallel_starts)
     return steps
 
 
-def _step(instance_name, action, recorded, limits, release):
+def _step(instance_name, action, recorded, limits, release, images):
     """The calls of one changing action: a service removed, created, or updated from the
     spec the state recorded (made anew when the state has none)."""
     name, spec = services.name(instance_name, action.service), action.spec
@@ -46,16 +63,26 @@ def _step(instance_name, action, recorded, limits, release):
     if spec is None:
         return lines
     limit = int(limits.health_timeout) + 2 * services.monitor(spec)  # an update, and its rollback
+    image = images.get(spec.image)
     if anew:
         return lines + [call("dpl_swarm_create", action.service, name, limit, services.monitor(spec),
-                             *services.create_args(spec, release))]
+                             *services.create_args(spec, release, image))]
     return [call("dpl_swarm_update", action.service, name, limit,
-                 *services.update_args(recorded[action.service].spec, spec, release))]
+                 *services.update_args(recorded[action.service].spec, spec, release, image))]
 
 
 class Rollout(Deploy):
     """A deploy's second turn on a swarm: the plan as service commands, the release kept
-    by the cluster."""
+    by the cluster; its notes say which nodes lack an image used by name."""
+
+    def _done(self, stdout):
+        lacking = {}
+        for image, node in marked(stdout, self.boundary, "lacks"):
+            lacking.setdefault(image, []).append(node)
+        self.notes = tuple(f"image {image} has no registry digest, so it is used by name, and "
+                           f"{plural(len(nodes), 'node')} lack{'s' * (len(nodes) == 1)} it: {', '.join(sorted(nodes))} "
+                           "(a task placed there fails; load or pull it there)" for image, nodes in lacking.items())
+        return super()._done(stdout)
 
     def recording(self, state, entry, template_text, history, released=False):
         return [releases.record(state, entry, history)]
@@ -67,7 +94,7 @@ class Rollout(Deploy):
             raise self.host._unsupported("a release command" if releases_ else "a route", self.instance)
         recorded = self.facts.state.services if self.facts.state else {}
         try:
-            return plan_script(self.instance, actions, recorded, limits, release, networks)
+            return plan_script(self.instance, actions, recorded, limits, release, networks, self.facts.images, deps)
         except DeployerError as e:
             raise e.where(host=self.host.name, instance=self.instance) from None
 
@@ -85,8 +112,14 @@ class Manager(Host):
             raise DeployerError("deployer.discovery etcd has no meaning with deployer.engine swarm: services find "
                                 "each other by name on their instance's overlay network", host=self.name)
 
+    def check(self, template):
+        """Every key of a template means something to a swarm; what one cannot run is
+        refused here, naming file and key (service.refused)."""
+        services.refused(template)
+        return ()
+
     def _fact(self, instance, images, discovery, networks, routes=False):
-        return ServiceFacts(instance, tuple(networks))
+        return ServiceFacts(instance, tuple(networks), tuple(images))
 
     def _locking(self, lock_wait, who, discovery, routed=False):
         """The instance's lock across the cluster (no host ports are allocated on a swarm)."""

@@ -4,8 +4,9 @@ golden-tested; quoted only where they meet the shell.
 
 The spec is the core's, the same one a host runs as a container, so one template deploys
 to both: ``docker run`` options become their service equivalents here, and what a
-service cannot be (a privileged one; volumes, until placement pins a service to a node)
-is an error naming the service. Every service:
+service cannot be (a privileged one) is an error naming the service; what a template
+cannot run on a swarm (``refused``: a git service, unpinned volumes) is refused before
+anything changes, naming file and key. Every service:
 
 - is ``<instance>_<service>``, on its instance's overlay network under the alias the spec
   gives it (``<service>.<instance>``: ``expose`` gives the same address on both engines),
@@ -16,18 +17,23 @@ is an error naming the service. Every service:
   some kernels lack; ports are published in host mode on the nodes that run a task;
 - carries deployer's labels on the service and on its containers: a change of config hash
   is a change of the task template, so every change is a rolling update Swarm reports on;
+- runs where its ``placement`` says (constraints, spread), its image pinned by digest
+  where the manager knows one (facts.pinned), its volumes named volumes of the node it is
+  pinned to;
 - updates start-first where the spec allows it (``ContainerSpec.start_first``), rolls back
   by itself when a new task fails within the monitor period, which covers the healthcheck's
   start period and retries (``monitor``).
 """
 
+import posixpath
 import re
 import shlex
 
-from ..errors import DeployerError
-from ..model.schema import PORT
-from ..model.spec import LABEL_CONFIG_HASH, ContainerSpec
+from ..errors import DeployerError, TemplateError
+from ..model.schema import PORT, pinned
+from ..model.spec import LABEL_CONFIG_HASH, LABEL_INSTANCE, ContainerSpec
 
+PLACEMENT = {"constraint": "--constraint", "spread": "--placement-pref"}  # spec.placement's kinds
 RESTART = {"no": "none", "always": "any", "unless-stopped": "any", "on-failure": "on-failure"}
 BOOLEAN = ("--init", "--privileged", "--no-healthcheck")  # docker run flags that take no value
 # docker run option -> docker service option (None: the value is translated by _option)
@@ -46,13 +52,30 @@ MIN_MONITOR = 5  # seconds a new task must keep running without a healthcheck
 UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 
+def refused(template):
+    """What of a template a swarm cannot run, as an error naming its file and key (before
+    anything changes): a ``git`` service (its image, built on the manager, is on no other
+    node, and there is no registry setting to push it to), and volumes of a service no
+    ``==`` placement constraint pins to the nodes that hold them."""
+    for s in template.services:
+        if "git" in s.options:
+            raise TemplateError("an image built from git would be on the manager alone, and deployer.engine swarm "
+                                "has no registry to push it to: build and push it yourself, then give it as image:",
+                                file=template.path, key=f"{s.key}.git")
+        if s.options.get("volumes") and not pinned(s.options.get("placement", {}).get("constraints", ())):
+            raise TemplateError("volumes need the same directory on every node the service may run on: pin it "
+                                "with placement: {constraints: ['node.hostname == NODE']} (or == a node label)",
+                                file=template.path, key=f"{s.key}.volumes")
+
+
 def name(instance, service):
     """The service's name in the swarm."""
     return f"{instance}_{service}"
 
 
-def create_args(spec, release):
-    """``docker service create`` ARGS (the image and command last)."""
+def create_args(spec, release, image=None):
+    """``docker service create`` ARGS (the ``image``, pinned by digest, else the spec's,
+    and the command last)."""
     args = ["--detach", "--no-resolve-image", "--name", name(spec.instance, spec.service), "--replicas", "1",
             "--endpoint-mode", "dnsrr"]
     args += _pairs("--label", _labels(spec, release)) + _pairs("--container-label", _labels(spec))
@@ -60,17 +83,20 @@ def create_args(spec, release):
     args += [arg for port in spec.ports for arg in ("--publish", _publish(spec, port))]
     args += [arg for net in spec.networks[:1] for arg in ("--network", _network(*net))]
     args += [arg for option in _options(spec) for arg in option if arg is not None]
+    args += [arg for mount in spec.mounts for arg in ("--mount", _mount(spec, mount))]
+    args += [arg for kind, value in spec.placement for arg in (PLACEMENT[kind], _preference(kind, value))]
     args += _policy(spec)
     if spec.entrypoint is not None:
         args += ["--entrypoint", shlex.quote(spec.entrypoint)]  # docker splits it as a shell would
-    return [*args, spec.image, *spec.cmd]
+    return [*args, image or spec.image, *spec.cmd]
 
 
-def update_args(recorded, spec, release):
+def update_args(recorded, spec, release, image=None):
     """``docker service update`` ARGS (the service's name last) taking the service of the
-    ``recorded`` spec (a dict, as the state keeps it) to ``spec``."""
+    ``recorded`` spec (a dict, as the state keeps it) to ``spec`` (and ``image``, as
+    create_args)."""
     old = ContainerSpec.from_dict(recorded)
-    args = ["--detach", "--no-resolve-image", "--image", spec.image]
+    args = ["--detach", "--no-resolve-image", "--image", image or spec.image]
     if old.cmd != spec.cmd:
         args += ["--args", shlex.join(spec.cmd)]
     if old.entrypoint != spec.entrypoint:
@@ -82,6 +108,13 @@ def update_args(recorded, spec, release):
     if old.ports != spec.ports:
         args += [arg for port in old.ports for arg in ("--publish-rm", PORT.fullmatch(port)["container"])]
         args += [arg for port in spec.ports for arg in ("--publish-add", _publish(spec, port))]
+    if old.mounts != spec.mounts:
+        args += [arg for mount in old.mounts for arg in ("--mount-rm", mount.target)]
+        args += [arg for mount in spec.mounts for arg in ("--mount-add", _mount(spec, mount))]
+    for kind, flag in PLACEMENT.items():
+        before, after = ([_preference(k, v) for k, v in s.placement if k == kind] for s in (old, spec))
+        args += [arg for value in before if value not in after for arg in (f"{flag}-rm", value)]
+        args += [arg for value in after if value not in before for arg in (f"{flag}-add", value)]
     before, after = old.networks[:1], spec.networks[:1]  # the instance's network alone (above)
     args += [arg for net in before if net not in after for arg in ("--network-rm", net[0])]
     args += [arg for net in after if net not in before for arg in ("--network-add", _network(*net))]
@@ -127,6 +160,25 @@ def _changed(flag, before, after):
     return gone + _pairs(f"{flag}-add", {k: v for k, v in after.items() if before.get(k) != v})
 
 
+def _mount(spec, mount):
+    """A volume as a named volume of the node the service is pinned to (refused(): a
+    placement constraint pins it), made there by Docker when first used:
+    ``<instance>_<service>_<path id>``, labelled with its instance."""
+    source = f"{spec.instance}_{spec.service}_{posixpath.basename(mount.source)}"
+    fields = ["type=volume", f"source={source}", f"target={mount.target}",
+              f"volume-label={LABEL_INSTANCE}={spec.instance}"]
+    return ",".join(_csv(field) for field in fields + ["readonly"] * mount.read_only)
+
+
+def _csv(field):
+    """A field of --mount's comma-separated value, quoted as CSV where it holds a comma or quote."""
+    return '"' + field.replace('"', '""') + '"' if "," in field or '"' in field else field
+
+
+def _preference(kind, value):
+    return f"spread={value}" if kind == "spread" else value
+
+
 def _network(network, alias):
     return f"name={network}" + (f",alias={alias}" if alias else "")
 
@@ -145,9 +197,6 @@ def _publish(spec, port):
 def _options(spec):
     """The spec's ``docker run`` options as service options: ``(flag, value)``, value None
     for a flag that takes none."""
-    if spec.mounts:
-        raise DeployerError(f"service {spec.service}: volumes need the same directory on every node its task may "
-                            "land on, which a swarm deploy cannot promise yet (no placement): not deployed")
     flags, out = list(spec.flags), []
     while flags:
         flag = flags.pop(0)

@@ -4,6 +4,7 @@ target, all on this one machine, each started, waited for and stopped in one pla
 - ``sshd``: an OpenSSH server on a free loopback port with keys of its own (a "host")
 - ``engines``: the local Docker engine, the test image, extra Docker engines (other hosts)
 - ``swarm``: a Docker Swarm of two such engines, each in a network namespace of its own
+- ``registry``: a Docker registry the swarm's nodes pull from (its images have digests)
 - ``etcd``: an etcd v3 server (service discovery)
 - ``poll``: the one polling loop, free ports, whether a server answers
 - ``processes``: the machine's processes from /proc, and stopping what was started

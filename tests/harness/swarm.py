@@ -49,6 +49,7 @@ class Node:
 class Swarm:
     manager: Node
     worker: Node
+    host: str  # this machine's address on the nodes' switch: a registry here (registry.py) listens on it
 
     @property
     def nodes(self):
@@ -98,7 +99,7 @@ class Wiring:
 
     def make(self, names):
         """The switch, the host linked to it (``.1``), and each of ``names`` a namespace
-        linked to it: {name: address}."""
+        linked to it: the host's address, and {name: address}."""
         net = _subnet()
         self.namespace(self.switch)
         _ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
@@ -109,7 +110,7 @@ class Wiring:
             self.namespace(name)
             addresses[name] = f"{net}.{number}"
             self.link(f"{self.tag}n{number}", name, addresses[name])
-        return addresses
+        return f"{net}.1", addresses
 
     def remove(self):
         """Every namespace made (and with them every link: a veth goes with either end)."""
@@ -156,19 +157,22 @@ def ready_nodes(manager):
 @contextlib.contextmanager
 def running(images=(), timeout=60):
     """A two-node swarm for the block, with ``images`` (in the local engine) loaded on both
-    nodes. All of it goes at the end, however the block ends: engines, namespaces, links,
-    their files under /tmp."""
+    nodes; each engine takes a registry at the host's address on their switch over plain
+    HTTP (an insecure registry). All of it goes at the end, however the block ends:
+    engines, namespaces, links, their files under /tmp."""
     wiring = Wiring()
     root = tempfile.mkdtemp(prefix=ROOTS)
     names = (f"{wiring.tag}m", f"{wiring.tag}w")
-    engines = {name: Engine(os.path.join(root, name[-1]), netns=name) for name in names}
+    engines = {}
     try:
-        addresses = wiring.make(names)
+        host, addresses = wiring.make(names)
+        insecure = ["--insecure-registry", f"{host}/32"]
+        engines = {name: Engine(os.path.join(root, name[-1]), netns=name, args=insecure) for name in names}
         for engine in engines.values():
             engine.start()
         for engine in engines.values():
             engine.wait(timeout)
-        swarm = Swarm(*(Node(name, addresses[name], engines[name]) for name in names))
+        swarm = Swarm(*(Node(name, addresses[name], engines[name]) for name in names), host)
         _join(swarm)
         for image in images:
             errors = load_image(engines.values(), image, os.path.join(root, "image.tar"))

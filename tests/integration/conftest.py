@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from harness import REPO_ROOT, HarnessError, engines, etcd, processes
 from harness import sshd as sshd_harness
+from harness import registry as registry_harness
 from harness import swarm as swarm_harness
 from support import APP, remove_instance
 
@@ -279,6 +280,13 @@ def swarm(busybox_image):
     both nodes; torn down at the end of the session, whatever happened."""
     with _failing(), swarm_harness.running([busybox_image]) as cluster:
         yield cluster
+
+
+@pytest.fixture
+def registry(swarm):
+    """``HOST:PORT`` of a Docker registry the swarm's nodes reach (harness/registry.py), for the test."""
+    with _failing(), registry_harness.running(swarm.host) as address:
+        yield address
 
 
 @pytest.fixture(scope="session")

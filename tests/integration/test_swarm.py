@@ -148,16 +148,104 @@ def test_status_says_how_many_tasks_run_and_where_and_destroy_leaves_nothing(swa
     assert gone.returncode == 1 and "no such instance" in gone.stderr
 
 
-def test_the_engine_is_a_setting_too_and_what_a_swarm_cannot_run_is_an_error(swarm_host, cli_on, instance, tmp_path):
+def test_the_engine_is_a_setting_too_and_what_a_swarm_cannot_run_is_refused_before_anything_changes(
+        swarm, swarm_host, cli_on, instance, tmp_path):
     volumes = tmp_path / "volumes.yaml"
     volumes.write_text("db: {image: local/busybox, cmd: sleep 3600, volumes: [/data]}\n")
 
     refused = cli_on(swarm_host)("deploy", volumes, "--instance", instance, env={"FABRIC_DEPLOYER_ENGINE": "swarm"},
                                  check=False)
 
-    assert refused.returncode == 1 and "Traceback" not in refused.stderr
-    assert "service db: volumes need the same directory on every node" in refused.stderr
-    assert instance in refused.stderr and swarm_host.target in refused.stderr
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"{volumes}: db.volumes: volumes need the same directory on every node" in refused.stderr
+    assert "placement: {constraints: ['node.hostname == NODE']}" in refused.stderr
+    assert services(swarm, instance) == {} and not swarm.manager.docker(
+        "config", "ls", "-q", "--filter", f"label=deployer.instance={instance}").stdout.split()
+
+
+def test_volumes_of_a_service_pinned_to_a_node_are_a_named_volume_there_kept_across_updates(
+        swarm, swarm_cli, instance, tmp_path):
+    worker = swarm.worker.name
+    app = tmp_path / "db.yaml"
+    text = ("db:\n  image: local/busybox\n  cmd: [sh, -c, 'echo {word} >>/data/words; exec sleep 3600']\n"
+            f"  volumes: [/data]\n  placement: {{constraints: ['node.hostname == {worker}']}}\n")
+    app.write_text(text.replace("{word}", "one"))
+    volume = f"{instance}_db_data"
+    try:
+        swarm_cli("deploy", app, "--instance", instance, check=True)
+        app.write_text(text.replace("{word}", "two"))
+        swarm_cli("deploy", app, "--instance", instance, check=True)
+
+        status = json.loads(swarm_cli("status", instance, "--json", check=True).stdout)
+        assert status["services"][0]["state"] == f"1/1 running on {worker}"
+        labels = json.loads(swarm.worker.docker("volume", "inspect", "--format", "{{json .Labels}}", volume).stdout)
+        assert labels["deployer.instance"] == instance
+        assert swarm.manager.docker("volume", "inspect", volume).returncode != 0  # on the worker alone
+        read = swarm.worker.docker("run", "--rm", "-v", f"{volume}:/data", "local/busybox", "cat", "/data/words")
+        assert read.stdout == "one\ntwo\n"
+    finally:
+        swarm_cli("destroy", instance, "--yes")
+        wait_for(lambda: swarm.worker.docker("volume", "rm", volume).returncode == 0 or
+                 volume not in swarm.worker.docker("volume", "ls", "-q").stdout.split(), "the volume removed", 60)
+
+
+def test_an_image_from_a_registry_runs_pinned_by_digest_a_tag_that_moved_updates_it_and_rollback_runs_the_old_one(
+        swarm, swarm_cli, instance, registry, tmp_path):
+    image, manager = f"{registry}/shop:1", swarm.manager
+
+    def pushed(release):
+        dockerfile = f"FROM local/busybox\nLABEL r={release}\n"
+        built = subprocess.run(["docker", "build", "-q", "-t", image, "-"], input=dockerfile,
+                               env={**manager.engine.env, "DOCKER_BUILDKIT": "0"}, capture_output=True, text=True,
+                               timeout=120)
+        assert built.returncode == 0 and manager.docker("push", image, timeout=120).returncode == 0, built.stderr
+        return manager.docker("image", "inspect", "--format", "{{index .RepoDigests 0}}", image).stdout.strip()
+
+    def running():
+        return services(swarm, instance)[f"{instance}_app"]["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+
+    app = tmp_path / "app.yaml"  # on the worker, which has the image only from the registry, by digest
+    app.write_text(f"app: {{image: '{image}', cmd: sleep 3600,\n"
+                   "      placement: {constraints: ['node.role == worker']}}\n")
+    first = pushed(1)
+    deployed = swarm_cli("deploy", app, "--instance", instance, check=True)
+    assert running() == f"{image}@{first.split('@')[1]}" and "warning" not in deployed.stderr
+
+    second = pushed(2)
+    moved = swarm_cli("deploy", app, "--instance", instance, check=True)
+
+    assert f"image {image} updated ({first.split(':')[-1][:12]} -> {second.split(':')[-1][:12]})" in moved.stdout
+    assert running() == f"{image}@{second.split('@')[1]}"
+    assert swarm_cli("deploy", app, "--instance", instance, check=True).stdout.count("unchanged") == 1
+    rows = json.loads(swarm_cli("status", instance, "--json", check=True).stdout)["services"]
+    assert rows[0]["state"] == f"1/1 running on {swarm.worker.name}"
+
+    swarm_cli("rollback", instance, check=True)  # to release 1: its digest, though the tag moved since
+
+    assert running() == f"{image}@{first.split('@')[1]}"
+
+
+def test_a_node_that_lacks_an_image_used_by_name_is_named_in_a_warning(swarm, swarm_cli, instance, tmp_path):
+    image = f"local/only-on-manager-{instance}"
+    assert swarm.manager.docker("tag", "local/busybox", image).returncode == 0
+    app = tmp_path / "app.yaml"
+    app.write_text(f"app: {{image: '{image}', cmd: sleep 3600,\n"
+                   "      placement: {constraints: ['node.role == manager']}}\n")
+    try:
+        deployed = swarm_cli("deploy", app, "--instance", instance, check=True)
+
+        warning = (f"warning: image {image} has no registry digest, so it is used by name, and 1 node lacks it: "
+                   f"{swarm.worker.name} (a task placed there fails; load or pull it there)")
+        assert warning in deployed.stderr and deployed.stderr.count("warning:") == 1, deployed.stderr
+        assert services(swarm, instance)[f"{instance}_app"]["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == \
+            f"{image}:latest"  # by name (docker names the tag)
+        assert [n for n in swarm.manager.docker("service", "ls", "--format", "{{.Name}}").stdout.split()
+                if n.startswith("deployer-probe-")] == []  # the probe is gone
+        again = swarm_cli("deploy", app, "--instance", instance, check=True)
+        assert "warning:" not in again.stderr  # nothing started anew: nothing probed
+    finally:
+        swarm_cli("destroy", instance, "--yes")
+        swarm.manager.docker("rmi", image)
 
 
 @pytest.fixture
@@ -233,14 +321,22 @@ def test_a_lost_node_s_tasks_move_status_says_where_and_the_next_deploy_changes_
         assert "unchanged" in again.stdout
 
 
-def test_the_same_template_deploys_unchanged_to_one_host_and_to_the_swarm(swarm, swarm_cli, deployer_cli, instance,
-                                                                          template):
+def test_the_same_template_deploys_unchanged_to_one_host_and_to_the_swarm_placement_said_once_on_the_host(
+        swarm, swarm_cli, deployer_cli, instance, template):
+    template.write_text(TEMPLATE.replace("  register:", "  placement: {constraints: ['node.role == manager'], "
+                                                        "spread: node.labels.zone}\n  register:", 1))
+    said = f"warning: {template}: web.placement: means nothing to one Docker engine (deployer.engine docker), ignored"
     try:
         for run in (deployer_cli, swarm_cli):
-            run("deploy", template, "--instance", instance, "--var", "greeting=hi", check=True)
+            deployed = run("deploy", template, "--instance", instance, "--var", "greeting=hi", check=True)
+            assert deployed.stderr.count(said) == (run is deployer_cli), deployed.stderr
             rows = json.loads(run("status", instance, "--json", check=True).stdout)["services"]
             assert sorted(row["service"] for row in rows) == ["app", "web"]
-        assert sorted(services(swarm, instance)) == [f"{instance}_app", f"{instance}_web"]
+        made = services(swarm, instance)
+        assert sorted(made) == [f"{instance}_app", f"{instance}_web"]
+        placement = made[f"{instance}_web"]["Spec"]["TaskTemplate"]["Placement"]
+        assert placement["Constraints"] == ["node.role == manager"]
+        assert placement["Preferences"] == [{"Spread": {"SpreadDescriptor": "node.labels.zone"}}]
     finally:
         deployer_cli("destroy", instance, "--yes")
 

@@ -186,3 +186,33 @@ def test_a_host_that_is_no_manager_is_said_so(shell):
 
     assert ran.exited == 1 and "no swarm manager" in ran.error.message
     assert [c[0] for c in shell.docker.calls()] == ["info"]
+
+
+def test_a_probe_names_each_node_that_lacks_an_image_used_by_name_and_leaves_nothing(shell):
+    tasks = "service ps --format {{.Node}} {{.CurrentState}} deployer-probe-*"
+    shell.docker.answer(tasks, "mgr Starting now\nmgr Failed 2 seconds ago\nwrk Rejected now\n")  # started again
+    shell.docker.answer(tasks, "mgr Starting now\nmgr Failed 1 second ago\n Pending now\n", nth=1)
+    shell.docker.answer(tasks, "mgr Starting now\nmgr Failed 1 second ago\nwrk Starting now\n", nth=2)
+    shell.docker.answer("service ps --no-trunc --format {{.Node}} {{.Error}} deployer-probe-*",
+                        "mgr starting container failed: no such file or directory\n"
+                        "wrk No such image: local/app:latest\nwrk No such image: local/app:latest\n")
+
+    ran = shell.run(call("dpl_swarm_probe", 10, "local/app", "team/web:2"), USES)
+
+    assert ran.exited == 0 and ran.marks("lacks") == [("local/app", "wrk"), ("team/web:2", "wrk")]
+    created = [c for c in shell.docker.calls() if c[:2] == ("service", "create")]
+    polls = [c[-1] for c in shell.docker.calls() if c[:3] == ("service", "ps", "--format") and "{{.Node}}" in c[3]]
+    assert polls.count(created[0][-4]) == 3  # until a task of each node had ended
+    assert [c[-1] for c in created] == ["local/app", "team/web:2"]
+    assert created[0][2:-1] == ("--detach", "--quiet", "--no-resolve-image", "--mode", "global-job",
+                                "--label", "deployer.instance=c1", "--name", created[0][-4],
+                                "--entrypoint", "/deployer-probe")
+    assert [c[-1] for c in shell.docker.calls() if c[:2] == ("service", "rm")] == [c[-4] for c in created]
+
+
+def test_a_probe_that_cannot_run_says_nothing_and_fails_nothing(shell):
+    shell.docker.fail("service create *")
+
+    ran = shell.run(call("dpl_swarm_probe", 10, "local/app") + " || exit 1\necho after", USES)
+
+    assert ran.exited == 0 and ran.marks("lacks") == [] and "after" in ran.stdout

@@ -138,6 +138,7 @@ def test_the_swarm_engine_s_scripts_are_clean(tmp_path, render):
     actions = [Action(REMOVE, "gone", "not in the template"), Action(RECREATE, "web", "env", specs["web"]),
                Action(CREATE, "new", "new", specs["new"])]
     plan = manager.plan_script("c1", actions, {"web": ServiceState.of(old, "")}, Limits(60, 1, 5), 2, ("deployer-c1",))
-    body = [instance("c1"), ServiceFacts("c1").script(), *plan, call("dpl_swarm_destroy", 60, "ops@laptop")]
+    body = [instance("c1"), ServiceFacts("c1", images=("team/web",)).script(), *plan,
+            call("dpl_swarm_destroy", 60, "ops@laptop")]
 
     assert check(tmp_path / "scripts", {"swarm": script(BOUNDARY, "\n".join(body), manager.Manager.FACTS)}) == ""

@@ -262,3 +262,16 @@ def test_secrets_can_leave_the_arguments_for_an_env_file_but_a_line_break_cannot
     assert values_of(hidden, "-e") == ["KEY=line\nbreak", "TZ=UTC"] and values_of(hidden, "--env-file") == ["/dev/fd/5"]
     assert values_of(app.run_args(), "-e") == ["KEY=line\nbreak", "PW=it's $(x) ", "TZ=UTC"]
     assert "--env-file" not in app.run_args()
+
+
+def test_a_spec_without_placement_hashes_as_before_the_key_existed_and_a_placement_is_a_change(render):
+    spec_changes = spec.changes
+    unplaced = render(BASE)["app"]
+    placement = "placement: {constraints: ['node.role == worker']}"
+    placed = render(BASE.replace("ports: [8080]}", f"ports: [8080], {placement}}}"))["app"]
+
+    assert "placement" not in unplaced.to_dict()
+    assert spec.ContainerSpec.from_dict(unplaced.to_dict()).config_hash == unplaced.config_hash  # as recorded before
+    assert "node.role" not in " ".join(placed.run_args())  # nothing to docker run
+    assert unplaced.config_hash != placed.config_hash
+    assert spec_changes(unplaced.to_dict(), placed) == spec_changes(placed.to_dict(), unplaced) == ["placement changed"]

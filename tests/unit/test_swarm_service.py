@@ -9,8 +9,8 @@ import shlex
 
 import pytest
 
-from deployer.errors import DeployerError
-from deployer.model.plan import Action, CREATE, KEEP, RECREATE, REMOVE
+from deployer.errors import DeployerError, TemplateError
+from deployer.model.plan import Action, plan, CREATE, KEEP, RECREATE, REMOVE
 from deployer.model.state import InstanceState, ServiceState
 from deployer.remote.apply import Limits
 from deployer.swarm import releases, service
@@ -103,7 +103,6 @@ def test_the_monitor_period_covers_the_healthcheck_s_start_period_and_retries(re
 
 
 @pytest.mark.parametrize("extra, said", [
-    ('  volumes: [/data]\n', "service web: volumes need the same directory on every node"),
     ('  privileged: true\n', "service web: privileged has no meaning for a swarm service"),
     ('  ports: ["127.0.0.1:80:8080"]\n', "service web: port '127.0.0.1:80:8080' names a host address"),
 ])
@@ -128,20 +127,100 @@ def test_a_plan_compiles_to_service_commands_each_waiting_for_swarm(render):
 
     lines = plan_script("c1", actions, recorded, LIMITS, 2, networks=("deployer-c1",))
 
-    assert [line.split()[0] for line in lines] == ["I=c1;", "dpl_swarm_network", "dpl_swarm_down", "dpl_swarm_update",
-                                                   "dpl_swarm_create"]
+    assert [line.split()[0] for line in lines] == ["I=c1;", "dpl_swarm_network", "dpl_swarm_probe", "dpl_swarm_down",
+                                                   "dpl_swarm_update", "pids=", "dpl_swarm_create", "failed=0;"]
     assert lines[1] == "dpl_swarm_network deployer-c1 --label deployer.instance=c1 deployer-c1 || exit 1"
-    assert lines[2] == "dpl_swarm_down gone c1_gone || exit 1"
-    assert lines[3].startswith("dpl_swarm_update web c1_web 70 --detach") and lines[3].endswith(" c1_web || exit 1")
-    assert lines[4].startswith("dpl_swarm_create new c1_new 70 5 --detach")
+    assert lines[2] == "dpl_swarm_probe 60 team/new"  # a new service's image used by name; a warning only
+    assert lines[3] == "dpl_swarm_down gone c1_gone || exit 1"
+    assert lines[4].startswith("dpl_swarm_update web c1_web 70 --detach") and lines[4].endswith(" c1_web || exit 1")
+    assert lines[6].startswith("dpl_swarm_create new c1_new 70 5 --detach") and lines[6].endswith(' & pids="$pids $!"')
+    assert lines[7] == 'failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] || exit 1'
 
 
-def test_a_service_the_state_does_not_know_is_made_anew(render):
+def test_new_services_start_at_once_in_waves_each_after_those_it_exposes_as_on_one_host(render):
+    specs = render("db: {image: pg}\ncache: {image: redis}\napp: {image: app}\nworker: {image: app}\n")
+    actions = [Action(CREATE, name, "new", spec) for name, spec in specs.items()]
+    limits = Limits(health_timeout=60, min_uptime=1, history=5, parallel_starts=2)
+
+    lines = plan_script("c1", actions, {}, limits, 1, deps={"app": {"db", "cache"}, "worker": {"app"}})
+
+    started = [line.split()[1] if line.startswith("dpl_swarm_create") else line.split()[0] for line in lines[2:]]
+    assert started == ["pids=", "db", "cache", "failed=0;", "pids=", "app", "failed=0;", "pids=", "worker", "failed=0;"]
+
+
+def test_a_service_the_state_does_not_know_is_made_anew_from_its_image_pinned_by_digest(render):
     web = render(WEB)["web"]
+    pinned = "team/web:2@sha256:" + "a" * 64
 
-    lines = plan_script("c1", [Action(RECREATE, "web", "container differs", web)], {}, LIMITS, 2)
+    lines = plan_script("c1", [Action(RECREATE, "web", "container differs", web)], {}, LIMITS, 2,
+                        images={"team/web:2": pinned})
 
-    assert [line.split()[0] for line in lines[1:]] == ["dpl_swarm_down", "dpl_swarm_create"]
+    assert [line.split()[0] for line in lines[1:]] == ["dpl_swarm_down", "dpl_swarm_create"]  # pinned: no probe
+    assert f" {pinned} httpd -f -p 8080 || exit 1" in lines[2]
+
+
+def test_an_update_runs_the_image_pinned_by_digest_and_probes_an_image_used_by_name_only_when_it_changes(render):
+    old, new = render(WEB)["web"], render(WEB.replace("hello", "hi"))["web"]
+    recorded = {"web": ServiceState.of(old, "")}
+    pinned = "team/web:2@sha256:" + "b" * 64
+
+    by_name = plan_script("c1", [Action(RECREATE, "web", "env", new)], recorded, LIMITS, 2)
+    by_digest = plan_script("c1", [Action(RECREATE, "web", "env", new)], recorded, LIMITS, 2,
+                            images={"team/web:2": pinned})
+
+    assert [line.split()[0] for line in by_name[1:]] == ["dpl_swarm_update"]  # the same image: no probe
+    assert "--image team/web:2 " in by_name[1] and f"--image {pinned} " in by_digest[1]
+
+
+def test_placement_becomes_constraints_and_a_spread_preference_and_an_update_moves_only_what_changed(render):
+    placed = WEB + ("  placement: {constraints: ['node.labels.tier == web', 'node.role!=manager'], "
+                    "spread: node.labels.zone}\n")
+    old = render(placed)["web"]
+    new = render(placed.replace("node.role!=manager", "node.hostname == n2").replace(", spread: node.labels.zone", ""))
+    new = new["web"]
+
+    created = service.create_args(old, 1)
+    updated = service.update_args(old.to_dict(), new, 2)
+
+    assert created[created.index("--constraint"):created.index("--update-order")] == [
+        "--constraint", "node.labels.tier == web", "--constraint", "node.role!=manager",
+        "--placement-pref", "spread=node.labels.zone"]
+    assert updated[updated.index("--constraint-rm"):updated.index("--network-rm") if "--network-rm" in updated
+                   else updated.index("--restart-condition")] == [
+        "--constraint-rm", "node.role!=manager", "--constraint-add", "node.hostname == n2",
+        "--placement-pref-rm", "spread=node.labels.zone"]
+
+
+def test_a_pinned_service_s_volumes_are_named_volumes_of_its_node_labelled_with_the_instance(render):
+    text = WEB + "  volumes: ['/data', '/a,b:ro']\n  placement: {constraints: ['node.hostname == db1']}\n"
+    spec = render(text)["web"]
+
+    args = service.create_args(spec, 1)
+
+    assert [v for flag, v in zip(args, args[1:]) if flag == "--mount"] == [
+        "type=volume,source=c1_web_data,target=/data,volume-label=deployer.instance=c1",
+        'type=volume,source=c1_web_a_2cb,"target=/a,b",volume-label=deployer.instance=c1,readonly']
+    assert args[args.index("--update-order") + 1] == "stop-first"  # two tasks never share a volume
+
+
+@pytest.mark.parametrize("text, key, said", [
+    ("db: {image: pg, volumes: [/data]}\n", "db.volumes", "volumes need the same directory on every node"),
+    ("db: {image: pg, volumes: [/data], placement: {constraints: ['node.role == manager']}}\n", "db.volumes",
+     "pin it with placement: {constraints: ['node.hostname == NODE']}"),
+    ("db: {image: pg, volumes: [/data], placement: {constraints: ['node.hostname != a']}}\n", "db.volumes", "pin it"),
+    ("app: {git: ., cmd: web}\n", "app.git", "deployer.engine swarm has no registry to push it to"),
+])
+def test_what_a_swarm_cannot_run_is_refused_naming_file_and_key_before_anything_changes(parse, text, key, said):
+    with pytest.raises(TemplateError) as error:
+        service.refused(parse(text))
+
+    assert error.value.exit_code == 2 and error.value.key == key and said in error.value.message
+    assert str(error.value).startswith(f"app.yaml: {key}: ")
+
+
+def test_volumes_pinned_by_hostname_id_or_a_node_label_are_run(parse):
+    for pin in ("node.hostname == db1", "node.id==abc", "node.labels.disk == ssd"):
+        service.refused(parse(f"db: {{image: pg, volumes: [/data], placement: {{constraints: ['{pin}']}}}}\n"))
 
 
 def inspected(name, service, config_hash, replicas, update=None):
@@ -167,6 +246,33 @@ def test_each_service_is_one_container_to_the_core_saying_where_its_tasks_run():
         "c1.web", True, "2/2 running on node-a, node-b", "abc", 2, ("*:80->8080/tcp",))
     assert (db.name, db.running, db.status) == ("c1.db", False, "0/1 running, update updating")
     assert facts.networks == {"deployer-c1"} and facts.state is None and facts.images == {}
+
+
+def test_an_image_the_manager_holds_with_a_registry_digest_is_pinned_by_it_and_others_are_used_by_name():
+    digest = "sha256:" + "c" * 64
+    images = ('["team/web:2","team/web:latest"] ["docker.io/team/web@' + digest + '"]\n'
+              '["local/busybox:latest"] []\n')
+    refs = ("team/web:2", "docker.io/team/web", "local/busybox", "absent/one", f"other/x@{digest}")
+    out = {"roots": "/s\n/v\n", "networks": "", "services": "[]", "images": images}
+
+    facts = ServiceFacts("c1", images=refs).read(out, "mgr")
+
+    assert facts.images == {"team/web:2": f"team/web:2@{digest}", "docker.io/team/web": f"team/web:latest@{digest}",
+                            f"other/x@{digest}": f"other/x@{digest}"}
+
+
+def test_a_tag_that_moved_to_another_digest_updates_the_service(render):
+    spec = render(WEB)["web"]
+    old, new = "team/web:2@sha256:" + "1" * 64, "team/web:2@sha256:" + "2" * 64
+    running = inspected("c1_web", "web", spec.config_hash, 1)
+    running["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] = old
+    out = {"roots": "/s\n/v\n", "networks": "", "services": json.dumps([running]), "tasks": "c1_web.1 a Running now\n"}
+
+    containers = ServiceFacts("c1").read(out, "mgr").containers
+
+    assert plan([spec], None, containers, {"team/web:2": old}) == (Action(KEEP, "web", "unchanged", spec),)
+    (moved,) = plan([spec], None, containers, {"team/web:2": new})
+    assert (moved.kind, moved.reason) == (RECREATE, "image team/web:2 updated (111111111111 -> 222222222222)")
 
 
 def test_docker_output_that_is_not_json_is_an_error_naming_the_manager():
@@ -197,3 +303,14 @@ def test_a_config_that_is_not_a_release_is_an_error_naming_it():
         releases.entry('{"other": 1}', "mgr: the release config of c1")
 
     assert "corrupt release config" in str(error.value) and "the release config of c1" in str(error.value)
+
+
+def test_a_hostile_constraint_reaches_docker_as_one_word_exactly(render):
+    hostile = """node.labels.x == $(touch /tmp/pwned)'"; `id` \\ done"""
+    spec = render(WEB + f"  placement: {{constraints: [{json.dumps(hostile)}]}}\n")["web"]
+
+    (line,) = plan_script("c1", [Action(CREATE, "web", "new", spec)], {}, LIMITS, 1,
+                          images={"team/web:2": "team/web:2@sha256:" + "d" * 64})[2:3]
+
+    words = shlex.split(line.removesuffix(' & pids="$pids $!"'))
+    assert words[words.index("--constraint") + 1] == hostile

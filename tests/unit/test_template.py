@@ -198,6 +198,12 @@ ERRORS = [
     ("Vars: [a]\napp: {}", "app.yaml: Vars: expected a mapping of name: value"),
     ("Vars: {a: [1]}\napp: {}", "app.yaml: Vars.a: expected a string, number or boolean"),
     ("Vars: {'a b': 1}\napp: {}", "app.yaml: Vars.a b: expected a variable name"),
+    ("app: {placement: [a]}", "app.yaml: app.placement: expected a mapping with constraints"),
+    ("app: {placement: {constraints: ['tier=web']}}",
+     "app.yaml: app.placement.constraints[0]: expected a node attribute, == or != and a value"),
+    ("app: {placement: {constraints: ['node.labels.tier == ']}}", "app.yaml: app.placement.constraints[0]: expected"),
+    ("app: {placement: {spread: zone}}", "app.yaml: app.placement.spread: expected a node label such as"),
+    ("app: {placement: {pin: db1}}", "app.yaml: app.placement.pin: "),
 ]
 
 
@@ -301,3 +307,15 @@ def test_aliases_shared_many_times_over_are_no_cycle():
     with pytest.raises(Exception) as error:  # refused for its shape (a top-level list), not as a cycle
         template.parse(text, "app.yaml")
     assert "cycle" not in str(error.value)
+
+
+def test_keys_an_engine_ignores_are_said_once_naming_file_and_keys(parse):
+    template = parse("""
+        web: {image: w, placement: {spread: node.labels.zone}}
+        db: {image: d, placement: {constraints: ['node.hostname == db1']}}
+        cache: {image: c}
+        """)
+
+    assert template.unheeded(("placement",), "one Docker engine") == (
+        "app.yaml: web.placement, db.placement: means nothing to one Docker engine, ignored",)
+    assert template.unheeded(("privileged",), "one Docker engine") == ()

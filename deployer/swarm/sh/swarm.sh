@@ -18,10 +18,11 @@ EOT
   fi
 }
 
-# dpl_swarm_facts: the facts of instance $I (swarm/facts.py reads them): the roots, its
-# newest release that says what runs (dpl_swarm_state), its services (one docker service
-# inspect), their tasks meant to run (a line each: SERVICE.SLOT NODE STATE...), and the
-# networks the manager has, a name a line
+# dpl_swarm_facts [IMAGE...]: the facts of instance $I (swarm/facts.py reads them): the roots,
+# its newest release that says what runs (dpl_swarm_state), its services (one docker service
+# inspect), their tasks meant to run (a line each: SERVICE.SLOT NODE STATE...), the
+# networks the manager has, a name a line, and the tags and registry digests of those IMAGEs
+# the manager holds (a line each, JSON lists; none for an image it lacks)
 dpl_swarm_facts() {
   local ids
   dpl_mark roots
@@ -37,7 +38,12 @@ dpl_swarm_facts() {
     docker service ps --filter desired-state=running --format '{{.Name}} {{.Node}} {{.CurrentState}}' $ids || return 1
   fi
   dpl_mark networks
-  docker network ls --format '{{.Name}}'
+  docker network ls --format '{{.Name}}' || return 1
+  if [ "$#" -gt 0 ]; then
+    dpl_mark images
+    docker image inspect --format '{{json .RepoTags}} {{json .RepoDigests}}' "$@" 2>/dev/null
+  fi
+  return 0
 }
 
 # dpl_swarm_network NAME ARG...: an overlay network of the instance (ARG: docker network
@@ -48,6 +54,37 @@ dpl_swarm_network() {
   shift
   err=$(docker network create --driver overlay "$@" 2>&1 >/dev/null) ||
     { echo "deployer: network: $err" >&2; return 1; }
+}
+
+# dpl_swarm_probe LIMIT IMAGE...: the nodes lacking each IMAGE (one used by name, with no
+# registry digest), a `lacks IMAGE NODE` mark each: a job of one task a node (the
+# instance's, so destroy removes one left behind) whose entrypoint no image has, so that
+# its task fails at once where the image is and is rejected ("No such image") where it is
+# not, removed once each node's task has ended (Swarm would start it again and again);
+# LIMIT seconds at most an image. Only a warning: a probe that cannot run says nothing
+dpl_swarm_probe() {
+  local limit="$1" image name
+  shift
+  for image; do
+    name="deployer-probe-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+    docker service create --detach --quiet --no-resolve-image --mode global-job --label "deployer.instance=$I" \
+      --name "$name" --entrypoint /deployer-probe "$image" >/dev/null 2>&1 || continue
+    dpl_swarm_wait "$limit" dpl_swarm_ended "$name"
+    docker service ps --no-trunc --format '{{.Node}} {{.Error}}' "$name" 2>/dev/null |
+      sed -n 's/^\([^ ]*\) .*No such image.*/\1/p' | sort -u |
+      while read -r node; do dpl_mark lacks "$image" "$node"; done
+    docker service rm "$name" >/dev/null 2>&1
+  done
+  return 0
+}
+
+# dpl_swarm_ended NAME: a check (dpl_swarm_wait) that on every node job NAME has a task on,
+# one has ended (a task not placed yet, its node blank, is a node whose task has not)
+dpl_swarm_ended() {
+  local tasks
+  tasks=$(docker service ps --format '{{.Node}} {{.CurrentState}}' "$1") || return 2
+  [ -n "$tasks" ] && printf '%s\n' "$tasks" | awk '{ seen[$1] = 1 } $2 ~ /^(Complete|Failed|Rejected)$/ { ended[$1] = 1 }
+    END { for (node in seen) if (!(node in ended)) exit 1 }'
 }
 
 # dpl_swarm_wait LIMIT CHECK ARG...: CHECK ARG... once a second until it returns 0 (done) or

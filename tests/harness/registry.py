@@ -1,0 +1,37 @@
+"""A Docker registry (Debian's ``docker-registry``, distribution's ``registry serve``) on
+this machine, for the block: images pushed to it get the registry digests a swarm deploy
+pins (tests/harness/swarm.py: the nodes reach it at the host's address on their switch,
+and take it as an insecure registry: plain HTTP). Its storage is a directory of its own,
+removed at the end with the process."""
+
+import contextlib
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from . import HarnessError, poll
+from .processes import stop
+
+BINARY = "docker-registry"
+
+
+@contextlib.contextmanager
+def running(address, timeout=30):
+    """``HOST:PORT`` of a registry listening on ``address`` (an address of this machine)."""
+    if not shutil.which(BINARY):
+        raise HarnessError(f"{BINARY} is missing: run .ci/setup (the docker-registry package)")
+    root = Path(tempfile.mkdtemp(prefix="deployer-registry-"))
+    port = poll.free_port()
+    config = root / "config.yml"
+    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
+                      f"http:\n  addr: {address}:{port}\n")
+    log = root / "registry.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([BINARY, "serve", str(config)], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        poll.until_up(process, lambda: poll.answers(f"http://{address}:{port}/v2/"), BINARY, log, timeout)
+        yield f"{address}:{port}"
+    finally:
+        stop(process)
+        shutil.rmtree(root, ignore_errors=True)
