@@ -88,10 +88,13 @@ class Rollout(Deploy):
         return [releases.record(state, entry, history)]
 
     def plan(self, actions, limits, release, deps, networks, releases_=None, routing=None):
-        """The plan's lines; a spec no service can be is an error naming the manager (as is
-        a release command or a route: not done on a swarm yet)."""
+        """The plan's lines; a spec no service can be is an error naming the manager (as are
+        a release command, a route and replicas: not done on a swarm yet)."""
         if releases_ or routing:
             raise self.host._unsupported("a release command" if releases_ else "a route", self.instance)
+        replicated = sorted({a.spec.service for a in actions if a.spec is not None and a.spec.replica})
+        if replicated:  # (one spec a replica: a swarm service would take them for one another)
+            raise self.host._unsupported(f"replicas ({', '.join(replicated)})", self.instance)
         recorded = self.facts.state.services if self.facts.state else {}
         try:
             return plan_script(self.instance, actions, recorded, limits, release, networks, self.facts.images, deps)

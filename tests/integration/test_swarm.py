@@ -159,6 +159,11 @@ def test_the_engine_is_a_setting_too_and_what_a_swarm_cannot_run_is_refused_befo
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert f"{volumes}: db.volumes: volumes need the same directory on every node" in refused.stderr
     assert "placement: {constraints: ['node.hostname == NODE']}" in refused.stderr
+    replicated = tmp_path / "replicated.yaml"
+    replicated.write_text("web: {image: local/busybox, cmd: sleep 3600, replicas: 2}\n")
+    refused = cli_on(swarm_host)("deploy", replicated, "--instance", instance, env={"FABRIC_DEPLOYER_ENGINE": "swarm"},
+                                 check=False)
+    assert refused.returncode == 1 and "replicas (web) is not done on a swarm yet" in refused.stderr, refused.stderr
     assert services(swarm, instance) == {} and not swarm.manager.docker(
         "config", "ls", "-q", "--filter", f"label=deployer.instance={instance}").stdout.split()
 
