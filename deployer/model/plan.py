@@ -62,6 +62,7 @@ def leftovers(name, mine, retain, kept=None, retire=""):
 def plan(specs, state, containers, images, force=False, retain=3):
     """``images`` maps image references to the id the service should run.
 
+    Services gone from the template are removed first, a service's units scaled away last.
     A replaced container is kept stopped (the newest ``retain`` per service), so that
     rollback is a swap; a retained container that matches the spec is reused. Leftovers
     of a deploy that was cut off are repaired (REPAIR when nothing else changes).
@@ -70,8 +71,8 @@ def plan(specs, state, containers, images, force=False, retain=3):
     known = set(recorded) | {c.unit for c in containers}
     wanted = {spec.unit for spec in specs}
     services = {spec.service for spec in specs}
-    actions = [Action(REMOVE, name, "not in the template" if split(name)[0] not in services else "scaled down")
-               for name in sorted(known - wanted, key=_removal_order)]
+    gone = sorted(known - wanted, key=_removal_order)
+    actions = [Action(REMOVE, name, "not in the template") for name in gone if split(name)[0] not in services]
     for spec in specs:
         mine = [c for c in containers if c.unit == spec.unit]
         current = next((c for c in mine if c.name == spec.name), None)
@@ -95,6 +96,9 @@ def plan(specs, state, containers, images, force=False, retain=3):
         why += "".join(f"; {said}" for said in [Leftovers(extra.stop, extra.clear).said()] if said)
         actions.append(Action(RECREATE, spec.unit, why, spec, retire, reuse.name if reuse else "", extra.prune,
                               extra.stop, extra.clear))
+    # a unit of a service still in the template goes last: its service's other units (new
+    # ones, when its one container becomes replicas or back) serve before it stops
+    actions += [Action(REMOVE, name, "scaled down") for name in gone if split(name)[0] in services]
     return tuple(actions)
 
 

@@ -295,13 +295,16 @@ def moves(table, instance, wanted, actions, containers, release):
     """The Moves of a deploy of ``instance``: ``wanted`` its routes by service, ``actions``
     its plan (a step a unit: a service, or one replica), ``containers`` what the host runs
     of it, ``release`` the new containers'. A replica removed (scaled down) leaves its
-    route before any step; one created joins it at the end, with the rest."""
+    route before any step, unless it is all its service has (its one container becoming
+    replicas, or the reverse): then it leaves at the end, when the new ones join, as one
+    created does."""
     check(table, instance, wanted)
     removed = {a.service for a in actions if a.spec is None}
     live = {}  # service -> unit -> dial: what the route dials now, as the steps go
     for r in table:
         if r.instance == instance and r.service in wanted:
-            live[r.service] = {unit_of(d, instance): d for d in r.upstreams if unit_of(d, instance) not in removed}
+            dials = {unit_of(d, instance): d for d in r.upstreams}
+            live[r.service] = {u: d for u, d in dials.items() if u not in removed} or dials
     early = tuple(r if r.instance != instance else dataclasses.replace(r, upstreams=tuple(live[r.service].values()))
                   for r in table if r.instance != instance or live.get(r.service))
     current, at, created = early, {}, {}

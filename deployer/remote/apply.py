@@ -59,6 +59,8 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
     if batched:
         steps.append("dpl_turns || exit 1")
     creates = {}  # wave -> commands: new services start at once, after those they expose
+    kept = {a.spec.service for a in actions if a.spec is not None}
+    late = []  # the units of services kept that go (plan.py): once the rest serve, and drained
     first = {}  # wave -> the release commands of its services, run before it starts
     rolled = {}  # service -> the lines putting back, newest first, the replicas its roll replaced so far
     number = waves(actions, deps or {})
@@ -74,8 +76,7 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
         steps += repair(a)
         hook = routes.hooks.get(a.service, "")
         if a.spec is None:
-            service, replica = split(a.service)
-            steps.append(call("dpl_down", service, *([replica] if replica else [])) + " || exit 1")
+            (late if split(a.service)[0] in kept else steps).append(_down(a.service))
             continue
         labels = ["--label", f"deployer.release={release}"]
         if dict(a.spec.labels).get(LABEL_ROUTE):  # the route dials this container alone (route.py)
@@ -114,6 +115,9 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
     for wave in sorted(creates):
         steps += first.get(wave, []) + together(creates[wave], limits.parallel_starts)
     steps += routes.after
+    if late and routes.drain:
+        steps.append(f"sleep {routes.drain:g}")
+    steps += late
     pruned = [name for a in actions for name in a.prune]
     if pruned:
         steps.append(f"dpl_remove {join(pruned)}")
@@ -149,12 +153,14 @@ def _unrolling(undo):
 @dataclass(frozen=True)
 class Routed:
     """The lines of a plan that move its routes: ``before`` its steps (the router up, the
-    routes that go), ``hooks`` (service -> `` --dpl-route FUNCTION`` for its step), ``after``."""
+    routes that go), ``hooks`` (service -> `` --dpl-route FUNCTION`` for its step), ``after``;
+    ``drain``: how long before a routed unit that goes is removed."""
 
     before: tuple = ()
     hooks: dict = field(default_factory=dict)
     after: tuple = ()
     undo: dict = field(default_factory=dict)  # replica -> the route hook putting its route back (a later one failed)
+    drain: float = 0  # seconds requests begun on a unit of a routed service that goes have (deployer.router.drain)
 
 
 @dataclass(frozen=True)
@@ -196,7 +202,9 @@ class Routing:
             before.append(self._hook(name, args, (turns or {}).get(a.service)))
             hooks[a.service] = f" --dpl-route {name}"
         after = [self._set(moves.final)] if moves.final != written else []
-        return Routed(tuple(before), hooks, tuple(after), undo)
+        routed = {r.service for r in moves.before if r.instance == self.instance}
+        going = any(a.spec is None and split(a.service)[0] in routed for a in actions)
+        return Routed(tuple(before), hooks, tuple(after), undo, router.drain if going else 0)
 
     @staticmethod
     def _hook(name, args, after=None):
@@ -208,6 +216,12 @@ class Routing:
 
     def _set(self, table):
         return call("dpl_router_set", route.dump(table), route.rendered(table, self.router)) + " || exit 1"
+
+
+def _down(unit):
+    """The line removing a unit: a service, or one replica (``web.3``)."""
+    service, replica = split(unit)
+    return call("dpl_down", service, *([replica] if replica else [])) + " || exit 1"
 
 
 def repair(action):

@@ -144,6 +144,23 @@ def test_two_replicas_at_a_time_roll_failing_no_request_and_a_failing_batch_puts
     assert {body.split()[1] for _, body in after} == {"2"} and len({body for _, body in after}) == 4
 
 
+def test_one_container_becoming_replicas_and_back_fails_no_request(cli, names, router, tmp_path):
+    a = names()
+    one, three = template(tmp_path, 1), template(tmp_path, 3)
+    cli("deploy", one, "--instance", a, check=True)
+    client = Client(router, cli("router", "ca", check=True).stdout, f"{a}.shop.test")
+
+    with steady(client) as seen:
+        time.sleep(0.5)
+        cli("deploy", three, "--instance", a, check=True)
+        replicated = sorted(ids(a))
+        cli("deploy", one, "--instance", a, check=True)
+        time.sleep(0.5)
+
+    assert failed(seen) == [] and len(seen) > 20, seen[-5:]
+    assert replicated == [f"{a}.web.1", f"{a}.web.2", f"{a}.web.3"] and sorted(ids(a)) == [f"{a}.web"]
+
+
 def test_scale_up_and_down_keeps_the_other_replicas_and_rollback_restores_the_count(cli, names, router, tmp_path):
     a = names()
     cli("deploy", template(tmp_path, 3), "--instance", a, check=True)

@@ -67,6 +67,12 @@ ROUTED_CASES = {  # name -> (case, the table before)
     "routed replicas rolled": (Case(REPLICAS % 2, before=REPLICAS % 1),
                                (route.Route("shop.example", "c1", "web", "8080", "/up",
                                             ("r1.web.1.c1:8080", "r1.web.2.c1:8080", "r1.web.3.c1:8080")),)),
+    # the one container serves until its replicas do (the table's last change), then goes, drained
+    "routed one container becoming replicas": (Case(REPLICAS % 1, before=ROUTED % 1), HELD),
+    "routed replicas becoming one container": (Case(ROUTED % 1, before=REPLICAS % 1),
+                                               (route.Route("shop.example", "c1", "web", "8080", "/up",
+                                                            ("r1.web.1.c1:8080", "r1.web.2.c1:8080",
+                                                             "r1.web.3.c1:8080")),)),
 }
 
 

@@ -85,15 +85,15 @@ def test_scaling_up_creates_the_new_replicas_and_keeps_the_others(render):
                                                       ("web.4", CREATE), ("web.5", CREATE)]
 
 
-def test_scaling_down_removes_the_highest_numbers_first_and_keeps_the_others(render):
+def test_scaling_down_removes_the_highest_numbers_first_after_the_others_steps(render):
     specs = tuple(render(WEB.replace("replicas: 3", "replicas: 4")).values())
     fewer = tuple(render(WEB.replace("replicas: 3", "replicas: 2")).values())
 
     actions = plan(fewer, state_of(specs), [container_of(s) for s in specs], IMAGES)
 
     assert [(a.service, a.kind, a.reason) for a in actions] == [
-        ("web.4", REMOVE, "scaled down"), ("web.3", REMOVE, "scaled down"),
-        ("web.1", KEEP, "unchanged"), ("web.2", KEEP, "unchanged")]
+        ("web.1", KEEP, "unchanged"), ("web.2", KEEP, "unchanged"),
+        ("web.4", REMOVE, "scaled down"), ("web.3", REMOVE, "scaled down")]
 
 
 def test_a_release_command_runs_once_before_the_first_replica_changes(render):

@@ -237,12 +237,14 @@ dpl_turn() {
 }
 
 # dpl_down SERVICE [REPLICA]: stop and remove every container of one service of instance
-# $I, or of one of its replicas (scaled down); marked done as SERVICE or SERVICE.REPLICA
+# $I that is no replica (its one container, and those retained), or of one of its replicas
+# (scaled down); marked done as SERVICE or SERVICE.REPLICA
 dpl_down() {
   local t0 ids
   t0=$(dpl_now)
-  ids=$(docker ps -aq --filter "label=deployer.instance=$I" --filter "label=deployer.service=$1" \
-    ${2:+--filter "label=deployer.replica=$2"}) || return 1
+  ids=$(docker ps -a --filter "label=deployer.instance=$I" --filter "label=deployer.service=$1" \
+    --format '{{.ID}} {{.Label "deployer.replica"}}') || return 1
+  ids=$(printf '%s\n' "$ids" | awk -v replica="${2:-}" '$1 != "" && $2 == replica { print $1 }')
   # shellcheck disable=SC2086 # ids: one container id a word
   if [ -n "$ids" ]; then dpl_remove $ids || return 1; fi
   dpl_mark ok "$1${2:+.$2}" "$t0" "$(dpl_now)"
