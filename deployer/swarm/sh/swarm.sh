@@ -61,14 +61,18 @@ dpl_swarm_network() {
 # instance's, so destroy removes one left behind) whose entrypoint no image has, so that
 # its task fails at once where the image is and is rejected ("No such image") where it is
 # not, removed once each node's task has ended (Swarm would start it again and again);
-# LIMIT seconds at most an image. Only a warning: a probe that cannot run says nothing
+# the jobs of all IMAGEs run at once, each waited for LIMIT seconds at most. Only a
+# warning: a probe that cannot run says nothing
 dpl_swarm_probe() {
-  local limit="$1" image name
+  local limit="$1" image name probes=''
   shift
   for image; do
     name="deployer-probe-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
     docker service create --detach --quiet --no-resolve-image --mode global-job --label "deployer.instance=$I" \
-      --name "$name" --entrypoint /deployer-probe "$image" >/dev/null 2>&1 || continue
+      --name "$name" --entrypoint /deployer-probe "$image" >/dev/null 2>&1 && probes="$probes $name=$image"
+  done
+  for name in $probes; do  # (an image reference holds no blank and no =)
+    image=${name#*=} name=${name%%=*}
     dpl_swarm_wait "$limit" dpl_swarm_ended "$name"
     docker service ps --no-trunc --format '{{.Node}} {{.Error}}' "$name" 2>/dev/null |
       sed -n 's/^\([^ ]*\) .*No such image.*/\1/p' | sort -u |
