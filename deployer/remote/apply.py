@@ -19,6 +19,7 @@ from .scripts import assign, call, instance, join, q
 # The descriptor on which docker reads an env file of secrets (--env-file /dev/fd/5).
 SECRETS = 5
 SECRETS_FD = f"/dev/fd/{SECRETS}"
+WAITED = 'failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ]'  # the jobs in $pids all did well
 USES = ("replace", "network", "discovery", "guard", "router")  # the sources a plan's script calls
 
 
@@ -93,25 +94,17 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
         if batch:  # one of a batch: in the background, its end said to the next (dpl_turned)
             then = f'; {call("dpl_turned", a.service)} "$?" ) & pids="$pids $!"'
             head = "pids=\n" if batch[0] == a.service else ""
-            function = "dpl_first" if a.spec.start_first else "dpl_up"
-            name = a.spec.name + ".next" if a.spec.start_first else a.spec.name
-            steps.append(head + "( " + _run(function + hook, a.spec, [a.service, a.spec.name, a.retire, *labels], name,
-                                            boundary, then))
+            steps.append(head + "( " + _replace(a, hook, labels, boundary, then))
             if batch[-1] == a.service:
-                steps.append('failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] '
-                             + _unrolling(rolled[a.spec.service]))
+                steps.append(f"{WAITED} {_unrolling(rolled[a.spec.service])}")
         elif a.reuse:
             steps.append(call(back + hook, a.service, a.spec.name, a.retire, a.reuse) + f" {failing}")
         elif a.kind == CREATE:
             run = _run("dpl_up" + hook, a.spec, [a.service, a.spec.name, "", *labels], a.spec.name, boundary,
                        '& pids="$pids $!"')
             creates.setdefault(number[a.service], []).append(run)
-        elif a.spec.start_first:
-            steps.append(_run("dpl_first" + hook, a.spec, [a.service, a.spec.name, a.retire, *labels],
-                              a.spec.name + ".next", boundary, failing))
         else:
-            steps.append(_run("dpl_up" + hook, a.spec, [a.service, a.spec.name, a.retire, *labels], a.spec.name,
-                              boundary, failing))
+            steps.append(_replace(a, hook, labels, boundary, failing))
     for wave in sorted(creates):
         steps += first.get(wave, []) + together(creates[wave], limits.parallel_starts)
     steps += routes.after
@@ -122,6 +115,14 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
     if pruned:
         steps.append(f"dpl_remove {join(pruned)}")
     return steps
+
+
+def _replace(action, hook, labels, boundary, then):
+    """The line replacing the action's container: start-first (``dpl_first``, the new one
+    named ``NAME.next`` until it takes over) where its spec allows, else stop-first (``dpl_up``)."""
+    spec = action.spec
+    function, name = ("dpl_first", spec.name + ".next") if spec.start_first else ("dpl_up", spec.name)
+    return _run(function + hook, spec, [action.service, spec.name, action.retire, *labels], name, boundary, then)
 
 
 def batches(actions, size):
@@ -236,8 +237,8 @@ def together(lines, size):
     """The lines running ``lines`` (each ending ``& pids="$pids $!"``) at once, ``size`` at
     a time (0: all), each batch waited for; any that failed fails the script after its batch."""
     size = size or len(lines)
-    waited = 'failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] || exit 1'
-    return [line for at in range(0, len(lines), size) for line in ["pids=", *lines[at : at + size], waited]]
+    groups = (lines[at : at + size] for at in range(0, len(lines), size))
+    return [line for group in groups for line in ["pids=", *group, f"{WAITED} || exit 1"]]
 
 
 def waves(actions, deps):
