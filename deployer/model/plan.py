@@ -3,8 +3,9 @@
 Idempotency is a comparison, not a flag: a service is kept when its container runs,
 carries the spec's config hash, and runs the image id its image reference has now.
 Anything else is recreated, and the action says why in template words. Pure: the host's
-facts come in as data. Removals come first (they may free a host port a new service
-needs), then services in template order.
+facts come in as data. A service dropped from the template whose container publishes a
+host port is removed first (it may free the port for a new one); the rest come after the
+services in template order (``late``), so that a route its domain moves to serves first.
 """
 
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ class Action:
     prune: tuple[str, ...] = ()  # retained containers beyond the retention count, removed after the steps
     stop: tuple[str, ...] = ()  # retained containers found running: stopped before the step
     clear: tuple[str, ...] = ()  # leftovers of a cut-off start-first step (NAME.next): removed before the step
+    late: bool = False  # a removal once the other steps are done (and its route drained): plan()
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,9 @@ def leftovers(name, mine, retain, kept=None, retire=""):
 def plan(specs, state, containers, images, force=False, retain=3):
     """``images`` maps image references to the id the service should run.
 
-    Services gone from the template are removed first, a service's units scaled away last.
+    Services gone from the template are removed last, drained, as a service's units scaled
+    away are (another service, or the new units, take their domains first), except those
+    whose containers publish host ports: first, since a new service may bind them.
     A replaced container is kept stopped (the newest ``retain`` per service), so that
     rollback is a swap; a retained container that matches the spec is reused. Leftovers
     of a deploy that was cut off are repaired (REPAIR when nothing else changes).
@@ -72,7 +76,9 @@ def plan(specs, state, containers, images, force=False, retain=3):
     wanted = {spec.unit for spec in specs}
     services = {spec.service for spec in specs}
     gone = sorted(known - wanted, key=_removal_order)
-    actions = [Action(REMOVE, name, "not in the template") for name in gone if split(name)[0] not in services]
+    binding = {c.unit for c in containers if c.ports}
+    dropped = [name for name in gone if split(name)[0] not in services]
+    actions = [Action(REMOVE, name, "not in the template") for name in dropped if name in binding]
     for spec in specs:
         mine = [c for c in containers if c.unit == spec.unit]
         current = next((c for c in mine if c.name == spec.name), None)
@@ -98,7 +104,8 @@ def plan(specs, state, containers, images, force=False, retain=3):
                               extra.stop, extra.clear))
     # a unit of a service still in the template goes last: its service's other units (new
     # ones, when its one container becomes replicas or back) serve before it stops
-    actions += [Action(REMOVE, name, "scaled down") for name in gone if split(name)[0] in services]
+    actions += [Action(REMOVE, name, "not in the template", late=True) for name in dropped if name not in binding]
+    actions += [Action(REMOVE, name, "scaled down", late=True) for name in gone if split(name)[0] in services]
     return tuple(actions)
 
 

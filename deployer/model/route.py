@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 
 from ..errors import DeployerError, TemplateError
 from . import network
-from .plan import CREATE, KEEP, REPAIR
+from .plan import CREATE, KEEP, REPAIR, split
 from .spec import container_name
 
 FORMAT = 2  # 2: a route dials a list of upstreams (replicas); 1 (read too) one
@@ -254,7 +254,8 @@ def _proxy(group, router):
 @dataclass(frozen=True)
 class Moves:
     """What a deploy does to the host's table: ``before`` it; ``early``, without the routes
-    that go (written before any step, so they answer 404 at once); after each routed
+    of the units that go before the steps (written before any step, so their domains answer
+    404 at once, or go to the other units of their service); after each routed
     service's new container passed its check, the table it moves to (``at``: not for a new
     service, whose route appears with the rest at the end); ``final``, once every step is
     done (which also holds a kept service's new domains)."""
@@ -297,14 +298,17 @@ def moves(table, instance, wanted, actions, containers, release):
     of it, ``release`` the new containers'. A replica removed (scaled down) leaves its
     route before any step, unless it is all its service has (its one container becoming
     replicas, or the reverse): then it leaves at the end, when the new ones join, as one
-    created does."""
+    created does. A service dropped from the template keeps its route to the end too (a
+    service the template renamed takes its domain without a gap), unless it is removed
+    before the steps (plan.py: it publishes a host port)."""
     check(table, instance, wanted)
     removed = {a.service for a in actions if a.spec is None}
+    staying = {split(a.service)[0] for a in actions if a.spec is None and a.late} - set(wanted)
     live = {}  # service -> unit -> dial: what the route dials now, as the steps go
     for r in table:
-        if r.instance == instance and r.service in wanted:
+        if r.instance == instance and (r.service in wanted or r.service in staying):
             dials = {unit_of(d, instance): d for d in r.upstreams}
-            live[r.service] = {u: d for u, d in dials.items() if u not in removed} or dials
+            live[r.service] = {u: d for u, d in dials.items() if u not in removed or r.service in staying} or dials
     early = tuple(r if r.instance != instance else dataclasses.replace(r, upstreams=tuple(live[r.service].values()))
                   for r in table if r.instance != instance or live.get(r.service))
     current, at, created = early, {}, {}
@@ -324,6 +328,8 @@ def moves(table, instance, wanted, actions, containers, release):
         order = [a.service for a in actions if a.spec is not None and a.service in dials]
         live[service] = {unit: dials[unit] for unit in order}
         current = replaced(current, instance, service, _rows(instance, service, wanted, live))
+    for service in staying:
+        current = replaced(current, instance, service)
     return Moves(instance, table, early, at, current)
 
 

@@ -60,8 +60,7 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
     if batched:
         steps.append("dpl_turns || exit 1")
     creates = {}  # wave -> commands: new services start at once, after those they expose
-    kept = {a.spec.service for a in actions if a.spec is not None}
-    late = []  # the units of services kept that go (plan.py): once the rest serve, and drained
+    late = []  # the units that go once the rest serve (plan.py), drained
     first = {}  # wave -> the release commands of its services, run before it starts
     rolled = {}  # service -> the lines putting back, newest first, the replicas its roll replaced so far
     number = waves(actions, deps or {})
@@ -77,7 +76,7 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
         steps += repair(a)
         hook = routes.hooks.get(a.service, "")
         if a.spec is None:
-            (late if split(a.service)[0] in kept else steps).append(_down(a.service))
+            (late if a.late else steps).append(_down(a.service))
             continue
         labels = ["--label", f"deployer.release={release}"]
         if dict(a.spec.labels).get(LABEL_ROUTE):  # the route dials this container alone (route.py)

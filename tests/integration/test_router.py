@@ -228,6 +228,27 @@ def test_no_request_fails_during_a_recreate_a_failed_health_check_and_a_rollback
     assert {f"{a} 1\n", f"{a} 2\n"} == set(bodies)
 
 
+def test_a_service_renamed_in_the_template_takes_its_domain_without_a_failed_request(cli, shop, names, router,
+                                                                                    tmp_path):
+    """The service the template dropped serves until the new one does, then goes, drained."""
+    a = names()
+    renamed = tmp_path / "renamed.yaml"
+    renamed.write_text(SHOP.replace("web:", "app:").replace('version: "1"', 'version: "2"'))
+    client = serving(cli, router, shop, a)
+
+    with steady(client) as seen:
+        time.sleep(0.5)
+        deployed = cli("deploy", renamed, "--instance", a, check=True)
+        right_after = client.get()
+        time.sleep(0.3)
+
+    assert failed(seen) == [] and {status for status, _ in seen} == {200} and len(seen) > 20, seen[-5:]
+    assert right_after == (200, f"{a} 2\n")
+    assert docker("ps", "-a", "--filter", f"label=deployer.instance={a}", "--format", "{{.Names}}"
+                  ).stdout.split() == [f"{a}.app"]
+    assert "not in the template" in deployed.stdout
+
+
 def test_the_router_restarted_or_removed_by_hand_serves_the_same_routes(cli, shop, names, router, tmp_path):
     a = names()
     cli("deploy", shop, "--instance", a, check=True)

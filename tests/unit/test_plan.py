@@ -11,7 +11,8 @@ import dataclasses
 import pytest
 
 from deployer.model.plan import CREATE, KEEP, RECREATE, REMOVE, REPAIR, plan, releasing
-from plans import IMAGES, NEW_ID, container_of, state_of
+from deployer.model.state import Container
+from plans import IMAGES, NEW_ID, container_of, inspected, state_of
 
 NEW = (CREATE, "new")
 GONE = (REMOVE, "not in the template")
@@ -140,26 +141,33 @@ def test_a_container_that_is_not_as_deployed_is_recreated(specs_of, docker, why)
 
 
 REMOVALS = {
-    "a service the template dropped": (("old", "web"), ("old", "web"), [("old", *GONE), ("web", KEEP, "unchanged")]),
-    "a container without state": ((), ("stray",), [("stray", *GONE), ("web", *NEW)]),
-    "a service in state whose container is gone": (("old",), (), [("old", *GONE), ("web", *NEW)]),
-    "several, before any creation": (("z", "m"), ("b", "z"), [("b", *GONE), ("m", *GONE), ("z", *GONE), ("web", *NEW)]),
+    "a service the template dropped": (("old", "web"), ("old", "web"), [("web", KEEP, "unchanged"), ("old", *GONE)]),
+    "a container without state": ((), ("stray",), [("web", *NEW), ("stray", *GONE)]),
+    "a service in state whose container is gone": (("old",), (), [("web", *NEW), ("old", *GONE)]),
+    "several, after the rest": (("z", "m"), ("b", "z"), [("web", *NEW), ("b", *GONE), ("m", *GONE), ("z", *GONE)]),
+    "one publishing a host port, first": (("z",), ("b", "p", "z"), [("p", *GONE), ("web", *NEW), ("b", *GONE),
+                                                                     ("z", *GONE)]),
 }
 
 
 @pytest.mark.parametrize("in_state, in_docker, expected", REMOVALS.values(), ids=list(REMOVALS))
-def test_services_the_host_has_beyond_the_template_are_removed_first_and_once(specs_of, in_state, in_docker, expected):
+def test_services_the_host_has_beyond_the_template_are_removed_once_last_or_first_if_they_hold_a_port(
+        specs_of, in_state, in_docker, expected):
+    """Last, so that a service the template renamed takes the domain of the one it
+    replaces before that one stops; first when it publishes a port, which a new service may bind."""
     names = dict.fromkeys(("web", *in_state, *in_docker))
     known = {s.service: s for s in specs_of("".join(f"{name}: {{image: team/app}}\n" for name in names))}
+    bound = {"NetworkSettings": {"Ports": {"80/tcp": [{"HostIp": "", "HostPort": "80"}]}}}
 
     actions = plan(
         (known["web"],),
         state_of([known[name] for name in in_state]),
-        [container_of(known[name]) for name in in_docker],
+        [Container.from_inspect({**inspected(known[name]), **(bound if name == "p" else {})}) for name in in_docker],
         IMAGES,
     )
 
     assert table(actions) == expected
+    assert [a.late for a in actions if a.kind == REMOVE] == [a[0] != "p" for a in expected if a[1] == REMOVE]
 
 
 def test_an_action_carries_the_spec_it_starts_and_a_removal_none(specs_of, deployed):

@@ -8,6 +8,7 @@ import pytest
 from deployer.errors import DeployerError
 from deployer.model import route
 from deployer.model.plan import CREATE, KEEP, RECREATE, REMOVE, Action
+from deployer.remote.apply import Routing
 from deployer.settings import Settings
 from plans import container_of
 
@@ -165,6 +166,20 @@ def test_routes_that_go_leave_before_any_step_and_new_domains_of_a_kept_service_
     assert moves.early == (row("shop.example"),) and moves.at == {}
     assert {r.domain for r in moves.final} == {"shop.example", "new.example"}
     assert moves.said() == ["-api.example", "+new.example (web)"]
+
+
+def test_a_service_the_template_renamed_takes_its_domain_from_the_old_one_which_goes_last_drained(render):
+    app = specs(render, ROUTED.replace("web:", "app:"))["app"]
+    before = (row("shop.example", upstream="web.c1:8080"),)
+    actions = [Action(CREATE, "app", "new", app), Action(REMOVE, "web", "not in the template", late=True)]
+
+    moves = route.moves(before, "c1", {"app": web_route()}, actions, [], 2)
+    lines = Routing(moves, INTERNAL, "c1").lines(actions)
+
+    assert moves.early == before  # the old service serves the domain until the new one does
+    assert moves.final == (row("shop.example", service="app", upstream="r2.app.c1:8080"),)
+    assert moves.said() == ["shop.example moved (app)"]
+    assert lines.drain == INTERNAL.drain
 
 
 def test_an_instance_without_routes_on_a_host_with_some_has_nothing_to_move():
