@@ -52,68 +52,101 @@ def plan_script(instance_name, actions, boundary, limits, release, deps=None, ne
     dirs = [d for a in actions if a.spec and a.kind != KEEP for d in a.spec.host_dirs]
     if dirs:
         steps.append(f'mkdir -p {join(dirs)} && chmod 700 "$V" && dpl_within "$V/$I" {join(dirs)} || exit 1')
-    releases = releases or {}
     batched = batches(actions, limits.batch)
     turns = {unit: batch[at - 1] for batch in batched.values() for at, unit in enumerate(batch) if at}
     routes = routing.lines(actions, turns) if routing else Routed()
     steps += routes.before
     if batched:
         steps.append("dpl_turns || exit 1")
-    creates = {}  # wave -> commands: new services start at once, after those they expose
-    late = []  # the units that go once the rest serve (plan.py), drained
-    first = {}  # wave -> the release commands of its services, run before it starts
-    rolled = {}  # service -> the lines putting back, newest first, the replicas its roll replaced so far
-    number = waves(actions, deps or {})
+    lines = _Steps(boundary, release, limits.release_timeout, routes, batched, releases or {},
+                   waves(actions, deps or {}))
     for a in actions:
-        if a.service in releases:
-            line = _release(a.spec, releases[a.service], limits.release_timeout, boundary)
-            (first.setdefault(number[a.service], []) if a.kind == CREATE else steps).append(line)
-        if a.kind == KEEP:
-            continue
-        if a.kind == REPAIR:
-            steps += ["t0=$(dpl_now)", *repair(a), call("dpl_mark", "ok", a.service) + ' "$t0" "$(dpl_now)"']
-            continue
-        steps += repair(a)
-        hook = routes.hooks.get(a.service, "")
-        if a.spec is None:
-            (late if a.late else steps).append(_down(a.service))
-            continue
-        labels = ["--label", f"deployer.release={release}"]
-        if dict(a.spec.labels).get(LABEL_ROUTE):  # the route dials this container alone (route.py)
-            labels += [arg for alias in route.aliases(a.spec, release) for arg in ("--network-alias", alias)]
-        failing = _unrolling(rolled.get(a.spec.service, []))
-        back = "dpl_again" if a.spec.start_first else "dpl_back"
-        batch = batched.get(a.service)
-        if a.spec.replica and a.kind != CREATE and a.retire:  # what puts it back, if a later replica fails
-            undo = routes.undo.get(a.service, "")
-            line = call(back + undo, a.service, a.spec.name, a.reuse or f"{a.spec.name}.r{release}", a.retire)
-            line = f"{line} && {call('dpl_undone', a.service)}"
-            rolled.setdefault(a.spec.service, []).insert(0, f"{{ ! {call('dpl_turn', a.service)} || {{ {line}; }}; }}"
-                                                         if batch else line)
-        if batch:  # one of a batch: in the background, its end said to the next (dpl_turned)
-            then = f'; {call("dpl_turned", a.service)} "$?" ) & pids="$pids $!"'
-            head = "pids=\n" if batch[0] == a.service else ""
-            steps.append(head + "( " + _replace(a, hook, labels, boundary, then))
-            if batch[-1] == a.service:
-                steps.append(f"{WAITED} {_unrolling(rolled[a.spec.service])}")
-        elif a.reuse:
-            steps.append(call(back + hook, a.service, a.spec.name, a.retire, a.reuse) + f" {failing}")
-        elif a.kind == CREATE:
-            run = _run("dpl_up" + hook, a.spec, [a.service, a.spec.name, "", *labels], a.spec.name, boundary,
-                       '& pids="$pids $!"')
-            creates.setdefault(number[a.service], []).append(run)
-        else:
-            steps.append(_replace(a, hook, labels, boundary, failing))
-    for wave in sorted(creates):
-        steps += first.get(wave, []) + together(creates[wave], limits.parallel_starts)
+        lines.add(a)
+    steps += lines.ordered
+    for wave in sorted(lines.creates):
+        steps += lines.first.get(wave, []) + together(lines.creates[wave], limits.parallel_starts)
     steps += routes.after
-    if late and routes.drain:
+    if lines.late and routes.drain:
         steps.append(f"sleep {routes.drain:g}")
-    steps += late
+    steps += lines.late
     pruned = [name for a in actions for name in a.prune]
     if pruned:
         steps.append(f"dpl_remove {join(pruned)}")
     return steps
+
+
+@dataclass
+class _Steps:
+    """The lines of a plan's actions, added in the plan's order: those that run in that
+    order (``ordered``), new services' by wave (``creates``: wave -> lines, each wave after
+    the release commands of its services, ``first``), removals once the rest serve
+    (``late``, plan.py); ``rolled``: service -> the lines putting back, newest first, the
+    replicas its roll replaced so far (run if a later one fails)."""
+
+    boundary: str
+    release: int
+    release_timeout: int
+    routes: "Routed"
+    batched: dict  # replica -> its batch (batches())
+    releases: dict  # service -> its release command
+    number: dict  # new service -> its wave (waves())
+    ordered: list = field(default_factory=list)
+    creates: dict = field(default_factory=dict)
+    first: dict = field(default_factory=dict)
+    late: list = field(default_factory=list)
+    rolled: dict = field(default_factory=dict)
+
+    def add(self, a):
+        """The lines of one action (its release command first, if it has one)."""
+        if a.service in self.releases:
+            line = _release(a.spec, self.releases[a.service], self.release_timeout, self.boundary)
+            (self.first.setdefault(self.number[a.service], []) if a.kind == CREATE else self.ordered).append(line)
+        if a.kind == KEEP:
+            return
+        if a.kind == REPAIR:
+            self.ordered += ["t0=$(dpl_now)", *repair(a), call("dpl_mark", "ok", a.service) + ' "$t0" "$(dpl_now)"']
+            return
+        self.ordered += repair(a)
+        if a.spec is None:
+            (self.late if a.late else self.ordered).append(_down(a.service))
+        else:
+            self._start(a)
+
+    def _start(self, a):
+        """A container started: created, reused, or replacing the current one (alone, or as
+        one of a batch of replicas started at once)."""
+        hook = self.routes.hooks.get(a.service, "")
+        labels = ["--label", f"deployer.release={self.release}"]
+        if dict(a.spec.labels).get(LABEL_ROUTE):  # the route dials this container alone (route.py)
+            labels += [arg for alias in route.aliases(a.spec, self.release) for arg in ("--network-alias", alias)]
+        failing = _unrolling(self.rolled.get(a.spec.service, []))
+        back = "dpl_again" if a.spec.start_first else "dpl_back"
+        batch = self.batched.get(a.service)
+        if a.spec.replica and a.kind != CREATE and a.retire:
+            self._undoable(a, back, batch)
+        if batch:  # one of a batch: in the background, its end said to the next (dpl_turned)
+            then = f'; {call("dpl_turned", a.service)} "$?" ) & pids="$pids $!"'
+            head = "pids=\n" if batch[0] == a.service else ""
+            self.ordered.append(head + "( " + _replace(a, hook, labels, self.boundary, then))
+            if batch[-1] == a.service:
+                self.ordered.append(f"{WAITED} {_unrolling(self.rolled[a.spec.service])}")
+        elif a.reuse:
+            self.ordered.append(call(back + hook, a.service, a.spec.name, a.retire, a.reuse) + f" {failing}")
+        elif a.kind == CREATE:
+            run = _run("dpl_up" + hook, a.spec, [a.service, a.spec.name, "", *labels], a.spec.name, self.boundary,
+                       '& pids="$pids $!"')
+            self.creates.setdefault(self.number[a.service], []).append(run)
+        else:
+            self.ordered.append(_replace(a, hook, labels, self.boundary, failing))
+
+    def _undoable(self, a, back, batch):
+        """Keep the line putting a replica back on its previous container, should a later
+        replica of its service fail (in a batch: only once its own turn came)."""
+        undo = self.routes.undo.get(a.service, "")
+        line = call(back + undo, a.service, a.spec.name, a.reuse or f"{a.spec.name}.r{self.release}", a.retire)
+        line = f"{line} && {call('dpl_undone', a.service)}"
+        self.rolled.setdefault(a.spec.service, []).insert(0, f"{{ ! {call('dpl_turn', a.service)} || {{ {line}; }}; }}"
+                                                          if batch else line)
 
 
 def _replace(action, hook, labels, boundary, then):
