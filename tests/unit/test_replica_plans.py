@@ -142,6 +142,19 @@ def test_a_replica_scaled_down_leaves_the_route_before_any_step(render):
     assert moves.early[0].upstreams == moves.final[0].upstreams == ("r1.web.1.c1:8080", "r1.web.2.c1:8080")
 
 
+def test_a_replica_of_a_service_named_like_a_release_scaled_down_leaves_the_route(render):
+    db = "r2:\n  image: team/app\n  replicas: %d\n  volumes: [/data]\n  route: {domains: [db.example], port: 8080}\n"
+    specs = tuple(render(db % 3).values())
+    old = [container_of(s) for s in specs]
+    before = (route.Route("db.example", "c1", "r2", "8080", "", ("r2.1.c1:8080", "r2.2.c1:8080", "r2.3.c1:8080")),)
+    actions = plan(tuple(render(db % 2).values()), state_of(specs), old, IMAGES)
+
+    moves = route.moves(before, "c1", {"r2": {**ROUTE, "domains": ["db.example"], "health": ""}}, actions, old, 2)
+
+    assert not specs[0].start_first  # a volume: dialled by its replica's alias, no release in it
+    assert moves.early[0].upstreams == moves.final[0].upstreams == ("r2.1.c1:8080", "r2.2.c1:8080")
+
+
 def test_a_table_written_before_replicas_reads_as_one_upstream():
     text = '{"format": 1, "routes": [{"domain": "a.example", "health": "", "instance": "c1", "port": "80", ' \
            '"service": "web", "upstream": "r3.web.c1:80"}]}'
