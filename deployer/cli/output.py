@@ -20,7 +20,7 @@ import sys
 import threading
 
 from ..errors import plural, printable
-from ..model import network
+from ..model import discovery, network
 from ..model.variables import MASK
 
 _local = threading.local()
@@ -437,8 +437,8 @@ def endpoints(host, instance, registered, as_json=False, etcd=False):
     table(
         ("ENDPOINT", "ADDRESS", "CONTAINER PORT", "PUBLISHED ON"),
         [
-            (key, f"{e['address']}:{e['host_port']}" if e["host_port"] else
-             f"{network.alias(instance, key.split(':')[0])}:{e['port']}", e["port"],
+            (key, ", ".join(f"{e['address']}:{port}" for port in discovery.host_ports(e))
+             or f"{network.alias(instance, key.split(':')[0])}:{e['port']}", e["port"],
              "all interfaces" if e["wan"] else "host address (etcd)" if etcd else "none (instance network)")
             for key, e in sorted(registered.items())
         ],

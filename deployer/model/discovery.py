@@ -6,7 +6,9 @@ and its container port: no host port at all. An endpoint needs a host port only 
 something off the host's networks reaches it: with etcd (other hosts; published on the
 host's reachable address) or with ``wan`` (every interface). Such a port is allocated once
 per (instance, service, endpoint), kept in the instance's state and reused on every later
-deploy, so an endpoint's address survives its service being recreated. ``expose`` hands
+deploy, so an endpoint's address survives its service being recreated. A replicated
+service's endpoint gets a host port a replica, in replica order: a replica keeps its port
+across deploys, scaling up adds ports and scaling down drops the last ones. ``expose`` hands
 an endpoint to a container as an env var holding ``ADDRESS:PORT``: of this instance
 (``db:driver``: ``db.shop:5432``) or of another instance on the same host
 (``shared/db:driver``: the consumer joins that service's network).
@@ -36,6 +38,7 @@ class Endpoint:
     name: str = ""  # its DNS name on the networks of this host ("" : registered on another host)
     network: str = ""  # the network another instance's consumer joins to reach it
     replicas: tuple = ()  # a replicated service's: each replica's DNS name, in replica order
+    host_ports: tuple = ()  # a replicated service's published: each replica's host port, in replica order
 
     @property
     def bind(self):
@@ -49,12 +52,28 @@ class Endpoint:
 
     @property
     def addresses(self):
-        """Every ``(host, port)`` a container reaches it at: each replica's, in replica order,
-        or its one address."""
-        return [(name, self.port) for name in self.replicas] or [self.reached]
+        """Every ``(host, port)`` a container reaches it at: each replica's, in replica order
+        (over the networks, or at its published port on another host), or its one address."""
+        if self.name:
+            return [(name, self.port) for name in self.replicas] or [self.reached]
+        return [(self.address, port) for port in self.host_ports] or [self.reached]
+
+    def published(self, replica):
+        """The host port of one replica (0: the service's one container); 0: not published."""
+        return self.host_ports[replica - 1] if self.host_ports else self.host_port
 
     def to_dict(self):
-        return {"address": self.address, "host_port": self.host_port, "port": self.port, "wan": self.wan}
+        """As the state and etcd record it: ``host_port`` is the first replica's, and
+        ``host_ports`` (every replica's) is there only for a replicated service published,
+        so one container's record is what it always was."""
+        ports = {"host_ports": list(self.host_ports)} if self.host_ports else {}
+        return {"address": self.address, "host_port": self.host_port, "port": self.port, "wan": self.wan, **ports}
+
+
+def host_ports(recorded):
+    """The host ports of an endpoint as the state or etcd records it (``to_dict``), in
+    replica order: none when it is not published."""
+    return [port for port in recorded.get("host_ports") or [recorded["host_port"]] if port]
 
 
 def registered(template):
@@ -70,7 +89,7 @@ def resolve(template, instance, facts, etcd=None):
     """This instance's endpoints (allocated, or kept from its state), those registered
     elsewhere (the host's other instances; with ``etcd``, every host's), and the services'
     dependencies (checked: unknown references, cycles), from an engine's Facts."""
-    recorded = {k: e["host_port"] for k, e in (facts.state.endpoints if facts.state else {}).items()}
+    recorded = {k: host_ports(e) for k, e in (facts.state.endpoints if facts.state else {}).items()}
     local = of_other_instances(facts.others)
     taken = facts.listening | _published(facts.others)
     others, ambiguous = etcd.endpoints(facts.registry, instance, facts.host_id) if etcd else (local, {})
@@ -84,26 +103,27 @@ def resolve(template, instance, facts, etcd=None):
 
 def allocate(template, recorded, taken, address, instance, publish=False):
     """Every registered endpoint of ``instance``: its alias and network, and, when it is
-    published (``wan``, or ``publish``: etcd), its host port: the recorded one if it has
-    one, else the lowest free port (not listening on the host, not another instance's)."""
-    endpoints, used = {}, set(taken) | set(recorded.values())
+    published (``wan``, or ``publish``: etcd), its host ports, one a replica: those
+    ``recorded`` (``{"svc:ep": [ports, in replica order]}``) in replica order, then the
+    lowest free ones (not listening on the host, not another instance's). A service going
+    from one container to replicas, or back, gets new ports: its old container holds its
+    own until the new ones serve (plan.py)."""
+    endpoints, used = {}, set(taken) | {port for ports in recorded.values() for port in ports}
     free = (port for port in PORTS if port not in used)
     services = {s.name: s for s in template.services}
     for key, (port, wan) in registered(template).items():
         service = key.split(":")[0]
         count = services[service].options.get("replicas", 1)
-        host_port = 0
-        if (wan or publish) and count > 1:
-            raise TemplateError(f"endpoint {key} would be published on a host port ({'wan' if wan else 'etcd'}), "
-                                f"which {count} replicas cannot share: not supported yet (register it without wan, "
-                                "on a host without etcd, or run one replica)", key=f"{services[service].key}.register")
-        if wan or publish:
-            host_port = recorded.get(key) or next(free, None)
-            if host_port is None:
-                raise TemplateError(f"no free host port left for endpoint {key} ({PORTS.start}-{PORTS.stop - 1})")
+        kept = recorded.get(key, ())
+        if (len(kept) > 1) != (count > 1):  # one container becoming replicas, or back
+            kept = ()
+        ports = tuple(kept[n] if n < len(kept) else next(free, None) for n in range(count)) if wan or publish else ()
+        if None in ports:
+            raise TemplateError(f"no free host port left for endpoint {key} ({PORTS.start}-{PORTS.stop - 1})")
         replicas = tuple(network.alias(instance, unit(service, n)) for n in range(1, count + 1)) if count > 1 else ()
-        endpoints[key] = Endpoint((address or "0.0.0.0") if host_port else "", host_port, port, wan,
-                                  network.alias(instance, service), network.of_service(instance, service), replicas)
+        endpoints[key] = Endpoint((address or "0.0.0.0") if ports else "", ports[0] if ports else 0, port, wan,
+                                  network.alias(instance, service), network.of_service(instance, service), replicas,
+                                  ports if count > 1 else ())
     return endpoints
 
 
@@ -192,7 +212,7 @@ def of_other_instances(states):
 
 
 def _published(states):
-    return {e["host_port"] for state in states for e in state.endpoints.values() if e["host_port"]}
+    return {port for state in states for e in state.endpoints.values() for port in host_ports(e)}
 
 
 def listening(proc_net_tcp):

@@ -2,9 +2,12 @@
 
 With ``deployer.discovery: etcd``, each host registers its instances' endpoints in an
 etcd v3 cluster, under ``<prefix>/<instance>/<host id>/<service>:<endpoint>``, the value
-being the endpoint as JSON with the host's reachable address. An ``expose`` that no
-service of the template registers is looked up there: ``db:web`` (the same instance,
-registered on another host) or ``shop/db:web`` (another instance, any host).
+being the endpoint as JSON with the host's reachable address; a replicated service's lists
+every replica's host port (``host_ports``, in replica order) in its one key, so a consumer
+reads the whole set at once, and a reader that knows only ``host_port`` finds the first.
+An ``expose`` that no service of the template registers is looked up there: ``db:web``
+(the same instance, registered on another host) or ``shop/db:web`` (another instance, any
+host).
 
 The host id is a random id the host keeps in its state directory: one per deployer host,
 so that one instance deployed to two hosts keeps two sets of keys, and destroying it on one
@@ -82,7 +85,8 @@ class Etcd:
             name, registrant, ref = key[len(self.prefix) + 1:].split("/", 2)
             refs = [f"{name}/{ref}"] + ([ref] if name == instance and registrant != host_id else [])
             for r in refs:
-                found[r] = Endpoint(value["address"], value["host_port"], value["port"], value.get("wan", False))
+                found[r] = Endpoint(value["address"], value["host_port"], value["port"], value.get("wan", False),
+                                    host_ports=tuple(value.get("host_ports", ())))
                 hosts.setdefault(r, []).append(value.get("host", registrant))
         ambiguous = {r: sorted(h) for r, h in hosts.items() if len(h) > 1}
         return {r: e for r, e in found.items() if r not in ambiguous}, ambiguous
@@ -122,10 +126,19 @@ def read_registry(text, prefix):
             endpoint = json.loads(value)
         except ValueError:
             endpoint = None
-        if not isinstance(endpoint, dict) or not {"address", "host_port", "port"} <= endpoint.keys():
+        if not _is_endpoint(endpoint):
             raise ValueError(f"etcd key {key} does not hold an endpoint: {value[:80]!r}")
         registry[key] = endpoint
     return registry
+
+
+def _is_endpoint(value):
+    """Whether a key's value is an endpoint: its fields there, a replicated one's host ports a
+    list of numbers (what a consumer puts in its env)."""
+    if not isinstance(value, dict) or not {"address", "host_port", "port"} <= value.keys():
+        return False
+    ports = value.get("host_ports", [])
+    return isinstance(ports, list) and all(isinstance(port, int) for port in ports)
 
 
 def _request(**keys):

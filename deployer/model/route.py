@@ -85,7 +85,7 @@ class Route:
     @property
     def containers(self):
         """The containers its upstreams dial, by name."""
-        return tuple(container_name(self.instance, unit_of(dial, self.instance)) for dial in self.upstreams)
+        return tuple(container_name(self.instance, unit_of(d, self.instance, self.service)) for d in self.upstreams)
 
 
 def upstream(instance, unit, port, release, start_first):
@@ -94,11 +94,15 @@ def upstream(instance, unit, port, release, start_first):
     return f"{f'r{release}.' if start_first else ''}{network.alias(instance, unit)}:{port}"
 
 
-def unit_of(dial, instance):
-    """The unit (service, or replica ``web.2``) an upstream dials: ``r7.web.2.shop:80`` -> ``web.2``."""
+def unit_of(dial, instance, service):
+    """The unit (``service``, or a replica of it: ``web.2``) an upstream dials:
+    ``r7.web.2.shop:80`` -> ``web.2``. The service is given, because the dial alone is
+    ambiguous: ``r2.web.shop`` is service ``web`` of release 2 started first, or service
+    ``r2.web`` stopped first; ``r2.3.shop`` is replica 3 of a service ``r2``. Read as the
+    unit itself first, else as ``r<release>.`` and a unit: a service name never ends in
+    ``.N`` (schema.service_name), so no name reads both ways."""
     host = dial.rpartition(":")[0].removesuffix(f".{instance}")
-    first, _, rest = host.partition(".")
-    return rest if rest and first[:1] == "r" and first[1:].isdigit() else host
+    return host if split(host)[0] == service else host.partition(".")[2]
 
 
 def aliases(spec, release):
@@ -307,7 +311,7 @@ def moves(table, instance, wanted, actions, containers, release):
     live = {}  # service -> unit -> dial: what the route dials now, as the steps go
     for r in table:
         if r.instance == instance and (r.service in wanted or r.service in staying):
-            dials = {unit_of(d, instance): d for d in r.upstreams}
+            dials = {unit_of(d, instance, r.service): d for d in r.upstreams}
             live[r.service] = {u: d for u, d in dials.items() if u not in removed or r.service in staying} or dials
     early = tuple(r if r.instance != instance else dataclasses.replace(r, upstreams=tuple(live[r.service].values()))
                   for r in table if r.instance != instance or live.get(r.service))

@@ -66,7 +66,7 @@ class InstanceState:
     deployed_by: str
     services: dict[str, ServiceState] = field(default_factory=dict)  # by unit: service, or replica (web.2)
     variables: dict[str, str] = field(default_factory=dict)  # the instance's own {placeholders}
-    endpoints: dict[str, dict] = field(default_factory=dict)  # "svc:ep" -> address, host_port, port, wan
+    endpoints: dict[str, dict] = field(default_factory=dict)  # "svc:ep" -> address, host_port(s), port, wan
     secrets: dict[str, str] = field(default_factory=dict)  # secret name -> value (file is 0600)
     routes: dict[str, dict] = field(default_factory=dict)  # service -> its route: domains, port, health
     scale: dict[str, int] = field(default_factory=dict)  # service -> replicas, as `scale` set it (beats the template)

@@ -2,6 +2,7 @@
 the instance's private network; test_isolation.py: that no other instance reaches them)."""
 
 import json
+import urllib.request
 
 from support import docker, env_of, fetch, inspect
 
@@ -95,3 +96,66 @@ def test_a_cycle_or_an_unknown_reference_fails_before_anything_changes(deployer_
     assert missing.returncode == 2
     assert "app.expose: 'db:drvier' names no registered endpoint (known: db:driver)" in missing.stderr
     assert docker("ps", "-aq", "--filter", f"label=deployer.instance={unique_instance}").stdout == ""
+
+
+WAN_REPLICAS = """\
+api:
+  image: local/busybox
+  replicas: 3
+  cmd: [sh, -c, 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www']
+  register: {8080: {name: http, wan: true}}
+app:
+  image: local/busybox
+  cmd: sleep 3600
+  expose: {"api:http": {env: API_URLS, format: "http://{host}:{port}/"}}
+"""
+
+
+def host_port(container):
+    """The host port a container publishes its 8080 on (0: none)."""
+    bindings = json.loads(inspect(container, "{{json .HostConfig.PortBindings}}")) or {}
+    return int(bindings["8080/tcp"][0]["HostPort"]) if "8080/tcp" in bindings else 0
+
+
+def get(port):
+    """The body at http://127.0.0.1:PORT/ (None: nothing answers)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as answer:
+            return answer.read().decode()
+    except OSError:
+        return None
+
+
+def test_a_wan_replicated_service_publishes_a_port_a_replica_and_scaling_down_recreates_its_consumer(
+        deployer_cli, tmp_path, unique_instance):
+    template = tmp_path / "w.yaml"
+    template.write_text(WAN_REPLICAS)
+    deployer_cli("deploy", template, "--instance", unique_instance, check=True)
+    replicas = [f"{unique_instance}.api.{n}" for n in (1, 2, 3)]
+
+    ports = [host_port(name) for name in replicas]
+    assert len(set(ports)) == 3 and all(ports), ports
+    hostnames = [inspect(name, "{{.Config.Hostname}}") for name in replicas]
+    assert [get(port) for port in ports] == [f"{h}\n" for h in hostnames] and len(set(hostnames)) == 3
+    urls = env_of(f"{unique_instance}.app")["API_URLS"].split(",")
+    assert urls == [f"http://api.{n}.{unique_instance}:8080/" for n in (1, 2, 3)]
+    assert [fetch(f"{unique_instance}.app", url[7:-1]) for url in urls] == [f"{h}\n" for h in hostnames]
+    listed = json.loads(deployer_cli("endpoints", unique_instance, "--json", check=True).stdout)["endpoints"]
+    assert listed["api:http"]["host_ports"] == ports and listed["api:http"]["host_port"] == ports[0]
+    assert ", ".join(f"0.0.0.0:{p}" for p in ports) in deployer_cli("endpoints", unique_instance, check=True).stdout
+
+    scaled = deployer_cli("scale", unique_instance, "api=2", check=True)
+
+    assert [host_port(name) for name in replicas[:2]] == ports[:2]  # each replica kept its port
+    assert docker("inspect", replicas[2]).returncode != 0 and get(ports[2]) is None
+    assert "endpoint api:http moved (env.API_URLS)" in scaled.stdout
+    assert env_of(f"{unique_instance}.app")["API_URLS"] == ",".join(urls[:2])
+    again = deployer_cli("deploy", template, "--instance", unique_instance, check=True)  # the scale holds: no change
+    assert "recreate" not in again.stdout and "create" not in again.stdout
+
+    single = deployer_cli("scale", unique_instance, "api=1", check=True)  # replicas becoming one container
+
+    port = host_port(f"{unique_instance}.api")
+    assert port not in ports[:2] and get(port) == f"{inspect(f'{unique_instance}.api', '{{.Config.Hostname}}')}\n"
+    assert "endpoint api:http moved (env.API_URLS)" in single.stdout
+    assert env_of(f"{unique_instance}.app")["API_URLS"] == f"http://api.{unique_instance}:8080/"

@@ -139,3 +139,38 @@ def test_etcd_out_of_reach_or_unset_fails_before_anything_changes(across, unique
     unset = deploy("a", DB, check=False, settings={"FABRIC_DEPLOYER_ETCD_ENDPOINTS": ""})
     assert unset.returncode == 2
     assert "setting deployer.etcd.endpoints: the etcd backend needs at least one URL" in unset.stderr
+
+
+API = """\
+api:
+  image: local/busybox
+  replicas: 3
+  cmd: [sh, -c, 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www']
+  register: {8080: http}
+"""
+
+
+def test_an_app_on_host_b_gets_every_replica_on_host_a_and_is_recreated_when_they_are_scaled(
+        across, etcd_env, second_engine, unique_instance):
+    deploy, run = across
+    deploy("a", API)
+    (key, api), = keys(etcd_env).items()
+    assert key.endswith("/api:http") and len(set(api["host_ports"])) == 3 and api["host_port"] == api["host_ports"][0]
+
+    deploy("b", APP % "api:http")
+
+    app = f"{unique_instance}.app"
+    addresses = on_b(second_engine, "exec", app, "sh", "-c", 'echo "$DB_ADDR"').stdout.strip().split(",")
+    assert addresses == [f"{api['address']}:{port}" for port in api["host_ports"]]
+    pages = [on_b(second_engine, "exec", app, "wget", "-qO-", f"http://{a}/").stdout for a in addresses]
+    hostnames = [docker("inspect", "--format", "{{.Config.Hostname}}", f"{unique_instance}.api.{n}").stdout
+                 for n in (1, 2, 3)]
+    assert pages == hostnames and len(set(pages)) == 3  # three containers on host A answered
+
+    run("a", "scale", unique_instance, "api=2")
+    (two,) = keys(etcd_env).values()
+    assert two["host_ports"] == api["host_ports"][:2]
+    again = deploy("b", APP % "api:http")
+
+    assert "endpoint api:http moved (env.DB_ADDR)" in again.stdout
+    assert on_b(second_engine, "exec", app, "sh", "-c", 'echo "$DB_ADDR"').stdout.strip() == ",".join(addresses[:2])

@@ -1,5 +1,7 @@
 """Endpoint allocation, references and start order: the pure part of service discovery."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from deployer.model import discovery, template
@@ -19,7 +21,7 @@ def parse(text=TEXT):
 
 
 def test_published_endpoints_get_the_lowest_free_ports_and_recorded_ones_keep_theirs():
-    endpoints = discovery.allocate(parse(), {"cache:redis": 31000}, {30000, 30002}, "10.0.0.7", "shop", publish=True)
+    endpoints = discovery.allocate(parse(), {"cache:redis": [31000]}, {30000, 30002}, "10.0.0.7", "shop", publish=True)
 
     assert {k: e.host_port for k, e in endpoints.items()} == {"db:sql": 30001, "db:web": 30003, "cache:redis": 31000}
     assert endpoints["db:web"].bind == "0.0.0.0" and endpoints["db:sql"].bind == "10.0.0.7"
@@ -94,3 +96,23 @@ def test_a_dependent_whose_endpoint_moved_is_recreated_and_the_plan_names_the_en
     old, new = (render(app, "shop", "/v", plugins.installed(), {}, e)[0] for e in (before, after))
 
     assert changes(old.to_dict(), new) == ["endpoint db:sql moved (env.DB)"]
+
+
+def test_a_dependent_on_another_host_is_recreated_when_the_replicas_set_changed_and_the_plan_names_it():
+    app = parse("app: {image: x, expose: {'api:http': {env: API, format: 'http://{host}:{port}/'}}}\n")
+    three = {"api:http": discovery.Endpoint("10.0.0.7", 30000, 80, host_ports=(30000, 30001, 30002))}
+    two = {"api:http": discovery.Endpoint("10.0.0.7", 30000, 80, host_ports=(30000, 30001))}
+    old, new = (render(app, "shop", "/v", plugins.installed(), {}, e)[0] for e in (three, two))
+
+    assert dict(new.env)["API"] == "http://10.0.0.7:30000/,http://10.0.0.7:30001/"
+    assert changes(old.to_dict(), new) == ["endpoint api:http moved (env.API)"]
+
+
+def test_another_instances_replicas_keep_their_host_ports_from_a_new_allocation():
+    other = SimpleNamespace(instance="shared", endpoints={"api:http": {
+        "address": "", "host_port": 30000, "port": 80, "wan": True, "host_ports": [30000, 30001]}})
+    facts = SimpleNamespace(state=None, others=[other], listening={30002}, address="")
+
+    endpoints, others, _ = discovery.resolve(parse(), "shop", facts)
+
+    assert endpoints["db:web"].host_port == 30003 and others["shared/api:http"].reached == ("api.shared", 80)

@@ -109,6 +109,20 @@ def test_an_own_endpoint_wins_and_orders_while_another_hosts_does_not():
     assert deps == {"db": set(), "app": {"db"}}
 
 
+def test_a_replicated_endpoint_is_one_key_listing_every_replicas_port_and_reads_back_as_that_set():
+    api = discovery.Endpoint("10.0.0.7", 30004, 8080, host_ports=(30004, 30001, 30009))
+    (key, value), = ETCD.registrations({"api:http": api.to_dict()}, "shop", "hA", "a").items()
+    registry = read_registry(registry_answer({key: value}), "/deployer")
+
+    found, _ = ETCD.endpoints(registry, "shop", "hB")
+
+    assert key == "/deployer/shop/hA/api:http" and json.loads(value)["host_port"] == 30004  # the first: older readers
+    assert found["api:http"].addresses == [("10.0.0.7", 30004), ("10.0.0.7", 30001), ("10.0.0.7", 30009)]
+    with pytest.raises(ValueError, match="etcd key /deployer/shop/h1/db:web does not hold an endpoint"):
+        read_registry(registry_answer({"/deployer/shop/h1/db:web": json.dumps({**DB, "host_ports": "30000"})}),
+                      "/deployer")
+
+
 def test_the_registry_is_read_from_etcds_answer():
     answer = registry_answer({"/deployer/shop/h1/db:web": json.dumps(DB), "/deployer/notes": "x"})
     assert read_registry(answer, "/deployer") == {"/deployer/shop/h1/db:web": DB}

@@ -3,9 +3,9 @@ rolls one replica at a time), all upstreams of the service's route."""
 
 import pytest
 
-from deployer import classic
+from deployer import classic, plugins
 from deployer.errors import TemplateError
-from deployer.model import discovery, route
+from deployer.model import discovery, route, spec
 from deployer.model.plan import CREATE, KEEP, RECREATE, REMOVE, plan, releasing
 from deployer.model.spec import scaled
 from deployer.tasks import ns
@@ -142,6 +142,19 @@ def test_a_replica_scaled_down_leaves_the_route_before_any_step(render):
     assert moves.early[0].upstreams == moves.final[0].upstreams == ("r1.web.1.c1:8080", "r1.web.2.c1:8080")
 
 
+def test_a_replica_of_a_service_named_like_a_release_scaled_down_leaves_the_route(render):
+    db = "r2:\n  image: team/app\n  replicas: %d\n  volumes: [/data]\n  route: {domains: [db.example], port: 8080}\n"
+    specs = tuple(render(db % 3).values())
+    old = [container_of(s) for s in specs]
+    before = (route.Route("db.example", "c1", "r2", "8080", "", ("r2.1.c1:8080", "r2.2.c1:8080", "r2.3.c1:8080")),)
+    actions = plan(tuple(render(db % 2).values()), state_of(specs), old, IMAGES)
+
+    moves = route.moves(before, "c1", {"r2": {**ROUTE, "domains": ["db.example"], "health": ""}}, actions, old, 2)
+
+    assert not specs[0].start_first  # a volume: dialled by its replica's alias, no release in it
+    assert moves.early[0].upstreams == moves.final[0].upstreams == ("r2.1.c1:8080", "r2.2.c1:8080")
+
+
 def test_a_table_written_before_replicas_reads_as_one_upstream():
     text = '{"format": 1, "routes": [{"domain": "a.example", "health": "", "instance": "c1", "port": "80", ' \
            '"service": "web", "upstream": "r3.web.c1:80"}]}'
@@ -187,12 +200,53 @@ def test_each_replica_answers_at_its_own_name_besides_its_services():
     assert values_of_aliases(args) == ["api.c1", "api.2.c1"]
 
 
-def test_a_replicated_endpoint_on_a_host_port_is_an_error_naming_the_key(parse):
-    with pytest.raises(TemplateError) as caught:
-        discovery.allocate(parse("api: {image: team/app, replicas: 2, register: {8080: {name: http, wan: true}}}"),
-                           {}, set(), "10.0.0.1", "c1")
+WAN = "api: {image: team/app, replicas: %d, register: {8080: {name: http, wan: true}}}\n"
 
-    assert caught.value.key == "api.register" and "2 replicas cannot share" in caught.value.message
+
+def ports_of(parse, count, recorded=None, taken=(), publish=False):
+    """The host ports of endpoint api:http with ``count`` replicas, in replica order."""
+    endpoints = discovery.allocate(parse(WAN % count), recorded or {}, set(taken), "10.0.0.1", "c1", publish)
+    return endpoints["api:http"].host_ports or (endpoints["api:http"].host_port,)
+
+
+def test_each_replica_publishes_its_own_host_port_and_a_consumer_on_the_host_reaches_each_by_name(parse):
+    endpoints = discovery.allocate(parse(WAN % 3), {}, {30001}, "10.0.0.1", "c1")
+    consumer = "app: {image: team/app, expose: {'api:http': {env: API, format: 'http://{host}:{port}/'}}}\n"
+    specs = render_with(parse(WAN % 3 + consumer), endpoints)
+
+    assert [s.ports for s in specs[:3]] == [("0.0.0.0:30000:8080",), ("0.0.0.0:30002:8080",), ("0.0.0.0:30003:8080",)]
+    assert dict(specs[3].env)["API"] == "http://api.1.c1:8080/,http://api.2.c1:8080/,http://api.3.c1:8080/"
+    assert endpoints["api:http"].to_dict() == {"address": "10.0.0.1", "host_port": 30000, "port": 8080, "wan": True,
+                                               "host_ports": [30000, 30002, 30003]}
+
+
+def render_with(parsed, endpoints):
+    return spec.render(parsed, "c1", "/v", plugins.installed(), {}, endpoints)
+
+
+def test_a_replica_keeps_its_host_port_and_scaling_adds_or_drops_the_last_ones(parse):
+    recorded = {"api:http": [30005, 30001, 30007]}
+
+    assert ports_of(parse, 3, recorded) == (30005, 30001, 30007)
+    assert ports_of(parse, 2, recorded) == (30005, 30001)
+    assert ports_of(parse, 4, recorded, taken={30000}) == (30005, 30001, 30007, 30002)
+    assert ports_of(parse, 3, recorded, publish=True) == (30005, 30001, 30007)  # etcd: the same
+
+
+def test_one_container_becoming_replicas_or_back_gets_new_host_ports_its_old_one_holds_its_own(parse):
+    assert ports_of(parse, 3, {"api:http": [30000]}) == (30001, 30002, 30003)
+    assert ports_of(parse, 1, {"api:http": [30001, 30002]}) == (30000,)
+    assert ports_of(parse, 1, {"api:http": [30000]}) == (30000,)
+
+
+def test_a_consumer_on_another_host_gets_every_replicas_published_address_in_order():
+    remote = discovery.Endpoint("10.0.0.7", 30004, 8080, host_ports=(30004, 30001))  # etcd: no name on this host
+    one = discovery.Endpoint("10.0.0.7", 30004, 8080)
+
+    assert remote.addresses == [("10.0.0.7", 30004), ("10.0.0.7", 30001)]
+    assert one.addresses == [("10.0.0.7", 30004)]
+    assert discovery.host_ports(remote.to_dict()) == [30004, 30001] and discovery.host_ports(one.to_dict()) == [30004]
+    assert discovery.host_ports({"address": "", "host_port": 0, "port": 80, "wan": False}) == []
 
 
 def test_a_consumer_of_new_replicas_starts_in_the_wave_after_them():

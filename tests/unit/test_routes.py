@@ -89,6 +89,21 @@ def test_the_table_is_a_route_a_line_and_reads_back_as_written():
     assert route.read(text, "h:routes.json") == tuple(sorted(table)) and route.read("", "x") == ()
 
 
+@pytest.mark.parametrize("service, dial, container", [
+    ("web", "r7.web.2.c1:80", "c1.web.2"),  # a replica replaced start-first: its release's alias
+    ("web", "web.2.c1:80", "c1.web.2"),  # stop-first: its own alias
+    ("r2", "r2.3.c1:80", "c1.r2.3"),  # a service named like a release, stop-first
+    ("r2", "r5.r2.3.c1:80", "c1.r2.3"),
+    ("r2.web", "r2.web.c1:80", "c1.r2.web"),  # a dotted name whose first word reads as a release
+    ("r2.web", "r4.r2.web.c1:80", "c1.r2.web"),
+    ("web", "r2.web.c1:80", "c1.web"),
+])
+def test_a_route_names_the_container_each_upstream_dials(service, dial, container):
+    routed = route.Route("shop.example", "c1", service, "80", "", (dial,))
+
+    assert routed.containers == (container,)
+
+
 def test_a_corrupt_table_is_an_error_naming_its_file():
     with pytest.raises(DeployerError) as caught:
         route.read('{"routes": [{"domain": 1}]}', "web1:/var/lib/deployer/router/routes.json")
