@@ -16,7 +16,7 @@ from deployer.model.state import Container, InstanceState, ServiceState
 from deployer.remote.apply import Limits
 from deployer.swarm import releases, service
 from deployer.swarm.facts import ServiceFacts
-from deployer.swarm.manager import plan_script
+from deployer.swarm.manager import _exposing_replicas, plan_script
 
 WEB = """\
 web:
@@ -454,3 +454,12 @@ def test_replicas_whose_volumes_are_not_shared_are_refused_on_a_swarm(parse, ren
     with pytest.raises(DeployerError) as error:
         plan_script("c1", actions, {}, LIMITS, 1)
     assert "service db: its replicas would differ (volumes not shared)" in error.value.message
+
+
+def test_exposing_a_replicated_service_is_named_as_not_done_on_a_swarm(render):
+    specs = render("web: {image: team/web, replicas: 2}\napp: {image: team/app}\n")
+    app = dataclasses.replace(specs["app"], labels=(*specs["app"].labels, ("deployer.exposed.WEB", "web:http")))
+    actions = [Action(CREATE, unit, "new", spec) for unit, spec in {**specs, "app": app}.items()]
+
+    assert _exposing_replicas(actions) == "app exposes web:http"
+    assert _exposing_replicas([a for a in actions if a.service == "app"]) == ""  # web runs one task: its name is its
