@@ -264,6 +264,7 @@ def test_replicas_are_one_service_whose_tasks_spread_over_the_nodes_rolled_two_a
 
     again = swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=hello", check=True)
     assert again.stdout.count("unchanged") == 4 and tasks(swarm, instance) == running
+    assert json.loads(swarm_cli("status", instance, "--json", check=True).stdout)["release"] == 1  # no new release
 
     changed = swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=bonjour", env=batch, check=True)
     assert changed.stdout.count("env.GREETING changed") == 4, changed.stdout
