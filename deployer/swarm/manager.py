@@ -95,7 +95,7 @@ def _step(instance_name, service, units, recorded, limits, release, images):
     if any(a.kind == RECREATE for a in units) or services.whole(ContainerSpec.from_dict(old)).config_hash != \
             services.whole(spec).config_hash:
         return [call("dpl_swarm_update", service, name, limit,
-                     *services.update_args(old, spec, release, image, count if resized else None, limits.batch))]
+                     *services.update_args(old, spec, release, image, count, limits.batch, resized))]
     return [call("dpl_swarm_scale", service, name, limit, before, count)]
 
 

@@ -120,10 +120,11 @@ def create_args(spec, release, image=None, replicas=1, batch=1):
     return [*args, image or spec.image, *spec.cmd]
 
 
-def update_args(recorded, spec, release, image=None, replicas=None, batch=1):
+def update_args(recorded, spec, release, image=None, replicas=1, batch=1, scaled=False):
     """``docker service update`` ARGS (the service's name last) taking the service of the
     ``recorded`` spec (a dict, as the state keeps it) to ``spec`` (and ``image``, as
-    create_args); to ``replicas`` tasks if given, rolled ``batch`` at a time when several."""
+    create_args) and its ``replicas`` tasks, rolled ``batch`` at a time when several; to that
+    many tasks if ``scaled`` (it ran another count)."""
     old, spec = whole(ContainerSpec.from_dict(recorded)), whole(spec)
     args = ["--detach", "--no-resolve-image", "--image", image or spec.image]
     if old.cmd != spec.cmd:
@@ -153,8 +154,8 @@ def update_args(recorded, spec, release, image=None, replicas=None, batch=1):
     for flag, _ in _options(old):
         if flag not in new:
             args += [f"{flag}=false"] if flag in BOOLEAN else [flag, RESET[flag]]
-    args += ["--replicas", str(replicas)] if replicas else []
-    return [*args, *_policy(spec, replicas or 1, batch), name(spec.instance, spec.service)]
+    args += ["--replicas", str(replicas)] if scaled else []
+    return [*args, *_policy(spec, replicas, batch), name(spec.instance, spec.service)]
 
 
 def monitor(spec):

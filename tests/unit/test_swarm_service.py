@@ -297,16 +297,19 @@ def test_a_replica_s_spec_is_its_service_s_whatever_its_number_and_hashes_as_one
         "--rollback-order", "start-first", "--rollback-monitor", "5s", "team/web:2", "httpd"]
 
 
-def test_an_update_of_a_replicated_service_sets_its_count_only_when_asked(render):
+def test_an_update_of_a_replicated_service_sets_its_count_only_when_scaled_and_rolls_as_the_setting_says(render):
     old, new = render(REPLICATED)["web.1"], render(REPLICATED.replace("httpd", "sh"))["web.3"]
 
-    scaled = service.update_args(old.to_dict(), new, 3, replicas=5, batch=0)
-    same = service.update_args(old.to_dict(), new, 3)
+    scaled = service.update_args(old.to_dict(), new, 3, replicas=5, batch=0, scaled=True)
+    same = service.update_args(old.to_dict(), new, 3, replicas=3, batch=2)
+    one = service.update_args(old.to_dict(), new, 3)
 
     assert scaled[scaled.index("--init=true") + 1:scaled.index("--update-order")] == ["--replicas", "5"]
     assert scaled[scaled.index("--args"):][:2] == ["--args", "sh"]
     assert scaled[scaled.index("--update-parallelism"):][:4] == ["--update-parallelism", "0", "--rollback-parallelism", "0"]
-    assert "--replicas" not in same and "--update-parallelism" not in same and "--force" not in same
+    assert "--replicas" not in same and "--force" not in same  # (the batch as the setting says now)
+    assert same[same.index("--update-parallelism"):][:4] == ["--update-parallelism", "2", "--rollback-parallelism", "2"]
+    assert "--update-parallelism" not in one  # one task: Swarm's default, as before replicas
 
 
 def test_an_image_the_manager_holds_with_a_registry_digest_is_pinned_by_it_and_others_are_used_by_name():
