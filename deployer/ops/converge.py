@@ -161,7 +161,7 @@ def _recorded(state, specs):
     """Whether the state describes these specs (it may not, when writing it failed before:
     the containers match, yet the state must still be written)."""
     return state is not None and {n: s.config_hash for n, s in state.services.items()} == {
-        s.service: s.config_hash for s in specs
+        s.unit: s.config_hash for s in specs
     }
 
 

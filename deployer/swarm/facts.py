@@ -5,7 +5,11 @@ Each of the instance's services is told to the core as one Container, named as t
 names its container (``<instance>.<service>``), so the plan compares specs with services
 as it compares them with containers on one host: same config hash and running, kept;
 anything else, updated. Its status says how many tasks run of how many are wanted, and
-on which nodes.
+on which nodes. A service of several tasks (``replicas: N``) is told as its replicas
+(``<instance>.<service>.<n>``, n from 1: its tasks in slot order, as Swarm numbers slots
+with gaps once it scaled down), each running where its task runs, with the config hash the
+core gives that replica of the service's recorded spec (service.replica) when the service
+runs that spec: a replica is kept, made or scaled away as on one host.
 
 Images are pinned by digest, so that every node runs the same image: the facts give each
 image reference the manager holds with a registry digest as ``<reference>@<digest>``
@@ -15,16 +19,21 @@ image with no registry digest (built or loaded on the nodes, or not on the manag
 ``--pull`` pulls it there first) is not pinned: used by name.
 """
 
+import dataclasses
 import json
 from collections import defaultdict
 from dataclasses import dataclass
 
 from ..engine import Facts, Roots
 from ..errors import DeployerError
-from ..model.spec import LABEL_CONFIG_HASH, LABEL_SERVICE, container_name
+from ..model.plan import split
+from ..model.schema import unit
+from ..model.spec import LABEL_CONFIG_HASH, LABEL_SERVICE, ContainerSpec, container_name
 from ..model.state import Container, normal_ref
 from ..remote.scripts import call
-from . import releases
+from . import releases, service as services
+
+SETTLED = ("", "completed", "rollback_completed")  # update states in which a service's running tasks are its own
 
 
 @dataclass(frozen=True)
@@ -46,28 +55,48 @@ class ServiceFacts:
         state = releases.state(out["stated"], where) if "stated" in out else None
         try:
             services = json.loads(out["services"] or "[]")
-            running = _tasks(out.get("tasks", ""))
-            containers = tuple(self._container(s, running.get(s["Spec"]["Name"], [])) for s in services)
+            tasks = _tasks(out.get("tasks", ""))
+            recorded = state.services if state else {}
+            containers = tuple(c for s in services for c in self._containers(s, tasks.get(s["Spec"]["Name"], []), recorded))
             images = pinned(out.get("images", ""), self.images)
         except (ValueError, KeyError, TypeError) as e:
             raise DeployerError(f"cannot read docker service inspect output: {e}", host=host) from None
         present = frozenset(name for name in out["networks"].split() if name in self.networks)
         return Facts(roots, state, containers, images, networks=present)
 
-    def _container(self, service, nodes):
+    def _containers(self, service, tasks, recorded):
+        """A service as the plan and status see its containers: one, or a replica a task
+        (``tasks``: ``(slot, node, state)`` of those meant to run)."""
+        spec = service["Spec"]
+        nodes = [node for _, node, state in tasks if state.startswith("Running")]
+        wanted = ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", len(nodes))
+        whole = self._container(service, nodes, wanted)
+        if wanted <= 1:
+            return [whole]
+        update = _update(service)
+        known = [ContainerSpec.from_dict(s.spec) for unit, s in recorded.items() if split(unit)[0] == whole.service]
+        runs = next((spec for spec in known if services.whole(spec).config_hash == whole.config_hash), None)
+        ordered = sorted(tasks, key=lambda task: int(task[0]) if task[0].isdigit() else 0)[:wanted]
+        return [dataclasses.replace(
+            whole, name=container_name(self.instance, unit(whole.service, n)), replica=n,
+            running=state.startswith("Running") and update in SETTLED,
+            status=" on ".join(filter(None, [state.split(" ", 1)[0].lower(), node])) + _said(update),
+            config_hash=services.replica(runs, n).config_hash if runs else whole.config_hash,
+        ) for n, (_, node, state) in enumerate(ordered, 1)]
+
+    def _container(self, service, nodes, wanted):
         """A service as the plan and status see a container: running when every task wanted runs."""
         spec = service["Spec"]
         labels = spec.get("Labels") or {}
-        wanted = ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", len(nodes))
         where = f" on {', '.join(sorted(set(nodes)))}" if nodes else ""
-        update = (service.get("UpdateStatus") or {}).get("State", "")
-        status = f"{len(nodes)}/{wanted} running{where}" + ("" if update in ("", "completed") else f", update {update}")
+        update = _update(service)
+        status = f"{len(nodes)}/{wanted} running{where}" + _said(update)
         ports = tuple(f"*:{p['PublishedPort']}->{p['TargetPort']}/{p['Protocol']}"
                       for p in (spec.get("EndpointSpec") or {}).get("Ports") or () if p.get("PublishedPort"))
         return Container(
             name=container_name(self.instance, labels.get(LABEL_SERVICE, "")),
             service=labels.get(LABEL_SERVICE, ""),
-            running=len(nodes) == wanted and update in ("", "completed", "rollback_completed"),
+            running=len(nodes) == wanted and update in SETTLED,
             status=status,
             image=spec["TaskTemplate"]["ContainerSpec"]["Image"],
             image_id=normal_ref(spec["TaskTemplate"]["ContainerSpec"]["Image"]),  # as pinned, or the name
@@ -99,11 +128,21 @@ def pinned(text, refs):
     return out
 
 
+def _update(service):
+    """The state of the service's newest update ("": none)."""
+    return (service.get("UpdateStatus") or {}).get("State", "")
+
+
+def _said(update):
+    return "" if update in ("", "completed") else f", update {update}"
+
+
 def _tasks(text):
-    """``{service name: [node of each running task]}`` from ``NAME.SLOT NODE STATE...`` lines."""
-    nodes = defaultdict(list)
+    """``{service name: [(slot, node, state) of each task]}`` from ``NAME.SLOT NODE STATE...``
+    lines (a task not placed yet has no node: ``NAME.SLOT  STATE...``)."""
+    tasks = defaultdict(list)
     for line in text.splitlines():
-        task, node, state = (line.split(maxsplit=2) + ["", ""])[:3]
-        if state.startswith("Running"):
-            nodes[task.rsplit(".", 1)[0]].append(node)
-    return nodes
+        task, node, state = (line.split(" ", 2) + ["", ""])[:3]
+        service, _, slot = task.rpartition(".")
+        tasks[service].append((slot, node, state.strip()))
+    return tasks

@@ -13,7 +13,9 @@ back, which fails the deploy naming why.
 
 from ..errors import DeployerError, plural
 from ..model import network
-from ..model.plan import CREATE, KEEP, REPAIR
+from ..model.plan import CREATE, KEEP, RECREATE, REMOVE, REPAIR, split
+from ..model.schema import LABEL_EXPOSED
+from ..model.spec import ContainerSpec
 from ..remote.apply import Deploy, together, waves
 from ..remote.framing import marked
 from ..remote.host import Host
@@ -28,11 +30,11 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
     """The shell lines creating the instance's overlay network if it is among the missing
     ``networks`` (the only one its services join: service.py), asking which nodes lack the
     images used by name that services start from anew (``dpl_swarm_probe``: a warning,
-    not a failure), then running the plan's changing actions in order, each waiting for
-    Swarm's verdict, new services last, at once in waves as on one host (each after the
-    services it exposes, ``deps``; ``parallel_starts`` at a time); ``recorded``: the
-    state's services (their specs, which an update starts from); ``images``: the
-    references pinned by digest (facts.pinned)."""
+    not a failure), then running the plan's changing services in order (``services_of``:
+    a service's replicas are one step), each waiting for Swarm's verdict, new services
+    last, at once in waves as on one host (each after the services it exposes, ``deps``;
+    ``parallel_starts`` at a time); ``recorded``: the state's services (their specs, which
+    an update starts from); ``images``: the references pinned by digest (facts.pinned)."""
     images = images or {}
     steps = [about(instance_name)]
     steps += [call("dpl_swarm_network", name, *network.create_args(name)) + " || exit 1"
@@ -43,10 +45,10 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
     if unpinned:
         steps.append(call("dpl_swarm_probe", int(limits.health_timeout), *dict.fromkeys(unpinned)))
     creates, number = {}, waves(changing, deps or {})
-    for a in changing:
-        lines = _step(instance_name, a, recorded, limits, release, images)
-        if a.kind == CREATE:
-            creates.setdefault(number[a.service], []).extend(line + ' & pids="$pids $!"' for line in lines)
+    for service, units in services_of(actions).items():
+        lines = _step(instance_name, service, units, recorded, limits, release, images)
+        if all(a.kind == CREATE for a in units):
+            creates.setdefault(number[units[0].service], []).extend(line + ' & pids="$pids $!"' for line in lines)
         else:
             steps += [line + " || exit 1" for line in lines]
     for wave in sorted(creates):
@@ -54,26 +56,65 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
     return steps
 
 
-def _step(instance_name, action, recorded, limits, release, images):
-    """The calls of one changing action: a service removed, created, or updated from the
-    spec the state recorded (made anew when the state has none)."""
-    name, spec = services.name(instance_name, action.service), action.spec
-    anew = action.kind == CREATE or action.service not in recorded
-    lines = [call("dpl_swarm_down", action.service, name)] if spec is None or (anew and action.kind != CREATE) else []
-    if spec is None:
+def services_of(actions):
+    """The plan's actions by the service they are a unit of (its one container, or a
+    replica: ``web.2``), in the plan's order, for the services that change: a swarm runs a
+    service's replicas as one service, changed in one step. Its replicas must be the same
+    service (service.whole): volumes not shared are refused (service.refused), also when
+    ``scale`` made them replicas."""
+    grouped = {}
+    for a in actions:
+        grouped.setdefault(split(a.service)[0], []).append(a)
+    for service, units in grouped.items():
+        if len({services.whole(a.spec).config_hash for a in units if a.spec}) > 1:
+            raise DeployerError(f"service {service}: its replicas would differ (volumes not shared), and a swarm runs "
+                                "them as one service: mark its volumes shared (/data:shared), or run one replica")
+    return {service: units for service, units in grouped.items() if any(a.kind not in (KEEP, REPAIR) for a in units)}
+
+
+def _step(instance_name, service, units, recorded, limits, release, images):
+    """The calls of one changing service (``units``: its actions, one a unit): removed,
+    created with as many tasks as it has units, made anew when the state has none of its
+    units, updated from the spec the state recorded when its spec changed or a unit is not
+    as it should be, else only scaled to its new count (Swarm starts or stops tasks, and
+    no other restarts)."""
+    name, specs = services.name(instance_name, service), [a.spec for a in units if a.spec]
+    known = [unit for unit in recorded if split(unit)[0] == service]
+    lines = [call("dpl_swarm_down", service, name)] if not specs or (not known and any(a.kind != CREATE for a in units)) else []
+    if not specs:
         return lines
-    limit = int(limits.health_timeout) + 2 * services.monitor(spec)  # an update, and its rollback
-    image = images.get(spec.image)
-    if anew:
-        return lines + [call("dpl_swarm_create", action.service, name, limit, services.monitor(spec),
-                             *services.create_args(spec, release, image))]
-    return [call("dpl_swarm_update", action.service, name, limit,
-                 *services.update_args(recorded[action.service].spec, spec, release, image))]
+    spec, count, image = specs[0], len(specs), images.get(specs[0].image)
+    rounds = -(-count // (limits.batch or count))  # Swarm's update of ``batch`` tasks at a time, and its rollback
+    limit = rounds * (int(limits.health_timeout) + 2 * services.monitor(spec))
+    if not known:
+        return lines + [call("dpl_swarm_create", service, name, limit, services.monitor(spec),
+                             *services.create_args(spec, release, image, count, limits.batch))]
+    old = recorded[known[0]].spec
+    before = sum(a.kind != CREATE for a in units)  # the units it runs now (kept, recreated or scaled away)
+    resized = any(a.kind in (CREATE, REMOVE) for a in units)
+    if any(a.kind == RECREATE for a in units) or services.whole(ContainerSpec.from_dict(old)).config_hash != \
+            services.whole(spec).config_hash:
+        return [call("dpl_swarm_update", service, name, limit,
+                     *services.update_args(old, spec, release, image, count, limits.batch, resized))]
+    return [call("dpl_swarm_scale", service, name, limit, before, count)]
+
+
+def _exposing_replicas(actions):
+    """``app exposes web:http`` of the first service exposing a replicated one: the core gives
+    it each replica's address, names a swarm does not give its tasks (the service's own
+    name answers for them all, which is not done yet)."""
+    replicated = {a.spec.service for a in actions if a.spec and a.spec.replica}
+    return next((f"{a.spec.service} exposes {ref}" for a in actions if a.spec
+                 for key, ref in a.spec.labels if key.startswith(LABEL_EXPOSED) and ref.split(":")[0] in replicated), "")
 
 
 class Rollout(Deploy):
     """A deploy's second turn on a swarm: the plan as service commands, the release kept
     by the cluster; its notes say which nodes lack an image used by name."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.units = {}  # service -> the units (its container, or its replicas) its step is done for (plan)
 
     def _done(self, stdout):
         lacking = {}
@@ -82,21 +123,25 @@ class Rollout(Deploy):
         self.notes = tuple(f"image {image} has no registry digest, so it is used by name, and "
                            f"{plural(len(nodes), 'node')} lack{'s' * (len(nodes) == 1)} it: {', '.join(sorted(nodes))} "
                            "(a task placed there fails; load or pull it there)" for image, nodes in lacking.items())
-        return super()._done(stdout)
+        done = super()._done(stdout)  # the services whose step ended well: each is done for all its units
+        self.seconds = {unit: took for service, took in self.seconds.items() for unit in self.units.get(service, [service])}
+        return {unit for service in done for unit in self.units.get(service, [service])}
 
     def recording(self, state, entry, template_text, history, released=False):
         return [releases.record(state, entry, history)]
 
     def plan(self, actions, limits, release, deps, networks, releases_=None, routing=None):
         """The plan's lines; a spec no service can be is an error naming the manager (as are
-        a release command, a route and replicas: not done on a swarm yet)."""
+        a release command, a route and exposing a replicated service: not done on a swarm
+        yet). Its steps are services: each marks the units of its service done (``units``)."""
         if releases_ or routing:
             raise self.host._unsupported("a release command" if releases_ else "a route", self.instance)
-        replicated = sorted({a.spec.service for a in actions if a.spec is not None and a.spec.replica})
-        if replicated:  # (one spec a replica: a swarm service would take them for one another)
-            raise self.host._unsupported(f"replicas ({', '.join(replicated)})", self.instance)
+        exposed = _exposing_replicas(actions)
+        if exposed:
+            raise self.host._unsupported(f"exposing a replicated service ({exposed})", self.instance)
         recorded = self.facts.state.services if self.facts.state else {}
         try:
+            self.units = {service: [a.service for a in units] for service, units in services_of(actions).items()}
             return plan_script(self.instance, actions, recorded, limits, release, networks, self.facts.images, deps)
         except DeployerError as e:
             raise e.where(host=self.host.name, instance=self.instance) from None

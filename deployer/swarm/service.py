@@ -22,16 +22,20 @@ anything changes, naming file and key. Every service:
   pinned to;
 - updates start-first where the spec allows it (``ContainerSpec.start_first``), rolls back
   by itself when a new task fails within the monitor period, which covers the healthcheck's
-  start period and retries (``monitor``).
+  start period and retries (``monitor``);
+- runs ``replicas: N`` as one service of N tasks (``whole``: the core's replica specs are
+  one service, whose config hash is that of ``replicas: 1``), rolled ``batch`` tasks at a
+  time (the setting deployer.rolling.batch; 0: all at once).
 """
 
+import dataclasses
 import posixpath
 import re
 import shlex
 
 from ..errors import DeployerError, TemplateError
 from ..model.schema import PORT, pinned
-from ..model.spec import LABEL_CONFIG_HASH, LABEL_INSTANCE, ContainerSpec
+from ..model.spec import LABEL_CONFIG_HASH, LABEL_INSTANCE, LABEL_REPLICA, ContainerSpec
 
 PLACEMENT = {"constraint": "--constraint", "spread": "--placement-pref"}  # spec.placement's kinds
 RESTART = {"no": "none", "always": "any", "unless-stopped": "any", "on-failure": "on-failure"}
@@ -55,8 +59,10 @@ UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 def refused(template):
     """What of a template a swarm cannot run, as an error naming its file and key (before
     anything changes): a ``git`` service (its image, built on the manager, is on no other
-    node, and there is no registry setting to push it to), and volumes of a service no
-    ``==`` placement constraint pins to the nodes that hold them."""
+    node, and there is no registry setting to push it to), volumes of a service no
+    ``==`` placement constraint pins to the nodes that hold them, and replicas of a service
+    whose volumes are not ``shared`` (its tasks, all on the node it is pinned to, would
+    share them: one volume a replica is not done)."""
     for s in template.services:
         if "git" in s.options:
             raise TemplateError("an image built from git would be on the manager alone, and deployer.engine swarm "
@@ -66,6 +72,10 @@ def refused(template):
             raise TemplateError("volumes need the same directory on every node the service may run on: pin it "
                                 "with placement: {constraints: ['node.hostname == NODE']} (or == a node label)",
                                 file=template.path, key=f"{s.key}.volumes")
+        if s.options.get("replicas", 1) > 1 and not all(v["shared"] for v in s.options.get("volumes", ())):
+            raise TemplateError("the replicas of a service on a swarm share its volumes, on the node it is pinned "
+                                "to: mark them shared (/data:shared), or run one replica", file=template.path,
+                                key=f"{s.key}.volumes")
 
 
 def name(instance, service):
@@ -73,10 +83,29 @@ def name(instance, service):
     return f"{instance}_{service}"
 
 
-def create_args(spec, release, image=None):
+def whole(spec):
+    """The service a spec is one task of: a replica's spec without its replica number (the
+    field and the label), so that every replica of a service is the same service, whose
+    config hash does not depend on how many run (it is that of ``replicas: 1``). A spec
+    that is no replica is its service already."""
+    if not spec.replica:
+        return spec
+    return dataclasses.replace(spec, replica=0, labels=tuple(kv for kv in spec.labels if kv[0] != LABEL_REPLICA))
+
+
+def replica(spec, n):
+    """Replica ``n`` of a service's ``spec`` (whole's inverse, as model/spec.py renders it):
+    how facts.py tells a task of a replicated service to the core."""
+    labels = tuple(sorted((*whole(spec).labels, (LABEL_REPLICA, str(n)))))
+    return dataclasses.replace(spec, replica=n, labels=labels)
+
+
+def create_args(spec, release, image=None, replicas=1, batch=1):
     """``docker service create`` ARGS (the ``image``, pinned by digest, else the spec's,
-    and the command last)."""
-    args = ["--detach", "--no-resolve-image", "--name", name(spec.instance, spec.service), "--replicas", "1",
+    and the command last) of ``replicas`` tasks of the spec's service (whole), rolled
+    ``batch`` at a time."""
+    spec = whole(spec)
+    args = ["--detach", "--no-resolve-image", "--name", name(spec.instance, spec.service), "--replicas", str(replicas),
             "--endpoint-mode", "dnsrr"]
     args += _pairs("--label", _labels(spec, release)) + _pairs("--container-label", _labels(spec))
     args += [arg for key, value in spec.env for arg in ("--env", f"{key}={value}")]
@@ -85,17 +114,18 @@ def create_args(spec, release, image=None):
     args += [arg for option in _options(spec) for arg in option if arg is not None]
     args += [arg for mount in spec.mounts for arg in ("--mount", _mount(spec, mount))]
     args += [arg for kind, value in spec.placement for arg in (PLACEMENT[kind], _preference(kind, value))]
-    args += _policy(spec)
+    args += _policy(spec, replicas, batch)
     if spec.entrypoint is not None:
         args += ["--entrypoint", shlex.quote(spec.entrypoint)]  # docker splits it as a shell would
     return [*args, image or spec.image, *spec.cmd]
 
 
-def update_args(recorded, spec, release, image=None):
+def update_args(recorded, spec, release, image=None, replicas=1, batch=1, scaled=False):
     """``docker service update`` ARGS (the service's name last) taking the service of the
     ``recorded`` spec (a dict, as the state keeps it) to ``spec`` (and ``image``, as
-    create_args)."""
-    old = ContainerSpec.from_dict(recorded)
+    create_args) and its ``replicas`` tasks, rolled ``batch`` at a time when several; to that
+    many tasks if ``scaled`` (it ran another count)."""
+    old, spec = whole(ContainerSpec.from_dict(recorded)), whole(spec)
     args = ["--detach", "--no-resolve-image", "--image", image or spec.image]
     if old.cmd != spec.cmd:
         args += ["--args", shlex.join(spec.cmd)]
@@ -124,7 +154,8 @@ def update_args(recorded, spec, release, image=None):
     for flag, _ in _options(old):
         if flag not in new:
             args += [f"{flag}=false"] if flag in BOOLEAN else [flag, RESET[flag]]
-    return [*args, *_policy(spec), name(spec.instance, spec.service)]
+    args += ["--replicas", str(replicas)] if scaled else []
+    return [*args, *_policy(spec, replicas, batch), name(spec.instance, spec.service)]
 
 
 def monitor(spec):
@@ -138,11 +169,15 @@ def monitor(spec):
     return max(MIN_MONITOR, int(_seconds(options.get("--health-start-period", "0s")) + interval * retries + 1))
 
 
-def _policy(spec):
+def _policy(spec, replicas=1, batch=1):
+    """How Swarm rolls an update and its rollback; several tasks ``batch`` at a time (0: all
+    at once, as deployer.rolling.batch and --update-parallelism both mean; one task is rolled
+    as Swarm's default, one at a time)."""
     order = "start-first" if spec.start_first else "stop-first"
     seconds = f"{monitor(spec)}s"
+    parallel = ["--update-parallelism", str(batch), "--rollback-parallelism", str(batch)] if replicas > 1 else []
     return ["--update-order", order, "--update-failure-action", "rollback", "--update-monitor", seconds,
-            "--rollback-order", order, "--rollback-monitor", seconds]
+            *parallel, "--rollback-order", order, "--rollback-monitor", seconds]
 
 
 def _labels(spec, release=None):

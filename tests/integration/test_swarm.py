@@ -160,10 +160,12 @@ def test_the_engine_is_a_setting_too_and_what_a_swarm_cannot_run_is_refused_befo
     assert f"{volumes}: db.volumes: volumes need the same directory on every node" in refused.stderr
     assert "placement: {constraints: ['node.hostname == NODE']}" in refused.stderr
     replicated = tmp_path / "replicated.yaml"
-    replicated.write_text("web: {image: local/busybox, cmd: sleep 3600, replicas: 2}\n")
+    replicated.write_text("db: {image: local/busybox, cmd: sleep 3600, replicas: 2, volumes: [/data],\n"
+                          "     placement: {constraints: ['node.hostname == a']}}\n")
     refused = cli_on(swarm_host)("deploy", replicated, "--instance", instance, env={"FABRIC_DEPLOYER_ENGINE": "swarm"},
                                  check=False)
-    assert refused.returncode == 1 and "replicas (web) is not done on a swarm yet" in refused.stderr, refused.stderr
+    assert refused.returncode == 2 and f"{replicated}: db.volumes: the replicas of a service on a swarm share its " \
+        "volumes" in refused.stderr, refused.stderr
     assert services(swarm, instance) == {} and not swarm.manager.docker(
         "config", "ls", "-q", "--filter", f"label=deployer.instance={instance}").stdout.split()
 
@@ -228,6 +230,84 @@ def test_an_image_from_a_registry_runs_pinned_by_digest_a_tag_that_moved_updates
     swarm_cli("rollback", instance, check=True)  # to release 1: its digest, though the tag moved since
 
     assert running() == f"{image}@{first.split('@')[1]}"
+
+
+REPLICATED = TEMPLATE.split("app:")[0].replace("  register: {8080: http}\n", "  replicas: 4\n")
+
+
+def tasks(swarm, instance, service="web"):
+    """{task id: node} of the service's tasks meant to run."""
+    listed = swarm.manager.docker("service", "ps", "--filter", "desired-state=running", "--format", "{{.ID}} {{.Node}}",
+                                  f"{instance}_{service}").stdout
+    return dict(line.split() for line in listed.splitlines())
+
+
+def test_replicas_are_one_service_whose_tasks_spread_over_the_nodes_rolled_two_at_a_time_scaled_in_place(
+        swarm, swarm_cli, instance, template):
+    template.write_text(REPLICATED)
+    batch = {"FABRIC_DEPLOYER_ROLLING_BATCH": "2"}
+    first = swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=hello", env=batch, check=True)
+
+    (web,) = services(swarm, instance).values()
+    assert web["Spec"]["Mode"]["Replicated"]["Replicas"] == 4 and web["Spec"]["UpdateConfig"]["Parallelism"] == 2
+    running = tasks(swarm, instance)
+    assert len(running) == 4 and set(running.values()) == {n.name for n in swarm.nodes}, first.stdout
+
+    def status():
+        rows = json.loads(swarm_cli("status", instance, "--json", check=True).stdout)["services"]
+        return {row["service"]: row["state"] for row in rows}
+
+    shown = status()
+    assert sorted(shown) == ["web.1", "web.2", "web.3", "web.4"]
+    assert all(state.startswith("running on ") for state in shown.values()), shown
+    assert sorted(state.split()[-1] for state in shown.values()) == sorted(running.values())  # a replica a task
+
+    again = swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=hello", check=True)
+    assert again.stdout.count("unchanged") == 4 and tasks(swarm, instance) == running
+    assert json.loads(swarm_cli("status", instance, "--json", check=True).stdout)["release"] == 1  # no new release
+
+    changed = swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=bonjour", env=batch, check=True)
+    assert changed.stdout.count("env.GREETING changed") == 4, changed.stdout
+    now = services(swarm, instance)[f"{instance}_web"]
+    assert now["ID"] == web["ID"] and now["UpdateStatus"]["State"] == "completed" and env(now)["GREETING"] == "bonjour"
+    rolled = tasks(swarm, instance)
+    assert len(rolled) == 4 and not rolled.keys() & running.keys()  # every task anew
+
+    up = swarm_cli("scale", instance, "web=6", check=True)
+    scaled = services(swarm, instance)[f"{instance}_web"]
+    assert scaled["ID"] == web["ID"] and scaled["Spec"]["Mode"]["Replicated"]["Replicas"] == 6, up.stdout
+    assert rolled.keys() < tasks(swarm, instance).keys()  # no task of the four restarted
+    assert sorted(status()) == [f"web.{n}" for n in range(1, 7)]
+
+    swarm_cli("scale", instance, "web=2", check=True)
+    assert len(tasks(swarm, instance)) == 2 and sorted(status()) == ["web.1", "web.2"]
+    assert services(swarm, instance)[f"{instance}_web"]["ID"] == web["ID"]
+
+    swarm_cli("rollback", instance, check=True)  # to the six of the release before
+
+    restored = services(swarm, instance)[f"{instance}_web"]
+    assert restored["ID"] == web["ID"] and restored["Spec"]["Mode"]["Replicated"]["Replicas"] == 6
+    assert len(tasks(swarm, instance)) == 6 and len(status()) == 6
+
+
+def test_a_replicated_service_whose_update_fails_rolls_back_all_its_tasks_and_the_deploy_names_it(
+        swarm, swarm_cli, instance, template, tmp_path):
+    template.write_text(REPLICATED.replace("replicas: 4", "replicas: 3"))
+    swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=hello", check=True)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(template.read_text().replace("exec httpd -f -p 8080 -h /tmp", "exit 3"))
+
+    failed = swarm_cli("deploy", broken, "--instance", instance, "--var", "greeting=hello", check=False)
+
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert "(recreate): web: the update failed and was rolled back" in failed.stderr, failed.stderr
+    assert "deploy stopped at service 'web.1'" in failed.stderr
+    web = services(swarm, instance)[f"{instance}_web"]
+    assert web["UpdateStatus"]["State"] == "rollback_completed" and web["Spec"]["Mode"]["Replicated"]["Replicas"] == 3
+    assert "httpd" in " ".join(web["Spec"]["TaskTemplate"]["ContainerSpec"]["Args"])
+    assert len(tasks(swarm, instance)) == 3  # (the same tasks, or the rollback's: as start-first went)
+    again = swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=hello", check=True)
+    assert again.stdout.count("unchanged") == 3, again.stdout  # the state says what runs
 
 
 def test_a_node_that_lacks_an_image_used_by_name_is_named_in_a_warning(swarm, swarm_cli, instance, tmp_path):

@@ -87,6 +87,32 @@ def test_an_update_swarm_rolled_back_fails_the_step_saying_why_once_the_old_task
                                  "task x): task: non-zero exit (3)")
 
 
+def scale(to):
+    return call("dpl_swarm_scale", "web", "c1_web", 10, 3, to)
+
+
+def test_a_new_count_is_done_once_as_many_tasks_run_as_it_asks_and_no_more(shell):
+    shell.docker.answer(RUNNING, "Running 1 second ago\n" * 5)
+    shell.docker.answer(RUNNING, "Running 1 second ago\n" * 3 + "Starting 1 second ago\n" * 2, nth=1)
+
+    ran = shell.run(scale(5), USES)
+
+    assert ran.exited == 0 and ran.done == ["web"]
+    assert shell.docker.log()[0] == "service update --detach --replicas 5 c1_web"
+    assert shell.docker.log().count(RUNNING) == 2
+
+
+def test_a_new_count_that_does_not_all_run_puts_the_count_back_naming_why(shell):
+    shell.docker.answer(RUNNING, "Running 1 second ago\n" * 3 + "Pending 1 second ago\n")
+    shell.docker.answer(ERRORS, "no suitable node\n")
+
+    ran = shell.run(scale(4), USES)
+
+    assert ran.exited == 1 and ran.done == []
+    assert ran.error.message == "web: 4 tasks did not all run within 10 s: no suitable node; back to 3"
+    assert shell.docker.log()[-1] == "service update --detach --replicas 3 c1_web"
+
+
 def test_an_update_that_never_ends_fails_after_its_limit(shell):
     ran = shell.run(update(), USES)
 

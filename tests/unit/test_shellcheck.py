@@ -18,13 +18,14 @@ from pathlib import Path
 import pytest
 
 from deployer.errors import DeployerError
-from deployer.model.plan import CREATE, RECREATE, REMOVE, Action
+from deployer.model.plan import CREATE, KEEP, RECREATE, REMOVE, Action
 from deployer.model.state import InstanceState, ServiceState
 from deployer.ops.build import Slug, Source
 from deployer.remote import apply, builds, host
 from deployer.remote.apply import Limits
 from deployer.remote.scripts import SOURCES, call, instance, script
 from deployer.swarm import manager
+from deployer.swarm.service import replica
 from deployer.swarm.facts import ServiceFacts
 from plans import CASES, deploy_turns
 from stubdocker import BOUNDARY, HERE, Shell, StubDocker
@@ -138,6 +139,9 @@ def test_the_swarm_engine_s_scripts_are_clean(tmp_path, render):
     actions = [Action(REMOVE, "gone", "not in the template"), Action(RECREATE, "web", "env", specs["web"]),
                Action(CREATE, "new", "new", specs["new"])]
     plan = manager.plan_script("c1", actions, {"web": ServiceState.of(old, "")}, Limits(60, 1, 5), 2, ("deployer-c1",))
+    replicas = [Action(KEEP, "web.1", "unchanged", replica(old, 1)), Action(CREATE, "web.2", "new", replica(old, 2))]
+    plan += manager.plan_script("c1", replicas, {"web.1": ServiceState.of(replica(old, 1), "")}, Limits(60, 1, 5), 2,
+                                images={"team/web": "team/web"})[1:]  # scaled
     body = [instance("c1"), ServiceFacts("c1", images=("team/web",)).script(), *plan,
             call("dpl_swarm_destroy", 60, "ops@laptop")]
 

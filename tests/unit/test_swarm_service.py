@@ -4,6 +4,7 @@ reports read back as the core's containers (facts.py), releases as configs (rele
 Exact argv, as the host's commands are tested."""
 
 import base64
+import dataclasses
 import json
 import shlex
 
@@ -11,11 +12,11 @@ import pytest
 
 from deployer.errors import DeployerError, TemplateError
 from deployer.model.plan import Action, plan, CREATE, KEEP, RECREATE, REMOVE
-from deployer.model.state import InstanceState, ServiceState
+from deployer.model.state import Container, InstanceState, ServiceState
 from deployer.remote.apply import Limits
 from deployer.swarm import releases, service
 from deployer.swarm.facts import ServiceFacts
-from deployer.swarm.manager import plan_script
+from deployer.swarm.manager import _exposing_replicas, plan_script
 
 WEB = """\
 web:
@@ -234,18 +235,81 @@ def inspected(name, service, config_hash, replicas, update=None):
 
 def test_each_service_is_one_container_to_the_core_saying_where_its_tasks_run():
     out = {"roots": "/s\n/v\n", "networks": "ingress\ndeployer-c1\nbridge\n",
-           "services": json.dumps([inspected("c1_web", "web", "abc", 2),
+           "services": json.dumps([inspected("c1_web", "web", "abc", 1),
                                    inspected("c1_db", "db", "def", 1, "updating")]),
-           "tasks": "c1_web.1 node-b Running 3 minutes ago\nc1_web.2 node-a Running 3 minutes ago\n"
-                    "c1_db.1 node-a Preparing 2 seconds ago\n"}
+           "tasks": "c1_web.1 node-b Running 3 minutes ago\nc1_db.1 node-a Preparing 2 seconds ago\n"}
 
     facts = ServiceFacts("c1", ("deployer-c1", "deployer-c1.db")).read(out, "mgr")
 
     web, db = facts.containers
     assert (web.name, web.running, web.status, web.config_hash, web.release, web.ports) == (
-        "c1.web", True, "2/2 running on node-a, node-b", "abc", 2, ("*:80->8080/tcp",))
+        "c1.web", True, "1/1 running on node-b", "abc", 2, ("*:80->8080/tcp",))
     assert (db.name, db.running, db.status) == ("c1.db", False, "0/1 running, update updating")
     assert facts.networks == {"deployer-c1"} and facts.state is None and facts.images == {}
+
+
+REPLICATED = "web: {image: team/web:2, cmd: [httpd], replicas: 3}\n"
+
+
+def replicated_facts(specs, tasks, runs=None):
+    """The facts of c1_web running the service of ``runs`` (else of ``specs``, the state's) as ``tasks``."""
+    state = InstanceState("c1", "app.yaml", 2, "", "", services={u: ServiceState.of(s, "") for u, s in specs.items()})
+    stated = json.dumps({"state": json.loads(state.to_json()), "entry": {}})
+    running = inspected("c1_web", "web", service.whole((runs or specs)["web.1"]).config_hash, 3)
+    out = {"roots": "/s\n/v\n", "networks": "", "services": json.dumps([running]), "tasks": tasks, "stated": stated}
+    return ServiceFacts("c1").read(out, "mgr")
+
+
+def test_a_replicated_service_is_its_replicas_to_the_core_its_tasks_in_slot_order_and_the_plan_keeps_them(render):
+    specs = render(REPLICATED)
+    tasks = "c1_web.4 node-a Running 1 minute ago\nc1_web.1 node-b Running 3 minutes ago\nc1_web.2  Pending now\n"
+
+    facts = replicated_facts(specs, tasks)
+
+    assert [(c.name, c.unit, c.running, c.status) for c in facts.containers] == [
+        ("c1.web.1", "web.1", True, "running on node-b"), ("c1.web.2", "web.2", False, "pending"),
+        ("c1.web.3", "web.3", True, "running on node-a")]  # slot 4 is the third task (Swarm's slots have gaps)
+    assert [c.config_hash for c in facts.containers] == [s.config_hash for s in specs.values()]
+    kinds = [(a.kind, a.service) for a in plan(list(specs.values()), facts.state, facts.containers, {})]
+    assert kinds == [(KEEP, "web.1"), (RECREATE, "web.2"), (KEEP, "web.3")]
+
+
+def test_a_replicated_service_running_another_spec_than_the_state_s_differs_from_it(render):
+    specs, changed = render(REPLICATED), render(REPLICATED.replace("httpd", "sh"))  # (by hand, say)
+
+    facts = replicated_facts(specs, "c1_web.1 a Running now\nc1_web.2 a Running now\nc1_web.3 b Running now\n", changed)
+
+    assert {c.config_hash for c in facts.containers} == {service.whole(changed["web.1"]).config_hash}
+    reasons = {a.reason for a in plan(list(specs.values()), facts.state, facts.containers, {})}
+    assert reasons == {"container differs from what deployer recorded"}
+
+
+def test_a_replica_s_spec_is_its_service_s_whatever_its_number_and_hashes_as_one_replica_does(render):
+    one, three = render(REPLICATED.replace(", replicas: 3", ""))["web"], render(REPLICATED)
+
+    assert {service.whole(s) for s in three.values()} == {one}
+    assert [service.replica(one, n) for n in (1, 2, 3)] == list(three.values())
+    assert service.create_args(three["web.2"], 1, replicas=3, batch=2) == [
+        "--detach", "--no-resolve-image", "--name", "c1_web", "--replicas", "3", "--endpoint-mode", "dnsrr",
+        *labels(one, "--label", 1), *labels(one, "--container-label"), "--network", "name=deployer-c1,alias=web.c1",
+        "--restart-condition", "any", "--init", "--update-order", "start-first", "--update-failure-action", "rollback",
+        "--update-monitor", "5s", "--update-parallelism", "2", "--rollback-parallelism", "2",
+        "--rollback-order", "start-first", "--rollback-monitor", "5s", "team/web:2", "httpd"]
+
+
+def test_an_update_of_a_replicated_service_sets_its_count_only_when_scaled_and_rolls_as_the_setting_says(render):
+    old, new = render(REPLICATED)["web.1"], render(REPLICATED.replace("httpd", "sh"))["web.3"]
+
+    scaled = service.update_args(old.to_dict(), new, 3, replicas=5, batch=0, scaled=True)
+    same = service.update_args(old.to_dict(), new, 3, replicas=3, batch=2)
+    one = service.update_args(old.to_dict(), new, 3)
+
+    assert scaled[scaled.index("--init=true") + 1:scaled.index("--update-order")] == ["--replicas", "5"]
+    assert scaled[scaled.index("--args"):][:2] == ["--args", "sh"]
+    assert scaled[scaled.index("--update-parallelism"):][:4] == ["--update-parallelism", "0", "--rollback-parallelism", "0"]
+    assert "--replicas" not in same and "--force" not in same  # (the batch as the setting says now)
+    assert same[same.index("--update-parallelism"):][:4] == ["--update-parallelism", "2", "--rollback-parallelism", "2"]
+    assert "--update-parallelism" not in one  # one task: Swarm's default, as before replicas
 
 
 def test_an_image_the_manager_holds_with_a_registry_digest_is_pinned_by_it_and_others_are_used_by_name():
@@ -314,3 +378,91 @@ def test_a_hostile_constraint_reaches_docker_as_one_word_exactly(render):
 
     words = shlex.split(line.removesuffix(' & pids="$pids $!"'))
     assert words[words.index("--constraint") + 1] == hostile
+
+
+def replicated_plan(before, after, runs=None):
+    """The swarm plan taking ``before`` (template text, recorded and running) to ``after``."""
+    old, new = render_specs(before), render_specs(after)
+    recorded = {u: ServiceState.of(s, "") for u, s in old.items()}
+    state = InstanceState("c1", "app.yaml", 1, "", "", services=recorded)
+    containers = [dataclasses.replace(CONTAINER, name=s.name, service=s.service, replica=s.replica,
+                                      config_hash=s.config_hash) for s in (runs or old).values()]
+    actions = plan(list(new.values()), state, containers, {})
+    return plan_script("c1", actions, recorded, Limits(60, 1, 5, batch=2), 2, images={"team/web:2": "team/web:2"})
+
+
+def render_specs(text):
+    from conftest import render
+    return render(text)
+
+
+CONTAINER = Container("", "", True, "running", "team/web:2", "team/web:2", "", "", 1, ())
+
+
+@pytest.mark.parametrize("count", [5, 2, 1])
+def test_a_change_of_count_alone_scales_the_service_and_restarts_no_task(count):
+    after = REPLICATED.replace("replicas: 3", f"replicas: {count}")
+
+    (line,) = replicated_plan(REPLICATED, after)[1:]
+
+    limit = -(-count // 2) * (60 + 2 * 5)  # a batch of two tasks at a time: each may start, fail and roll back
+    assert line == f"dpl_swarm_scale web c1_web {limit} 3 {count} || exit 1"
+
+
+def test_one_container_becoming_replicas_is_the_same_service_scaled():
+    (line,) = replicated_plan(REPLICATED.replace(", replicas: 3", ""), REPLICATED)[1:]
+
+    assert line == "dpl_swarm_scale web c1_web 140 1 3 || exit 1"  # (no restart of the one task there was)
+
+
+def test_a_changed_replicated_service_is_one_update_rolled_two_at_a_time_with_its_new_count():
+    (line,) = replicated_plan(REPLICATED, REPLICATED.replace("httpd", "sh").replace("3}", "4}"))[1:]
+
+    words = shlex.split(line)
+    assert words[:4] == ["dpl_swarm_update", "web", "c1_web", "140"] and words[-4:] == ["c1_web", "||", "exit", "1"]
+    assert words[words.index("--replicas") + 1] == "4" and words[words.index("--update-parallelism") + 1] == "2"
+    assert words[words.index("--args") + 1] == "sh" and "--force" not in words
+
+
+def test_a_replica_not_running_updates_the_service_anew_and_its_count_stays():
+    specs = render_specs(REPLICATED)
+    runs = {u: s for u, s in specs.items() if u != "web.2"}
+
+    (line,) = replicated_plan(REPLICATED, REPLICATED, runs)[1:]
+
+    words = shlex.split(line)
+    assert words[0] == "dpl_swarm_update" and "--force" in words and "--replicas" not in words
+
+
+def test_a_new_replicated_service_is_created_once_with_its_count_and_one_gone_removed_once(render):
+    specs = render(REPLICATED + "gone: {image: team/gone}\n")
+    actions = [Action(REMOVE, "gone.1", "not in the template"), Action(REMOVE, "gone.2", "not in the template"),
+               *(Action(CREATE, unit, "new", spec) for unit, spec in specs.items() if unit.startswith("web"))]
+
+    lines = plan_script("c1", actions, {}, LIMITS, 1, images={"team/web:2": "team/web:2"})
+
+    assert [line.split()[:2] for line in lines[1:]] == [["dpl_swarm_down", "gone"], ["pids="], ["dpl_swarm_create", "web"],
+                                                        ["failed=0;", "for"]]
+    assert "--replicas 3 " in lines[3]
+
+
+def test_replicas_whose_volumes_are_not_shared_are_refused_on_a_swarm(parse, render):
+    text = "db: {image: pg, replicas: 2, volumes: [/data], placement: {constraints: ['node.hostname == a']}}\n"
+    with pytest.raises(TemplateError) as error:
+        service.refused(parse(text))
+    assert error.value.key == "db.volumes" and "mark them shared (/data:shared), or run one replica" in error.value.message
+    service.refused(parse(text.replace("/data", "/data:shared")))
+
+    actions = [Action(CREATE, unit, "new", spec) for unit, spec in render(text).items()]  # as `scale` makes them
+    with pytest.raises(DeployerError) as error:
+        plan_script("c1", actions, {}, LIMITS, 1)
+    assert "service db: its replicas would differ (volumes not shared)" in error.value.message
+
+
+def test_exposing_a_replicated_service_is_named_as_not_done_on_a_swarm(render):
+    specs = render("web: {image: team/web, replicas: 2}\napp: {image: team/app}\n")
+    app = dataclasses.replace(specs["app"], labels=(*specs["app"].labels, ("deployer.exposed.WEB", "web:http")))
+    actions = [Action(CREATE, unit, "new", spec) for unit, spec in {**specs, "app": app}.items()]
+
+    assert _exposing_replicas(actions) == "app exposes web:http"
+    assert _exposing_replicas([a for a in actions if a.service == "app"]) == ""  # web runs one task: its name is its

@@ -182,6 +182,31 @@ EOT
   return 2
 }
 
+# dpl_swarm_scale SERVICE NAME LIMIT FROM TO: its FROM tasks made TO (docker service update
+# --replicas: Swarm starts or stops tasks, no other restarts), then wait until TO run, LIMIT
+# seconds at most; else FROM again, and the step fails saying why
+dpl_swarm_scale() {
+  local service="$1" name="$2" limit="$3" from="$4" to="$5" t0 err
+  t0=$(dpl_now)
+  err=$(docker service update --detach --replicas "$to" "$name" 2>&1 >/dev/null) ||
+    { echo "deployer: $service: $err" >&2; return 1; }
+  if dpl_swarm_wait "$limit" dpl_swarm_counted "$name" "$to"; then
+    dpl_mark ok "$service" "$t0" "$(dpl_now)"
+    return 0
+  fi
+  echo "deployer: $service: $to tasks did not all run within $limit s$(dpl_swarm_task_error "$name" ": "); back to $from" >&2
+  docker service update --detach --replicas "$from" "$name" >/dev/null 2>&1
+  return 1
+}
+
+# dpl_swarm_counted NAME N: a check (dpl_swarm_wait) that N tasks of service NAME are meant to
+# run, and run
+dpl_swarm_counted() {
+  local states
+  states=$(docker service ps --filter desired-state=running --format '{{.CurrentState}}' "$1") || return 2
+  [ "$(printf '%s\n' "$states" | grep -c '^Running')" = "$2" ] && [ "$(printf '%s\n' "$states" | grep -c .)" = "$2" ]
+}
+
 # dpl_swarm_task_error NAME [PREFIX]: the newest error of a task of NAME, after PREFIX
 dpl_swarm_task_error() {
   local error
