@@ -61,6 +61,8 @@ def test_three_replicas_serve_one_domain_from_three_containers_and_status_lists_
         (f"web.{n}", f"{a}.web.{n}", "running") for n in (1, 2, 3)]
     (row,) = [r for r in json.loads(cli("routes", "--json", check=True).stdout)["routes"] if r["instance"] == a]
     assert row["container"] == f"{a}.web.1, {a}.web.2, {a}.web.3" and row["state"] == "running, running, running"
+    cli("deploy", template(tmp_path), "--instance", a, check=True)  # nothing changed: no release
+    assert [e["release"] for e in json.loads(cli("history", a, "--json", check=True).stdout)["releases"]] == [1]
 
 
 def test_a_change_rolls_the_replicas_one_at_a_time_failing_no_request_and_a_bad_one_stops_the_roll(
