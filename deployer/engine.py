@@ -36,6 +36,7 @@ class Facts:
     registry: dict = field(default_factory=dict)
     networks: frozenset = frozenset()  # which of the networks asked about exist
     routes: tuple = ()  # the host's route table (model.route.Route), when asked for
+    commands: dict = field(default_factory=dict)  # swarm: image reference -> (entrypoint, cmd) of its config
 
 
 @dataclass(frozen=True)

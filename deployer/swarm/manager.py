@@ -24,7 +24,8 @@ from .facts import ServiceFacts
 SOURCE = "deployer.swarm:swarm"  # sh/swarm.sh
 
 
-def plan_script(instance_name, actions, recorded, limits, release, networks=(), images=None, deps=None):
+def plan_script(instance_name, actions, recorded, limits, release, networks=(), images=None, deps=None,
+                commands=None):
     """The shell lines creating the instance's overlay network if it is among the missing
     ``networks`` (the only one its services join: service.py), asking which nodes lack the
     images used by name that services start from anew (``dpl_swarm_probe``: a warning,
@@ -32,8 +33,9 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
     Swarm's verdict, new services last, at once in waves as on one host (each after the
     services it exposes, ``deps``; ``parallel_starts`` at a time); ``recorded``: the
     state's services (their specs, which an update starts from); ``images``: the
-    references pinned by digest (facts.pinned)."""
-    images = images or {}
+    references pinned by digest (facts.pinned); ``commands``: the images' own entrypoint
+    and cmd (facts.commands), which a service with secrets runs (``_secrets``)."""
+    images, commands = images or {}, commands or {}
     steps = [about(instance_name)]
     steps += [call("dpl_swarm_network", name, *network.create_args(name)) + " || exit 1"
               for name in networks if name == network.of_instance(instance_name)]
@@ -42,19 +44,36 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
                 and (a.service not in recorded or recorded[a.service].image != a.spec.image)]
     if unpinned:
         steps.append(call("dpl_swarm_probe", int(limits.health_timeout), *dict.fromkeys(unpinned)))
+    steps += _secrets(changing)
     creates, number = {}, waves(changing, deps or {})
     for a in changing:
-        lines = _step(instance_name, a, recorded, limits, release, images)
+        lines = _step(instance_name, a, recorded, limits, release, images, commands)
         if a.kind == CREATE:
             creates.setdefault(number[a.service], []).extend(line + ' & pids="$pids $!"' for line in lines)
         else:
             steps += [line + " || exit 1" for line in lines]
     for wave in sorted(creates):
         steps += together(creates[wave], limits.parallel_starts)
-    return steps
+    return steps + _unused(changing, recorded)
 
 
-def _step(instance_name, action, recorded, limits, release, images):
+def _secrets(changing):
+    """The lines creating the Swarm secrets the changing services use, where missing (each
+    value in the script's body: a shell function's argument, never a command's)."""
+    wanted = {name: value for a in changing if a.spec for name, value in services.secret_values(a.spec).items()}
+    return [call("dpl_swarm_secret", name, value) + " || exit 1" for name, value in wanted.items()]
+
+
+def _unused(changing, recorded):
+    """The line removing the instance's secrets no service uses any more, once the changing
+    services that had or have secrets are done."""
+    had = [recorded[a.service].spec for a in changing if a.service in recorded]
+    if any(spec.get("secrets") for spec in had) or any(a.spec and a.spec.secrets for a in changing):
+        return ["dpl_swarm_unused"]
+    return []
+
+
+def _step(instance_name, action, recorded, limits, release, images, commands):
     """The calls of one changing action: a service removed, created, or updated from the
     spec the state recorded (made anew when the state has none)."""
     name, spec = services.name(instance_name, action.service), action.spec
@@ -63,12 +82,12 @@ def _step(instance_name, action, recorded, limits, release, images):
     if spec is None:
         return lines
     limit = int(limits.health_timeout) + 2 * services.monitor(spec)  # an update, and its rollback
-    image = images.get(spec.image)
+    image, command = images.get(spec.image), commands.get(spec.image)
     if anew:
         return lines + [call("dpl_swarm_create", action.service, name, limit, services.monitor(spec),
-                             *services.create_args(spec, release, image))]
+                             *services.create_args(spec, release, image, command))]
     return [call("dpl_swarm_update", action.service, name, limit,
-                 *services.update_args(recorded[action.service].spec, spec, release, image))]
+                 *services.update_args(recorded[action.service].spec, spec, release, image, command))]
 
 
 class Rollout(Deploy):
@@ -97,7 +116,8 @@ class Rollout(Deploy):
             raise self.host._unsupported(f"replicas ({', '.join(replicated)})", self.instance)
         recorded = self.facts.state.services if self.facts.state else {}
         try:
-            return plan_script(self.instance, actions, recorded, limits, release, networks, self.facts.images, deps)
+            return plan_script(self.instance, actions, recorded, limits, release, networks, self.facts.images, deps,
+                               self.facts.commands)
         except DeployerError as e:
             raise e.where(host=self.host.name, instance=self.instance) from None
 

@@ -22,9 +22,14 @@ anything changes, naming file and key. Every service:
   pinned to;
 - updates start-first where the spec allows it (``ContainerSpec.start_first``), rolls back
   by itself when a new task fails within the monitor period, which covers the healthcheck's
-  start period and retries (``monitor``).
+  start period and retries (``monitor``);
+- gets its secrets as Swarm secrets, never in its spec (``secrets``): each value is a secret
+  named by a hash of it, mounted in ``/run/secrets``, and an entrypoint of ``/bin/sh`` reads
+  them into the env vars the template names, then execs the command the container would
+  have run (``command``), so the template deploys unchanged on both engines.
 """
 
+import hashlib
 import posixpath
 import re
 import shlex
@@ -48,6 +53,8 @@ RESET = {
     "--health-interval": "0s", "--health-timeout": "0s", "--health-retries": "0", "--health-start-period": "0s",
     "--stop-grace-period": "10s", "--restart-condition": "any", "--restart-max-attempts": "0",
 }
+SECRET_NAME_MAX = 64  # characters of a Swarm secret's name
+SECRET_FILES = "/run/secrets"  # where a task finds its Swarm secrets (a target is a file name there)
 MIN_MONITOR = 5  # seconds a new task must keep running without a healthcheck
 UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
@@ -73,38 +80,38 @@ def name(instance, service):
     return f"{instance}_{service}"
 
 
-def create_args(spec, release, image=None):
+def create_args(spec, release, image=None, command=None):
     """``docker service create`` ARGS (the ``image``, pinned by digest, else the spec's,
-    and the command last)."""
+    and the command last); ``command``: the image's own (entrypoint, cmd), which a service
+    with secrets needs (``command``)."""
     args = ["--detach", "--no-resolve-image", "--name", name(spec.instance, spec.service), "--replicas", "1",
             "--endpoint-mode", "dnsrr"]
     args += _pairs("--label", _labels(spec, release)) + _pairs("--container-label", _labels(spec))
-    args += [arg for key, value in spec.env for arg in ("--env", f"{key}={value}")]
+    args += [arg for key, value in _plain_env(spec).items() for arg in ("--env", f"{key}={value}")]
+    args += [arg for source, target in secrets(spec).items() for arg in ("--secret", f"source={source},target={target}")]
     args += [arg for port in spec.ports for arg in ("--publish", _publish(spec, port))]
     args += [arg for net in spec.networks[:1] for arg in ("--network", _network(*net))]
     args += [arg for option in _options(spec) for arg in option if arg is not None]
     args += [arg for mount in spec.mounts for arg in ("--mount", _mount(spec, mount))]
     args += [arg for kind, value in spec.placement for arg in (PLACEMENT[kind], _preference(kind, value))]
     args += _policy(spec)
-    if spec.entrypoint is not None:
-        args += ["--entrypoint", shlex.quote(spec.entrypoint)]  # docker splits it as a shell would
-    return [*args, image or spec.image, *spec.cmd]
+    entrypoint, argv = _entry(spec, command)
+    if entrypoint is not None:
+        args += ["--entrypoint", entrypoint]
+    return [*args, image or spec.image, *argv]
 
 
-def update_args(recorded, spec, release, image=None):
+def update_args(recorded, spec, release, image=None, command=None):
     """``docker service update`` ARGS (the service's name last) taking the service of the
-    ``recorded`` spec (a dict, as the state keeps it) to ``spec`` (and ``image``, as
-    create_args)."""
+    ``recorded`` spec (a dict, as the state keeps it) to ``spec`` (and ``image`` and
+    ``command``, as create_args)."""
     old = ContainerSpec.from_dict(recorded)
-    args = ["--detach", "--no-resolve-image", "--image", image or spec.image]
-    if old.cmd != spec.cmd:
-        args += ["--args", shlex.join(spec.cmd)]
-    if old.entrypoint != spec.entrypoint:
-        args += ["--entrypoint", shlex.quote(spec.entrypoint or "")]
+    args = ["--detach", "--no-resolve-image", "--image", image or spec.image, *_command_update(old, spec, command)]
     args += ["--force"] if old.config_hash == spec.config_hash else []  # a task anew (--force, not running)
     args += _changed("--label", _labels(old), _labels(spec, release))
     args += _changed("--container-label", _labels(old), _labels(spec))
-    args += _changed("--env", dict(old.env), dict(spec.env))
+    args += _changed("--env", _plain_env(old), _plain_env(spec))
+    args += _secrets_update(old, spec)
     if old.ports != spec.ports:
         args += [arg for port in old.ports for arg in ("--publish-rm", PORT.fullmatch(port)["container"])]
         args += [arg for port in spec.ports for arg in ("--publish-add", _publish(spec, port))]
@@ -125,6 +132,77 @@ def update_args(recorded, spec, release, image=None):
         if flag not in new:
             args += [f"{flag}=false"] if flag in BOOLEAN else [flag, RESET[flag]]
     return [*args, *_policy(spec), name(spec.instance, spec.service)]
+
+
+def secrets(spec):
+    """``{Swarm secret name: target}`` of the spec's secret env vars: a secret an env var
+    and value, ``<instance>_<VAR>_<hash>`` (shortened before the hash to a name's 64
+    characters), the hash of instance, var and value, so that a new value is a new secret
+    (Swarm's are immutable) and the service's spec changes with it, while neither spec nor
+    labels hold the value; the target is the var's name, a file in SECRET_FILES."""
+    env = dict(spec.env)
+    return {_secret_name(spec.instance, key, env[key]): key for key in spec.secrets if key in env}
+
+
+def secret_values(spec):
+    """``{Swarm secret name: value}`` of the spec's secrets, which the deploy's script
+    creates where missing (sh/swarm.sh, dpl_swarm_secret)."""
+    env = dict(spec.env)
+    return {name: env[key] for name, key in secrets(spec).items()}
+
+
+def _secret_name(instance, key, value):
+    digest = hashlib.sha256("\0".join((instance, key, value)).encode()).hexdigest()[:12]
+    return f"{instance}_{key}"[: SECRET_NAME_MAX - len(digest) - 1] + f"_{digest}"
+
+
+def _plain_env(spec):
+    """The spec's env but its secrets (Swarm secrets: ``secrets``)."""
+    return {key: value for key, value in spec.env if key not in spec.secrets}
+
+
+def _secrets_update(old, spec):
+    """``--secret-rm`` of each secret of ``old`` that ``spec`` no longer uses, then
+    ``--secret-add`` of each new one (a changed value is both: its name holds its hash)."""
+    before, after = secrets(old), secrets(spec)
+    gone = [arg for name in before if name not in after for arg in ("--secret-rm", name)]
+    return gone + [arg for name, key in after.items() if name not in before
+                   for arg in ("--secret-add", f"source={name},target={key}")]
+
+
+def _entry(spec, command):
+    """``(--entrypoint's value or None, the args after the image)``: the spec's own, or for a
+    spec with secrets ``/bin/sh -c SCRIPT`` exporting each from its file, then exec'ing
+    the argv the container would have run (``command``)."""
+    if not secrets(spec):
+        return (None if spec.entrypoint is None else shlex.quote(spec.entrypoint)), list(spec.cmd)
+    reads = " ".join(f"{key}=$(cat {SECRET_FILES}/{key} && echo .) || exit 1; export {key}=\"${{{key}%.}}\";"
+                     for key in secrets(spec).values())  # (the dot keeps a value's trailing newlines)
+    return shlex.join(["/bin/sh", "-c", f'{reads} exec "$@"', "deployer-secrets"]), _argv(spec, command)
+
+
+def _argv(spec, command):
+    """The argv a container of the spec runs: its entrypoint and cmd, else the image's
+    (``command``: its config's entrypoint and cmd), as docker combines them (an entrypoint
+    given drops the image's cmd; a cmd given replaces it)."""
+    if spec.entrypoint is not None:
+        return [spec.entrypoint, *spec.cmd]
+    if command is None:
+        raise DeployerError(f"service {spec.service}: its secrets reach it through an entrypoint that runs the "
+                            f"image's own entrypoint and cmd, and the manager has no image {spec.image} to read "
+                            "them from: pull it there (--pull), or give entrypoint: in the template")
+    entrypoint, cmd = command
+    return [*entrypoint, *(spec.cmd or cmd)]
+
+
+def _command_update(old, spec, command):
+    """The ``--args`` and ``--entrypoint`` of an update, where they change; both whenever
+    either spec has secrets (the wrapped command depends on the image's)."""
+    if secrets(old) or secrets(spec):
+        entrypoint, argv = _entry(spec, command)
+        return ["--args", shlex.join(argv), "--entrypoint", entrypoint or ""]
+    out = ["--args", shlex.join(spec.cmd)] if old.cmd != spec.cmd else []
+    return out + (["--entrypoint", shlex.quote(spec.entrypoint or "")] if old.entrypoint != spec.entrypoint else [])
 
 
 def monitor(spec):
