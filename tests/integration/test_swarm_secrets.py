@@ -1,0 +1,66 @@
+"""Secrets on a real two-node swarm (harness/swarm.py, the fixtures of test_swarm.py): a
+``{secret: NAME}`` value is a Swarm secret named by a hash of it, the service's process sees
+it as the env var the template names, and neither ``docker service inspect`` nor the
+container's config holds it; a new value is a new secret and a rolling update, the old one
+removed; destroy leaves none."""
+
+import json
+
+from test_swarm import instance, services, swarm_cli  # noqa: F401 (fixtures)
+
+TEMPLATE = """\
+app:
+  image: local/busybox
+  cmd: [sh, -c, 'printf %s "$TOKEN" >/tmp/token; printf %s "$PLAIN" >/tmp/plain; exec sleep 3600']
+  env: {TOKEN: {secret: TOKEN}, PLAIN: visible}
+"""
+HOSTILE = """it's "$(touch /tmp/swpwned)"; `id` \\ done\n  two  spaces\n\n"""
+
+
+def seen(swarm, instance, path):
+    """The file ``path`` in the instance's running container, wherever it runs."""
+    for node in swarm.nodes:
+        ids = node.docker("ps", "-q", "--filter", f"label=deployer.instance={instance}").stdout.split()
+        if ids:
+            return node, ids[0], node.docker("exec", ids[0], "cat", path).stdout
+    raise AssertionError(f"no running container of {instance} on any node")
+
+
+def secrets_of(swarm, instance):
+    return swarm.manager.docker("secret", "ls", "--filter", f"label=deployer.instance={instance}",
+                                "--format", "{{.Name}}").stdout.split()
+
+
+def test_a_secret_reaches_the_process_as_its_env_var_and_no_spec_holds_it_a_new_value_replaces_it_destroy_leaves_none(
+        swarm, swarm_cli, instance, tmp_path):
+    app = tmp_path / "app.yaml"
+    app.write_text(TEMPLATE)
+
+    swarm_cli("deploy", app, "--instance", instance, env={"TOKEN": HOSTILE}, check=True)
+
+    node, container, token = seen(swarm, instance, "/tmp/token")
+    assert token == HOSTILE and node.docker("exec", container, "cat", "/tmp/plain").stdout == "visible"
+    (first,) = secrets_of(swarm, instance)
+    inspected = swarm.manager.docker("service", "inspect", f"{instance}_app").stdout
+    assert "it's" not in inspected and "two  spaces" not in inspected and first in inspected
+    assert "it's" not in node.docker("inspect", container).stdout  # nor in the container's config
+    spec = services(swarm, instance)[f"{instance}_app"]
+    assert "PLAIN=visible" in spec["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
+    version = spec["Version"]["Index"]
+
+    same = swarm_cli("deploy", app, "--instance", instance, env={"TOKEN": HOSTILE}, check=True)
+    assert "unchanged" in same.stdout
+    assert services(swarm, instance)[f"{instance}_app"]["Version"]["Index"] == version
+
+    swarm_cli("deploy", app, "--instance", instance, env={"TOKEN": "second $(value)"}, check=True)
+
+    updated = services(swarm, instance)[f"{instance}_app"]
+    assert updated["UpdateStatus"]["State"] == "completed"
+    assert seen(swarm, instance, "/tmp/token")[2] == "second $(value)"
+    (second,) = secrets_of(swarm, instance)  # the first, unused now, is removed
+    assert second != first
+    assert "second $(value)" not in json.dumps(updated)
+
+    swarm_cli("destroy", instance, "--yes", check=True)
+
+    assert secrets_of(swarm, instance) == []
