@@ -5,7 +5,8 @@ golden-tested; quoted only where they meet the shell.
 The spec is the core's, the same one a host runs as a container, so one template deploys
 to both: ``docker run`` options become their service equivalents here, and what a
 service cannot be (a privileged one) is an error naming the service; what a template
-cannot run on a swarm (``refused``: a git service, unpinned volumes) is refused before
+cannot run on a swarm (``refused``: a git service, volumes neither pinned nor of a
+``volume_driver``) is refused before
 anything changes, naming file and key. Every service:
 
 - is ``<instance>_<service>``, on its instance's overlay network under the alias the spec
@@ -69,9 +70,11 @@ def refused(template):
             raise TemplateError("an image built from git would be on the manager alone, and deployer.engine swarm "
                                 "has no registry to push it to: build and push it yourself, then give it as image:",
                                 file=template.path, key=f"{s.key}.git")
-        if s.options.get("volumes") and not pinned(s.options.get("placement", {}).get("constraints", ())):
+        if s.options.get("volumes") and not s.options.get("volume_driver") and \
+                not pinned(s.options.get("placement", {}).get("constraints", ())):
             raise TemplateError("volumes need the same directory on every node the service may run on: pin it "
-                                "with placement: {constraints: ['node.hostname == NODE']} (or == a node label)",
+                                "with placement: {constraints: ['node.hostname == NODE']} (or == a node label), "
+                                "or give a volume_driver whose volumes every node reaches",
                                 file=template.path, key=f"{s.key}.volumes")
 
 
@@ -239,18 +242,12 @@ def _changed(flag, before, after):
 
 
 def _mount(spec, mount):
-    """A volume as a named volume of the node the service is pinned to (refused(): a
-    placement constraint pins it), made there by Docker when first used:
-    ``<instance>_<service>_<path id>``, labelled with its instance."""
-    source = f"{spec.instance}_{spec.service}_{posixpath.basename(mount.source)}"
-    fields = ["type=volume", f"source={source}", f"target={mount.target}",
-              f"volume-label={LABEL_INSTANCE}={spec.instance}"]
-    return ",".join(_csv(field) for field in fields + ["readonly"] * mount.read_only)
-
-
-def _csv(field):
-    """A field of --mount's comma-separated value, quoted as CSV where it holds a comma or quote."""
-    return '"' + field.replace('"', '""') + '"' if "," in field or '"' in field else field
+    """A volume as a named volume, labelled with its instance, made by Docker where a task
+    first uses it: of the template's ``volume_driver`` (named by the plugin), else of the
+    node the service is pinned to (refused(): a placement constraint pins it),
+    ``<instance>_<service>_<path id>``."""
+    source = None if mount.driver else f"{spec.instance}_{spec.service}_{posixpath.basename(mount.source)}"
+    return mount.volume_arg(source, [(LABEL_INSTANCE, spec.instance)])
 
 
 def _preference(kind, value):

@@ -228,6 +228,17 @@ def test_volumes_pinned_by_hostname_id_or_a_node_label_are_run(parse):
         service.refused(parse(f"db: {{image: pg, volumes: [/data], placement: {{constraints: ['{pin}']}}}}\n"))
 
 
+def test_volumes_of_a_volume_driver_need_no_pin_and_are_named_volumes_of_that_driver(parse, render):
+    text = "db: {image: pg, volumes: [/data], volume_driver: local, volume_options: {type: tmpfs, device: tmpfs}}\n"
+    service.refused(parse(text))
+
+    args = service.create_args(render(text)["db"], 1)
+
+    assert args[args.index("--mount") + 1] == ("type=volume,source=c1_db_data,target=/data,volume-label="
+                                               "deployer.instance=c1,volume-driver=local,volume-opt=device=tmpfs,"
+                                               "volume-opt=type=tmpfs")
+
+
 def inspected(name, service, config_hash, replicas, update=None):
     return {"Spec": {"Name": name, "Labels": {"deployer.service": service, "deployer.config-hash": config_hash,
                                               "deployer.release": "2"},
