@@ -15,7 +15,7 @@ class Mount:
     target: str
     read_only: bool = False
     driver: str = ""  # a named volume of this volume driver (``volume_driver``), not a host directory
-    options: tuple[tuple[str, str], ...] = ()  # the driver's options (``volume_options``)
+    options: tuple[tuple[str, str], ...] = ()  # the driver's options (``volume_opts``)
 
     def volume_arg(self, source=None, labels=()):
         """``--mount``'s value mounting this as a named volume (``source``: its own name unless

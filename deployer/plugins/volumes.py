@@ -7,7 +7,7 @@ injective (``/a-b`` and ``/a/b`` may never share a directory) and must never lea
 directory, so it is an escape of the normalised path rather than a slug: ``/`` becomes
 ``-`` and every character outside ``[A-Za-z0-9.]`` becomes ``_XX`` (its hex bytes).
 
-With ``volume_driver: NAME`` (and its ``volume_options: {KEY: VALUE}``) each path is instead
+With ``volume_driver: NAME`` (and its ``volume_opts: {KEY: VALUE}``) each path is instead
 a named volume of that driver, ``<instance>_<service>_<path-id>`` (a replica's
 ``<instance>_<service>.<n>_<path-id>``), made by Docker where the container first runs: on
 one host as on a swarm, where such a service need not be pinned to a node (the driver
@@ -68,12 +68,12 @@ def _option_value(value):
 
 class VolumesPlugin:
     name = "volumes"
-    keys = {"volumes": volumes, "volume_driver": volume_driver, "volume_options": mapping(_option, _option_value)}
+    keys = {"volumes": volumes, "volume_driver": volume_driver, "volume_opts": mapping(_option, _option_value)}
 
     def fragment(self, service, context):
-        driver, options = service.options.get("volume_driver"), service.options.get("volume_options")
+        driver, options = service.options.get("volume_driver"), service.options.get("volume_opts")
         if options is not None and driver is None:
-            raise TemplateError("options of no driver: give volume_driver too", key=f"{service.key}.volume_options")
+            raise TemplateError("options of no driver: give volume_driver too", key=f"{service.key}.volume_opts")
 
         def place(v):
             owner = unit(service.name, 0 if v["shared"] else context.replica)

@@ -94,7 +94,7 @@ def test_two_instances_of_one_template_never_share_a_volume_directory(render, va
 def test_volumes_of_a_volume_driver_are_named_volumes_of_it_with_its_options_and_no_host_directory(
         render, values_of):
     spec = render("db: {image: pg, volumes: [/data, '/etc/x:ro'], volume_driver: local,"
-                  " volume_options: {type: tmpfs, device: tmpfs, o: 'size=1m,uid=1'}}", instance="c1")["db"]
+                  " volume_opts: {type: tmpfs, device: tmpfs, o: 'size=1m,uid=1'}}", instance="c1")["db"]
 
     assert values_of(spec.run_args(), "-v") == [] and spec.host_dirs == ()
     assert values_of(spec.run_args(), "--mount") == [
@@ -114,9 +114,9 @@ def test_a_volume_without_a_driver_is_recorded_and_hashed_as_before_volume_drive
 
 
 @pytest.mark.parametrize("text, key, message", [
-    ("db: {image: pg, volumes: [/data], volume_options: {a: b}}", "db.volume_options", "give volume_driver too"),
+    ("db: {image: pg, volumes: [/data], volume_opts: {a: b}}", "db.volume_opts", "give volume_driver too"),
     ("db: {image: pg, volumes: [/data], volume_driver: 'no such'}", "db.volume_driver", "volume driver's name"),
-    ("db: {image: pg, volume_driver: x, volume_options: {'a=b': c}}", "db.volume_options", "option name"),
+    ("db: {image: pg, volume_driver: x, volume_opts: {'a=b': c}}", "db.volume_opts", "option name"),
 ])
 def test_a_volume_driver_s_mistakes_name_their_key(render, text, key, message):
     with pytest.raises(TemplateError) as error:

@@ -229,7 +229,7 @@ def test_volumes_pinned_by_hostname_id_or_a_node_label_are_run(parse):
 
 
 def test_volumes_of_a_volume_driver_need_no_pin_and_are_named_volumes_of_that_driver(parse, render):
-    text = "db: {image: pg, volumes: [/data], volume_driver: local, volume_options: {type: tmpfs, device: tmpfs}}\n"
+    text = "db: {image: pg, volumes: [/data], volume_driver: local, volume_opts: {type: tmpfs, device: tmpfs}}\n"
     service.refused(parse(text))
 
     args = service.create_args(render(text)["db"], 1)
