@@ -122,3 +122,11 @@ def test_destroy_keeps_a_built_image_another_container_still_uses(host, shell):
     assert [line for line in host.log() if line.startswith("rmi")] == [
         "rmi deployer/c1/web:aaa-1 deployer/c1/web:ccc-1"
     ]
+
+
+def test_an_instance_of_which_only_named_volumes_are_left_is_no_missing_one_to_destroy_volumes(host, shell):
+    host.answer("volume ls -q --filter label=deployer.instance=c1", "c1_db_data\n")
+
+    ran = shell.run(call("dpl_destroy", 1, 0, "ops@laptop") + " || exit 1", uses=("instance", "network", "discovery"))
+
+    assert ran.exited == 0 and ran.marks("missing") == [] and "volume rm c1_db_data" in host.log()

@@ -68,10 +68,11 @@ dpl_prune() {
 # table SEEN becomes TABLE: dpl_router_swap), under the lock (dpl_lock DIR WAIT WHO); marks `missing` when the host knows no such
 # instance (with VOLUMES: nor any volumes of it)
 dpl_destroy() {
-  local ids images forget networks
+  local ids images forget networks volumes=''
   ids=$(docker ps -aq --filter "label=deployer.instance=$I") || return 1
   networks=$(docker network ls -q --filter "label=deployer.instance=$I") || return 1
-  if [ -z "$ids" ] && [ -z "$networks" ] && [ ! -d "$D" ] && { [ "$1" != 1 ] || [ ! -d "$V/$I" ]; }; then
+  if [ "$1" = 1 ]; then volumes=$(docker volume ls -q --filter "label=deployer.instance=$I") || return 1; fi
+  if [ -z "$ids$networks$volumes" ] && [ ! -d "$D" ] && { [ "$1" != 1 ] || [ ! -d "$V/$I" ]; }; then
     dpl_mark missing
     return 0
   fi
