@@ -90,6 +90,11 @@ class Engine(Protocol):
 
     def facts(self, instance, images=(), discovery=False, networks=(), routes=False) -> Facts: ...
 
+    def sealed(self, instance, desired):
+        """No round trip: what an instance should run (ops/converge.Desired) as this engine
+        records and compares it: its secrets' values as they are (one host's state is a
+        0600 file), or sealed (a swarm's state is a config anyone on a manager reads)."""
+
     def deploying(self, instance, images, who, lock_wait, pull=(), discovery=False, networks=(), routed=False
                   ) -> AbstractContextManager[Applying]: ...
 

@@ -11,6 +11,8 @@ ended (sh/swarm.sh): the service's task runs, its update completed, or it was ro
 back, which fails the deploy naming why.
 """
 
+import dataclasses
+
 from ..errors import DeployerError, plural
 from ..model import network
 from ..model.plan import CREATE, KEEP, REPAIR
@@ -25,7 +27,7 @@ SOURCE = "deployer.swarm:swarm"  # sh/swarm.sh
 
 
 def plan_script(instance_name, actions, recorded, limits, release, networks=(), images=None, deps=None,
-                commands=None):
+                commands=None, values=None):
     """The shell lines creating the instance's overlay network if it is among the missing
     ``networks`` (the only one its services join: service.py), asking which nodes lack the
     images used by name that services start from anew (``dpl_swarm_probe``: a warning,
@@ -34,7 +36,8 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
     services it exposes, ``deps``; ``parallel_starts`` at a time); ``recorded``: the
     state's services (their specs, which an update starts from); ``images``: the
     references pinned by digest (facts.pinned); ``commands``: the images' own entrypoint
-    and cmd (facts.commands), which a service with secrets runs (``_secrets``)."""
+    and cmd (facts.commands), which a service with secrets runs (service.py); ``values``:
+    the secrets' values this deploy was given, by their seals (``_secrets``)."""
     images, commands = images or {}, commands or {}
     steps = [about(instance_name)]
     steps += [call("dpl_swarm_network", name, *network.create_args(name)) + " || exit 1"
@@ -44,7 +47,7 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
                 and (a.service not in recorded or recorded[a.service].image != a.spec.image)]
     if unpinned:
         steps.append(call("dpl_swarm_probe", int(limits.health_timeout), *dict.fromkeys(unpinned)))
-    steps += _secrets(changing)
+    steps += _secrets(changing, values or {})
     creates, number = {}, waves(changing, deps or {})
     for a in changing:
         lines = _step(instance_name, a, recorded, limits, release, images, commands)
@@ -57,11 +60,14 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
     return steps + _unused(changing, recorded)
 
 
-def _secrets(changing):
-    """The lines creating the Swarm secrets the changing services use, where missing (each
-    value in the script's body: a shell function's argument, never a command's)."""
-    wanted = {name: value for a in changing if a.spec for name, value in services.secret_values(a.spec).items()}
-    return [call("dpl_swarm_secret", name, value) + " || exit 1" for name, value in wanted.items()]
+def _secrets(changing, values):
+    """The lines creating the Swarm secrets the changing services use, where missing: the
+    value of each seal (``values``) in the script's body, a shell function's argument,
+    never a command's; a seal without its value (a redeploy or rollback not given it) names
+    a secret that must still be there."""
+    wanted = {name: seal for a in changing if a.spec for name, seal in services.secret_values(a.spec).items()}
+    return [call("dpl_swarm_secret", name, *([values[seal]] if seal in values else [])) + " || exit 1"
+            for name, seal in wanted.items()]
 
 
 def _unused(changing, recorded):
@@ -117,7 +123,7 @@ class Rollout(Deploy):
         recorded = self.facts.state.services if self.facts.state else {}
         try:
             return plan_script(self.instance, actions, recorded, limits, release, networks, self.facts.images, deps,
-                               self.facts.commands)
+                               self.facts.commands, self.host.values)
         except DeployerError as e:
             raise e.where(host=self.host.name, instance=self.instance) from None
 
@@ -134,6 +140,16 @@ class Manager(Host):
         if self.etcd:
             raise DeployerError("deployer.discovery etcd has no meaning with deployer.engine swarm: services find "
                                 "each other by name on their instance's overlay network", host=self.name)
+
+    values = {}  # seal -> the secret's value, of what this deploy was given (``sealed``)
+
+    def sealed(self, instance, desired):
+        """A swarm's specs and state hold secrets sealed (service.seal), the values kept
+        here for the plan, which creates the Swarm secrets that hold them."""
+        given = {value for value in desired.secrets.values() if not value.startswith(services.SEALED)}
+        self.values = {**self.values, **{services.seal(instance, value): value for value in given}}
+        return dataclasses.replace(desired, specs=tuple(services.sealed(spec) for spec in desired.specs),
+                                   secrets={name: services.seal(instance, v) for name, v in desired.secrets.items()})
 
     def check(self, template):
         """Every key of a template means something to a swarm; what one cannot run is

@@ -30,6 +30,7 @@ anything changes, naming file and key. Every service:
   have run (``command``), so the template deploys unchanged on both engines.
 """
 
+import dataclasses
 import hashlib
 import posixpath
 import re
@@ -54,6 +55,7 @@ RESET = {
     "--health-interval": "0s", "--health-timeout": "0s", "--health-retries": "0", "--health-start-period": "0s",
     "--stop-grace-period": "10s", "--restart-condition": "any", "--restart-max-attempts": "0",
 }
+SEALED = "\0sealed:"  # a secret's value as a swarm's state holds it (no value holds a NUL: schema.text)
 SECRET_NAME_MAX = 64  # characters of a Swarm secret's name
 SECRET_FILES = "/run/secrets"  # where a task finds its Swarm secrets (a target is a file name there)
 MIN_MONITOR = 5  # seconds a new task must keep running without a healthcheck
@@ -137,19 +139,36 @@ def update_args(recorded, spec, release, image=None, command=None):
     return [*args, *_policy(spec), name(spec.instance, spec.service)]
 
 
+def seal(instance, value):
+    """A secret's value as a swarm's release records and its specs hash it: SEALED and a
+    hash of instance and value (a sealed value stays as it is). A new value is a new seal,
+    so the config hash changes, and the release configs, which anyone on a manager reads,
+    hold no value; the Swarm secret (``secrets``) holds it."""
+    if value.startswith(SEALED):
+        return value
+    return SEALED + hashlib.sha256(f"{instance}\0{value}".encode()).hexdigest()
+
+
+def sealed(spec):
+    """The spec with its secrets' values sealed (``seal``)."""
+    env = tuple((key, seal(spec.instance, value) if key in spec.secrets else value) for key, value in spec.env)
+    return dataclasses.replace(spec, env=env)
+
+
 def secrets(spec):
     """``{Swarm secret name: target}`` of the spec's secret env vars: a secret an env var
-    and value, ``<instance>_<VAR>_<hash>`` (shortened before the hash to a name's 64
-    characters), the hash of instance, var and value, so that a new value is a new secret
-    (Swarm's are immutable) and the service's spec changes with it, while neither spec nor
-    labels hold the value; the target is the var's name, a file in SECRET_FILES."""
+    and value (sealed, as a swarm's specs hold it), ``<instance>_<VAR>_<hash>`` (shortened
+    before the hash to a name's 64 characters), the hash of instance, var and value, so
+    that a new value is a new secret (Swarm's are immutable) and the service's spec changes
+    with it, while neither spec nor labels hold the value; the target is the var's name, a
+    file in SECRET_FILES."""
     env = dict(spec.env)
     return {_secret_name(spec.instance, key, env[key]): key for key in spec.secrets if key in env}
 
 
 def secret_values(spec):
-    """``{Swarm secret name: value}`` of the spec's secrets, which the deploy's script
-    creates where missing (sh/swarm.sh, dpl_swarm_secret)."""
+    """``{Swarm secret name: value}`` of the spec's secrets (sealed, in a swarm's specs),
+    which the deploy's script creates where missing (sh/swarm.sh, dpl_swarm_secret)."""
     env = dict(spec.env)
     return {name: env[key] for name, key in secrets(spec).items()}
 

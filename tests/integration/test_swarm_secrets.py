@@ -1,9 +1,10 @@
 """Secrets on a real two-node swarm (harness/swarm.py, the fixtures of test_swarm.py): a
 ``{secret: NAME}`` value is a Swarm secret named by a hash of it, the service's process sees
-it as the env var the template names, and neither ``docker service inspect`` nor the
-container's config holds it; a new value is a new secret and a rolling update, the old one
+it as the env var the template names, and neither ``docker service inspect``, the
+container's config nor the release configs hold it; a new value is a new secret and a rolling update, the old one
 removed; destroy leaves none."""
 
+import base64
 import json
 
 from test_swarm import instance, services, swarm_cli  # noqa: F401 (fixtures)
@@ -24,6 +25,13 @@ def seen(swarm, instance, path):
         if ids:
             return node, ids[0], node.docker("exec", ids[0], "cat", path).stdout
     raise AssertionError(f"no running container of {instance} on any node")
+
+
+def released(swarm, instance):
+    """Every release config of the instance, as ``docker config inspect`` shows it (decoded)."""
+    ids = swarm.manager.docker("config", "ls", "-q", "--filter", f"label=deployer.instance={instance}").stdout.split()
+    configs = json.loads(swarm.manager.docker("config", "inspect", *ids).stdout)
+    return "".join(base64.b64decode(c["Spec"]["Data"]).decode() for c in configs)
 
 
 def secrets_of(swarm, instance):
@@ -50,6 +58,8 @@ def test_a_secret_reaches_the_process_as_its_env_var_and_no_spec_holds_it_a_new_
 
     same = swarm_cli("deploy", app, "--instance", instance, env={"TOKEN": HOSTILE}, check=True)
     assert "unchanged" in same.stdout
+    assert "it's" not in released(swarm, instance)  # the releases hold it sealed
+    assert "unchanged" in swarm_cli("redeploy", instance, check=True).stdout  # from the sealed state, no value given
     assert services(swarm, instance)[f"{instance}_app"]["Version"]["Index"] == version
 
     swarm_cli("deploy", app, "--instance", instance, env={"TOKEN": "second $(value)"}, check=True)
@@ -59,7 +69,10 @@ def test_a_secret_reaches_the_process_as_its_env_var_and_no_spec_holds_it_a_new_
     assert seen(swarm, instance, "/tmp/token")[2] == "second $(value)"
     (second,) = secrets_of(swarm, instance)  # the first, unused now, is removed
     assert second != first
-    assert "second $(value)" not in json.dumps(updated)
+    assert "second $(value)" not in json.dumps(updated) and "second $(value)" not in released(swarm, instance)
+    back = swarm_cli("rollback", instance, check=False)  # the first value's secret is gone, and it was not given
+    assert back.returncode == 1 and "is no longer on the swarm" in back.stderr and "Traceback" not in back.stderr
+    assert seen(swarm, instance, "/tmp/token")[2] == "second $(value)"  # nothing changed
 
     swarm_cli("destroy", instance, "--yes", check=True)
 

@@ -252,3 +252,15 @@ def test_only_the_instance_s_secrets_no_service_uses_are_removed_and_a_refusal_f
 
     assert ran.exited == 0
     assert [line for line in shell.docker.log() if line.startswith("secret rm")] == ["secret rm c1_A_old"]
+
+
+def test_a_secret_the_deploy_has_no_value_of_must_be_there_still_else_the_deploy_says_how_to_give_it(shell):
+    shell.docker.fail("secret inspect c1_A_gone", stderr="Error: no such secret\n")
+
+    kept = shell.run(call("dpl_swarm_secret", "c1_A_there") + " || exit 1", USES)
+    gone = shell.run(call("dpl_swarm_secret", "c1_A_gone") + " || exit 1", USES)
+
+    assert kept.exited == 0 and gone.exited == 1
+    assert "the secret c1_A_gone is no longer on the swarm" in gone.error.message
+    assert "--secrets FILE" in gone.error.message
+    assert not any(line.startswith("secret create") for line in shell.docker.log())

@@ -19,7 +19,10 @@ from deployer.model.state import InstanceState, ServiceState
 from deployer.remote.apply import Limits
 from deployer.swarm import releases, service
 from deployer.swarm.facts import ServiceFacts
-from deployer.swarm.manager import plan_script
+from deployer.ops.converge import Desired
+from deployer.remote.session import LocalRunner
+from deployer.settings import Settings
+from deployer.swarm.manager import Manager, plan_script
 from conftest import parse
 
 WEB = """\
@@ -444,18 +447,37 @@ def test_secrets_dropped_from_a_template_are_removed_and_the_image_s_own_command
     assert args[args.index("--args") + 1] == "httpd -f -p 8080" and args[args.index("--entrypoint") + 1] == ""
 
 
-def test_a_plan_creates_the_missing_secrets_first_and_removes_unused_ones_last():
-    old = with_secrets(SECRET, TOKEN="old", KEY="k")["web"]
-    new = with_secrets(SECRET, TOKEN=HOSTILE_SECRET, KEY="k")["web"]
-    recorded = {"web": ServiceState.of(old, "")}
+def test_a_plan_creates_the_missing_secrets_first_from_the_values_given_and_removes_unused_ones_last():
+    old = service.sealed(with_secrets(SECRET, TOKEN="old", KEY="k")["web"])
+    new = service.sealed(with_secrets(SECRET, TOKEN=HOSTILE_SECRET, KEY="k")["web"])
+    names = {key: name for name, key in service.secrets(new).items()}
 
-    lines = plan_script("c1", [Action(RECREATE, "web", "env", new)], recorded, LIMITS, 2,
-                        images={"team/web:2": "team/web:2@sha256:" + "e" * 64}, commands={"team/web:2": BUSYBOX})
+    lines = plan_script("c1", [Action(RECREATE, "web", "env", new)], {"web": ServiceState.of(old, "")}, LIMITS, 2,
+                        images={"team/web:2": "team/web:2@sha256:" + "e" * 64}, commands={"team/web:2": BUSYBOX},
+                        values={service.seal("c1", HOSTILE_SECRET): HOSTILE_SECRET})  # KEY's not given
 
     made = [shlex.split(line.removesuffix(" || exit 1")) for line in lines if line.startswith("dpl_swarm_secret ")]
-    assert sorted(made) == sorted(["dpl_swarm_secret", name, value]
-                                  for name, value in service.secret_values(new).items())
+    assert sorted(made) == sorted([["dpl_swarm_secret", names["TOKEN"], HOSTILE_SECRET],
+                                   ["dpl_swarm_secret", names["KEY"]]])  # KEY's secret must be there still
     assert lines[-2].startswith("dpl_swarm_update web ") and lines[-1] == "dpl_swarm_unused"
+
+
+def test_a_swarm_s_specs_and_state_hold_secrets_sealed_which_change_with_the_value_and_keep_the_values_for_the_plan():
+    manager = Manager(LocalRunner(), Settings())
+    specs = tuple(with_secrets(SECRET, TOKEN=HOSTILE_SECRET, KEY="k").values())
+    want = Desired(specs, {}, SECRET, "app.yaml", {}, {"TOKEN": HOSTILE_SECRET, "KEY": "k"})
+
+    got = manager.sealed("c1", want)
+    again = manager.sealed("c1", got)  # a redeploy from the state's seals
+    changed = manager.sealed("c1", Desired(tuple(with_secrets(SECRET, TOKEN="new", KEY="k").values()), {}, SECRET,
+                                           "app.yaml", {}, {"TOKEN": "new", "KEY": "k"}))
+
+    recorded = json.dumps([s.to_dict() for s in got.specs]) + json.dumps(got.secrets)
+    assert HOSTILE_SECRET.strip() not in recorded and '"k"' not in recorded
+    assert dict(got.specs[0].env)["GREETING"] == "hello"  # not a secret: as it is
+    assert again == got and again.specs[0].config_hash == got.specs[0].config_hash
+    assert changed.specs[0].config_hash != got.specs[0].config_hash
+    assert manager.values[got.secrets["TOKEN"]] == HOSTILE_SECRET and manager.values[changed.secrets["TOKEN"]] == "new"
 
 
 def test_a_plan_without_secrets_neither_creates_nor_removes_any(render):

@@ -190,13 +190,19 @@ dpl_swarm_task_error() {
     printf '%s%s' "$2" "$error"
 }
 
-# dpl_swarm_secret NAME VALUE: the Swarm secret NAME of instance $I holding VALUE, unless it
+# dpl_swarm_secret NAME [VALUE]: the Swarm secret NAME of instance $I holding VALUE, unless it
 # exists (its name holds a hash of its value, and a secret is immutable); VALUE is an
 # argument of this function, so in the script's body, and reaches docker on its stdin
-# (printf is the shell's own: no process list shows it)
+# (printf is the shell's own: no process list shows it). Without VALUE (the deploy was not
+# given it) NAME must exist
 dpl_swarm_secret() {
   local err
   if docker secret inspect "$1" >/dev/null 2>&1; then return 0; fi
+  if [ "$#" = 1 ]; then
+    echo "deployer: the secret $1 is no longer on the swarm (removed once unused), and this deploy was not" \
+      "given its value: deploy with it in the environment or --secrets FILE" >&2
+    return 1
+  fi
   err=$(printf '%s' "$2" | docker secret create --label "deployer.instance=$I" "$1" - 2>&1 >/dev/null) ||
     { echo "deployer: secret $1: $err" >&2; return 1; }
 }
