@@ -20,7 +20,7 @@ import re
 from voluptuous import Invalid
 
 from ..errors import TemplateError
-from ..model.schema import mapping, sequence, text, unit, volume
+from ..model.schema import mapping, scalar, sequence, unit, volume
 from .base import Fragment, Mount
 
 _PLAIN = re.compile(r"[A-Za-z0-9.]")
@@ -47,28 +47,22 @@ def volumes(value):
     return items
 
 
-def volume_driver(value):
-    """A volume driver's name (``local``, ``rexray/ebs``, ``vieux/sshfs:latest``)."""
-    if not isinstance(value, str) or not DRIVER.fullmatch(value):
-        raise Invalid(f"expected a volume driver's name such as local or org/plugin, got {value!r}")
-    return value
+def _matching(pattern, expected):
+    """A validator of strings matching ``pattern``; ``expected`` says what one is."""
+    def validate(value):
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise Invalid(f"expected {expected}, got {value!r}")
+        return value
+    return validate
 
 
-def _option(value):
-    if not isinstance(value, str) or not OPTION.fullmatch(value):
-        raise Invalid(f"expected an option name (letters, digits, '_', '.', '-'), got {value!r}")
-    return value
-
-
-def _option_value(value):
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return text(str(value) if isinstance(value, (int, float)) else value)
+volume_driver = _matching(DRIVER, "a volume driver's name such as local or org/plugin")
 
 
 class VolumesPlugin:
     name = "volumes"
-    keys = {"volumes": volumes, "volume_driver": volume_driver, "volume_opts": mapping(_option, _option_value)}
+    keys = {"volumes": volumes, "volume_driver": volume_driver, "volume_opts": mapping(
+        _matching(OPTION, "an option name (letters, digits, '_', '.', '-')"), scalar)}
 
     def fragment(self, service, context):
         driver, options = service.options.get("volume_driver"), service.options.get("volume_opts")
