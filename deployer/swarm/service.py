@@ -25,7 +25,8 @@ anything changes, naming file and key. Every service:
   by itself when a new task fails within the monitor period, which covers the healthcheck's
   start period and retries (``monitor``);
 - gets its secrets as Swarm secrets, never in its spec (``secrets``): each value is a secret
-  named by a hash of it, mounted in ``/run/secrets``, and an entrypoint of ``/bin/sh`` reads
+  named by a hash of it (its seal, which is all specs and state hold of it: ``seal``),
+  mounted in ``/run/secrets``, and an entrypoint of ``/bin/sh`` reads
   them into the env vars the template names, then execs the command the container would
   have run (``command``), so the template deploys unchanged on both engines.
 """
@@ -185,9 +186,13 @@ def _plain_env(spec):
 
 def _secrets_update(old, spec):
     """``--secret-rm`` of each secret of ``old`` that ``spec`` no longer uses, then
-    ``--secret-add`` of each new one (a changed value is both: its name holds its hash)."""
+    ``--secret-add`` of each new one (a changed value is both: its name holds its hash);
+    ``--env-rm`` of old's secret vars, which a service deployed before secrets were Swarm
+    secrets holds in its spec (none else does: removing one it lacks changes nothing), but
+    those spec sets as plain vars (docker removes after adding)."""
     before, after = secrets(old), secrets(spec)
-    gone = [arg for name in before if name not in after for arg in ("--secret-rm", name)]
+    gone = [arg for key in sorted(set(old.secrets) - set(_plain_env(spec))) for arg in ("--env-rm", key)]
+    gone += [arg for name in before if name not in after for arg in ("--secret-rm", name)]
     return gone + [arg for name, key in after.items() if name not in before
                    for arg in ("--secret-add", f"source={name},target={key}")]
 

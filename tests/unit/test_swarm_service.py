@@ -432,7 +432,8 @@ def test_an_update_swaps_a_changed_secret_and_keeps_values_out_of_its_arguments(
 
     assert args[args.index("--secret-rm"):args.index("--secret-rm") + 4] == [
         "--secret-rm", gone, "--secret-add", f"source={added},target=TOKEN"]
-    assert kept not in " ".join(args) and "--env-add" not in args and "--env-rm" not in args
+    assert kept not in " ".join(args) and "--env-add" not in args
+    assert [args[i + 1] for i, arg in enumerate(args) if arg == "--env-rm"] == ["KEY", "TOKEN"]  # (as env: before)
     assert not any("old-value" in arg or "new-value" in arg for arg in args)
     assert args[args.index("--args") + 1] == "httpd -f -p 8080"
 
@@ -444,6 +445,10 @@ def test_secrets_dropped_from_a_template_are_removed_and_the_image_s_own_command
     args = service.update_args(old.to_dict(), new, 2)
 
     assert args.count("--secret-rm") == 2 and "--secret-add" not in args
+    plain = service.update_args(old.to_dict(), with_secrets(SECRET.replace("{secret: KEY}", "kk"), TOKEN="t")["web"], 2,
+                                command=BUSYBOX)
+    assert [plain[i + 1] for i, arg in enumerate(plain) if arg == "--env-rm"] == ["TOKEN"]  # KEY is plain now:
+    assert "KEY=kk" in plain  # added, not removed after
     assert args[args.index("--args") + 1] == "httpd -f -p 8080" and args[args.index("--entrypoint") + 1] == ""
 
 
