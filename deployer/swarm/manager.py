@@ -31,7 +31,9 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
     """The shell lines creating the instance's overlay network if it is among the missing
     ``networks`` (the only one its services join: service.py), asking which nodes lack the
     images used by name that services start from anew (``dpl_swarm_probe``: a warning,
-    not a failure), then running the plan's changing actions in order, each waiting for
+    not a failure), making sure the image of each changing service with secrets has the
+    /bin/sh that reads them (``dpl_swarm_shell``: else an error before anything changes),
+    then running the plan's changing actions in order, each waiting for
     Swarm's verdict, new services last, at once in waves as on one host (each after the
     services it exposes, ``deps``; ``parallel_starts`` at a time); ``recorded``: the
     state's services (their specs, which an update starts from); ``images``: the
@@ -47,6 +49,8 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
                 and (a.service not in recorded or recorded[a.service].image != a.spec.image)]
     if unpinned:
         steps.append(call("dpl_swarm_probe", int(limits.health_timeout), *dict.fromkeys(unpinned)))
+    steps += [call("dpl_swarm_shell", a.service, images.get(a.spec.image, a.spec.image)) + " || exit 1"
+              for a in changing if a.spec and services.secrets(a.spec)]
     steps += _secrets(changing, values or {})
     creates, number = {}, waves(changing, deps or {})
     for a in changing:

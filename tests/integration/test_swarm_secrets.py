@@ -7,6 +7,8 @@ removed; destroy leaves none."""
 import base64
 import json
 
+import pytest
+
 from test_swarm import instance, services, swarm_cli  # noqa: F401 (fixtures)
 
 TEMPLATE = """\
@@ -77,3 +79,31 @@ def test_a_secret_reaches_the_process_as_its_env_var_and_no_spec_holds_it_a_new_
     swarm_cli("destroy", instance, "--yes", check=True)
 
     assert secrets_of(swarm, instance) == []
+
+
+@pytest.fixture
+def shell_less(swarm, tmp_path):
+    """``local/noshell`` on every node: busybox alone, at /busybox, so no /bin/sh."""
+    manager = swarm.manager
+    made = manager.docker("create", "local/busybox", "true").stdout.strip()
+    manager.docker("cp", f"{made}:/bin/busybox", str(tmp_path / "busybox"))
+    manager.docker("rm", made)
+    (tmp_path / "Dockerfile").write_text('FROM scratch\nCOPY busybox /busybox\nCMD ["/busybox", "sleep", "3600"]\n')
+    for node in swarm.nodes:
+        assert node.docker("build", "-q", "-t", "local/noshell", str(tmp_path), timeout=120).returncode == 0
+    yield "local/noshell"
+    for node in swarm.nodes:
+        node.docker("rmi", "-f", "local/noshell")
+
+
+def test_an_image_without_a_shell_cannot_take_secrets_and_the_deploy_says_which_service_and_why(
+        swarm, swarm_cli, instance, tmp_path, shell_less):
+    app = tmp_path / "app.yaml"
+    app.write_text(f"app: {{image: {shell_less}, env: {{TOKEN: {{secret: TOKEN}}}}}}\n")
+
+    failed = swarm_cli("deploy", app, "--instance", instance, env={"TOKEN": "t"}, check=False)
+
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert f"app: its image {shell_less} has no /bin/sh, which on a swarm reads its secrets" in failed.stderr, \
+        failed.stderr
+    assert services(swarm, instance) == {} and secrets_of(swarm, instance) == []  # asked before anything changed

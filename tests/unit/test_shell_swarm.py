@@ -264,3 +264,15 @@ def test_a_secret_the_deploy_has_no_value_of_must_be_there_still_else_the_deploy
     assert "the secret c1_A_gone is no longer on the swarm" in gone.error.message
     assert "--secrets FILE" in gone.error.message
     assert not any(line.startswith("secret create") for line in shell.docker.log())
+
+
+def test_an_image_without_bin_sh_is_an_error_naming_the_service_and_a_container_made_to_ask_is_removed(shell):
+    has = shell.run(call("dpl_swarm_shell", "app", "team/app") + " || exit 1", USES)
+    shell.docker.fail("cp *")
+    lacks = shell.run(call("dpl_swarm_shell", "app", "team/app") + " || exit 1", USES)
+
+    assert has.exited == 0 and lacks.exited == 1
+    assert "app: its image team/app has no /bin/sh, which on a swarm reads its secrets" in lacks.error.message
+    assert ("create", "--pull", "never", "--entrypoint", "/bin/sh", "team/app") in shell.docker.calls()
+    assert [line for line in shell.docker.log() if line.startswith("cp")] == ["cp new1:/bin/sh -", "cp new2:/bin/sh -"]
+    assert shell.docker.containers() == {}  # each made to ask, then removed; never started

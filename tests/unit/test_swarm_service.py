@@ -462,6 +462,7 @@ def test_a_plan_creates_the_missing_secrets_first_from_the_values_given_and_remo
                         values={service.seal("c1", HOSTILE_SECRET): HOSTILE_SECRET})  # KEY's not given
 
     made = [shlex.split(line.removesuffix(" || exit 1")) for line in lines if line.startswith("dpl_swarm_secret ")]
+    assert lines[1] == f"dpl_swarm_shell web team/web:2@sha256:{'e' * 64} || exit 1"  # first: its image has a shell
     assert sorted(made) == sorted([["dpl_swarm_secret", names["TOKEN"], HOSTILE_SECRET],
                                    ["dpl_swarm_secret", names["KEY"]]])  # KEY's secret must be there still
     assert lines[-2].startswith("dpl_swarm_update web ") and lines[-1] == "dpl_swarm_unused"
@@ -488,7 +489,7 @@ def test_a_swarm_s_specs_and_state_hold_secrets_sealed_which_change_with_the_val
 def test_a_plan_without_secrets_neither_creates_nor_removes_any(render):
     lines = plan_script("c1", [Action(CREATE, "web", "new", render(WEB)["web"])], {}, LIMITS, 1)
 
-    assert not any("dpl_swarm_secret" in line or "dpl_swarm_unused" in line for line in lines)
+    assert not any(line.startswith(("dpl_swarm_secret", "dpl_swarm_unused", "dpl_swarm_shell")) for line in lines)
 
 
 def test_a_removed_service_that_had_secrets_leaves_its_secrets_to_be_removed():

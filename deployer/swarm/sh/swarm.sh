@@ -190,6 +190,22 @@ dpl_swarm_task_error() {
     printf '%s%s' "$2" "$error"
 }
 
+# dpl_swarm_shell SERVICE IMAGE: whether IMAGE has the /bin/sh that reads SERVICE's secrets into
+# its env vars, asked of a container created from it on the manager, never started (docker
+# cp finds the file); an image the manager lacks is not asked (its task says)
+dpl_swarm_shell() {
+  local id found
+  id=$(docker create --pull never --entrypoint /bin/sh "$2" 2>/dev/null) || return 0
+  docker cp "$id:/bin/sh" - >/dev/null 2>&1
+  found=$?
+  docker rm "$id" >/dev/null 2>&1
+  if [ "$found" != 0 ]; then
+    echo "deployer: $1: its image $2 has no /bin/sh, which on a swarm reads its secrets into its env vars:" \
+      "use an image with a shell, or no {secret: ...} env value" >&2
+    return 1
+  fi
+}
+
 # dpl_swarm_secret NAME [VALUE]: the Swarm secret NAME of instance $I holding VALUE, unless it
 # exists (its name holds a hash of its value, and a secret is immutable); VALUE is an
 # argument of this function, so in the script's body, and reaches docker on its stdin
