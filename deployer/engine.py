@@ -36,6 +36,7 @@ class Facts:
     registry: dict = field(default_factory=dict)
     networks: frozenset = frozenset()  # which of the networks asked about exist
     routes: tuple = ()  # the host's route table (model.route.Route), when asked for
+    commands: dict = field(default_factory=dict)  # swarm: image reference -> (entrypoint, cmd) of its config
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,11 @@ class Engine(Protocol):
         (said once a deploy), or a TemplateError for what it cannot run."""
 
     def facts(self, instance, images=(), discovery=False, networks=(), routes=False) -> Facts: ...
+
+    def sealed(self, instance, desired):
+        """No round trip: what an instance should run (ops/converge.Desired) as this engine
+        records and compares it: its secrets' values as they are (one host's state is a
+        0600 file), or sealed (a swarm's state is a config anyone on a manager reads)."""
 
     def deploying(self, instance, images, who, lock_wait, pull=(), discovery=False, networks=(), routed=False
                   ) -> AbstractContextManager[Applying]: ...

@@ -66,12 +66,17 @@ class ContainerSpec:
 
     @functools.cached_property
     def _json(self):
-        """The spec as JSON; without ``replica`` or ``placement`` when there is none, so that
-        specs recorded before those existed hash as they did (nothing is recreated)."""
+        """The spec as JSON; without ``replica`` or ``placement`` when there is none (nor a
+        mount's ``driver`` and ``options``), so that specs recorded before those existed hash
+        as they did (nothing is recreated)."""
         data = asdict(self)
         for key in ("replica", "placement"):
             if not data[key]:
                 del data[key]
+        for mount in data["mounts"]:  # a host directory's mount, as recorded before volume drivers
+            for key in ("driver", "options"):
+                if not mount[key]:
+                    del mount[key]
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     def to_dict(self):
@@ -82,7 +87,7 @@ class ContainerSpec:
     def from_dict(cls, data):
         """The spec a release recorded, for rollback and for saying what changed."""
         fields = {key: _tuples(value) if isinstance(value, list) else value for key, value in data.items()}
-        fields["mounts"] = tuple(Mount(**m) for m in data["mounts"])
+        fields["mounts"] = tuple(Mount(**{**m, "options": _tuples(m.get("options", []))}) for m in data["mounts"])
         return cls(**fields)
 
     @property
@@ -141,12 +146,20 @@ class ContainerSpec:
         hidden = self.hidden_env() if env_file else {}
         args = _pairs("-e", tuple((k, v) for k, v in self.env if k not in hidden))
         args += ["--env-file", env_file] if hidden else []
-        args += [arg for m in self.mounts for arg in ("-v", f"{m.source}:{m.target}{':ro' if m.read_only else ''}")]
+        args += [arg for m in self.mounts for arg in self._mount_args(m)]
         args += flags
         if self.entrypoint is not None:
             args += ["--entrypoint", self.entrypoint]
         # "--" is not understood by docker run; the image ends the options instead.
         return [*args, self.image, *cmd]
+
+
+    def _mount_args(self, mount):
+        """A host directory bind-mounted (``-v``), or a named volume of a volume driver, labelled
+        with its instance (``--mount``: ``-v`` names no driver)."""
+        if mount.driver:
+            return ["--mount", mount.volume_arg(labels=[(LABEL_INSTANCE, self.instance)])]
+        return ["-v", f"{mount.source}:{mount.target}{':ro' if mount.read_only else ''}"]
 
 
 def _fixed_host_port(port):

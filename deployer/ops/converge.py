@@ -81,7 +81,7 @@ def _dry_run(host, instance, images, desire, options, discovery_used, networks, 
     """The plan, the route changes and the release commands that would run; nothing
     locked, nothing changed."""
     facts = host.facts(instance, images, discovery_used, networks, routes=True)
-    want = desire(facts)
+    want = host.sealed(instance, desire(facts))
     actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, host.settings.retain)
     release = facts.state.release if facts.state else 0
     moves = _moves(host, instance, facts, want, actions, release + 1)
@@ -98,6 +98,7 @@ def _locked(host, instance, session, want, options, note, post, started):
     routes put back)."""
     facts = session.facts
     host.conceal([*want.secrets.values(), *(facts.state.secrets.values() if facts.state else ())])
+    want = host.sealed(instance, want)
     actions = plan(want.specs, facts.state, facts.containers, want.images, options.force, host.settings.retain)
     previous = facts.state or InstanceState(instance, want.source, 0, "", "")
     registry = host.etcd and host.etcd.update(want.endpoints, instance, facts, host.hostname)

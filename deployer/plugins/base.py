@@ -11,9 +11,21 @@ from typing import Any, Mapping, Protocol
 
 @dataclass(frozen=True)
 class Mount:
-    source: str
+    source: str  # a host directory; with a driver, the named volume's name
     target: str
     read_only: bool = False
+    driver: str = ""  # a named volume of this volume driver (``volume_driver``), not a host directory
+    options: tuple[tuple[str, str], ...] = ()  # the driver's options (``volume_opts``)
+
+    def volume_arg(self, source=None, labels=()):
+        """``--mount``'s value mounting this as a named volume (``source``: its own name unless
+        given), ``labels`` on it, of its driver (Docker's ``local`` when it has none); each
+        field quoted as CSV where it holds a comma or quote."""
+        fields = ["type=volume", f"source={source or self.source}", f"target={self.target}",
+                  *(f"volume-label={key}={value}" for key, value in labels),
+                  *([f"volume-driver={self.driver}"] if self.driver else []),
+                  *(f"volume-opt={key}={value}" for key, value in self.options), *["readonly"] * self.read_only]
+        return ",".join('"' + f.replace('"', '""') + '"' if "," in f or '"' in f else f for f in fields)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,12 @@ volume is ``shared`` (``/data:shared``: the service's directory, for every repli
 injective (``/a-b`` and ``/a/b`` may never share a directory) and must never leave that
 directory, so it is an escape of the normalised path rather than a slug: ``/`` becomes
 ``-`` and every character outside ``[A-Za-z0-9.]`` becomes ``_XX`` (its hex bytes).
+
+With ``volume_driver: NAME`` (and its ``volume_opts: {KEY: VALUE}``) each path is instead
+a named volume of that driver, ``<instance>_<service>_<path-id>`` (a replica's
+``<instance>_<service>.<n>_<path-id>``), made by Docker where the container first runs: on
+one host as on a swarm, where such a service need not be pinned to a node (the driver
+is trusted to give every node the same data; ``local`` keeps it on each node).
 """
 
 import posixpath
@@ -13,10 +19,13 @@ import re
 
 from voluptuous import Invalid
 
-from ..model.schema import sequence, unit, volume
+from ..errors import TemplateError
+from ..model.schema import mapping, scalar, sequence, unit, volume
 from .base import Fragment, Mount
 
 _PLAIN = re.compile(r"[A-Za-z0-9.]")
+DRIVER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./:@-]*")  # a plugin's name may be repository:tag
+OPTION = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def path_id(path):
@@ -38,20 +47,37 @@ def volumes(value):
     return items
 
 
+def _matching(pattern, expected):
+    """A validator of strings matching ``pattern``; ``expected`` says what one is."""
+    def validate(value):
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise Invalid(f"expected {expected}, got {value!r}")
+        return value
+    return validate
+
+
+volume_driver = _matching(DRIVER, "a volume driver's name such as local or org/plugin")
+
+
 class VolumesPlugin:
     name = "volumes"
-    keys = {"volumes": volumes}
+    keys = {"volumes": volumes, "volume_driver": volume_driver, "volume_opts": mapping(
+        _matching(OPTION, "an option name (letters, digits, '_', '.', '-')"), scalar)}
 
     def fragment(self, service, context):
-        def base(shared):
-            return posixpath.join(context.volume_dir, context.instance,
-                                  unit(service.name, 0 if shared else context.replica))
+        driver, options = service.options.get("volume_driver"), service.options.get("volume_opts")
+        if options is not None and driver is None:
+            raise TemplateError("options of no driver: give volume_driver too", key=f"{service.key}.volume_opts")
 
-        mounts = tuple(
-            Mount(posixpath.join(base(v["shared"]), path_id(v["path"])), v["path"], v["read_only"])
-            for v in service.options.get("volumes", ())
-        )
-        return Fragment(mounts=mounts, host_dirs=tuple(m.source for m in mounts))
+        def place(v):
+            owner = unit(service.name, 0 if v["shared"] else context.replica)
+            if driver:
+                return f"{context.instance}_{owner}_{path_id(v['path'])}"
+            return posixpath.join(context.volume_dir, context.instance, owner, path_id(v["path"]))
+
+        mounts = tuple(Mount(place(v), v["path"], v["read_only"], driver or "", tuple(sorted((options or {}).items())))
+                       for v in service.options.get("volumes", ()))
+        return Fragment(mounts=mounts, host_dirs=tuple(m.source for m in mounts if not m.driver))
 
 
 plugin = VolumesPlugin()

@@ -127,6 +127,10 @@ class Host:
         template deploys to a host and to a swarm."""
         return template.unheeded(("placement",), "one Docker engine (deployer.engine docker)")
 
+    def sealed(self, instance, desired):
+        """One host keeps secrets' values in its 0600 state (for redeploy and rollback)."""
+        return desired
+
     # -- operations, each one round trip ------------------------------------------------
 
     def facts(self, instance, images=(), discovery=False, networks=(), routes=False):

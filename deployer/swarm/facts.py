@@ -16,7 +16,9 @@ image reference the manager holds with a registry digest as ``<reference>@<diges
 (a reference naming a digest is pinned already), and each service's image as Swarm runs
 it, so a tag that moved updates the service as a new image id recreates a container. An
 image with no registry digest (built or loaded on the nodes, or not on the manager:
-``--pull`` pulls it there first) is not pinned: used by name.
+``--pull`` pulls it there first) is not pinned: used by name. The same lines give each
+image's own entrypoint and cmd (``commands``), which a service with secrets runs behind the
+entrypoint that reads them (service.py).
 """
 
 import dataclasses
@@ -58,11 +60,12 @@ class ServiceFacts:
             tasks = _tasks(out.get("tasks", ""))
             recorded = state.services if state else {}
             containers = tuple(c for s in services for c in self._containers(s, tasks.get(s["Spec"]["Name"], []), recorded))
-            images = pinned(out.get("images", ""), self.images)
+            inspected = _inspected(out.get("images", ""))
+            images, own = pinned(inspected, self.images), commands(inspected, self.images)
         except (ValueError, KeyError, TypeError) as e:
             raise DeployerError(f"cannot read docker service inspect output: {e}", host=host) from None
         present = frozenset(name for name in out["networks"].split() if name in self.networks)
-        return Facts(roots, state, containers, images, networks=present)
+        return Facts(roots, state, containers, images, networks=present, commands=own)
 
     def _containers(self, service, tasks, recorded):
         """A service as the plan and status see its containers: one, or a replica a task
@@ -107,13 +110,12 @@ class ServiceFacts:
         )
 
 
-def pinned(text, refs):
-    """``{reference: reference@digest}`` of the ``refs`` pinned by digest, from ``docker image
-    inspect`` lines of ``REPO_TAGS REPO_DIGESTS`` (JSON lists): by the digest of the
-    reference's repository (a reference naming a digest is pinned already). Written as
-    docker lists a service's image (state.normal_ref: ``redis`` is ``redis:latest``), so
-    that a service running it compares equal."""
-    found = [tuple(json.loads(part) or [] for part in line.split(" ", 1)) for line in text.splitlines() if line]
+def pinned(found, refs):
+    """``{reference: reference@digest}`` of the ``refs`` pinned by digest, from the images
+    ``found`` (``_inspected``): by the digest of the reference's repository (a reference
+    naming a digest is pinned already). Written as docker lists a service's image
+    (state.normal_ref: ``redis`` is ``redis:latest``), so that a service running it
+    compares equal."""
     out = {}
     for ref in refs:
         want = normal_ref(ref)
@@ -121,7 +123,7 @@ def pinned(text, refs):
             out[ref] = want
             continue
         repository = want.rsplit(":", 1)[0]
-        digests = [d for tags, ds in found if want in map(normal_ref, tags) for d in ds]
+        digests = [d for tags, ds, *_ in found if want in map(normal_ref, tags) for d in ds]
         digest = next((d.split("@", 1)[1] for d in digests if normal_ref(d).split("@")[0] == repository), None)
         if digest:
             out[ref] = f"{want}@{digest}"
@@ -135,6 +137,33 @@ def _update(service):
 
 def _said(update):
     return "" if update in ("", "completed") else f", update {update}"
+
+
+def commands(found, refs):
+    """``{reference: (entrypoint, cmd)}`` of the ``refs`` the manager holds (by tag, or by
+    digest), as their images' configs give them, from the images ``found`` (``_inspected``)."""
+    out = {}
+    for ref in refs:
+        want = normal_ref(ref)
+        for tags, digests, entrypoint, cmd in found:
+            if want in map(normal_ref, tags) or want in map(normal_ref, digests):
+                out[ref] = (tuple(entrypoint), tuple(cmd))
+                break
+    return out
+
+
+def _inspected(text):
+    """``[(tags, digests, entrypoint, cmd)]`` (lists) from ``docker image inspect`` lines of
+    four JSON values, each of which may hold blanks (a cmd's words): read one after another."""
+    decoder, found = json.JSONDecoder(), []
+    for line in filter(None, text.splitlines()):
+        values, at = [], 0
+        while at < len(line):
+            value, at = decoder.raw_decode(line, at)
+            values.append(value or [])
+            at += len(line[at:]) - len(line[at:].lstrip(" "))
+        found.append(tuple(values + [[]] * (4 - len(values))))
+    return found
 
 
 def _tasks(text):

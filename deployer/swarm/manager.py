@@ -11,6 +11,8 @@ ended (sh/swarm.sh): the service's task runs, its update completed, or it was ro
 back, which fails the deploy naming why.
 """
 
+import dataclasses
+
 from ..errors import DeployerError, plural
 from ..model import network
 from ..model.plan import CREATE, KEEP, RECREATE, REMOVE, REPAIR, split
@@ -26,16 +28,22 @@ from .facts import ServiceFacts
 SOURCE = "deployer.swarm:swarm"  # sh/swarm.sh
 
 
-def plan_script(instance_name, actions, recorded, limits, release, networks=(), images=None, deps=None):
+def plan_script(instance_name, actions, recorded, limits, release, networks=(), images=None, deps=None,
+                commands=None, values=None):
     """The shell lines creating the instance's overlay network if it is among the missing
     ``networks`` (the only one its services join: service.py), asking which nodes lack the
     images used by name that services start from anew (``dpl_swarm_probe``: a warning,
-    not a failure), then running the plan's changing services in order (``services_of``:
-    a service's replicas are one step), each waiting for Swarm's verdict, new services
-    last, at once in waves as on one host (each after the services it exposes, ``deps``;
-    ``parallel_starts`` at a time); ``recorded``: the state's services (their specs, which
-    an update starts from); ``images``: the references pinned by digest (facts.pinned)."""
-    images = images or {}
+    not a failure), making sure the image of each changing service with secrets has the
+    /bin/sh that reads them (``dpl_swarm_shell``: else an error before anything changes),
+    then running the plan's changing services in order (``services_of``: a service's
+    replicas are one step), each waiting for Swarm's verdict, new services last, at once in
+    waves as on one host (each after the services it exposes, ``deps``; ``parallel_starts``
+    at a time); ``recorded``: the state's services (their specs, which an update starts
+    from); ``images``: the references pinned by digest (facts.pinned); ``commands``: the
+    images' own entrypoint and cmd (facts.commands), which a service with secrets runs
+    (service.py); ``values``: the secrets' values this deploy was given, by their seals
+    (``_secrets``)."""
+    images, commands = images or {}, commands or {}
     steps = [about(instance_name)]
     steps += [call("dpl_swarm_network", name, *network.create_args(name)) + " || exit 1"
               for name in networks if name == network.of_instance(instance_name)]
@@ -44,16 +52,19 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
                 and (a.service not in recorded or recorded[a.service].image != a.spec.image)]
     if unpinned:
         steps.append(call("dpl_swarm_probe", int(limits.health_timeout), *dict.fromkeys(unpinned)))
+    steps += [call("dpl_swarm_shell", a.service, images.get(a.spec.image, a.spec.image)) + " || exit 1"
+              for a in changing if a.spec and services.secrets(a.spec)]
+    steps += _secrets(changing, values or {})
     creates, number = {}, waves(changing, deps or {})
     for service, units in services_of(actions).items():
-        lines = _step(instance_name, service, units, recorded, limits, release, images)
+        lines = _step(instance_name, service, units, recorded, limits, release, images, commands)
         if all(a.kind == CREATE for a in units):
             creates.setdefault(number[units[0].service], []).extend(line + ' & pids="$pids $!"' for line in lines)
         else:
             steps += [line + " || exit 1" for line in lines]
     for wave in sorted(creates):
         steps += together(creates[wave], limits.parallel_starts)
-    return steps
+    return steps + _unused(changing, recorded)
 
 
 def services_of(actions):
@@ -72,7 +83,7 @@ def services_of(actions):
     return {service: units for service, units in grouped.items() if any(a.kind not in (KEEP, REPAIR) for a in units)}
 
 
-def _step(instance_name, service, units, recorded, limits, release, images):
+def _step(instance_name, service, units, recorded, limits, release, images, commands):
     """The calls of one changing service (``units``: its actions, one a unit): removed,
     created with as many tasks as it has units, made anew when the state has none of its
     units, updated from the spec the state recorded when its spec changed or a unit is not
@@ -83,19 +94,19 @@ def _step(instance_name, service, units, recorded, limits, release, images):
     lines = [call("dpl_swarm_down", service, name)] if not specs or (not known and any(a.kind != CREATE for a in units)) else []
     if not specs:
         return lines
-    spec, count, image = specs[0], len(specs), images.get(specs[0].image)
+    spec, count, image, command = specs[0], len(specs), images.get(specs[0].image), commands.get(specs[0].image)
     rounds = -(-count // (limits.batch or count))  # Swarm's update of ``batch`` tasks at a time, and its rollback
     limit = rounds * (int(limits.health_timeout) + 2 * services.monitor(spec))
     if not known:
         return lines + [call("dpl_swarm_create", service, name, limit, services.monitor(spec),
-                             *services.create_args(spec, release, image, count, limits.batch))]
+                             *services.create_args(spec, release, image, command, count, limits.batch))]
     old = recorded[known[0]].spec
     before = sum(a.kind != CREATE for a in units)  # the units it runs now (kept, recreated or scaled away)
     resized = any(a.kind in (CREATE, REMOVE) for a in units)
     if any(a.kind == RECREATE for a in units) or services.whole(ContainerSpec.from_dict(old)).config_hash != \
             services.whole(spec).config_hash:
         return [call("dpl_swarm_update", service, name, limit,
-                     *services.update_args(old, spec, release, image, count, limits.batch, resized))]
+                     *services.update_args(old, spec, release, image, command, count, limits.batch, resized))]
     return [call("dpl_swarm_scale", service, name, limit, before, count)]
 
 
@@ -106,6 +117,25 @@ def _exposing_replicas(actions):
     replicated = {a.spec.service for a in actions if a.spec and a.spec.replica}
     return next((f"{a.spec.service} exposes {ref}" for a in actions if a.spec
                  for key, ref in a.spec.labels if key.startswith(LABEL_EXPOSED) and ref.split(":")[0] in replicated), "")
+
+
+def _secrets(changing, values):
+    """The lines creating the Swarm secrets the changing services use, where missing: the
+    value of each seal (``values``) in the script's body, a shell function's argument,
+    never a command's; a seal without its value (a redeploy or rollback not given it) names
+    a secret that must still be there."""
+    wanted = {name: seal for a in changing if a.spec for name, seal in services.secret_values(a.spec).items()}
+    return [call("dpl_swarm_secret", name, *([values[seal]] if seal in values else [])) + " || exit 1"
+            for name, seal in wanted.items()]
+
+
+def _unused(changing, recorded):
+    """The line removing the instance's secrets no service uses any more, once the changing
+    services that had or have secrets are done."""
+    had = [recorded[a.service].spec for a in changing if a.service in recorded]
+    if any(spec.get("secrets") for spec in had) or any(a.spec and a.spec.secrets for a in changing):
+        return ["dpl_swarm_unused"]
+    return []
 
 
 class Rollout(Deploy):
@@ -142,7 +172,8 @@ class Rollout(Deploy):
         recorded = self.facts.state.services if self.facts.state else {}
         try:
             self.units = {service: [a.service for a in units] for service, units in services_of(actions).items()}
-            return plan_script(self.instance, actions, recorded, limits, release, networks, self.facts.images, deps)
+            return plan_script(self.instance, actions, recorded, limits, release, networks, self.facts.images, deps,
+                               self.facts.commands, self.host.values)
         except DeployerError as e:
             raise e.where(host=self.host.name, instance=self.instance) from None
 
@@ -159,6 +190,16 @@ class Manager(Host):
         if self.etcd:
             raise DeployerError("deployer.discovery etcd has no meaning with deployer.engine swarm: services find "
                                 "each other by name on their instance's overlay network", host=self.name)
+
+    values = {}  # seal -> the secret's value, of what this deploy was given (``sealed``)
+
+    def sealed(self, instance, desired):
+        """A swarm's specs and state hold secrets sealed (service.seal), the values kept
+        here for the plan, which creates the Swarm secrets that hold them."""
+        given = {value for value in desired.secrets.values() if not value.startswith(services.SEALED)}
+        self.values = {**self.values, **{services.seal(instance, value): value for value in given}}
+        return dataclasses.replace(desired, specs=tuple(services.sealed(spec) for spec in desired.specs),
+                                   secrets={name: services.seal(instance, v) for name, v in desired.secrets.items()})
 
     def check(self, template):
         """Every key of a template means something to a swarm; what one cannot run is

@@ -5,7 +5,8 @@ golden-tested; quoted only where they meet the shell.
 The spec is the core's, the same one a host runs as a container, so one template deploys
 to both: ``docker run`` options become their service equivalents here, and what a
 service cannot be (a privileged one) is an error naming the service; what a template
-cannot run on a swarm (``refused``: a git service, unpinned volumes) is refused before
+cannot run on a swarm (``refused``: a git service, volumes neither pinned nor of a
+``volume_driver``) is refused before
 anything changes, naming file and key. Every service:
 
 - is ``<instance>_<service>``, on its instance's overlay network under the alias the spec
@@ -25,10 +26,16 @@ anything changes, naming file and key. Every service:
   start period and retries (``monitor``);
 - runs ``replicas: N`` as one service of N tasks (``whole``: the core's replica specs are
   one service, whose config hash is that of ``replicas: 1``), rolled ``batch`` tasks at a
-  time (the setting deployer.rolling.batch; 0: all at once).
+  time (the setting deployer.rolling.batch; 0: all at once);
+- gets its secrets as Swarm secrets, never in its spec (``secrets``): each value is a secret
+  named by a hash of it (its seal, which is all specs and state hold of it: ``seal``),
+  mounted in ``/run/secrets``, and an entrypoint of ``/bin/sh`` reads
+  them into the env vars the template names, then execs the command the container would
+  have run (``command``), so the template deploys unchanged on both engines.
 """
 
 import dataclasses
+import hashlib
 import posixpath
 import re
 import shlex
@@ -52,6 +59,9 @@ RESET = {
     "--health-interval": "0s", "--health-timeout": "0s", "--health-retries": "0", "--health-start-period": "0s",
     "--stop-grace-period": "10s", "--restart-condition": "any", "--restart-max-attempts": "0",
 }
+SEALED = "\0sealed:"  # a secret's value as a swarm's state holds it (no value holds a NUL: schema.text)
+SECRET_NAME_MAX = 64  # characters of a Swarm secret's name
+SECRET_FILES = "/run/secrets"  # where a task finds its Swarm secrets (a target is a file name there)
 MIN_MONITOR = 5  # seconds a new task must keep running without a healthcheck
 UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
@@ -68,9 +78,11 @@ def refused(template):
             raise TemplateError("an image built from git would be on the manager alone, and deployer.engine swarm "
                                 "has no registry to push it to: build and push it yourself, then give it as image:",
                                 file=template.path, key=f"{s.key}.git")
-        if s.options.get("volumes") and not pinned(s.options.get("placement", {}).get("constraints", ())):
+        if s.options.get("volumes") and not s.options.get("volume_driver") and \
+                not pinned(s.options.get("placement", {}).get("constraints", ())):
             raise TemplateError("volumes need the same directory on every node the service may run on: pin it "
-                                "with placement: {constraints: ['node.hostname == NODE']} (or == a node label)",
+                                "with placement: {constraints: ['node.hostname == NODE']} (or == a node label), "
+                                "or give a volume_driver whose volumes every node reaches",
                                 file=template.path, key=f"{s.key}.volumes")
         if s.options.get("replicas", 1) > 1 and not all(v["shared"] for v in s.options.get("volumes", ())):
             raise TemplateError("the replicas of a service on a swarm share its volumes, on the node it is pinned "
@@ -100,41 +112,41 @@ def replica(spec, n):
     return dataclasses.replace(spec, replica=n, labels=labels)
 
 
-def create_args(spec, release, image=None, replicas=1, batch=1):
+def create_args(spec, release, image=None, command=None, replicas=1, batch=1):
     """``docker service create`` ARGS (the ``image``, pinned by digest, else the spec's,
     and the command last) of ``replicas`` tasks of the spec's service (whole), rolled
-    ``batch`` at a time."""
+    ``batch`` at a time; ``command``: the image's own (entrypoint, cmd), which a service
+    with secrets needs (``_entry``)."""
     spec = whole(spec)
     args = ["--detach", "--no-resolve-image", "--name", name(spec.instance, spec.service), "--replicas", str(replicas),
             "--endpoint-mode", "dnsrr"]
     args += _pairs("--label", _labels(spec, release)) + _pairs("--container-label", _labels(spec))
-    args += [arg for key, value in spec.env for arg in ("--env", f"{key}={value}")]
+    args += [arg for key, value in _plain_env(spec).items() for arg in ("--env", f"{key}={value}")]
+    args += [arg for source, target in secrets(spec).items() for arg in ("--secret", f"source={source},target={target}")]
     args += [arg for port in spec.ports for arg in ("--publish", _publish(spec, port))]
     args += [arg for net in spec.networks[:1] for arg in ("--network", _network(*net))]
     args += [arg for option in _options(spec) for arg in option if arg is not None]
     args += [arg for mount in spec.mounts for arg in ("--mount", _mount(spec, mount))]
     args += [arg for kind, value in spec.placement for arg in (PLACEMENT[kind], _preference(kind, value))]
     args += _policy(spec, replicas, batch)
-    if spec.entrypoint is not None:
-        args += ["--entrypoint", shlex.quote(spec.entrypoint)]  # docker splits it as a shell would
-    return [*args, image or spec.image, *spec.cmd]
+    entrypoint, argv = _entry(spec, command)
+    if entrypoint is not None:
+        args += ["--entrypoint", entrypoint]
+    return [*args, image or spec.image, *argv]
 
 
-def update_args(recorded, spec, release, image=None, replicas=1, batch=1, scaled=False):
+def update_args(recorded, spec, release, image=None, command=None, replicas=1, batch=1, scaled=False):
     """``docker service update`` ARGS (the service's name last) taking the service of the
-    ``recorded`` spec (a dict, as the state keeps it) to ``spec`` (and ``image``, as
-    create_args) and its ``replicas`` tasks, rolled ``batch`` at a time when several; to that
-    many tasks if ``scaled`` (it ran another count)."""
+    ``recorded`` spec (a dict, as the state keeps it) to ``spec`` (and ``image`` and
+    ``command``, as create_args) and its ``replicas`` tasks, rolled ``batch`` at a time when
+    several; to that many tasks if ``scaled`` (it ran another count)."""
     old, spec = whole(ContainerSpec.from_dict(recorded)), whole(spec)
-    args = ["--detach", "--no-resolve-image", "--image", image or spec.image]
-    if old.cmd != spec.cmd:
-        args += ["--args", shlex.join(spec.cmd)]
-    if old.entrypoint != spec.entrypoint:
-        args += ["--entrypoint", shlex.quote(spec.entrypoint or "")]
+    args = ["--detach", "--no-resolve-image", "--image", image or spec.image, *_command_update(old, spec, command)]
     args += ["--force"] if old.config_hash == spec.config_hash else []  # a task anew (--force, not running)
     args += _changed("--label", _labels(old), _labels(spec, release))
     args += _changed("--container-label", _labels(old), _labels(spec))
-    args += _changed("--env", dict(old.env), dict(spec.env))
+    args += _changed("--env", _plain_env(old), _plain_env(spec))
+    args += _secrets_update(old, spec)
     if old.ports != spec.ports:
         args += [arg for port in old.ports for arg in ("--publish-rm", PORT.fullmatch(port)["container"])]
         args += [arg for port in spec.ports for arg in ("--publish-add", _publish(spec, port))]
@@ -156,6 +168,98 @@ def update_args(recorded, spec, release, image=None, replicas=1, batch=1, scaled
             args += [f"{flag}=false"] if flag in BOOLEAN else [flag, RESET[flag]]
     args += ["--replicas", str(replicas)] if scaled else []
     return [*args, *_policy(spec, replicas, batch), name(spec.instance, spec.service)]
+
+
+def seal(instance, value):
+    """A secret's value as a swarm's release records and its specs hash it: SEALED and a
+    hash of instance and value (a sealed value stays as it is). A new value is a new seal,
+    so the config hash changes, and the release configs, which anyone on a manager reads,
+    hold no value; the Swarm secret (``secrets``) holds it."""
+    if value.startswith(SEALED):
+        return value
+    return SEALED + hashlib.sha256(f"{instance}\0{value}".encode()).hexdigest()
+
+
+def sealed(spec):
+    """The spec with its secrets' values sealed (``seal``)."""
+    env = tuple((key, seal(spec.instance, value) if key in spec.secrets else value) for key, value in spec.env)
+    return dataclasses.replace(spec, env=env)
+
+
+def secrets(spec):
+    """``{Swarm secret name: target}`` of the spec's secret env vars: a secret an env var
+    and value (sealed, as a swarm's specs hold it), ``<instance>_<VAR>_<hash>`` (shortened
+    before the hash to a name's 64 characters), the hash of instance, var and value, so
+    that a new value is a new secret (Swarm's are immutable) and the service's spec changes
+    with it, while neither spec nor labels hold the value; the target is the var's name, a
+    file in SECRET_FILES."""
+    env = dict(spec.env)
+    return {_secret_name(spec.instance, key, env[key]): key for key in spec.secrets if key in env}
+
+
+def secret_values(spec):
+    """``{Swarm secret name: value}`` of the spec's secrets (sealed, in a swarm's specs),
+    which the deploy's script creates where missing (sh/swarm.sh, dpl_swarm_secret)."""
+    env = dict(spec.env)
+    return {name: env[key] for name, key in secrets(spec).items()}
+
+
+def _secret_name(instance, key, value):
+    digest = hashlib.sha256("\0".join((instance, key, value)).encode()).hexdigest()[:12]
+    return f"{instance}_{key}"[: SECRET_NAME_MAX - len(digest) - 1] + f"_{digest}"
+
+
+def _plain_env(spec):
+    """The spec's env but its secrets (Swarm secrets: ``secrets``)."""
+    return {key: value for key, value in spec.env if key not in spec.secrets}
+
+
+def _secrets_update(old, spec):
+    """``--secret-rm`` of each secret of ``old`` that ``spec`` no longer uses, then
+    ``--secret-add`` of each new one (a changed value is both: its name holds its hash);
+    ``--env-rm`` of old's secret vars, which a service deployed before secrets were Swarm
+    secrets holds in its spec (none else does: removing one it lacks changes nothing), but
+    those spec sets as plain vars (docker removes after adding)."""
+    before, after = secrets(old), secrets(spec)
+    gone = [arg for key in sorted(set(old.secrets) - set(_plain_env(spec))) for arg in ("--env-rm", key)]
+    gone += [arg for name in before if name not in after for arg in ("--secret-rm", name)]
+    return gone + [arg for name, key in after.items() if name not in before
+                   for arg in ("--secret-add", f"source={name},target={key}")]
+
+
+def _entry(spec, command):
+    """``(--entrypoint's value or None, the args after the image)``: the spec's own, or for a
+    spec with secrets ``/bin/sh -c SCRIPT`` exporting each from its file, then exec'ing
+    the argv the container would have run (``command``)."""
+    if not secrets(spec):
+        return (None if spec.entrypoint is None else shlex.quote(spec.entrypoint)), list(spec.cmd)
+    reads = " ".join(f"{key}=$(cat {SECRET_FILES}/{key} && echo .) || exit 1; export {key}=\"${{{key}%.}}\";"
+                     for key in secrets(spec).values())  # (the dot keeps a value's trailing newlines)
+    return shlex.join(["/bin/sh", "-c", f'{reads} exec "$@"', "deployer-secrets"]), _argv(spec, command)
+
+
+def _argv(spec, command):
+    """The argv a container of the spec runs: its entrypoint and cmd, else the image's
+    (``command``: its config's entrypoint and cmd), as docker combines them (an entrypoint
+    given drops the image's cmd; a cmd given replaces it)."""
+    if spec.entrypoint is not None:
+        return [spec.entrypoint, *spec.cmd]
+    if command is None:
+        raise DeployerError(f"service {spec.service}: its secrets reach it through an entrypoint that runs the "
+                            f"image's own entrypoint and cmd, and the manager has no image {spec.image} to read "
+                            "them from: pull it there (--pull), or give entrypoint: in the template")
+    entrypoint, cmd = command
+    return [*entrypoint, *(spec.cmd or cmd)]
+
+
+def _command_update(old, spec, command):
+    """The ``--args`` and ``--entrypoint`` of an update, where they change; both whenever
+    either spec has secrets (the wrapped command depends on the image's)."""
+    if secrets(old) or secrets(spec):
+        entrypoint, argv = _entry(spec, command)
+        return ["--args", shlex.join(argv), "--entrypoint", entrypoint or ""]
+    out = ["--args", shlex.join(spec.cmd)] if old.cmd != spec.cmd else []
+    return out + (["--entrypoint", shlex.quote(spec.entrypoint or "")] if old.entrypoint != spec.entrypoint else [])
 
 
 def monitor(spec):
@@ -196,18 +300,12 @@ def _changed(flag, before, after):
 
 
 def _mount(spec, mount):
-    """A volume as a named volume of the node the service is pinned to (refused(): a
-    placement constraint pins it), made there by Docker when first used:
-    ``<instance>_<service>_<path id>``, labelled with its instance."""
-    source = f"{spec.instance}_{spec.service}_{posixpath.basename(mount.source)}"
-    fields = ["type=volume", f"source={source}", f"target={mount.target}",
-              f"volume-label={LABEL_INSTANCE}={spec.instance}"]
-    return ",".join(_csv(field) for field in fields + ["readonly"] * mount.read_only)
-
-
-def _csv(field):
-    """A field of --mount's comma-separated value, quoted as CSV where it holds a comma or quote."""
-    return '"' + field.replace('"', '""') + '"' if "," in field or '"' in field else field
+    """A volume as a named volume, labelled with its instance, made by Docker where a task
+    first uses it: of the template's ``volume_driver`` (named by the plugin), else of the
+    node the service is pinned to (refused(): a placement constraint pins it),
+    ``<instance>_<service>_<path id>``."""
+    source = None if mount.driver else f"{spec.instance}_{spec.service}_{posixpath.basename(mount.source)}"
+    return mount.volume_arg(source, [(LABEL_INSTANCE, spec.instance)])
 
 
 def _preference(kind, value):

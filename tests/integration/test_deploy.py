@@ -34,6 +34,25 @@ def test_a_file_written_in_a_volume_survives_a_redeploy(deployer_cli, app, uniqu
     assert (sshd.volume_dir / unique_instance / "web" / "www" / "index.html").read_text() == "kept\n"
 
 
+def test_a_volume_driver_s_named_volume_keeps_its_data_across_a_redeploy_and_destroy_volumes_removes_it(
+        deployer_cli, unique_instance, sshd, tmp_path):
+    app = tmp_path / "db.yaml"
+    app.write_text("db:\n  image: local/busybox\n  cmd: [sh, -c, 'echo x >>/data/words; exec sleep 3600']\n"
+                   "  volumes: [/data]\n  volume_driver: local\n")
+    volume = f"{unique_instance}_db_data"
+
+    deployer_cli("deploy", app, "--instance", unique_instance, check=True)
+    deployer_cli("deploy", app, "--instance", unique_instance, "--force", check=True)
+
+    assert docker("exec", f"{unique_instance}.db", "cat", "/data/words").stdout == "x\nx\n"
+    assert docker("volume", "inspect", "--format", "{{.Driver}}", volume).stdout == "local\n"
+    assert not (sshd.volume_dir / unique_instance).exists()  # no host directory: the driver's volume
+    deployer_cli("destroy", unique_instance, check=True)
+    assert docker("volume", "inspect", volume).returncode == 0  # kept
+    deployer_cli("destroy", unique_instance, "--volumes", check=True)
+    assert docker("volume", "inspect", volume).returncode != 0
+
+
 def test_list_and_status_are_answered_from_the_hosts_files_alone(deployer_cli, app, unique_instance, sshd, tmp_path):
     deployer_cli("deploy", app, "--instance", unique_instance, check=True)
     app.unlink()  # no local template any more: only the host knows the instance

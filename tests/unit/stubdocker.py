@@ -34,7 +34,7 @@ class StubDocker:
         self.top = Path(top)
         self.bin = self.top / "bin"
         for folder in (self.bin, self.top / "containers", self.top / "states", self.top / "logs",
-                       self.top / "env", self.top / "out", self.top / "err"):
+                       self.top / "env", self.top / "out", self.top / "err", self.top / "stdin"):
             folder.mkdir(parents=True, exist_ok=True)
         shutil.copy(HERE / "stubdocker.sh", self.bin / "docker")
         (self.bin / "docker").chmod(0o755)
@@ -107,6 +107,11 @@ class StubDocker:
     def containers(self):
         """``{name: "ID STATUS"}``: the containers docker has now."""
         return {p.name: p.read_text().strip() for p in sorted((self.top / "containers").iterdir())}
+
+    def stdin(self, kind, name):
+        """What ``docker KIND create NAME -`` read from its stdin (None: no such call)."""
+        path = self.top / "stdin" / f"{kind}-{name}"
+        return path.read_text() if path.exists() else None
 
     def env_file(self, id):
         """The env file ``docker run`` read for container ``id`` (None: it was given none)."""

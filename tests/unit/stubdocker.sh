@@ -16,6 +16,7 @@
 #                     of a container running well, or exited)
 #   logs/NAME         what `docker logs` prints about NAME
 #   env/ID            the env file `run --env-file FILE` was given for container ID
+#   stdin/KIND-NAME   what `secret create NAME -` (KIND secret) or `config create NAME -` read
 #
 # Without a rule, run / create / rename / start / stop / restart / rm / container inspect act on
 # containers/ as docker does (a name is unique, a missing container is an error, except to
@@ -142,5 +143,8 @@ case "$1" in
     if [ -f "$top/logs/$name" ]; then cat "$top/logs/$name"; fi
     ;;
   inspect) echo '[]' ;;
+  secret | config)
+    case "$2 $*" in "create "*" -") eval "name=\${$(($# - 1))}" && cat >"$top/stdin/$1-$name" ;; esac
+    ;;
 esac
 exit 0

@@ -102,6 +102,17 @@ def test_destroy_stops_the_containers_gracefully_before_removing_them(host, shel
     assert host.containers() == {}
 
 
+def test_destroy_with_volumes_removes_the_named_volumes_of_a_volume_driver_and_without_keeps_them(host, shell):
+    host.answer("ps -aq --filter label=deployer.instance=c1", "current\n")
+    host.answer("volume ls -q --filter label=deployer.instance=c1", "c1_db_data\nc1_db_etc\n")
+
+    kept = destroy(shell)
+    removed = shell.run(call("dpl_destroy", 1, 0, "ops@laptop") + " || exit 1", uses=("instance", "network", "discovery"))
+
+    assert kept.exited == 0 and removed.exited == 0
+    assert [line for line in host.log() if line.startswith("volume rm")] == ["volume rm c1_db_data c1_db_etc"]
+
+
 def test_destroy_keeps_a_built_image_another_container_still_uses(host, shell):
     host.answer("ps -aq --filter label=deployer.instance=c1", "current\nretained\n")
     host.answer(PS_ALL, "someone-elses\n")
@@ -111,3 +122,11 @@ def test_destroy_keeps_a_built_image_another_container_still_uses(host, shell):
     assert [line for line in host.log() if line.startswith("rmi")] == [
         "rmi deployer/c1/web:aaa-1 deployer/c1/web:ccc-1"
     ]
+
+
+def test_an_instance_of_which_only_named_volumes_are_left_is_no_missing_one_to_destroy_volumes(host, shell):
+    host.answer("volume ls -q --filter label=deployer.instance=c1", "c1_db_data\n")
+
+    ran = shell.run(call("dpl_destroy", 1, 0, "ops@laptop") + " || exit 1", uses=("instance", "network", "discovery"))
+
+    assert ran.exited == 0 and ran.marks("missing") == [] and "volume rm c1_db_data" in host.log()

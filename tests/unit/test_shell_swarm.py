@@ -242,3 +242,63 @@ def test_a_probe_that_cannot_run_says_nothing_and_fails_nothing(shell):
     ran = shell.run(call("dpl_swarm_probe", 10, "local/app") + " || exit 1\necho after", USES)
 
     assert ran.exited == 0 and ran.marks("lacks") == [] and "after" in ran.stdout
+
+
+def test_a_secret_is_created_from_the_script_s_body_on_docker_s_stdin_exactly_and_only_when_missing(shell):
+    hostile = """it's "$(touch /tmp/pwned)"; `id` \\ done\n\n"""
+    shell.docker.fail("secret inspect c1_A_new", stderr="Error: no such secret: c1_A_new\n")
+    shell.docker.answer("secret inspect c1_A_old", "[{}]\n")
+
+    ran = shell.run(call("dpl_swarm_secret", "c1_A_new", hostile) + " || exit 1\n" +
+                    call("dpl_swarm_secret", "c1_A_old", "unused") + " || exit 1", USES)
+
+    assert ran.exited == 0
+    assert shell.docker.stdin("secret", "c1_A_new") == hostile
+    assert ("secret", "create", "--label", "deployer.instance=c1", "c1_A_new", "-") in shell.docker.calls()
+    assert not any(hostile in arg for call_ in shell.docker.calls() for arg in call_)  # never an argument
+    assert shell.docker.stdin("secret", "c1_A_old") is None  # it exists: a secret is immutable
+
+
+def test_a_secret_docker_refuses_fails_the_deploy_naming_it(shell):
+    shell.docker.fail("secret inspect *")
+    shell.docker.fail("secret create *", stderr="Error response from daemon: rpc error: invalid name\n")
+
+    ran = shell.run(call("dpl_swarm_secret", "c1_A_1", "v") + " || exit 1", USES)
+
+    assert ran.exited == 1 and "secret c1_A_1: Error response from daemon: rpc error: invalid name" in ran.error.message
+
+
+def test_only_the_instance_s_secrets_no_service_uses_are_removed_and_a_refusal_fails_nothing(shell):
+    shell.docker.answer("secret ls --filter label=deployer.instance=c1 *", "c1_A_old\nc1_A_new\nc1_B_1\n")
+    shell.docker.answer("service ls -q --filter label=deployer.instance=c1", "id1\nid2\n")
+    shell.docker.answer("service inspect --format * id1 id2", "c1_A_new \nc1_B_1 c1_C_1 \n")
+    shell.docker.fail("secret rm c1_A_old", stderr="Error: secret is in use\n")
+
+    ran = shell.run("dpl_swarm_unused || exit 1", USES)
+
+    assert ran.exited == 0
+    assert [line for line in shell.docker.log() if line.startswith("secret rm")] == ["secret rm c1_A_old"]
+
+
+def test_a_secret_the_deploy_has_no_value_of_must_be_there_still_else_the_deploy_says_how_to_give_it(shell):
+    shell.docker.fail("secret inspect c1_A_gone", stderr="Error: no such secret\n")
+
+    kept = shell.run(call("dpl_swarm_secret", "c1_A_there") + " || exit 1", USES)
+    gone = shell.run(call("dpl_swarm_secret", "c1_A_gone") + " || exit 1", USES)
+
+    assert kept.exited == 0 and gone.exited == 1
+    assert "the secret c1_A_gone is no longer on the swarm" in gone.error.message
+    assert "--secrets FILE" in gone.error.message
+    assert not any(line.startswith("secret create") for line in shell.docker.log())
+
+
+def test_an_image_without_bin_sh_is_an_error_naming_the_service_and_a_container_made_to_ask_is_removed(shell):
+    has = shell.run(call("dpl_swarm_shell", "app", "team/app") + " || exit 1", USES)
+    shell.docker.fail("cp *")
+    lacks = shell.run(call("dpl_swarm_shell", "app", "team/app") + " || exit 1", USES)
+
+    assert has.exited == 0 and lacks.exited == 1
+    assert "app: its image team/app has no /bin/sh, which on a swarm reads its secrets" in lacks.error.message
+    assert ("create", "--pull", "never", "--entrypoint", "/bin/sh", "team/app") in shell.docker.calls()
+    assert [line for line in shell.docker.log() if line.startswith("cp")] == ["cp new1:/bin/sh -", "cp new2:/bin/sh -"]
+    assert shell.docker.containers() == {}  # each made to ask, then removed; never started

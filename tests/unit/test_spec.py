@@ -5,6 +5,7 @@ import shlex
 import pytest
 
 from deployer import plugins
+from deployer.errors import TemplateError
 from deployer.model import spec, template
 
 APP = "app: {image: team/app}"
@@ -88,6 +89,40 @@ def test_two_instances_of_one_template_never_share_a_volume_directory(render, va
     assert values_of(render(text, instance="customer1")["redis"].run_args(), "-v") == [
         "/srv/deployer/volumes/customer1/redis/data:/data"
     ]
+
+
+def test_volumes_of_a_volume_driver_are_named_volumes_of_it_with_its_options_and_no_host_directory(
+        render, values_of):
+    spec = render("db: {image: pg, volumes: [/data, '/etc/x:ro'], volume_driver: local,"
+                  " volume_opts: {type: tmpfs, device: tmpfs, o: 'size=1m,uid=1'}}", instance="c1")["db"]
+
+    assert values_of(spec.run_args(), "-v") == [] and spec.host_dirs == ()
+    assert values_of(spec.run_args(), "--mount") == [
+        "type=volume,source=c1_db_data,target=/data,volume-label=deployer.instance=c1,volume-driver=local,"
+        'volume-opt=device=tmpfs,"volume-opt=o=size=1m,uid=1",volume-opt=type=tmpfs',
+        "type=volume,source=c1_db_etc-x,target=/etc/x,volume-label=deployer.instance=c1,volume-driver=local,"
+        'volume-opt=device=tmpfs,"volume-opt=o=size=1m,uid=1",volume-opt=type=tmpfs,readonly',
+    ]
+    assert type(spec).from_dict(spec.to_dict()) == spec  # as a release recorded it
+
+
+def test_a_volume_without_a_driver_is_recorded_and_hashed_as_before_volume_drivers(render):
+    spec = render("db: {image: pg, volumes: [/data]}")["db"]
+
+    assert spec.to_dict()["mounts"] == [{"source": "/srv/deployer/volumes/c1/db/data", "target": "/data",
+                                         "read_only": False}]
+
+
+@pytest.mark.parametrize("text, key, message", [
+    ("db: {image: pg, volumes: [/data], volume_opts: {a: b}}", "db.volume_opts", "give volume_driver too"),
+    ("db: {image: pg, volumes: [/data], volume_driver: 'no such'}", "db.volume_driver", "volume driver's name"),
+    ("db: {image: pg, volume_driver: x, volume_opts: {'a=b': c}}", "db.volume_opts", "option name"),
+])
+def test_a_volume_driver_s_mistakes_name_their_key(render, text, key, message):
+    with pytest.raises(TemplateError) as error:
+        render(text)
+
+    assert f"{key}" in str(error.value) and message in str(error.value)
 
 
 def test_ports_are_published_in_docker_runs_own_forms(argv, values_of):

@@ -7,16 +7,24 @@ import base64
 import dataclasses
 import json
 import shlex
+import subprocess
 
 import pytest
 
+from deployer import plugins
+
 from deployer.errors import DeployerError, TemplateError
 from deployer.model.plan import Action, plan, CREATE, KEEP, RECREATE, REMOVE
+from deployer.model import spec
 from deployer.model.state import Container, InstanceState, ServiceState
 from deployer.remote.apply import Limits
 from deployer.swarm import releases, service
 from deployer.swarm.facts import ServiceFacts
-from deployer.swarm.manager import _exposing_replicas, plan_script
+from deployer.ops.converge import Desired
+from deployer.remote.session import LocalRunner
+from deployer.settings import Settings
+from deployer.swarm.manager import Manager, _exposing_replicas, plan_script
+from conftest import parse
 
 WEB = """\
 web:
@@ -222,6 +230,17 @@ def test_what_a_swarm_cannot_run_is_refused_naming_file_and_key_before_anything_
 def test_volumes_pinned_by_hostname_id_or_a_node_label_are_run(parse):
     for pin in ("node.hostname == db1", "node.id==abc", "node.labels.disk == ssd"):
         service.refused(parse(f"db: {{image: pg, volumes: [/data], placement: {{constraints: ['{pin}']}}}}\n"))
+
+
+def test_volumes_of_a_volume_driver_need_no_pin_and_are_named_volumes_of_that_driver(parse, render):
+    text = "db: {image: pg, volumes: [/data], volume_driver: local, volume_opts: {type: tmpfs, device: tmpfs}}\n"
+    service.refused(parse(text))
+
+    args = service.create_args(render(text)["db"], 1)
+
+    assert args[args.index("--mount") + 1] == ("type=volume,source=c1_db_data,target=/data,volume-label="
+                                               "deployer.instance=c1,volume-driver=local,volume-opt=device=tmpfs,"
+                                               "volume-opt=type=tmpfs")
 
 
 def inspected(name, service, config_hash, replicas, update=None):
@@ -466,3 +485,183 @@ def test_exposing_a_replicated_service_is_named_as_not_done_on_a_swarm(render):
 
     assert _exposing_replicas(actions) == "app exposes web:http"
     assert _exposing_replicas([a for a in actions if a.service == "app"]) == ""  # web runs one task: its name is its
+
+
+# -- secrets: Swarm secrets named by a hash of their value, read into env vars by an entrypoint
+
+SECRET = """\
+web:
+  image: team/web:2
+  env: {GREETING: hello, TOKEN: {secret: TOKEN}, KEY: {secret: KEY}}
+"""
+HOSTILE_SECRET = """it's "$(touch /tmp/pwned)"; `id` \\ done\n  spaced \n\n"""
+BUSYBOX = ((), ("httpd", "-f", "-p", "8080"))  # the image's own entrypoint and cmd (facts.commands)
+
+
+def with_secrets(text, **values):
+    """The specs of a template's text given these secrets' values."""
+    return {s.unit: s for s in spec.render(parse(text), "c1", "/v", plugins.installed(), values)}
+
+
+def test_secrets_are_swarm_secrets_named_by_a_hash_of_their_value_and_never_in_the_service_s_arguments():
+    web = with_secrets(SECRET, TOKEN=HOSTILE_SECRET, KEY="k3y")["web"]
+
+    args = service.create_args(web, 1, command=BUSYBOX)
+
+    names = service.secrets(web)
+    assert sorted(names.values()) == ["KEY", "TOKEN"]
+    assert all(len(name) == len(f"c1_{key}_") + 12 and name.startswith(f"c1_{key}_") for name, key in names.items())
+    assert [args[i + 1] for i, arg in enumerate(args) if arg == "--secret"] == [
+        f"source={name},target={key}" for name, key in names.items()]
+    assert [args[i + 1] for i, arg in enumerate(args) if arg == "--env"] == ["GREETING=hello"]
+    assert not any(HOSTILE_SECRET in arg or "k3y" in arg for arg in args)
+    assert args[-5:] == ["team/web:2", "httpd", "-f", "-p", "8080"]  # the image's cmd, behind the entrypoint
+    assert shlex.split(args[args.index("--entrypoint") + 1])[:2] == ["/bin/sh", "-c"]
+
+
+def test_a_changed_value_is_another_secret_and_the_same_value_the_same_one():
+    one, same, other = (with_secrets(SECRET, TOKEN=token, KEY="k")["web"] for token in ("a", "a", "b"))
+
+    assert service.secrets(one) == service.secrets(same)
+    assert set(service.secrets(one)) - set(service.secrets(other)) != set()
+    assert one.config_hash != other.config_hash  # a new spec: the service updates
+    assert service.secret_values(other) == {name: {"TOKEN": "b", "KEY": "k"}[key]
+                                             for name, key in service.secrets(other).items()}
+
+
+def test_a_long_instance_and_var_name_make_a_secret_name_swarm_accepts_still_unique_by_its_hash():
+    text = "web: {image: x, env: {%s: {secret: A}, %sB: {secret: A}}}\n" % ("V" * 60, "V" * 60)
+    specs = spec.render(parse(text), "i" * 63, "/v", plugins.installed(), {"A": "a"})
+
+    names = service.secrets(specs[0])
+
+    assert len(names) == 2 and all(len(name) == 64 for name in names)
+
+
+@pytest.mark.parametrize("value", [HOSTILE_SECRET, "plain", "", "\n", "x\ny", "$HOME 'q' \"d\""])
+def test_the_entrypoint_exports_each_secret_s_file_exactly_then_runs_the_container_s_own_command(
+        tmp_path, monkeypatch, value):
+    monkeypatch.setattr(service, "SECRET_FILES", str(tmp_path))
+    web = with_secrets(SECRET, TOKEN=value, KEY="k")["web"]
+    for name, key in service.secrets(web).items():
+        (tmp_path / key).write_text(service.secret_values(web)[name])
+    args = service.create_args(web, 1, command=((), ("python3", "-c", "import os, sys; sys.stdout.write(repr("
+                                                     "[os.environ['TOKEN'], os.environ['KEY'], sys.argv[1:]]))", "a b")))
+
+    entrypoint = shlex.split(args[args.index("--entrypoint") + 1])
+    ran = subprocess.run([*entrypoint, *args[args.index("team/web:2") + 1:]], capture_output=True, text=True,
+                         check=True)
+
+    assert ran.stdout == repr([value, "k", ["a b"]])
+
+
+def test_an_entrypoint_or_cmd_of_the_template_is_what_runs_behind_the_secrets_entrypoint():
+    own = with_secrets(SECRET + "  entrypoint: [tini, --]\n  cmd: [web, --port, '80']\n", TOKEN="t", KEY="k")["web"]
+    cmd = with_secrets(SECRET + "  cmd: [web]\n", TOKEN="t", KEY="k")["web"]
+
+    assert service.create_args(own, 1)[-6:] == ["team/web:2", "tini", "--", "web", "--port", "80"]  # no facts needed
+    assert service.create_args(cmd, 1, command=(("entry",), ("default",)))[-3:] == ["team/web:2", "entry", "web"]
+
+
+def test_a_service_with_secrets_whose_image_the_manager_lacks_and_no_entrypoint_is_an_error_naming_it():
+    web = with_secrets(SECRET, TOKEN="t", KEY="k")["web"]
+
+    with pytest.raises(DeployerError) as error:
+        service.create_args(web, 1, command=None)
+
+    assert "service web:" in str(error.value) and "no image team/web:2" in str(error.value)
+    assert "--pull" in str(error.value) and "entrypoint:" in str(error.value)
+
+
+def test_an_update_swaps_a_changed_secret_and_keeps_values_out_of_its_arguments():
+    old = with_secrets(SECRET, TOKEN="old-value", KEY="k")["web"]
+    new = with_secrets(SECRET, TOKEN="new-value", KEY="k")["web"]
+    (gone,), (kept,) = (set(service.secrets(old)) - set(service.secrets(new)),
+                        set(service.secrets(old)) & set(service.secrets(new)))
+    (added,) = set(service.secrets(new)) - set(service.secrets(old))
+
+    args = service.update_args(old.to_dict(), new, 2, command=BUSYBOX)
+
+    assert args[args.index("--secret-rm"):args.index("--secret-rm") + 4] == [
+        "--secret-rm", gone, "--secret-add", f"source={added},target=TOKEN"]
+    assert kept not in " ".join(args) and "--env-add" not in args
+    assert [args[i + 1] for i, arg in enumerate(args) if arg == "--env-rm"] == ["KEY", "TOKEN"]  # (as env: before)
+    assert not any("old-value" in arg or "new-value" in arg for arg in args)
+    assert args[args.index("--args") + 1] == "httpd -f -p 8080"
+
+
+def test_secrets_dropped_from_a_template_are_removed_and_the_image_s_own_command_comes_back(render):
+    old = with_secrets(SECRET, TOKEN="t", KEY="k")["web"]
+    new = render(WEB)["web"]
+
+    args = service.update_args(old.to_dict(), new, 2)
+
+    assert args.count("--secret-rm") == 2 and "--secret-add" not in args
+    plain = service.update_args(old.to_dict(), with_secrets(SECRET.replace("{secret: KEY}", "kk"), TOKEN="t")["web"], 2,
+                                command=BUSYBOX)
+    assert [plain[i + 1] for i, arg in enumerate(plain) if arg == "--env-rm"] == ["TOKEN"]  # KEY is plain now:
+    assert "KEY=kk" in plain  # added, not removed after
+    assert args[args.index("--args") + 1] == "httpd -f -p 8080" and args[args.index("--entrypoint") + 1] == ""
+
+
+def test_a_plan_creates_the_missing_secrets_first_from_the_values_given_and_removes_unused_ones_last():
+    old = service.sealed(with_secrets(SECRET, TOKEN="old", KEY="k")["web"])
+    new = service.sealed(with_secrets(SECRET, TOKEN=HOSTILE_SECRET, KEY="k")["web"])
+    names = {key: name for name, key in service.secrets(new).items()}
+
+    lines = plan_script("c1", [Action(RECREATE, "web", "env", new)], {"web": ServiceState.of(old, "")}, LIMITS, 2,
+                        images={"team/web:2": "team/web:2@sha256:" + "e" * 64}, commands={"team/web:2": BUSYBOX},
+                        values={service.seal("c1", HOSTILE_SECRET): HOSTILE_SECRET})  # KEY's not given
+
+    made = [shlex.split(line.removesuffix(" || exit 1")) for line in lines if line.startswith("dpl_swarm_secret ")]
+    assert lines[1] == f"dpl_swarm_shell web team/web:2@sha256:{'e' * 64} || exit 1"  # first: its image has a shell
+    assert sorted(made) == sorted([["dpl_swarm_secret", names["TOKEN"], HOSTILE_SECRET],
+                                   ["dpl_swarm_secret", names["KEY"]]])  # KEY's secret must be there still
+    assert lines[-2].startswith("dpl_swarm_update web ") and lines[-1] == "dpl_swarm_unused"
+
+
+def test_a_swarm_s_specs_and_state_hold_secrets_sealed_which_change_with_the_value_and_keep_the_values_for_the_plan():
+    manager = Manager(LocalRunner(), Settings())
+    specs = tuple(with_secrets(SECRET, TOKEN=HOSTILE_SECRET, KEY="k").values())
+    want = Desired(specs, {}, SECRET, "app.yaml", {}, {"TOKEN": HOSTILE_SECRET, "KEY": "k"})
+
+    got = manager.sealed("c1", want)
+    again = manager.sealed("c1", got)  # a redeploy from the state's seals
+    changed = manager.sealed("c1", Desired(tuple(with_secrets(SECRET, TOKEN="new", KEY="k").values()), {}, SECRET,
+                                           "app.yaml", {}, {"TOKEN": "new", "KEY": "k"}))
+
+    recorded = json.dumps([s.to_dict() for s in got.specs]) + json.dumps(got.secrets)
+    assert HOSTILE_SECRET.strip() not in recorded and '"k"' not in recorded
+    assert dict(got.specs[0].env)["GREETING"] == "hello"  # not a secret: as it is
+    assert again == got and again.specs[0].config_hash == got.specs[0].config_hash
+    assert changed.specs[0].config_hash != got.specs[0].config_hash
+    assert manager.values[got.secrets["TOKEN"]] == HOSTILE_SECRET and manager.values[changed.secrets["TOKEN"]] == "new"
+
+
+def test_a_plan_without_secrets_neither_creates_nor_removes_any(render):
+    lines = plan_script("c1", [Action(CREATE, "web", "new", render(WEB)["web"])], {}, LIMITS, 1)
+
+    assert not any(line.startswith(("dpl_swarm_secret", "dpl_swarm_unused", "dpl_swarm_shell")) for line in lines)
+
+
+def test_a_removed_service_that_had_secrets_leaves_its_secrets_to_be_removed():
+    old = with_secrets(SECRET, TOKEN="t", KEY="k")["web"]
+    recorded = {"web": ServiceState.of(old, "")}
+
+    lines = plan_script("c1", [Action(REMOVE, "web", "gone", None)], recorded, LIMITS, 2)
+
+    assert lines[-2].startswith("dpl_swarm_down web c1_web") and lines[-1] == "dpl_swarm_unused"
+
+
+def test_the_facts_give_each_image_s_own_entrypoint_and_cmd_whose_words_may_hold_blanks():
+    digest = "sha256:" + "f" * 64
+    images = (f'["team/web:2"] ["team/web@{digest}"] ["/entry.sh"] ["run","a b"]\n'
+              '["local/busybox:latest"] [] null ["sh"]\n')
+    out = {"roots": "/s\n/v\n", "networks": "", "services": "[]", "images": images}
+
+    facts = ServiceFacts("c1", images=("team/web:2", f"team/web@{digest}", "local/busybox", "absent")).read(out, "m")
+
+    assert facts.commands == {"team/web:2": (("/entry.sh",), ("run", "a b")),
+                              f"team/web@{digest}": (("/entry.sh",), ("run", "a b")),
+                              "local/busybox": ((), ("sh",))}
+    assert facts.images["team/web:2"] == f"team/web:2@{digest}"

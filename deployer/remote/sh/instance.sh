@@ -64,14 +64,15 @@ dpl_prune() {
 }
 
 # dpl_destroy VOLUMES WAIT WHO [SEEN TABLE CONFIG]: stop and remove the instance's containers, remove its networks, built images
-# and state (and its volumes, VOLUMES=1), after its endpoints' keys in etcd, when it registered any, and its routes (the route
+# and state (and its volumes, VOLUMES=1: its directory and the named volumes of a volume_driver), after its endpoints' keys in etcd, when it registered any, and its routes (the route
 # table SEEN becomes TABLE: dpl_router_swap), under the lock (dpl_lock DIR WAIT WHO); marks `missing` when the host knows no such
 # instance (with VOLUMES: nor any volumes of it)
 dpl_destroy() {
-  local ids images forget networks
+  local ids images forget networks volumes=''
   ids=$(docker ps -aq --filter "label=deployer.instance=$I") || return 1
   networks=$(docker network ls -q --filter "label=deployer.instance=$I") || return 1
-  if [ -z "$ids" ] && [ -z "$networks" ] && [ ! -d "$D" ] && { [ "$1" != 1 ] || [ ! -d "$V/$I" ]; }; then
+  if [ "$1" = 1 ]; then volumes=$(docker volume ls -q --filter "label=deployer.instance=$I") || return 1; fi
+  if [ -z "$ids$networks$volumes" ] && [ ! -d "$D" ] && { [ "$1" != 1 ] || [ ! -d "$V/$I" ]; }; then
     dpl_mark missing
     return 0
   fi
@@ -89,7 +90,15 @@ dpl_destroy() {
   # shellcheck disable=SC2086 # images: one reference a word
   if [ -n "$images" ]; then docker rmi $images >/dev/null 2>&1; fi  # one a container made meanwhile uses stays
   rm -rf -- "$D" || return 1
-  if [ "$1" = 1 ]; then rm -rf -- "${V:?}/$I" || return 1; fi
+  if [ "$1" = 1 ]; then dpl_volumes_rm && rm -rf -- "${V:?}/$I" || return 1; fi
   return 0
+}
+
+# dpl_volumes_rm: remove instance $I's named volumes (those of a volume_driver, labelled with it)
+dpl_volumes_rm() {
+  local volumes
+  volumes=$(docker volume ls -q --filter "label=deployer.instance=$I") || return 1
+  # shellcheck disable=SC2086 # one name a word
+  if [ -n "$volumes" ]; then docker volume rm $volumes >/dev/null || return 1; fi
 }
 

@@ -21,8 +21,8 @@ EOT
 # dpl_swarm_facts [IMAGE...]: the facts of instance $I (swarm/facts.py reads them): the roots,
 # its newest release that says what runs (dpl_swarm_state), its services (one docker service
 # inspect), their tasks meant to run (a line each: SERVICE.SLOT NODE STATE...), the
-# networks the manager has, a name a line, and the tags and registry digests of those IMAGEs
-# the manager holds (a line each, JSON lists; none for an image it lacks)
+# networks the manager has, a name a line, and the tags, registry digests, entrypoint and cmd
+# of those IMAGEs the manager holds (a line each, JSON; none for an image it lacks)
 dpl_swarm_facts() {
   local ids
   dpl_mark roots
@@ -41,7 +41,8 @@ dpl_swarm_facts() {
   docker network ls --format '{{.Name}}' || return 1
   if [ "$#" -gt 0 ]; then
     dpl_mark images
-    docker image inspect --format '{{json .RepoTags}} {{json .RepoDigests}}' "$@" 2>/dev/null
+    docker image inspect --format \
+      '{{json .RepoTags}} {{json .RepoDigests}} {{json .Config.Entrypoint}} {{json .Config.Cmd}}' "$@" 2>/dev/null
   fi
   return 0
 }
@@ -212,6 +213,56 @@ dpl_swarm_task_error() {
   local error
   error=$(docker service ps --no-trunc --format '{{.Error}}' "$1" 2>/dev/null | grep -m 1 .) &&
     printf '%s%s' "$2" "$error"
+}
+
+# dpl_swarm_shell SERVICE IMAGE: whether IMAGE has the /bin/sh that reads SERVICE's secrets into
+# its env vars, asked of a container created from it on the manager, never started (docker
+# cp finds the file); an image the manager lacks is not asked (its task says)
+dpl_swarm_shell() {
+  local id found
+  id=$(docker create --pull never --entrypoint /bin/sh "$2" 2>/dev/null) || return 0
+  docker cp "$id:/bin/sh" - >/dev/null 2>&1
+  found=$?
+  docker rm "$id" >/dev/null 2>&1
+  if [ "$found" != 0 ]; then
+    echo "deployer: $1: its image $2 has no /bin/sh, which on a swarm reads its secrets into its env vars:" \
+      "use an image with a shell, or no {secret: ...} env value" >&2
+    return 1
+  fi
+}
+
+# dpl_swarm_secret NAME [VALUE]: the Swarm secret NAME of instance $I holding VALUE, unless it
+# exists (its name holds a hash of its value, and a secret is immutable); VALUE is an
+# argument of this function, so in the script's body, and reaches docker on its stdin
+# (printf is the shell's own: no process list shows it). Without VALUE (the deploy was not
+# given it) NAME must exist
+dpl_swarm_secret() {
+  local err
+  if docker secret inspect "$1" >/dev/null 2>&1; then return 0; fi
+  if [ "$#" = 1 ]; then
+    echo "deployer: the secret $1 is no longer on the swarm (removed once unused), and this deploy was not" \
+      "given its value: deploy with it in the environment or --secrets FILE" >&2
+    return 1
+  fi
+  err=$(printf '%s' "$2" | docker secret create --label "deployer.instance=$I" "$1" - 2>&1 >/dev/null) ||
+    { echo "deployer: secret $1: $err" >&2; return 1; }
+}
+
+# dpl_swarm_unused: remove instance $I's secrets that none of its services uses any more (a
+# value that changed, a service removed); one that cannot be removed now is left to the
+# next deploy or destroy, never failing this one
+dpl_swarm_unused() {
+  local names ids used name
+  names=$(docker secret ls --filter "label=deployer.instance=$I" --format '{{.Name}}' 2>/dev/null)
+  if [ -z "$names" ]; then return 0; fi
+  ids=$(docker service ls -q --filter "label=deployer.instance=$I" 2>/dev/null)
+  # shellcheck disable=SC2086 # one id a word
+  used=" $(if [ -n "$ids" ]; then docker service inspect --format \
+    '{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}{{.SecretName}} {{end}}' $ids 2>/dev/null; fi | tr '\n' ' ')"
+  for name in $names; do
+    case "$used" in *" $name "*) ;; *) docker secret rm "$name" >/dev/null 2>&1 ;; esac
+  done
+  return 0
 }
 
 # dpl_swarm_down SERVICE NAME: remove the service
