@@ -484,7 +484,7 @@ def test_exposing_a_replicated_service_is_named_as_not_done_on_a_swarm(render):
     actions = [Action(CREATE, unit, "new", spec) for unit, spec in {**specs, "app": app}.items()]
 
     assert _exposing_replicas(actions) == "app exposes web:http"
-    assert _exposing_replicas([a for a in actions if a.service == "app"]) == ""  # web runs one task: its name is its
+    assert _exposing_replicas([a for a in actions if a.service == "app"]) == ""  # web alone: no consumer
 
 
 # -- secrets: Swarm secrets named by a hash of their value, read into env vars by an entrypoint
