@@ -35,6 +35,7 @@ class Limits:
     subnets: str = "10.211.0.0/16"  # the setting deployer.subnets
     release_timeout: int = 600  # seconds a release command may run
     batch: int = 1  # replicas of a service replaced at once (the setting deployer.rolling.batch; 0: all)
+    retain: int = 3  # replaced releases kept per service (deployer.retain): a swarm's unused secrets
 
 
 def plan_script(instance_name, actions, boundary, limits, release, deps=None, networks=(), releases=None,
@@ -367,7 +368,7 @@ class Deploy:
         """
         settings = self.host.settings
         limits = Limits(settings.health_timeout, settings.min_uptime, settings.history, settings.parallel_starts,
-                        settings.subnets, settings.release_timeout, settings.rolling_batch)
+                        settings.subnets, settings.release_timeout, settings.rolling_batch, settings.retain)
         release = final_state.release if final_state else 0
         routing = Routing(moves, settings.router, self.instance) if moves else None
         steps = self.plan(actions, limits, release, deps, networks, releases, routing)

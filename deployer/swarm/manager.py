@@ -64,7 +64,7 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
             steps += [line + " || exit 1" for line in lines]
     for wave in sorted(creates):
         steps += together(creates[wave], limits.parallel_starts)
-    return steps + _unused(changing, recorded)
+    return steps + _unused(changing, recorded, limits.retain)
 
 
 def services_of(actions):
@@ -129,12 +129,13 @@ def _secrets(changing, values):
             for name, seal in wanted.items()]
 
 
-def _unused(changing, recorded):
+def _unused(changing, recorded, retain):
     """The line removing the instance's secrets no service uses any more, once the changing
-    services that had or have secrets are done."""
+    services that had or have secrets are done: all but the newest ``retain`` of each
+    variable (deployer.retain), which a rollback may run again."""
     had = [recorded[a.service].spec for a in changing if a.service in recorded]
     if any(spec.get("secrets") for spec in had) or any(a.spec and a.spec.secrets for a in changing):
-        return ["dpl_swarm_unused"]
+        return [call("dpl_swarm_unused", int(retain))]
     return []
 
 

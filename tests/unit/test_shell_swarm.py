@@ -5,6 +5,8 @@ docker: each step waits for Swarm's verdict and reports it as a one-host step do
 import hashlib
 import time
 
+import pytest
+
 from deployer.remote.scripts import call
 from deployer.swarm.manager import SOURCE
 
@@ -268,16 +270,21 @@ def test_a_secret_docker_refuses_fails_the_deploy_naming_it(shell):
     assert ran.exited == 1 and "secret c1_A_1: Error response from daemon: rpc error: invalid name" in ran.error.message
 
 
-def test_only_the_instance_s_secrets_no_service_uses_are_removed_and_a_refusal_fails_nothing(shell):
-    shell.docker.answer("secret ls --filter label=deployer.instance=c1 *", "c1_A_old\nc1_A_new\nc1_B_1\n")
+@pytest.mark.parametrize("keep, removed", [(0, ["c1_A_old", "c1_A_older", "c1_D_1"]), (1, ["c1_A_older"])])
+def test_only_the_instance_s_secrets_no_service_uses_are_removed_but_the_newest_kept_and_a_refusal_fails_nothing(
+        shell, keep, removed):
+    shell.docker.answer("secret ls --filter label=deployer.instance=c1 *",
+                        "2026-12-01 10:00:00 +0000 UTC c1_A_older\n2026-12-02 10:00:00 +0000 UTC c1_A_old\n"
+                        "2026-12-02 11:00:00 +0000 UTC c1_A_new\n2026-12-02 11:00:00 +0000 UTC c1_B_1\n"
+                        "2026-12-01 09:00:00 +0000 UTC c1_D_1\n")
     shell.docker.answer("service ls -q --filter label=deployer.instance=c1", "id1\nid2\n")
     shell.docker.answer("service inspect --format * id1 id2", "c1_A_new \nc1_B_1 c1_C_1 \n")
     shell.docker.fail("secret rm c1_A_old", stderr="Error: secret is in use\n")
 
-    ran = shell.run("dpl_swarm_unused || exit 1", USES)
+    ran = shell.run(f"dpl_swarm_unused {keep} || exit 1", USES)
 
     assert ran.exited == 0
-    assert [line for line in shell.docker.log() if line.startswith("secret rm")] == ["secret rm c1_A_old"]
+    assert [line for line in shell.docker.log() if line.startswith("secret rm")] == [f"secret rm {n}" for n in removed]
 
 
 def test_a_secret_the_deploy_has_no_value_of_must_be_there_still_else_the_deploy_says_how_to_give_it(shell):

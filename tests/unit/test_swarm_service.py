@@ -617,7 +617,7 @@ def test_a_plan_creates_the_missing_secrets_first_from_the_values_given_and_remo
     assert lines[1] == f"dpl_swarm_shell web team/web:2@sha256:{'e' * 64} || exit 1"  # first: its image has a shell
     assert sorted(made) == sorted([["dpl_swarm_secret", names["TOKEN"], HOSTILE_SECRET],
                                    ["dpl_swarm_secret", names["KEY"]]])  # KEY's secret must be there still
-    assert lines[-2].startswith("dpl_swarm_update web ") and lines[-1] == "dpl_swarm_unused"
+    assert lines[-2].startswith("dpl_swarm_update web ") and lines[-1] == "dpl_swarm_unused 3"
 
 
 def test_a_swarm_s_specs_and_state_hold_secrets_sealed_which_change_with_the_value_and_keep_the_values_for_the_plan():
@@ -650,7 +650,7 @@ def test_a_removed_service_that_had_secrets_leaves_its_secrets_to_be_removed():
 
     lines = plan_script("c1", [Action(REMOVE, "web", "gone", None)], recorded, LIMITS, 2)
 
-    assert lines[-2].startswith("dpl_swarm_down web c1_web") and lines[-1] == "dpl_swarm_unused"
+    assert lines[-2].startswith("dpl_swarm_down web c1_web") and lines[-1] == "dpl_swarm_unused 3"
 
 
 def test_the_facts_give_each_image_s_own_entrypoint_and_cmd_whose_words_may_hold_blanks():

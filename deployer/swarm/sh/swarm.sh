@@ -248,19 +248,21 @@ dpl_swarm_secret() {
     { echo "deployer: secret $1: $err" >&2; return 1; }
 }
 
-# dpl_swarm_unused: remove instance $I's secrets that none of its services uses any more (a
-# value that changed, a service removed); one that cannot be removed now is left to the
-# next deploy or destroy, never failing this one
+# dpl_swarm_unused KEEP: remove instance $I's secrets that none of its services uses any more
+# (a value that changed, a service removed) but the newest KEEP of each variable (the name
+# without its hash), which a rollback may run again, as one host keeps retained containers;
+# one that cannot be removed now is left to the next deploy or destroy, never failing this one
 dpl_swarm_unused() {
-  local names ids used name
-  names=$(docker secret ls --filter "label=deployer.instance=$I" --format '{{.Name}}' 2>/dev/null)
-  if [ -z "$names" ]; then return 0; fi
+  local listed ids used name
+  listed=$(docker secret ls --filter "label=deployer.instance=$I" --format '{{.CreatedAt}} {{.Name}}' 2>/dev/null)
+  if [ -z "$listed" ]; then return 0; fi
   ids=$(docker service ls -q --filter "label=deployer.instance=$I" 2>/dev/null)
   # shellcheck disable=SC2086 # one id a word
   used=" $(if [ -n "$ids" ]; then docker service inspect --format \
     '{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}{{.SecretName}} {{end}}' $ids 2>/dev/null; fi | tr '\n' ' ')"
-  for name in $names; do
-    case "$used" in *" $name "*) ;; *) docker secret rm "$name" >/dev/null 2>&1 ;; esac
+  for name in $(printf '%s\n' "$listed" | sort -r | awk -v used="$used" -v keep="$1" '
+    { name = $NF; if (index(used, " " name " ")) next; var = name; sub(/_[^_]*$/, "", var); if (++n[var] > keep) print name }'); do
+    docker secret rm "$name" >/dev/null 2>&1
   done
   return 0
 }
