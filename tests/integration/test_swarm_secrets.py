@@ -2,7 +2,7 @@
 ``{secret: NAME}`` value is a Swarm secret named by a hash of it, the service's process sees
 it as the env var the template names, and neither ``docker service inspect``, the
 container's config nor the release configs hold it; a new value is a new secret and a rolling update, the old one
-removed; destroy leaves none."""
+kept for a rollback (deployer.retain); destroy leaves none."""
 
 import base64
 import json
@@ -69,12 +69,16 @@ def test_a_secret_reaches_the_process_as_its_env_var_and_no_spec_holds_it_a_new_
     updated = services(swarm, instance)[f"{instance}_app"]
     assert updated["UpdateStatus"]["State"] == "completed"
     assert seen(swarm, instance, "/tmp/token")[2] == "second $(value)"
-    (second,) = secrets_of(swarm, instance)  # the first, unused now, is removed
-    assert second != first
+    (second,) = set(secrets_of(swarm, instance)) - {first}  # the first, unused now, is kept (deployer.retain)
     assert "second $(value)" not in json.dumps(updated) and "second $(value)" not in released(swarm, instance)
+    swarm_cli("rollback", instance, check=True)  # to the first value: its secret is there, no value given
+    assert seen(swarm, instance, "/tmp/token")[2] == HOSTILE
+
+    swarm_cli("deploy", app, "--instance", instance, env={"TOKEN": "third", "FABRIC_DEPLOYER_RETAIN": "0"}, check=True)
+    assert len(secrets_of(swarm, instance)) == 1  # none unused kept
     back = swarm_cli("rollback", instance, check=False)  # the first value's secret is gone, and it was not given
     assert back.returncode == 1 and "is no longer on the swarm" in back.stderr and "Traceback" not in back.stderr
-    assert seen(swarm, instance, "/tmp/token")[2] == "second $(value)"  # nothing changed
+    assert seen(swarm, instance, "/tmp/token")[2] == "third"  # nothing changed
 
     swarm_cli("destroy", instance, "--yes", check=True)
 
