@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from ..engine import Facts, Roots
 from ..errors import DeployerError
+from ..model import route
 from ..model.spec import LABEL_CONFIG_HASH, LABEL_SERVICE, container_name
 from ..model.state import Container, normal_ref
 from ..remote.scripts import call
@@ -29,7 +30,8 @@ from . import releases
 
 @dataclass(frozen=True)
 class ServiceFacts:
-    """The facts of one instance's services; ``networks``: those asked about (which exist).
+    """The facts of one instance's services (and the cluster's route table); ``networks``:
+    those asked about (which exist).
     Run in a script that set I and D (scripts.instance)."""
 
     instance: str
@@ -37,7 +39,7 @@ class ServiceFacts:
     images: tuple = ()
 
     def script(self):
-        return call("dpl_swarm_facts", *self.images) + " || exit 1\n"
+        return call("dpl_swarm_facts", *self.images) + " || exit 1\ndpl_swarm_routes || exit 1\n"
 
     def read(self, out, host):
         """Facts from the script's sections (``out``), on the manager ``host``."""
@@ -52,7 +54,7 @@ class ServiceFacts:
         except (ValueError, KeyError, TypeError) as e:
             raise DeployerError(f"cannot read docker service inspect output: {e}", host=host) from None
         present = frozenset(name for name in out["networks"].split() if name in self.networks)
-        return Facts(roots, state, containers, images, networks=present)
+        return Facts(roots, state, containers, images, networks=present, routes=routes(out, host))
 
     def _container(self, service, nodes):
         """A service as the plan and status see a container: running when every task wanted runs."""
@@ -76,6 +78,11 @@ class ServiceFacts:
             release=int(labels.get("deployer.release", 0) or 0),
             ports=ports,
         )
+
+
+def routes(out, host):
+    """The cluster's route table (sh/router.sh: dpl_swarm_routes)."""
+    return route.read(out.get("routes", ""), f"{host}: the swarm's route table")
 
 
 def pinned(text, refs):
