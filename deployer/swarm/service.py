@@ -10,7 +10,8 @@ anything changes, naming file and key. Every service:
 
 - is ``<instance>_<service>``, on its instance's overlay network under the alias the spec
   gives it (``<service>.<instance>``: ``expose`` gives the same address on both engines),
-  and on no other: Swarm names networks as DNS labels, without the dot of a service's own
+  and on no other (but a routed service, on the router's too, under that alias:
+  router.py): Swarm names networks as DNS labels, without the dot of a service's own
   network (network.of_service), which only other instances' consumers join, and those
   are not found on a swarm yet;
 - resolves to its tasks (``--endpoint-mode dnsrr``): no virtual IP, so no IPVS, which

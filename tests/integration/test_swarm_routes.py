@@ -98,6 +98,13 @@ def test_a_route_table_change_is_live_on_every_node_when_the_deploy_returns_and_
     listed = cli("routes", check=True).stdout
     assert new in listed and f"web.{instance}:8080" in listed and "running" in listed
 
+    refused = cli("router", "ca", check=False)
+    assert refused.returncode == 1 and "each node's router has its own CA" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    cli("router", "restart", check=True)  # every node's router loads the table again
+    for node in swarm.nodes:
+        assert answer(router, node, new) == (200, f"{instance} 1\n"), node.name
+
     cli("destroy", instance, check=True)
     for node in swarm.nodes:
         assert answer(router, node, new, https=False)[0] == 404, node.name
