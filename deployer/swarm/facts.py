@@ -25,7 +25,7 @@ from ..model import route
 from ..model.spec import LABEL_CONFIG_HASH, LABEL_SERVICE, container_name
 from ..model.state import Container, normal_ref
 from ..remote.scripts import call
-from . import releases
+from . import releases, router
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,8 @@ class ServiceFacts:
         except (ValueError, KeyError, TypeError) as e:
             raise DeployerError(f"cannot read docker service inspect output: {e}", host=host) from None
         present = frozenset(name for name in out["networks"].split() if name in self.networks)
-        return Facts(roots, state, containers, images, networks=present, routes=routes(out, host))
+        table = router.moved(routes(out, host), self.instance, state, containers)
+        return Facts(roots, state, containers, images, networks=present, routes=table)
 
     def _container(self, service, nodes):
         """A service as the plan and status see a container: running when every task wanted runs."""
@@ -81,7 +82,7 @@ class ServiceFacts:
 
 
 def routes(out, host):
-    """The cluster's route table (sh/router.sh: dpl_swarm_routes)."""
+    """The cluster's route table as it is kept (sh/router.sh: dpl_swarm_routes; router.table)."""
     return route.read(out.get("routes", ""), f"{host}: the swarm's route table")
 
 

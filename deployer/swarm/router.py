@@ -21,12 +21,12 @@ Why it looks as it does:
   same alias: every routed service of every instance is on it (weaker isolation than on
   one host, where the router joins each instance's network). A service's own network
   stays its instance's alone.
-- The table is the cluster's, a config per change (``deployer-routes-N``; its rows as
-  the core moves them, ``table`` says what a swarm serves of them): a deploy writes
-  ``N+1`` only when the newest is still the one it read (a name only one can create, so
-  of two deploys changing routes at once the second fails, changing no route: run again).
-- A change of what the routers serve reaches every node's router before the deploy goes
-  on: a global job, one task a node, tells the node's router to load the config (``caddy
+- The table is the cluster's, a config per change of domains or ports (``deployer-routes-N``,
+  ``table``'s rows; the facts give the core an instance's rows as it names them, ``moved``):
+  a deploy writes ``N+1`` only when the newest is still the one it read (a name only one
+  can create, so of two deploys changing routes at once the second fails, changing no
+  route: run it again).
+- A change of the table reaches every node's router before the deploy goes on: a global job, one task a node, tells the node's router to load the config (``caddy
   reload`` on its admin API, a unix socket in the router's volume on that node, never on
   a network); the deploy waits until every node's task completed. Each router saves what
   it loaded in that volume and resumes it when it starts again; a node that joins later
@@ -39,6 +39,7 @@ import hashlib
 import json
 
 from ..model import network, route
+from ..model.spec import ContainerSpec
 from ..plugins.route import LABEL_ROUTE
 from ..remote.scripts import call
 
@@ -55,17 +56,32 @@ REFUSED = {  # the router verbs a swarm answers otherwise, and where to look ins
 
 
 def table(rows):
-    """The table as a swarm serves it: a route dials its service's name (module
-    docstring), whichever task the core's table names (``r7.web.shop``: a container of
-    one release, on one host)."""
+    """The table as a swarm keeps and serves it: a route dials its service's name (module
+    docstring), whichever container the core's table names (``r7.web.shop``: one release's,
+    on one host), so that it changes with domains and ports, not with each rollout."""
     return tuple(sorted(dataclasses.replace(r, upstreams=(route.upstream(r.instance, r.service, r.port, 0, False),))
                         for r in rows))
 
 
+def moved(rows, instance, state, containers):
+    """The kept table as the core moves it: the instance's rows dial what the core says a
+    running service of its release is dialled by (route.upstream: a start-first one's by its
+    release), so that an unchanged instance moves no route."""
+    releases = {c.service: c.release for c in containers}
+    specs = state.services if state else {}
+
+    def core(r):
+        first = r.service in specs and ContainerSpec.from_dict(specs[r.service].spec).start_first
+        return route.upstream(instance, r.service, r.port, releases.get(r.service, 0), first)
+
+    return tuple(dataclasses.replace(r, upstreams=(core(r),)) if r.instance == instance else r for r in rows)
+
+
 def config(rows, router):
-    """Caddy's whole config for the table (route.config's), each route dialling its
-    service's name, and the admin API on the socket in the router's volume."""
-    whole = route.config(table(rows), router)
+    """Caddy's whole config for the table (route.config's; ``rows`` as ``table`` keeps
+    them), each route dialling its service's name, and the admin API on the socket in the
+    router's volume."""
+    whole = route.config(rows, router)
     whole["admin"] = {"listen": f"unix/{SOCKET}"}
     for server in whole["apps"]["http"]["servers"].values():
         for handler in (h for r in server["routes"] for h in r["handle"] if h["handler"] == "reverse_proxy"):
@@ -97,20 +113,19 @@ def up(rows, router, limit):
 
 
 def load(seen, rows, router, limit):
-    """The line making ``rows`` the cluster's table if it is still ``seen``, loaded by
-    every node's router when it serves otherwise than ``seen`` (a rollout changes the
-    table, not what the router serves) (sh: dpl_swarm_router_load)."""
-    serve = [config(rows, router), router.image] if config(rows, router) != config(seen, router) else []
-    return call("dpl_swarm_router_load", int(limit), route.dump(seen), route.dump(rows), *serve) + " || exit 1"
+    """The line making ``rows`` the cluster's table, loaded by every node's router, if the
+    table is still ``seen`` (both as ``table`` keeps them) (sh: dpl_swarm_router_load)."""
+    return call("dpl_swarm_router_load", int(limit), route.dump(seen), route.dump(rows), config(rows, router),
+                router.image) + " || exit 1"
 
 
 def lines(moves, router, limit):
     """A deploy's router lines: ``before`` its steps (the router up; the routes that go
     leave, so they answer 404 at once) and ``after`` them (the routes that come, once their
-    services run; the table as the core moved it)."""
-    first = [up(moves.before, router, limit)]
-    first += [load(moves.before, moves.early, router, limit)] if moves.early != moves.before else []
-    return first, [load(moves.early, moves.final, router, limit)] if moves.final != moves.early else []
+    services run); none that changes a table for a rollout alone."""
+    before, early, final = table(moves.before), table(moves.early), table(moves.final)
+    first = [up(before, router, limit)] + ([load(before, early, router, limit)] if early != before else [])
+    return first, [load(early, final, router, limit)] if final != early else []
 
 
 def push(rows, router, limit):

@@ -84,6 +84,8 @@ def test_a_routed_service_answers_on_every_node_and_rolls_with_no_failed_request
     for seen in (on_manager, on_worker):
         assert len(seen) > 20 and not failed(seen), (len(seen), failed(seen)[:5])
         assert seen[0] == (200, f"{instance} 1\n") and seen[-1] == (200, f"{instance} 2\n")
+    again = cli("deploy", shop(tmp_path, instance, "2", domain), "--instance", instance, check=True)
+    assert "unchanged" in again.stdout and "route" not in again.stdout  # a rollout moved no route of the table
 
 
 def test_a_route_table_change_is_live_on_every_node_when_the_deploy_returns_and_destroy_removes_it(

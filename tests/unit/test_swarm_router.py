@@ -7,6 +7,7 @@ import shlex
 
 from deployer.model import route
 from deployer.model.route import Moves, Route, Router
+from deployer.model.state import Container, InstanceState, ServiceState
 from deployer.remote.scripts import call
 from deployer.swarm import router, service
 from deployer.swarm.manager import Manager
@@ -32,21 +33,29 @@ def args(line):
 def test_a_route_dials_its_service_s_name_resolved_again_every_second_whichever_task_the_table_names():
     assert router.table([row(dial="r7.web.c1:8080")]) == router.table([row(dial="web.c1:8080")])
 
-    whole, (proxy,) = handlers(router.config([row()], ROUTER_SETTINGS))
+    whole, (proxy,) = handlers(router.config(router.table([row()]), ROUTER_SETTINGS))
 
     assert proxy["dynamic_upstreams"] == {"source": "a", "name": "web.c1", "port": "8080", "refresh": "1s"}
     assert "upstreams" not in proxy and proxy["load_balancing"]["try_duration"] == "30s"
     assert whole["admin"] == {"listen": "unix//deployer/admin.sock"}  # on no network
 
 
-def test_a_rollout_writes_the_table_the_core_moved_but_loads_no_router_config():
+def test_the_core_sees_an_instance_s_kept_rows_as_it_names_them_and_other_instances_rows_as_kept(render):
+    web = render(WEB)["web"]
+    state = InstanceState("c1", "shop.yaml", 7, "", "", services={"web": ServiceState.of(web, "")})
+    running = Container(name="c1.web", service="web", running=True, status="", image="team/web", image_id="",
+                        config_hash=web.config_hash, created="", release=7, ports=())
+    kept = router.table([row(), row("b.test", instance="c2")])
+
+    assert router.moved(kept, "c1", state, (running,)) == (row(dial="r7.web.c1:8080"), kept[1])
+
+
+def test_a_rollout_changes_no_table_and_loads_no_router_config():
     before, after = (row(dial="r7.web.c1:8080"),), (row(dial="r8.web.c1:8080"),)
 
     first, then = router.lines(Moves("c1", before, before, {}, after), ROUTER_SETTINGS, 30)
 
-    assert [args(line)[0] for line in first] == ["dpl_swarm_router_up"]
-    (load,) = then
-    assert args(load) == ["dpl_swarm_router_load", "30", route.dump(before), route.dump(after)]  # no config, no job
+    assert [args(line)[0] for line in first] == ["dpl_swarm_router_up"] and then == []
 
 
 def test_a_domain_that_goes_leaves_before_the_steps_and_one_that_comes_after_them_each_loaded_everywhere():
@@ -54,9 +63,11 @@ def test_a_domain_that_goes_leaves_before_the_steps_and_one_that_comes_after_the
 
     first, then = router.lines(Moves("c1", old, (), {}, new), ROUTER_SETTINGS, 30)
 
-    assert args(first[1])[:4] == ["dpl_swarm_router_load", "30", route.dump(old), route.dump(())]
-    assert args(first[1])[4:] == [router.config((), ROUTER_SETTINGS), "local/caddy"]
-    assert args(then[0])[4:] == [router.config(new, ROUTER_SETTINGS), "local/caddy"]
+    kept_old, kept_new = router.table(old), router.table(new)
+    assert args(first[1]) == ["dpl_swarm_router_load", "30", route.dump(kept_old), route.dump(()),
+                              router.config((), ROUTER_SETTINGS), "local/caddy"]
+    assert args(then[0]) == ["dpl_swarm_router_load", "30", route.dump(()), route.dump(kept_new),
+                             router.config(kept_new, ROUTER_SETTINGS), "local/caddy"]
 
 
 def test_an_unchanged_routed_instance_only_makes_sure_the_router_runs():
@@ -123,3 +134,16 @@ def test_a_table_still_as_read_becomes_the_next_config_and_every_node_loads_it(s
     assert "global-job" in job and job[-7:] == ("local/caddy", "caddy", "reload", "--config", "/caddy.json",
                                                  "--address", "unix//deployer/admin.sock")
     assert sum(1 for c in calls if c[:2] == ("service", "ps")) == 2  # until both nodes' tasks completed
+
+
+def test_of_two_deploys_swapping_the_same_table_at_once_the_second_changes_nothing(shell):
+    shell.docker.answer("config inspect --format {{printf \"%s\" .Spec.Data}} deployer-routes-*", "read\n")
+    shell.docker.answer("config ls --filter label=deployer.routes --format {{.Name}}", "deployer-routes-4\n")
+    shell.docker.fail("config create --label deployer.routes=5 deployer-routes-5 -",
+                      stderr="Error response from daemon: rpc error: code = AlreadyExists desc = config "
+                             "deployer-routes-5 already exists\n")
+
+    ran = shell.run(call("dpl_swarm_router_load", 5, "read\n", "new table\n", "{}", "local/caddy"), Manager.FACTS)
+
+    assert ran.exited == 1 and "the swarm's routes changed while this deploy ran" in ran.error.message
+    assert not [c for c in shell.docker.calls() if c[:2] == ("service", "create")]  # no router told anything

@@ -46,27 +46,32 @@ dpl_swarm_router_up() {
   dpl_swarm_router_push "$limit" "$config" "$image"
 }
 
-# dpl_swarm_router_load LIMIT SEEN TABLE [CONFIG IMAGE]: the table becomes TABLE if it is
-# still SEEN (a config named for the next N: only one deploy can create it), then (given a
-# CONFIG) every node's router loads it (dpl_swarm_router_push); the two newest tables are kept
+# dpl_swarm_router_load LIMIT SEEN TABLE CONFIG IMAGE: the table becomes TABLE if it is still
+# SEEN (a config named for the next N: only one deploy can create it), then every node's
+# router loads CONFIG (dpl_swarm_router_push); the two newest tables are kept
 dpl_swarm_router_load() {
-  local newest current old
+  local newest current old err=''
   newest=$(dpl_swarm_routes_newest) || return 1
   if [ -n "$newest" ]; then
     current=$(docker config inspect --format '{{printf "%s" .Spec.Data}}' "deployer-routes-$newest") || return 1
   else
     case "$2" in *'"domain"'*) current=none ;; *) current=$(printf '%s' "$2") ;; esac  # (none held: no route)
   fi
-  if [ "$current" != "$(printf '%s' "$2")" ] ||
-    ! printf '%s' "$3" | docker config create --label "deployer.routes=$((newest + 1))" "deployer-routes-$((newest + 1))" - \
-      >/dev/null 2>&1; then
-    echo "deployer: the swarm's routes changed while this deploy ran (another deploy changed them): no route changed; run it again" >&2
-    return 1
+  if [ "$current" = "$(printf '%s' "$2")" ]; then
+    err=$(printf '%s' "$3" | docker config create --label "deployer.routes=$((newest + 1))" \
+      "deployer-routes-$((newest + 1))" - 2>&1 >/dev/null) && err=ok
   fi
+  case "$err" in
+    ok) ;;
+    "" | *"already exists"*)
+      echo "deployer: the swarm's routes changed while this deploy ran (another deploy changed them): no route changed; run it again" >&2
+      return 1 ;;
+    *) echo "deployer: cannot keep the swarm's route table: $err" >&2; return 1 ;;
+  esac
   for old in $(docker config ls --filter label=deployer.routes --format '{{.Name}}'); do
     if [ "${old#deployer-routes-}" -lt "${newest:-0}" ]; then docker config rm "$old" >/dev/null || return 1; fi
   done
-  if [ $# -gt 3 ]; then dpl_swarm_router_push "$1" "$4" "$5"; fi
+  dpl_swarm_router_push "$1" "$4" "$5"
 }
 
 # dpl_swarm_router_push LIMIT CONFIG IMAGE: every node's router loads CONFIG: a global job
