@@ -147,3 +147,17 @@ def test_of_two_deploys_swapping_the_same_table_at_once_the_second_changes_nothi
 
     assert ran.exited == 1 and "the swarm's routes changed while this deploy ran" in ran.error.message
     assert not [c for c in shell.docker.calls() if c[:2] == ("service", "create")]  # no router told anything
+
+
+def test_a_node_whose_router_did_not_load_the_table_fails_the_deploy_naming_it_and_why(shell):
+    shell.docker.answer("service ps --format {{.Node}} {{.CurrentState}} deployer-router-load-*",
+                        "m Complete 1 second ago\nw Failed 1 second ago\n")
+    shell.docker.answer("service ps --no-trunc --format {{.Node}} {{.CurrentState}} {{.Error}} deployer-router-load-*",
+                        "m Complete 1 second ago \nw Failed 1 second ago task: non-zero exit (1)\n")
+
+    ran = shell.run(call("dpl_swarm_router_push", 1, "{}", "local/caddy"), Manager.FACTS)
+
+    assert ran.exited == 1
+    assert "did not load its routes on every node within 1 s: not on w Failed 1 second ago task: non-zero exit (1)" \
+        in ran.error.message and "not on m" not in ran.error.message
+    assert [c[:2] for c in shell.docker.calls()][-2:] == [("service", "rm"), ("config", "rm")]  # the job goes
