@@ -26,9 +26,10 @@ Why it looks as it does:
   a deploy writes ``N+1`` only when the newest is still the one it read (a name only one
   can create, so of two deploys changing routes at once the second fails, changing no
   route: run it again).
-- A change of the table reaches every node's router before the deploy goes on: a global job, one task a node, tells the node's router to load the config (``caddy
-  reload`` on its admin API, a unix socket in the router's volume on that node, never on
-  a network); the deploy waits until every node's task completed. Each router saves what
+- A change of the table reaches every node's router before the deploy goes on: a global
+  job, one task a node, tells the node's router to load the config (``caddy reload`` on
+  its admin API, a unix socket in the router's volume on that node, never on a
+  network); the deploy waits until every node's task completed. Each router saves what
   it loaded in that volume and resumes it when it starts again; a node that joins later
   serves no domain (404) until the next change, or ``router restart``.
 - Certificates (``tls: internal``) come from each node's router's own CA.
@@ -106,8 +107,9 @@ def _args(router):
 
 def up(rows, router, limit):
     """The line making sure the router service runs as the settings say; one made anew
-    loads the table ``rows`` (its tasks resume what the node's router saved, which an
-    earlier router may have saved) (sh: dpl_swarm_router_up)."""
+    (settings changed: a moment without router on every node) loads the table ``rows``,
+    since its tasks would resume what an earlier router saved on their node (sh:
+    dpl_swarm_router_up)."""
     return call("dpl_swarm_router_up", digest(router), config((), router), int(limit), config(rows, router),
                 *_args(router)) + " || exit 1"
 
