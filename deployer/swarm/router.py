@@ -12,9 +12,10 @@ Why it looks as it does:
   name's answers 2 s before it stops it (the agent's gossip delay), so with a refresh
   below that Caddy never dials a task that stopped: measured under a steady client a
   node, a refresh of 60 s failed 2 to 3 requests of 50 on a rollout (with or without
-  retries: the stale answer is retried), 1 s none. A request that finds no task
-  (a service's only task failed) waits and is tried again for up to ``try_duration``,
-  as on one host.
+  retries: the stale answer is retried), 1 s none; a service replaced stop-first (a
+  fixed host port, a volume) lost none either (70 requests; 1 of 38 with 60 s). A
+  request that finds no task waits and is tried again for up to ``try_duration``, as on
+  one host (no request needed it in these measurements).
 - The router's tasks cannot join an instance's overlay network without an update of the
   router service, which restarts them (with host-mode ports, stop-first: a gap), so a
   routed service joins one network shared with the router, ``deployer-router``, under the

@@ -1,8 +1,10 @@
 """Routes on a swarm (issue 16): the router is a global service, a Caddy task on every node
 of a real two-node swarm (harness/swarm.py), its ports in host mode; a routed service
-answers through the router on every node's address, rolls with no failed request under
-steady clients (one a node), and a change of the route table is live on every node when
-the deploy returns; destroy takes the instance's routes away."""
+answers through the router on every node's address, rolls (start-first, or stop-first)
+with no failed request under steady clients (one a node: these fail when the router
+resolves a service's name once a minute instead of every second), and a change of the
+route table is live on every node when the deploy returns; destroy takes the instance's
+routes away."""
 
 import pathlib
 import secrets
@@ -86,6 +88,22 @@ def test_a_routed_service_answers_on_every_node_and_rolls_with_no_failed_request
         assert seen[0] == (200, f"{instance} 1\n") and seen[-1] == (200, f"{instance} 2\n")
     again = cli("deploy", shop(tmp_path, instance, "2", domain), "--instance", instance, check=True)
     assert "unchanged" in again.stdout and "route" not in again.stdout  # a rollout moved no route of the table
+
+
+def test_a_service_replaced_stop_first_keeps_its_route_s_requests_waiting_for_the_new_task(swarm, cli, router,
+                                                                                          instance, tmp_path):
+    domain = f"{instance}.shop.test"
+    fixed = shop(tmp_path, instance, "1", domain).read_text() + '  ports: ["18090:8080"]\n'  # so stop-first
+    (tmp_path / "v1.yaml").write_text(fixed)
+    (tmp_path / "v2.yaml").write_text(fixed.replace('VERSION: "1"', 'VERSION: "2"'))
+    cli("deploy", tmp_path / "v1.yaml", "--instance", instance, check=True)
+    assert swarm.manager.docker("service", "inspect", "--format", "{{.Spec.UpdateConfig.Order}}",
+                                f"{instance}_web").stdout.strip() == "stop-first"
+
+    with steady(Client(router, ca_of(swarm.worker), domain, swarm.worker.address)) as seen:
+        cli("deploy", tmp_path / "v2.yaml", "--instance", instance, check=True)
+    assert len(seen) > 10 and not failed(seen), (len(seen), failed(seen)[:5])
+    assert seen[-1] == (200, f"{instance} 2\n")
 
 
 def test_a_route_table_change_is_live_on_every_node_when_the_deploy_returns_and_destroy_removes_it(
