@@ -28,19 +28,21 @@ from dataclasses import dataclass
 
 from ..engine import Facts, Roots
 from ..errors import DeployerError
+from ..model import route
 from ..model.plan import split
 from ..model.schema import unit
 from ..model.spec import LABEL_CONFIG_HASH, LABEL_SERVICE, ContainerSpec, container_name
 from ..model.state import Container, normal_ref
 from ..remote.scripts import call
-from . import releases, service as services
+from . import releases, router, service as services
 
 SETTLED = ("", "completed", "rollback_completed")  # update states in which a service's running tasks are its own
 
 
 @dataclass(frozen=True)
 class ServiceFacts:
-    """The facts of one instance's services; ``networks``: those asked about (which exist).
+    """The facts of one instance's services (and the cluster's route table); ``networks``:
+    those asked about (which exist).
     Run in a script that set I and D (scripts.instance)."""
 
     instance: str
@@ -48,7 +50,7 @@ class ServiceFacts:
     images: tuple = ()
 
     def script(self):
-        return call("dpl_swarm_facts", *self.images) + " || exit 1\n"
+        return call("dpl_swarm_facts", *self.images) + " || exit 1\ndpl_swarm_routes || exit 1\n"
 
     def read(self, out, host):
         """Facts from the script's sections (``out``), on the manager ``host``."""
@@ -65,7 +67,8 @@ class ServiceFacts:
         except (ValueError, KeyError, TypeError) as e:
             raise DeployerError(f"cannot read docker service inspect output: {e}", host=host) from None
         present = frozenset(name for name in out["networks"].split() if name in self.networks)
-        return Facts(roots, state, containers, images, networks=present, commands=own)
+        table = router.moved(routes(out, host), self.instance, state, containers)
+        return Facts(roots, state, containers, images, networks=present, commands=own, routes=table)
 
     def _containers(self, service, tasks, recorded):
         """A service as the plan and status see its containers: one, or a replica a task
@@ -108,6 +111,11 @@ class ServiceFacts:
             release=int(labels.get("deployer.release", 0) or 0),
             ports=ports,
         )
+
+
+def routes(out, host):
+    """The cluster's route table as it is kept (sh/router.sh: dpl_swarm_routes; router.table)."""
+    return route.read(out.get("routes", ""), f"{host}: the swarm's route table")
 
 
 def pinned(found, refs):

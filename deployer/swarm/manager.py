@@ -14,7 +14,7 @@ back, which fails the deploy naming why.
 import dataclasses
 
 from ..errors import DeployerError, plural
-from ..model import network
+from ..model import network, route
 from ..model.plan import CREATE, KEEP, RECREATE, REMOVE, REPAIR, split
 from ..model.schema import LABEL_EXPOSED
 from ..model.spec import ContainerSpec
@@ -22,10 +22,11 @@ from ..remote.apply import Deploy, together, waves
 from ..remote.framing import marked
 from ..remote.host import Host
 from ..remote.scripts import assign, call, instance as about
-from . import releases, service as services
+from . import releases, router, service as services
 from .facts import ServiceFacts
 
 SOURCE = "deployer.swarm:swarm"  # sh/swarm.sh
+ROUTER = "deployer.swarm:router"  # sh/router.sh
 
 
 def plan_script(instance_name, actions, recorded, limits, release, networks=(), images=None, deps=None,
@@ -162,27 +163,30 @@ class Rollout(Deploy):
         return [releases.record(state, entry, history)]
 
     def plan(self, actions, limits, release, deps, networks, releases_=None, routing=None):
-        """The plan's lines; a spec no service can be is an error naming the manager (as are
-        a release command, a route and exposing a replicated service: not done on a swarm
-        yet). Its steps are services: each marks the units of its service done (``units``)."""
-        if releases_ or routing:
-            raise self.host._unsupported("a release command" if releases_ else "a route", self.instance)
+        """The plan's lines, moving routes as ``routing`` says (router.py); a spec no service
+        can be is an error naming the manager (as are a release command and exposing a
+        replicated service: not done on a swarm yet). Its steps are services: each marks the
+        units of its service done (``units``)."""
+        if releases_:
+            raise self.host._unsupported("a release command", self.instance)
         exposed = _exposing_replicas(actions)
         if exposed:
             raise self.host._unsupported(f"exposing a replicated service ({exposed})", self.instance)
         recorded = self.facts.state.services if self.facts.state else {}
         try:
             self.units = {service: [a.service for a in units] for service, units in services_of(actions).items()}
-            return plan_script(self.instance, actions, recorded, limits, release, networks, self.facts.images, deps,
-                               self.facts.commands, self.host.values)
+            steps = plan_script(self.instance, actions, recorded, limits, release, networks, self.facts.images, deps,
+                                self.facts.commands, self.host.values)
         except DeployerError as e:
             raise e.where(host=self.host.name, instance=self.instance) from None
+        before, after = router.lines(routing.moves, routing.router, limits.health_timeout) if routing else ([], [])
+        return [*before, *steps, *after]
 
 
 class Manager(Host):
     """A swarm, through one of its managers."""
 
-    FACTS = (SOURCE,)
+    FACTS = (SOURCE, ROUTER)
     APPLY = ()
     Applying = Rollout
 
@@ -252,12 +256,42 @@ class Manager(Host):
         return super()._start(boundary, f"dpl_swarm_manager || exit 1\n{body}", uses, text)
 
     def destroy(self, instance, volumes, who, lock_wait, routes=()):
-        """Remove the instance's services, networks, configs, secrets and state; False,
-        having changed nothing, when the swarm has none of them. (``routes``: a swarm
-        has none yet: a route is refused at deploy.)"""
-        body = (f"{about(instance)}\n{assign(DPL_HEALTH_TIMEOUT=int(self.settings.health_timeout))}\n"
-                f"{call('dpl_swarm_destroy', int(lock_wait), who)} || exit 1")
-        return "missing" not in self._script(body, instance, self.FACTS)
+        """Remove the instance's ``routes`` first (the table's text as read, and the table
+        without them: every node's router stops serving them), then its services,
+        networks, configs, secrets and state; False, having changed nothing but routes,
+        when the swarm has none of them. The router stays, even with no route left."""
+        body = [about(instance), assign(DPL_HEALTH_TIMEOUT=int(self.settings.health_timeout))]
+        if routes:
+            where = f"{self.name}: the swarm's route table"
+            body.append(router.load(route.read(routes[0], where), route.read(routes[1], where), self.settings.router,
+                                    self.settings.health_timeout))
+        body.append(f"{call('dpl_swarm_destroy', int(lock_wait), who)} || exit 1")
+        return "missing" not in self._script("\n".join(body), instance, self.FACTS)
+
+    # -- routes: the cluster's table, every node's router (router.py) ----------------------
+
+    def routes(self):
+        """The swarm's route table, and its text as read."""
+        text = self._script("dpl_swarm_routes || exit 1", uses=self.FACTS).get("routes", "")
+        return route.read(text, f"{self.name}: the swarm's route table"), text
+
+    def served(self):
+        """The swarm's route table as its routers serve it, and each routed service's state."""
+        out = self._script("dpl_swarm_routes || exit 1\ndpl_swarm_routed || exit 1", uses=self.FACTS)
+        rows = router.table(route.read(out.get("routes", ""), f"{self.name}: the swarm's route table"))
+        return rows, router.states(rows, out["states"], services.name)
+
+    def router(self, verb, lock_wait=0, seen="", table=()):
+        """``restart``: the router service as the settings say, and every node's router
+        loads the table again (a node that joined since serves it); ``status`` and ``ca``
+        are a node's, refused with where to look."""
+        settings = self.settings
+        if verb == "restart":
+            limit = settings.health_timeout
+            self._script(f"{router.up(table, settings.router, limit)}\n{router.push(table, settings.router, limit)}",
+                         uses=self.FACTS)
+            return None
+        raise DeployerError(router.REFUSED[verb], host=self.name)
 
     def build(self, tag, source, instance, progress=None):
         raise self._unsupported(f"building {source.service} from git", instance)

@@ -11,7 +11,8 @@ anything changes, naming file and key. Every service:
 
 - is ``<instance>_<service>``, on its instance's overlay network under the alias the spec
   gives it (``<service>.<instance>``: ``expose`` gives the same address on both engines),
-  and on no other: Swarm names networks as DNS labels, without the dot of a service's own
+  and on no other (but a routed service, on the router's too, under that alias:
+  router.py): Swarm names networks as DNS labels, without the dot of a service's own
   network (network.of_service), which only other instances' consumers join, and those
   are not found on a swarm yet;
 - resolves to its tasks (``--endpoint-mode dnsrr``): no virtual IP, so no IPVS, which
@@ -43,6 +44,7 @@ import shlex
 from ..errors import DeployerError, TemplateError
 from ..model.schema import PORT, pinned
 from ..model.spec import LABEL_CONFIG_HASH, LABEL_INSTANCE, LABEL_REPLICA, ContainerSpec
+from . import router
 
 PLACEMENT = {"constraint": "--constraint", "spread": "--placement-pref"}  # spec.placement's kinds
 RESTART = {"no": "none", "always": "any", "unless-stopped": "any", "on-failure": "on-failure"}
@@ -124,7 +126,7 @@ def create_args(spec, release, image=None, command=None, replicas=1, batch=1):
     args += [arg for key, value in _plain_env(spec).items() for arg in ("--env", f"{key}={value}")]
     args += [arg for source, target in secrets(spec).items() for arg in ("--secret", f"source={source},target={target}")]
     args += [arg for port in spec.ports for arg in ("--publish", _publish(spec, port))]
-    args += [arg for net in spec.networks[:1] for arg in ("--network", _network(*net))]
+    args += [arg for net in _networks(spec) for arg in ("--network", _network(*net))]
     args += [arg for option in _options(spec) for arg in option if arg is not None]
     args += [arg for mount in spec.mounts for arg in ("--mount", _mount(spec, mount))]
     args += [arg for kind, value in spec.placement for arg in (PLACEMENT[kind], _preference(kind, value))]
@@ -157,7 +159,7 @@ def update_args(recorded, spec, release, image=None, command=None, replicas=1, b
         before, after = ([_preference(k, v) for k, v in s.placement if k == kind] for s in (old, spec))
         args += [arg for value in before if value not in after for arg in (f"{flag}-rm", value)]
         args += [arg for value in after if value not in before for arg in (f"{flag}-add", value)]
-    before, after = old.networks[:1], spec.networks[:1]  # the instance's network alone (above)
+    before, after = _networks(old), _networks(spec)
     args += [arg for net in before if net not in after for arg in ("--network-rm", net[0])]
     args += [arg for net in after if net not in before for arg in ("--network-add", _network(*net))]
     new = dict((flag, value) for flag, value in _options(spec))
@@ -310,6 +312,12 @@ def _mount(spec, mount):
 
 def _preference(kind, value):
     return f"spread={value}" if kind == "spread" else value
+
+
+def _networks(spec):
+    """The instance's network alone (the module docstring), and a routed service's router's
+    (router.py)."""
+    return [*spec.networks[:1], *router.joins(spec)]
 
 
 def _network(network, alias):

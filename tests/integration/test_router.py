@@ -81,12 +81,13 @@ def names(cli):
 
 
 class Client:
-    """HTTPS to the router on 127.0.0.1 as ``domain`` (SNI and Host), trusting its CA; with
-    no CA, plain HTTP to its HTTP port (``tls: off``)."""
+    """HTTPS to the router at ``address`` (127.0.0.1: this machine's) as ``domain`` (SNI and
+    Host), trusting its CA; with no CA, plain HTTP to its HTTP port (``tls: off``)."""
 
-    def __init__(self, router, ca, domain):
+    def __init__(self, router, ca, domain, address="127.0.0.1"):
         self.port = int(router[f"FABRIC_DEPLOYER_ROUTER_{'HTTPS' if ca else 'HTTP'}_PORT"])
         self.domain, self.context = domain, ssl.create_default_context(cadata=ca) if ca else None
+        self.address = address
 
     def get(self, path="/"):
         """(status, body) of one request on a new connection."""
@@ -94,11 +95,11 @@ class Client:
 
         class Connection(http.client.HTTPSConnection):
             def connect(self):
-                raw = socket.create_connection(("127.0.0.1", port), 10)
+                raw = socket.create_connection((client.address, port), 10)
                 self.sock = context.wrap_socket(raw, server_hostname=client.domain)
 
         connection = Connection(self.domain, port, timeout=60) if context else http.client.HTTPConnection(
-            "127.0.0.1", port, timeout=60)
+            self.address, port, timeout=60)
         try:
             connection.request("GET", path, headers={"Host": self.domain})
             answer = connection.getresponse()
