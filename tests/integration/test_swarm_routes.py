@@ -129,3 +129,30 @@ def test_a_route_table_change_is_live_on_every_node_when_the_deploy_returns_and_
     for node in swarm.nodes:
         assert answer(router, node, new, https=False)[0] == 404, node.name
     assert "deployer-router" in swarm.manager.docker("service", "ls", "--format", "{{.Name}}").stdout  # it stays
+
+
+def test_replicas_spread_over_the_nodes_answer_through_the_route_and_roll_with_no_failed_request(
+        swarm, cli, router, instance, tmp_path):
+    """The issue's whole promise at once: a routed service of 4 replicas, on both nodes, a
+    route balancing them, an env change rolling them (two at a time) under steady clients."""
+    domain = f"{instance}.shop.test"
+    text = shop(tmp_path, instance, "1", domain).read_text().replace(
+        '"{instance} $VERSION"', '"{instance} $VERSION $(hostname)"') + "  replicas: 4\n"
+    (tmp_path / "r1.yaml").write_text(text)
+    (tmp_path / "r2.yaml").write_text(text.replace('VERSION: "1"', 'VERSION: "2"'))
+    cli("deploy", tmp_path / "r1.yaml", "--instance", instance, check=True)
+
+    placed = swarm.manager.docker("service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}}",
+                                  f"{instance}_web").stdout.split()
+    assert len(placed) == 4 and len(set(placed)) == 2, placed  # spread over both nodes
+    hosts = {answer(router, swarm.worker, domain)[1].split()[-1] for _ in range(40)}
+    assert len(hosts) > 1, hosts  # the route balances the replicas
+
+    with steady(Client(router, ca_of(swarm.manager), domain, swarm.manager.address)) as on_manager, \
+            steady(Client(router, ca_of(swarm.worker), domain, swarm.worker.address)) as on_worker:
+        rolled = cli("deploy", tmp_path / "r2.yaml", "--instance", instance, env={"FABRIC_DEPLOYER_ROLLING_BATCH": "2"},
+                     check=True)
+    assert rolled.stdout.count("env.VERSION changed") == 4
+    for seen in (on_manager, on_worker):
+        assert len(seen) > 20 and not failed(seen), (len(seen), failed(seen)[:5])
+        assert seen[-1][1].startswith(f"{instance} 2 ")
