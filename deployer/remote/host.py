@@ -210,9 +210,12 @@ class Host:
         wanted = "pushed" if push else "image"
         if result.exited != 0 or archive is None or archive.returncode != 0 or wanted not in out:
             error = self.error(result, instance)
-            step = f"push of {source.service} ({source.version}) to deployer.registry {source.registry}" \
-                if push and "image" in out else f"build of {source.service} ({source.version})"
-            error.message = f"{step} failed: {error.message}"
+            said = [line[10:] for line in result.stderr.splitlines() if line.startswith("deployer: ")]
+            if push and "image" in out and said:  # built, not pushed: the push's reason, not the build's last lines
+                error.message = f"push of {source.service} ({source.version}) to deployer.registry {source.registry} " \
+                                f"failed: {said[-1]}"
+            else:
+                error.message = f"build of {source.service} ({source.version}) failed: {error.message}"
             raise error
         return out
 
