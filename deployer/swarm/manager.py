@@ -8,7 +8,8 @@ client sends back and records the release. Releases are Swarm configs (releases.
 any manager reads the same state and history, and the lock is a config too
 (``dpl_swarm_lock``), which only one manager can create. Each step waits until Swarm says how it
 ended (sh/swarm.sh): the service's task runs, its update completed, or it was rolled
-back, which fails the deploy naming why.
+back, which fails the deploy naming why. A ``git`` service's image is built on the
+manager as on one host and pushed to deployer.registry in the same script (``build``).
 """
 
 from ..errors import DeployerError, plural
