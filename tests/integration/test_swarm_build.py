@@ -48,7 +48,7 @@ def version_on_worker(swarm, instance):
     return worker.docker("exec", ids[0], "cat", "/version.txt").stdout if ids else None
 
 
-def test_a_git_service_is_pushed_runs_on_a_node_that_never_had_it_pinned_and_a_new_commit_updates_it(
+def test_a_git_service_is_pushed_runs_pinned_on_a_node_that_never_had_it_a_new_commit_updates_it_and_rolls_back(
         swarm, swarm_cli, instance, registry, repo):
     with_registry = {"FABRIC_DEPLOYER_REGISTRY": registry}
     commit = git(repo, "rev-parse", "HEAD")[:12]
@@ -75,6 +75,9 @@ def test_a_git_service_is_pushed_runs_on_a_node_that_never_had_it_pinned_and_a_n
     assert now.startswith(f"{registry}/{instance}-web:{git(repo, 'rev-parse', 'HEAD')[:12]}-") and "@sha256:" in now
     assert now != image and version_on_worker(swarm, instance) == "two\n", updated.stdout
     assert services(swarm, instance)[f"{instance}_web"]["UpdateStatus"]["State"] == "completed"
+
+    swarm_cli("rollback", instance, check=True)  # no repository here: the release's pinned image
+    assert image_of(swarm, instance) == image and version_on_worker(swarm, instance) == "one\n"
 
 
 def test_a_push_that_fails_names_the_registry_and_changes_nothing(swarm, swarm_cli, instance, registry, repo):
