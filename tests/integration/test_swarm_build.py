@@ -8,6 +8,7 @@ import json
 import subprocess
 
 import pytest
+from harness.engines import load_image
 from harness.poll import free_port
 from test_swarm import instance, services, swarm_cli  # noqa: F401 (fixtures)
 
@@ -40,12 +41,12 @@ def image_of(swarm, instance):
     return services(swarm, instance)[f"{instance}_web"]["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
 
 
-def version_on_worker(swarm, instance):
-    """/version.txt in the web service's container, on the worker (None: none runs there)."""
+def version_on_worker(swarm, instance, path="/version.txt"):
+    """The file at ``path`` in the web service's container, on the worker (None: none runs there)."""
     worker = swarm.worker
     ids = worker.docker("ps", "-q", "--filter", f"label=deployer.instance={instance}",
                         "--filter", "label=deployer.service=web").stdout.split()
-    return worker.docker("exec", ids[0], "cat", "/version.txt").stdout if ids else None
+    return worker.docker("exec", ids[0], "cat", path).stdout if ids else None
 
 
 def test_a_git_service_is_pushed_runs_pinned_on_a_node_that_never_had_it_a_new_commit_updates_it_and_rolls_back(
@@ -106,3 +107,32 @@ def test_without_a_registry_a_git_service_is_refused_naming_the_setting(swarm, s
     assert f"{repo / 'deploy.yaml'}: web.git: an image built from git would be on the manager alone: " \
            "set deployer.registry to a registry every node pulls from" in refused.stderr, refused.stderr
     assert services(swarm, instance) == {}
+
+
+@pytest.fixture
+def slug_on_manager(swarm, slug_images, tmp_path):
+    """The stand-in slug builder and runner on the manager alone: the worker gets the built
+    image, runner and all, from the registry."""
+    for image in slug_images.values():
+        assert load_image([swarm.manager.engine], image, tmp_path / "image.tar") == {}
+    return slug_images
+
+
+def test_a_slug_app_is_built_on_the_manager_off_the_instance_s_overlay_and_runs_on_the_worker(
+        swarm, swarm_cli, instance, registry, slug_on_manager, tmp_path):
+    root = tmp_path / "slug"
+    (root / "app").mkdir(parents=True)
+    (root / "app" / "Procfile").write_text("web: sleep 3600\n")
+    (root / "app" / "version.txt").write_text("slug\n")
+    (root / "deploy.yaml").write_text(TEMPLATE + "  cmd: web\n")
+    git(root, "init", "-q")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "one")
+
+    deployed = swarm_cli("deploy", root / "deploy.yaml", "--instance", instance,
+                         env={**slug_on_manager, "FABRIC_DEPLOYER_REGISTRY": registry}, check=True)
+
+    assert "-----> Procfile app detected" in deployed.stderr and "@sha256:" in image_of(swarm, instance)
+    assert version_on_worker(swarm, instance, "/app/version.txt") == "slug\n"
+    driver = swarm.manager.docker("network", "inspect", "--format", "{{.Driver}}", f"deployer-{instance}")
+    assert driver.stdout.strip() == "overlay"  # the builder made no bridge of that name before the services
