@@ -83,6 +83,7 @@ class Engine(Protocol):
     hostname: str  # ``{host}`` in templates
     settings: object  # settings.Settings
     etcd: object  # model.etcd.Etcd, or None
+    registry: str  # where a built image is pushed for the other nodes to pull ("": nowhere, one engine)
 
     def check(self, template) -> tuple:
         """Before a deploy contacts the engine: the notes on what of the template it ignores

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .errors import TemplateError
 from .model.etcd import BACKENDS, Etcd
-from .model.schema import HOOKS
+from .model.schema import HOOKS, IMAGE
 from .model.route import Router
 from .ops.build import DEFAULT_BUILDER, DEFAULT_RUNNER, Slug
 
@@ -70,6 +70,17 @@ def _subnets(name, value):
     if net is None or net.prefixlen != 16:
         raise TemplateError(f"setting deployer.{name}: expected an IPv4 /16 such as 10.211.0.0/16, got {value!r}")
     return str(net)
+
+
+def _registry(name, value):
+    """Where a swarm's ``git`` images are pushed: a registry, and a path in it if wanted
+    (``registry.example:5000/team``, ``ghcr.io/team``; ``team`` is Docker Hub's), without a
+    scheme, tag or trailing slash: ``<value>/<instance>-<service>:<tag>`` must be a reference."""
+    value = str(value)
+    if IMAGE.fullmatch(f"{value}/x") is None:
+        raise TemplateError(f"setting deployer.{name}: expected a registry and an optional path in it, such as "
+                            f"registry.example:5000/team (no scheme, tag or trailing slash), got {value!r}")
+    return value
 
 
 def _urls(name, value):
@@ -133,6 +144,9 @@ SETTINGS = (
     Setting("etcd.prefix", "/deployer", _text, ("``/deployer``",)),
     Setting("quiet", False, _flag, ("false: print only errors",), "-q"),
     Setting("verbose", False, _flag, ("false: show each docker command the host runs",), "-v"),
+    Setting("registry", "", _registry, ("none: a ``git`` service is refused on a swarm;",
+                                        "else where a swarm's ``git`` images are",
+                                        "pushed (``registry.example:5000/team``)")),
     Setting("slug.builder_image", DEFAULT_BUILDER, _text, (f"``{DEFAULT_BUILDER}``: builds buildpack slugs",)),
     Setting("slug.runner_image", DEFAULT_RUNNER, _text, (f"``{DEFAULT_RUNNER}``: runs them",)),
     *(Setting(f"hooks.{name.replace('-', '_')}", "", _text, ("none: else a command, ``sh -c``,", when))
@@ -175,6 +189,7 @@ class Settings:
     etcd_prefix: str = "/deployer"
     quiet: bool = False
     verbose: bool = False
+    registry: str = ""
     slug_builder_image: str = DEFAULT_BUILDER
     slug_runner_image: str = DEFAULT_RUNNER
     hooks_pre_deploy: str = ""

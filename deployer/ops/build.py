@@ -53,6 +53,7 @@ class Source:
     build_args: tuple = ()
     slug: Slug | None = None
     subdir: str = ""  # the app's path in the repository ("" for the top)
+    registry: str = ""  # where the image is pushed for other nodes (a swarm's deployer.registry), "": nowhere
 
     @property
     def where(self):
@@ -62,9 +63,16 @@ class Source:
         """``deployer/<instance>/<service>:<version>-<recipe>``. The recipe is a hash of what
         else makes the image (the exact names, the app's path, Dockerfile and build args,
         the slug images): names that fold to one tag (``Shop``/``shop``, ``a_b``/``a-b``), or
-        one commit built two ways, never share an image."""
+        one commit built two ways, never share an image.
+
+        Pushed to a registry, it is ``<registry>/<instance>-<service>:<version>-<recipe>``:
+        one path component below the setting's, since some registries take no more (Docker
+        Hub's ``team/repository``, a Harbor project's), and the same tag, so a commit pushed
+        once is not built again and two instances sharing a repository never share an image."""
         recipe = [instance, self.service, self.subdir, self.dockerfile, self.build_args, self.slug]
         digest = hashlib.sha256(repr(recipe).encode()).hexdigest()[:8]
+        if self.registry:
+            return f"{self.registry}/{_component(instance)}-{_component(self.service)}:{self.version}-{digest}"
         return f"deployer/{_component(instance)}/{_component(self.service)}:{self.version}-{digest}"
 
     def archive(self):
@@ -77,13 +85,14 @@ def _component(name):
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "x"
 
 
-def source(service, template_path, dirty=False, slug=Slug()):
+def source(service, template_path, dirty=False, slug=Slug(), registry=""):
     """Where a ``git:`` service's app is, checked: a git repo, a known ref, a Dockerfile, or
-    a Procfile with the service's process type. ``dirty``: the work tree, not a commit."""
+    a Procfile with the service's process type. ``dirty``: the work tree, not a commit;
+    ``registry``: where its image is pushed (the engine's, Engine.registry)."""
     spec = service.options["git"]
     try:
         found = _version(service, spec, _locate(template_path, spec["path"]), dirty)
-        return _recipe(found, service, spec, slug)
+        return replace(_recipe(found, service, spec, slug), registry=registry)
     except TemplateError as e:
         raise e.where(file=template_path, key=f"{service.key}.git")
 

@@ -87,16 +87,17 @@ def deploy(host, template_path, instance, options=Options(), inputs=Inputs()):
         if stored or unset:
             variables = _variables(host, instance, {**stored, **inputs.variables})
             template = templates.load(template_path, variables=variables)
-    template, sources = _with_builds(template, template_path, instance, options.dirty, host.settings.slug)
+    template, sources = _with_builds(template, template_path, instance, options.dirty, host.settings.slug, host.registry)
     own = hooks.of("deploy", host, instance, options, template, inputs.secrets)
     return _deploy_template(host, instance, template, str(template_path), variables, options, inputs, own, sources)
 
 
-def _with_builds(template, template_path, instance, dirty=False, slug=build.Slug()):
-    """The template with each ``git:`` service's image named after its version (and a
-    slug's cmd the runner's), and the sources to build those images from (checked here,
-    before any host is contacted)."""
-    sources = {s.name: build.source(s, template_path, dirty, slug) for s in template.services if "git" in s.options}
+def _with_builds(template, template_path, instance, dirty=False, slug=build.Slug(), registry=""):
+    """The template with each ``git:`` service's image named after its version, under the
+    ``registry`` it is pushed to if any (and a slug's cmd the runner's), and the sources to
+    build those images from (checked here, before any host is contacted)."""
+    sources = {s.name: build.source(s, template_path, dirty, slug, registry)
+               for s in template.services if "git" in s.options}
     services = tuple(
         build.built(s, sources[s.name], instance) if s.name in sources else s for s in template.services
     )

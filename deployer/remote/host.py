@@ -57,6 +57,7 @@ class Host:
     FACTS = facts_.USES
     APPLY = apply.USES
     Applying = Deploy
+    registry = ""  # an image built here runs here: pushed nowhere (deployer.registry is a swarm's)
 
     def __init__(self, runner, settings=Settings(), context=None, listener=None):
         self.runner = runner
@@ -178,12 +179,17 @@ class Host:
                 deploy.finish()
 
     def build(self, tag, source, instance, progress=None):
-        """Stream the source's ``git archive`` into a build on the host; the image id.
+        """Stream the source's ``git archive`` into a build on the host; the image id."""
+        return self._built(tag, source, instance, progress)["image"].strip()
+
+    def _built(self, tag, source, instance, progress=None, push=False):
+        """The build's script and what it reported (``image``; with ``push``, the image
+        then pushed to the registry its tag names: ``pushed``, builds.py).
 
         The script first says it is ready (so ``sh`` has read all of it), then reads the
         tar from its stdin (fd 3), 64 KiB at a time from the client, never through a file.
-        The build's output goes to stderr, each line to ``progress(service, line)`` as it
-        comes (builds.py).
+        The build's output (and the push's) goes to stderr, each line to
+        ``progress(service, line)`` as it comes. A failed push names the registry.
         """
         boundary = new_boundary()
 
@@ -191,7 +197,8 @@ class Host:
             if progress is not None and not line.startswith("deployer: "):
                 progress(source.service, line)
 
-        session = self._start(boundary, builds.build_script(instance, tag, source, self.settings.subnets), builds.USES, shown)
+        body = builds.build_script(instance, tag, source, self.settings.subnets, push)
+        session = self._start(boundary, body, builds.USES, shown)
         archive = None
         if session.read_until(f"{boundary} ready") is not None:
             archive = source.archive()
@@ -204,11 +211,17 @@ class Host:
             archive.wait()
         result = session.finish()
         out = sections(result.stdout, boundary)
-        if result.exited != 0 or archive is None or archive.returncode != 0 or "image" not in out:
+        wanted = "pushed" if push else "image"
+        if result.exited != 0 or archive is None or archive.returncode != 0 or wanted not in out:
             error = self.error(result, instance)
-            error.message = f"build of {source.service} ({source.version}) failed: {error.message}"
+            said = [line[10:] for line in result.stderr.splitlines() if line.startswith("deployer: ")]
+            if push and "image" in out and said:  # built, not pushed: the push's reason, not the build's last lines
+                error.message = f"push of {source.service} ({source.version}) to deployer.registry {source.registry} " \
+                                f"failed: {said[-1]}"
+            else:
+                error.message = f"build of {source.service} ({source.version}) failed: {error.message}"
             raise error
-        return out["image"].strip()
+        return out
 
     def write_state(self, instance, state, entry, history=0):
         """Record a partly applied deploy (its containers really run); with no ``state``,

@@ -62,7 +62,7 @@ class ServiceFacts:
             tasks = _tasks(out.get("tasks", ""))
             recorded = state.services if state else {}
             containers = tuple(c for s in services for c in self._containers(s, tasks.get(s["Spec"]["Name"], []), recorded))
-            inspected = _inspected(out.get("images", ""))
+            inspected = images_of(out.get("images", ""))
             images, own = pinned(inspected, self.images), commands(inspected, self.images)
         except (ValueError, KeyError, TypeError) as e:
             raise DeployerError(f"cannot read docker service inspect output: {e}", host=host) from None
@@ -120,7 +120,7 @@ def routes(out, host):
 
 def pinned(found, refs):
     """``{reference: reference@digest}`` of the ``refs`` pinned by digest, from the images
-    ``found`` (``_inspected``): by the digest of the reference's repository (a reference
+    ``found`` (``images_of``): by the digest of the reference's repository (a reference
     naming a digest is pinned already). Written as docker lists a service's image
     (state.normal_ref: ``redis`` is ``redis:latest``), so that a service running it
     compares equal."""
@@ -149,7 +149,7 @@ def _said(update):
 
 def commands(found, refs):
     """``{reference: (entrypoint, cmd)}`` of the ``refs`` the manager holds (by tag, or by
-    digest), as their images' configs give them, from the images ``found`` (``_inspected``)."""
+    digest), as their images' configs give them, from the images ``found`` (``images_of``)."""
     out = {}
     for ref in refs:
         want = normal_ref(ref)
@@ -160,7 +160,7 @@ def commands(found, refs):
     return out
 
 
-def _inspected(text):
+def images_of(text):
     """``[(tags, digests, entrypoint, cmd)]`` (lists) from ``docker image inspect`` lines of
     four JSON values, each of which may hold blanks (a cmd's words): read one after another."""
     decoder, found = json.JSONDecoder(), []

@@ -8,7 +8,8 @@ client sends back and records the release. Releases are Swarm configs (releases.
 any manager reads the same state and history, and the lock is a config too
 (``dpl_swarm_lock``), which only one manager can create. Each step waits until Swarm says how it
 ended (sh/swarm.sh): the service's task runs, its update completed, or it was rolled
-back, which fails the deploy naming why.
+back, which fails the deploy naming why. A ``git`` service's image is built on the
+manager as on one host and pushed to deployer.registry in the same script (``build``).
 """
 
 import dataclasses
@@ -23,7 +24,7 @@ from ..remote.framing import marked
 from ..remote.host import Host
 from ..remote.scripts import assign, call, instance as about
 from . import releases, router, service as services
-from .facts import ServiceFacts
+from .facts import ServiceFacts, images_of, pinned
 
 SOURCE = "deployer.swarm:swarm"  # sh/swarm.sh
 ROUTER = "deployer.swarm:router"  # sh/router.sh
@@ -209,7 +210,7 @@ class Manager(Host):
     def check(self, template):
         """Every key of a template means something to a swarm; what one cannot run is
         refused here, naming file and key (service.refused)."""
-        services.refused(template)
+        services.refused(template, self.registry)
         return ()
 
     def _fact(self, instance, images, discovery, networks, routes=False):
@@ -293,8 +294,22 @@ class Manager(Host):
             return None
         raise DeployerError(router.REFUSED[verb], host=self.name)
 
+    @property
+    def registry(self):
+        """Where a ``git`` service's image is pushed (deployer.registry), since its tasks may
+        run on any node; without it such a service is refused (service.refused)."""
+        return self.settings.registry
+
     def build(self, tag, source, instance, progress=None):
-        raise self._unsupported(f"building {source.service} from git", instance)
+        """Built on the manager as on one host, then pushed to the registry ``tag`` names
+        (Source.tag) in the same script; the reference pinned by the digest the push gave,
+        written as facts.pinned writes it, so that every node pulls that very image and a
+        later deploy of the same commit, finding it pinned, builds nothing."""
+        pushed = pinned(images_of(self._built(tag, source, instance, progress, push=True)["pushed"]), (tag,))
+        if tag not in pushed:
+            raise DeployerError(f"the push of {source.service} ({source.version}) to deployer.registry "
+                                f"{source.registry} gave {tag} no registry digest", host=self.name, instance=instance)
+        return pushed[tag]
 
     def prune(self, instance, who, lock_wait):
         """Nothing is retained on a swarm (Swarm keeps a service's previous spec itself)."""

@@ -5,9 +5,9 @@ golden-tested; quoted only where they meet the shell.
 The spec is the core's, the same one a host runs as a container, so one template deploys
 to both: ``docker run`` options become their service equivalents here, and what a
 service cannot be (a privileged one) is an error naming the service; what a template
-cannot run on a swarm (``refused``: a git service, volumes neither pinned nor of a
-``volume_driver``) is refused before
-anything changes, naming file and key. Every service:
+cannot run on a swarm (``refused``: a git service without a registry, volumes neither
+pinned nor of a ``volume_driver``) is refused before anything changes, naming file and key.
+Every service:
 
 - is ``<instance>_<service>``, on its instance's overlay network under the alias the spec
   gives it (``<service>.<instance>``: ``expose`` gives the same address on both engines),
@@ -68,17 +68,18 @@ MIN_MONITOR = 5  # seconds a new task must keep running without a healthcheck
 UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 
-def refused(template):
+def refused(template, registry=""):
     """What of a template a swarm cannot run, as an error naming its file and key (before
-    anything changes): a ``git`` service (its image, built on the manager, is on no other
-    node, and there is no registry setting to push it to), volumes of a service no
-    ``==`` placement constraint pins to the nodes that hold them, and replicas of a service
-    whose volumes are not ``shared`` (its tasks, all on the node it is pinned to, would
-    share them: one volume a replica is not done)."""
+    anything changes): a ``git`` service when no ``registry`` is set (its image, built on
+    the manager, would be on no other node: the setting deployer.registry is where it is
+    pushed for them), volumes of a service no ``==`` placement constraint pins to the nodes
+    that hold them, and replicas of a service whose volumes are not ``shared`` (its tasks,
+    all on the node it is pinned to, would share them: one volume a replica is not done)."""
     for s in template.services:
-        if "git" in s.options:
-            raise TemplateError("an image built from git would be on the manager alone, and deployer.engine swarm "
-                                "has no registry to push it to: build and push it yourself, then give it as image:",
+        if "git" in s.options and not registry:
+            raise TemplateError("an image built from git would be on the manager alone: set deployer.registry to a "
+                                "registry every node pulls from (such as registry.example:5000/team), and deployer "
+                                "pushes it there; or build and push it yourself, then give it as image:",
                                 file=template.path, key=f"{s.key}.git")
         if s.options.get("volumes") and not s.options.get("volume_driver") and \
                 not pinned(s.options.get("placement", {}).get("constraints", ())):

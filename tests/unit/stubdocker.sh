@@ -21,7 +21,7 @@
 # Without a rule, run / create / rename / start / stop / restart / rm / container inspect act on
 # containers/ as docker does (a name is unique, a missing container is an error, except to
 # rm -f); a run without --name (a one-off, --rm) ends at once, leaving nothing (created, it is
-# named by its id until started); ps prints
+# named by its id until started); a build given - reads its context from stdin; ps prints
 # nothing, inspect `[]`, and anything else succeeds saying nothing.
 # Calls are handled one at a time (a flock), so concurrent calls (jobs in the background)
 # each see the last one's outcome.
@@ -141,6 +141,10 @@ case "$1" in
   logs)
     eval "name=\${$#}"
     if [ -f "$top/logs/$name" ]; then cat "$top/logs/$name"; fi
+    ;;
+  build)  # given -, the context on stdin, read to its end as docker does
+    for last; do :; done
+    if [ "$last" = - ]; then cat >/dev/null; fi
     ;;
   inspect) echo '[]' ;;
   secret | config)

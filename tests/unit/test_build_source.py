@@ -112,6 +112,28 @@ def test_the_slug_build_script_quotes_every_value():
     assert "dpl_network --label deployer.instance=inst deployer-inst || exit 1" in script
 
 
+def test_pushed_to_a_registry_an_image_is_one_repository_below_it_with_the_same_tag(repo):
+    here = build.source(service("web: {git: .}"), repo / "deploy.yaml")
+    pushed = build.source(service("web: {git: .}"), repo / "deploy.yaml", registry="registry.example:5000/team")
+
+    assert pushed.tag("Shop") == f"registry.example:5000/team/shop-web:{here.tag('Shop').split(':')[1]}"
+    assert here.tag("Shop").startswith("deployer/shop/web:")  # one host: no registry, the tag as it was
+
+
+def test_with_a_push_the_build_script_pushes_the_image_it_built_and_a_slug_builds_off_the_overlay():
+    source = build.Source("web", "/r", "t" * 40, "c" * 40, "c" * 12, False, "Dockerfile")
+    slug = dataclasses.replace(source, dockerfile=None, slug=build.Slug("b", "r"))
+
+    dockerfile = builds.build_script("inst", "reg:5000/inst-web:ccc", source, push=True).splitlines()
+    slugged = builds.build_script("inst", "reg:5000/inst-web:ccc", slug, push=True)
+
+    assert dockerfile[0].startswith("dpl_docker_build reg:5000/inst-web:ccc ")
+    assert dockerfile[1:] == ["dpl_push reg:5000/inst-web:ccc || exit 1"]
+    assert slugged.endswith("dpl_slug_build web reg:5000/inst-web:ccc b r bridge || exit 1\n"
+                            "dpl_push reg:5000/inst-web:ccc || exit 1")
+    assert "dpl_network" not in slugged  # the instance's network on a swarm is the overlay its services make
+
+
 @pytest.mark.parametrize("yaml", ["web: {git: ., cmd: web}", "web: {git: ., cmd: web, entrypoint: [/init, -v]}"])
 def test_redeploy_runs_a_git_service_with_the_image_and_cmd_its_last_deploy_rendered(repo, yaml):
     template = parse(yaml, "deploy.yaml")

@@ -19,6 +19,7 @@ class NoHost:
     name = hostname = "web1"
     settings = Settings()
     etcd = None
+    registry = ""
 
     def check(self, template):
         return ()

@@ -26,6 +26,12 @@ def test_env_vars_arrive_as_strings_and_are_parsed():
     assert settings.etcd.urls == ("http://a:2379", "http://b:2379") and settings.etcd.prefix == "/x"
 
 
+@pytest.mark.parametrize("registry", ["registry.example:5000/team", "127.0.0.1:5000", "ghcr.io/org/team", "team"])
+def test_a_registry_is_a_host_with_an_optional_port_and_path_or_a_docker_hub_namespace(registry):
+    assert Settings.parse({"registry": registry}).registry == registry
+    assert Settings.parse(declared()).registry == ""  # unset: a git service is refused on a swarm
+
+
 def test_a_declared_but_unset_setting_keeps_its_default():
     assert Settings.parse(declared()) == Settings()
 
@@ -44,6 +50,12 @@ def test_a_declared_but_unset_setting_keeps_its_default():
         ({"router": {"tls": "yes"}}, "setting deployer.router.tls: expected one of acme, internal, off, got 'yes'"),
         ({"router": {"http_port": 8080, "https_port": "8080"}},
          "settings deployer.router.http_port and https_port: both are 8080"),
+        ({"registry": "https://registry.example"},
+         "setting deployer.registry: expected a registry and an optional path in it, such as "
+         "registry.example:5000/team (no scheme, tag or trailing slash), got 'https://registry.example'"),
+        ({"registry": "registry.example:5000/team/"}, "setting deployer.registry: expected a registry"),
+        ({"registry": "registry.example:5000/Team"}, "setting deployer.registry: expected a registry"),
+        ({"registry": "registry.example/team:1"}, "setting deployer.registry: expected a registry"),
     ],
 )
 def test_a_bad_value_is_one_error_naming_the_setting(given, message):

@@ -102,7 +102,7 @@ def test_the_turns_of_deploys_are_clean(tmp_path, monkeypatch):
 def test_the_build_scripts_are_clean(tmp_path):
     source = Source("web", "/repo", "tree", "c" * 40, "c" * 12, False, "Dockerfile", (("A", "1"), ("B", "x y")))
     slug = Source("web", "/repo", "tree", "c" * 40, "c" * 12, False, None, slug=Slug())
-    bodies = [builds.build_script("c1", "deployer/c1/web:1", s) for s in (source, slug)]
+    bodies = [builds.build_script("c1", "deployer/c1/web:1", s, push=push) for s in (source, slug) for push in (0, 1)]
 
     assert check(tmp_path / "scripts", {"builds": script(BOUNDARY, "\n".join(bodies), builds.USES)}) == ""
 

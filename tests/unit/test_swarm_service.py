@@ -217,7 +217,8 @@ def test_a_pinned_service_s_volumes_are_named_volumes_of_its_node_labelled_with_
     ("db: {image: pg, volumes: [/data], placement: {constraints: ['node.role == manager']}}\n", "db.volumes",
      "pin it with placement: {constraints: ['node.hostname == NODE']}"),
     ("db: {image: pg, volumes: [/data], placement: {constraints: ['node.hostname != a']}}\n", "db.volumes", "pin it"),
-    ("app: {git: ., cmd: web}\n", "app.git", "deployer.engine swarm has no registry to push it to"),
+    ("app: {git: ., cmd: web}\n", "app.git", "an image built from git would be on the manager alone: set "
+     "deployer.registry to a registry every node pulls from (such as registry.example:5000/team)"),
 ])
 def test_what_a_swarm_cannot_run_is_refused_naming_file_and_key_before_anything_changes(parse, text, key, said):
     with pytest.raises(TemplateError) as error:
@@ -225,6 +226,10 @@ def test_what_a_swarm_cannot_run_is_refused_naming_file_and_key_before_anything_
 
     assert error.value.exit_code == 2 and error.value.key == key and said in error.value.message
     assert str(error.value).startswith(f"app.yaml: {key}: ")
+
+
+def test_a_git_service_is_run_once_a_registry_is_set_to_push_its_image_to(parse):
+    service.refused(parse("app: {git: ., cmd: web}\n"), "registry.example:5000/team")
 
 
 def test_volumes_pinned_by_hostname_id_or_a_node_label_are_run(parse):

@@ -49,3 +49,14 @@ dpl_image() {
   dpl_mark image
   docker image inspect --format '{{.Id}}' "$1"
 }
+
+# dpl_push TAG: after a build on a swarm's manager, the image pushed to the registry TAG
+# names, for the other nodes to pull (its progress to stderr, as the build's output; on
+# failure, docker's reason), then its tags and registry digests as dpl_swarm_facts reports
+# an image's (the push gave it one)
+dpl_push() {
+  local err
+  err=$(dpl_docker_long push "$1" 2>&1 >&4) || { echo "deployer: $err" >&2; return 1; }
+  dpl_mark pushed
+  docker image inspect --format '{{json .RepoTags}} {{json .RepoDigests}}' "$1"
+}
