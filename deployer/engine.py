@@ -84,6 +84,7 @@ class Engine(Protocol):
     settings: object  # settings.Settings
     etcd: object  # model.etcd.Etcd, or None
     registry: str  # where a built image is pushed for the other nodes to pull ("": nowhere, one engine)
+    names_replicas: bool  # each replica has a name of its own (else its service's name resolves to them all)
 
     def check(self, template) -> tuple:
         """Before a deploy contacts the engine: the notes on what of the template it ignores

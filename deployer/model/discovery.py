@@ -85,15 +85,16 @@ def registered(template):
     }
 
 
-def resolve(template, instance, facts, etcd=None):
+def resolve(template, instance, facts, etcd=None, named=True):
     """This instance's endpoints (allocated, or kept from its state), those registered
     elsewhere (the host's other instances; with ``etcd``, every host's), and the services'
-    dependencies (checked: unknown references, cycles), from an engine's Facts."""
+    dependencies (checked: unknown references, cycles), from an engine's Facts; ``named``:
+    whether the engine names each replica (``allocate``)."""
     recorded = {k: host_ports(e) for k, e in (facts.state.endpoints if facts.state else {}).items()}
     local = of_other_instances(facts.others)
     taken = facts.listening | _published(facts.others)
     others, ambiguous = etcd.endpoints(facts.registry, instance, facts.host_id) if etcd else (local, {})
-    endpoints = allocate(template, recorded, taken, facts.address, instance, publish=bool(etcd))
+    endpoints = allocate(template, recorded, taken, facts.address, instance, publish=bool(etcd), named=named)
     try:
         deps = dependencies(template, others, ambiguous)
     except TemplateError as e:
@@ -101,13 +102,15 @@ def resolve(template, instance, facts, etcd=None):
     return endpoints, others, deps
 
 
-def allocate(template, recorded, taken, address, instance, publish=False):
+def allocate(template, recorded, taken, address, instance, publish=False, named=True):
     """Every registered endpoint of ``instance``: its alias and network, and, when it is
     published (``wan``, or ``publish``: etcd), its host ports, one a replica: those
     ``recorded`` (``{"svc:ep": [ports, in replica order]}``) in replica order, then the
     lowest free ones (not listening on the host, not another instance's). A service going
     from one container to replicas, or back, gets new ports: its old container holds its
-    own until the new ones serve (plan.py)."""
+    own until the new ones serve (plan.py). A replicated service is reached at each
+    replica's name where the engine gives each one (``named``: one host); else (a swarm) at
+    its service's name, which resolves to all its tasks."""
     endpoints, used = {}, set(taken) | {port for ports in recorded.values() for port in ports}
     free = (port for port in PORTS if port not in used)
     services = {s.name: s for s in template.services}
@@ -120,7 +123,7 @@ def allocate(template, recorded, taken, address, instance, publish=False):
         ports = tuple(kept[n] if n < len(kept) else next(free, None) for n in range(count)) if wan or publish else ()
         if None in ports:
             raise TemplateError(f"no free host port left for endpoint {key} ({PORTS.start}-{PORTS.stop - 1})")
-        replicas = tuple(network.alias(instance, unit(service, n)) for n in range(1, count + 1)) if count > 1 else ()
+        replicas = tuple(network.alias(instance, unit(service, n)) for n in range(1, count + 1)) if count > 1 and named else ()
         endpoints[key] = Endpoint((address or "0.0.0.0") if ports else "", ports[0] if ports else 0, port, wan,
                                   network.alias(instance, service), network.of_service(instance, service), replicas,
                                   ports if count > 1 else ())

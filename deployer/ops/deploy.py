@@ -173,7 +173,7 @@ def _deploy_template(host, instance, template, source, variables, options, input
         counts = {name: count for name, count in {**(facts.state.scale if facts.state else {}), **(scale or {})}.items()
                   if name in {s.name for s in template.services}}  # a service gone forgets its count
         counted = scaled(template, counts)
-        endpoints, others, deps = discovery.resolve(counted, instance, facts, host.etcd)
+        endpoints, others, deps = discovery.resolve(counted, instance, facts, host.etcd, host.names_replicas)
         specs = render(counted, instance, facts.roots.volume_dir, plugins.installed(), secrets, {**others, **endpoints})
         return Desired(discovery.ordered(specs, deps), facts.images, template.text, source, own, secrets,
                        {k: e.to_dict() for k, e in endpoints.items()}, deps, network.missing(specs, facts.networks, instance),

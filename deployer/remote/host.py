@@ -58,6 +58,7 @@ class Host:
     APPLY = apply.USES
     Applying = Deploy
     registry = ""  # an image built here runs here: pushed nowhere (deployer.registry is a swarm's)
+    names_replicas = True  # each replica its alias (<service>.<n>.<instance>): expose gives them all
 
     def __init__(self, runner, settings=Settings(), context=None, listener=None):
         self.runner = runner

@@ -17,7 +17,6 @@ import dataclasses
 from ..errors import DeployerError, plural
 from ..model import network, route
 from ..model.plan import CREATE, KEEP, RECREATE, REMOVE, REPAIR, split
-from ..model.schema import LABEL_EXPOSED
 from ..model.spec import ContainerSpec
 from ..remote.apply import Deploy, together, waves
 from ..remote.framing import marked
@@ -112,15 +111,6 @@ def _step(instance_name, service, units, recorded, limits, release, images, comm
     return [call("dpl_swarm_scale", service, name, limit, before, count)]
 
 
-def _exposing_replicas(actions):
-    """``app exposes web:http`` of the first service exposing a replicated one: the core gives
-    it each replica's address, names a swarm does not give its tasks (the service's own
-    name answers for them all, which is not done yet)."""
-    replicated = {a.spec.service for a in actions if a.spec and a.spec.replica}
-    return next((f"{a.spec.service} exposes {ref}" for a in actions if a.spec
-                 for key, ref in a.spec.labels if key.startswith(LABEL_EXPOSED) and ref.split(":")[0] in replicated), "")
-
-
 def _secrets(changing, values):
     """The lines creating the Swarm secrets the changing services use, where missing: the
     value of each seal (``values``) in the script's body, a shell function's argument,
@@ -165,14 +155,10 @@ class Rollout(Deploy):
 
     def plan(self, actions, limits, release, deps, networks, releases_=None, routing=None):
         """The plan's lines, moving routes as ``routing`` says (router.py); a spec no service
-        can be is an error naming the manager (as are a release command and exposing a
-        replicated service: not done on a swarm yet). Its steps are services: each marks the
-        units of its service done (``units``)."""
+        can be is an error naming the manager (as is a release command: not done on a swarm
+        yet). Its steps are services: each marks the units of its service done (``units``)."""
         if releases_:
             raise self.host._unsupported("a release command", self.instance)
-        exposed = _exposing_replicas(actions)
-        if exposed:
-            raise self.host._unsupported(f"exposing a replicated service ({exposed})", self.instance)
         recorded = self.facts.state.services if self.facts.state else {}
         try:
             self.units = {service: [a.service for a in units] for service, units in services_of(actions).items()}
@@ -190,6 +176,7 @@ class Manager(Host):
     FACTS = (SOURCE, ROUTER)
     APPLY = ()
     Applying = Rollout
+    names_replicas = False  # a task has no name of its own: its service's resolves to them all (dnsrr)
 
     def __init__(self, runner, settings, context=None, listener=None):
         super().__init__(runner, settings, context, listener)

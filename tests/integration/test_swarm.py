@@ -314,6 +314,17 @@ def test_replicas_are_one_service_whose_tasks_spread_over_the_nodes_rolled_two_a
     assert len(tasks(swarm, instance)) == 6 and len(status()) == 6
 
 
+def test_a_replicated_service_is_exposed_by_its_service_s_name_which_answers_from_its_tasks(swarm, swarm_cli,
+                                                                                          instance, tmp_path):
+    template = tmp_path / "replicated.yaml"
+    template.write_text(TEMPLATE.replace("  register:", "  replicas: 2\n  register:", 1))
+
+    swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=hi", check=True)
+
+    assert env(services(swarm, instance)[f"{instance}_app"])["WEB"] == f"web.{instance}:8080"  # one name, its tasks'
+    assert fetch_from(swarm, instance, "app", "WEB") == "hi\n"
+
+
 def test_a_replicated_service_whose_update_fails_rolls_back_all_its_tasks_and_the_deploy_names_it(
         swarm, swarm_cli, instance, template, tmp_path):
     template.write_text(REPLICATED.replace("replicas: 4", "replicas: 3"))

@@ -15,7 +15,7 @@ from deployer import plugins
 
 from deployer.errors import DeployerError, TemplateError
 from deployer.model.plan import Action, plan, CREATE, KEEP, RECREATE, REMOVE
-from deployer.model import spec
+from deployer.model import discovery, spec
 from deployer.model.state import Container, InstanceState, ServiceState
 from deployer.remote.apply import Limits
 from deployer.swarm import releases, service
@@ -23,7 +23,7 @@ from deployer.swarm.facts import ServiceFacts
 from deployer.ops.converge import Desired
 from deployer.remote.session import LocalRunner
 from deployer.settings import Settings
-from deployer.swarm.manager import Manager, _exposing_replicas, plan_script
+from deployer.swarm.manager import Manager, plan_script
 from conftest import parse
 
 WEB = """\
@@ -483,13 +483,14 @@ def test_replicas_whose_volumes_are_not_shared_are_refused_on_a_swarm(parse, ren
     assert "service db: its replicas would differ (volumes not shared)" in error.value.message
 
 
-def test_exposing_a_replicated_service_is_named_as_not_done_on_a_swarm(render):
-    specs = render("web: {image: team/web, replicas: 2}\napp: {image: team/app}\n")
-    app = dataclasses.replace(specs["app"], labels=(*specs["app"].labels, ("deployer.exposed.WEB", "web:http")))
-    actions = [Action(CREATE, unit, "new", spec) for unit, spec in {**specs, "app": app}.items()]
+def test_a_replicated_service_is_exposed_on_a_swarm_by_its_service_s_name_which_resolves_to_its_tasks(parse):
+    template = parse("web: {image: team/web, replicas: 2, register: {80: http}}\n")
 
-    assert _exposing_replicas(actions) == "app exposes web:http"
-    assert _exposing_replicas([a for a in actions if a.service == "app"]) == ""  # web alone: no consumer
+    on_a_host = discovery.allocate(template, {}, set(), "", "c1")["web:http"]
+    on_a_swarm = discovery.allocate(template, {}, set(), "", "c1", named=Manager.names_replicas)["web:http"]
+
+    assert on_a_host.addresses == [("web.1.c1", 80), ("web.2.c1", 80)]
+    assert on_a_swarm.addresses == [("web.c1", 80)]
 
 
 # -- secrets: Swarm secrets named by a hash of their value, read into env vars by an entrypoint
