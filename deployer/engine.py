@@ -125,6 +125,10 @@ class Engine(Protocol):
     def router(self, verb, lock_wait=0, seen="", table=()):
         """The host's router: ``status``, ``ca``, or ``restart`` serving ``table`` (read as ``seen``)."""
 
+    def logs(self, instance, specs, follow=False, tail=None) -> int:
+        """Print the log lines of the specs' containers (a swarm: of their services' tasks),
+        each line prefixed with where it comes from; the exit code."""
+
     def attach(self, argv, tty, hidden=None, instance=None) -> int: ...
 
     def conceal(self, values): ...

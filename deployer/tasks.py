@@ -29,6 +29,7 @@ from .model import route
 from .model.variables import assignments, load_vars_file, secrets_source
 from .ops import deploy as deploying, hooks, instance as instances
 from .remote.apply import SECRETS_FD
+from .remote.host import logs_options
 from .remote.piped import piped
 from .settings import Settings, declared
 
@@ -205,7 +206,7 @@ def logs(c, instance, service=None, follow=False, tail=None):
         host = _host(c, settings)
         specs = instances.service_specs(host, instance, service)
         tail = _number("--tail", tail)
-        _exit(host.attach(instances.logs_command(specs, follow, tail), tty=False, reads_stdin=False))
+        _exit(host.logs(instance, specs, follow, tail))
 
 
 @classic.after_dashes("command")
@@ -349,7 +350,7 @@ def router(c, action, json=False, follow=False, tail=None, lock_wait=None):
     with user_errors(c) as settings:
         host = _host(c, settings)
         if action == "logs":
-            argv = ["docker", "logs", *instances.logs_options(follow, _number("--tail", tail)), route.CONTAINER]
+            argv = ["docker", "logs", *logs_options(follow, _number("--tail", tail)), route.CONTAINER]
             _exit(host.attach(argv, tty=False, reads_stdin=False))
         elif action == "ca":
             output.text(host.router("ca"))

@@ -4,7 +4,6 @@ data for output.py; nothing prints.
 """
 
 import getpass
-import shlex
 import socket
 from dataclasses import dataclass, field
 
@@ -111,22 +110,6 @@ def control(host, instance, verb, service=None, lock_wait=None):
     names = [spec.name for spec in specs]
     host.control(instance, verb, names, who(), waiting(host, lock_wait), volumes)
     return names
-
-
-def logs_options(follow, tail):
-    """``docker logs`` options: --follow, --tail N."""
-    return [*(["--follow"] if follow else []), *(["--tail", str(tail)] if tail is not None else [])]
-
-
-def logs_command(specs, follow, tail):
-    """One shell command printing every service's log lines, each prefixed with its service
-    (a replica's with its unit: ``web.2 | ...``)."""
-    options = logs_options(follow, tail)
-    parts = [
-        f"docker logs {shlex.join(options + [spec.name])} 2>&1 | sed -u {shlex.quote(f's/^/{spec.unit} | /')} &"
-        for spec in specs
-    ]
-    return ["sh", "-c", " ".join(parts) + " wait"]
 
 
 def endpoints(host, instance):

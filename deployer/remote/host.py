@@ -32,6 +32,7 @@ for root and ``$XDG_STATE_HOME/deployer[/volumes]`` for anyone else.
 import json
 import posixpath
 import secrets
+import shlex
 import socket
 from contextlib import contextmanager
 
@@ -86,6 +87,10 @@ class Host:
     def hostname(self):
         """The host as the user named it (``{host}`` in templates); the machine's name locally."""
         return getattr(self.context, "host", None) or socket.gethostname()
+
+    def logs(self, instance, specs, follow=False, tail=None):
+        """Print the containers' log lines (``logs_command``); the exit code."""
+        return self.attach(logs_command(specs, follow, tail), tty=False, reads_stdin=False)
 
     def attach(self, argv, tty, hidden=None, instance=None, volumes=(), reads_stdin=True, stdin=None, created=()):
         """Run one command with the user's terminal attached (logs, run, exec); its exit code
@@ -360,3 +365,19 @@ def _guarded(volumes):
 def _locked(lock_wait, who):
     """The line taking the instance's lock (in a script that set D)."""
     return f'dpl_lock "$D" {int(lock_wait)} {q(who)} || exit 1'
+
+
+def logs_options(follow, tail):
+    """``docker logs`` options (``docker service logs`` takes the same): --follow, --tail N."""
+    return [*(["--follow"] if follow else []), *(["--tail", str(tail)] if tail is not None else [])]
+
+
+def logs_command(specs, follow, tail):
+    """One shell command printing every container's log lines, each prefixed with its
+    service (a replica's with its unit: ``web.2 | ...``)."""
+    options = logs_options(follow, tail)
+    parts = [
+        f"docker logs {shlex.join(options + [spec.name])} 2>&1 | sed -u {shlex.quote(f's/^/{spec.unit} | /')} &"
+        for spec in specs
+    ]
+    return ["sh", "-c", " ".join(parts) + " wait"]

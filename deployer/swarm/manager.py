@@ -305,8 +305,12 @@ class Manager(Host):
     def control(self, instance, verb, names, who, lock_wait, volumes=()):
         raise self._unsupported(verb, instance)
 
+    def logs(self, instance, specs, follow=False, tail=None):
+        """The log lines of the specs' services, from every node (services.logs_command)."""
+        return super().attach(services.logs_command(instance, specs, follow, tail), tty=False, reads_stdin=False)
+
     def attach(self, argv, tty, hidden=None, instance=None, volumes=(), reads_stdin=True, stdin=None):
-        raise self._unsupported("attaching to a service's container (logs, run, exec)", instance)
+        raise self._unsupported("attaching to a service's container (run, exec)", instance)
 
     def _unsupported(self, what, instance):
         return DeployerError(f"{what} is not done on a swarm yet (deployer.engine swarm)", host=self.name,

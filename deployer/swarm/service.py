@@ -44,6 +44,7 @@ import shlex
 from ..errors import DeployerError, TemplateError
 from ..model.schema import PORT, pinned
 from ..model.spec import LABEL_CONFIG_HASH, LABEL_INSTANCE, LABEL_REPLICA, ContainerSpec
+from ..remote.host import logs_options
 from . import router
 
 PLACEMENT = {"constraint": "--constraint", "spread": "--placement-pref"}  # spec.placement's kinds
@@ -363,3 +364,13 @@ def _option(spec, flag, value):
 
 def _seconds(duration):
     return sum(float(number) * UNITS[unit] for number, unit in re.findall(r"([0-9.]+)([a-z]+)", str(duration)))
+
+
+def logs_command(instance, specs, follow, tail):
+    """One shell command printing the log lines of the specs' services (a service once,
+    whichever of its replicas were asked for), from every node, as ``docker service logs``
+    prefixes them: with the task and its node (``c1_web.2@node1 | ...``)."""
+    options = [*logs_options(follow, tail), "--no-task-ids"]
+    parts = [f"docker service logs {shlex.join([*options, name(instance, service)])} 2>&1 &"
+             for service in dict.fromkeys(spec.service for spec in specs)]
+    return ["sh", "-c", " ".join(parts) + " wait"]

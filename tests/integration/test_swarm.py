@@ -325,6 +325,21 @@ def test_a_replicated_service_is_exposed_by_its_service_s_name_which_answers_fro
     assert fetch_from(swarm, instance, "app", "WEB") == "hi\n"
 
 
+def test_logs_print_every_task_s_lines_wherever_it_runs(swarm, swarm_cli, instance, tmp_path):
+    template = tmp_path / "talk.yaml"
+    template.write_text("talk:\n  image: local/busybox\n  replicas: 2\n"
+                        "  cmd: [sh, -c, 'echo \"said $(hostname)\"; exec sleep 3600']\n")
+    swarm_cli("deploy", template, "--instance", instance, check=True)
+
+    def said():
+        lines = swarm_cli("logs", instance, "--tail", "5", check=True).stdout.splitlines()
+        found = [line for line in lines if "said " in line]
+        return found if len(found) == 2 else None
+
+    lines = wait_for(said, "the log lines of both tasks", interval=1)
+    assert sorted(line.split("@")[0] for line in lines) == [f"{instance}_talk.1", f"{instance}_talk.2"]
+
+
 def test_a_replicated_service_whose_update_fails_rolls_back_all_its_tasks_and_the_deploy_names_it(
         swarm, swarm_cli, instance, template, tmp_path):
     template.write_text(REPLICATED.replace("replicas: 4", "replicas: 3"))

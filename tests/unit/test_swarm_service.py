@@ -671,3 +671,13 @@ def test_the_facts_give_each_image_s_own_entrypoint_and_cmd_whose_words_may_hold
                               f"team/web@{digest}": (("/entry.sh",), ("run", "a b")),
                               "local/busybox": ((), ("sh",))}
     assert facts.images["team/web:2"] == f"team/web:2@{digest}"
+
+
+def test_logs_of_a_swarm_are_its_services_logs_each_service_once_from_every_node(render):
+    specs = render("web: {image: team/web, replicas: 2}\napp: {image: team/app}\n")
+
+    argv = service.logs_command("c1", specs.values(), True, 5)
+
+    assert argv[:2] == ["sh", "-c"] and argv[2] == (
+        "docker service logs --follow --tail 5 --no-task-ids c1_web 2>&1 & "
+        "docker service logs --follow --tail 5 --no-task-ids c1_app 2>&1 & wait")
