@@ -53,8 +53,11 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
                 and (a.service not in recorded or recorded[a.service].image != a.spec.image)]
     if unpinned:
         steps.append(call("dpl_swarm_probe", int(limits.health_timeout), *dict.fromkeys(unpinned)))
-    steps += [call("dpl_swarm_shell", a.service, images.get(a.spec.image, a.spec.image)) + " || exit 1"
-              for a in changing if a.spec and services.secrets(a.spec)]
+    shells = {}  # image -> the first changing service with secrets it runs: asked once an image
+    for a in changing:
+        if a.spec and services.secrets(a.spec):
+            shells.setdefault(images.get(a.spec.image, a.spec.image), a.spec.service)
+    steps += [call("dpl_swarm_shell", service, image) + " || exit 1" for image, service in shells.items()]
     steps += _secrets(changing, values or {})
     creates, number = {}, waves(changing, deps or {})
     for service, units in services_of(actions).items():

@@ -90,15 +90,9 @@ dpl_destroy() {
   # shellcheck disable=SC2086 # images: one reference a word
   if [ -n "$images" ]; then docker rmi $images >/dev/null 2>&1; fi  # one a container made meanwhile uses stays
   rm -rf -- "$D" || return 1
-  if [ "$1" = 1 ]; then dpl_volumes_rm && rm -rf -- "${V:?}/$I" || return 1; fi
-  return 0
-}
-
-# dpl_volumes_rm: remove instance $I's named volumes (those of a volume_driver, labelled with it)
-dpl_volumes_rm() {
-  local volumes
-  volumes=$(docker volume ls -q --filter "label=deployer.instance=$I") || return 1
-  # shellcheck disable=SC2086 # one name a word
+  # shellcheck disable=SC2086 # volumes (listed above with VOLUMES=1): one name a word
   if [ -n "$volumes" ]; then docker volume rm $volumes >/dev/null || return 1; fi
+  if [ "$1" = 1 ]; then rm -rf -- "${V:?}/$I" || return 1; fi
+  return 0
 }
 
