@@ -18,8 +18,9 @@ from ..errors import printable
 from .interpolate import has_variables, template_text
 from .network import Format
 
-ORDER = ("image", "git", "cmd", "entrypoint", "env", "expose", "register", "ports", "volumes", "restart", "init",
-         "stop_timeout", "user", "workdir", "labels", "memory", "cpus", "healthcheck", "privileged")
+ORDER = ("image", "git", "cmd", "entrypoint", "env", "expose", "register", "ports", "volumes", "volume_driver",
+         "volume_opts", "restart", "init", "stop_timeout", "user", "workdir", "labels", "memory", "cpus", "healthcheck",
+         "privileged")
 INLINE = {"cmd", "entrypoint", "ports", "volumes", "register"}
 
 

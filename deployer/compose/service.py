@@ -45,6 +45,7 @@ class Context:
     top: dict  # the compose file's top-level data (secrets, volumes, ...)
     targets: dict = field(default_factory=dict)  # compose name -> Target
     secrets_used: dict = field(default_factory=dict)  # deployer secret name -> where it came from
+    drivers: set = field(default_factory=set)  # named volumes whose driver a service kept (storage.py)
 
     def drop(self, target, key, why):
         self.report.drop(target.compose if target else None, key, why)

@@ -10,7 +10,12 @@ directory, ``<volume_dir>/<instance>/<service>/<path-id>``, created empty. So:
   volume too; if that directory holds files, they are not copied: dropped, with why;
 - a bind mount of a file (``./nginx.conf:/etc/nginx/nginx.conf``), or of a host path
   (``/var/run/docker.sock``, ``~/media``, ``${MEDIA}``), cannot be one: dropped, with why;
-- tmpfs, and options deployer has no word for (``:z``, ``nocopy``...), are dropped.
+- tmpfs, and options deployer has no word for (``:z``, ``nocopy``...), are dropped;
+- a named volume of a ``driver`` (other than plain ``local``) or with ``driver_opts`` keeps
+  them, as the service's ``volume_driver`` and ``volume_opts`` (a named volume of that
+  driver wherever the container runs: an NFS share stays one), when every volume of the
+  service is a named volume of that same driver; a template gives a service's volumes one
+  driver, so otherwise the driver is dropped, with why, and the volume is a directory.
 
 A compose secret is a file in ``/run/secrets``. deployer hands secrets over as env
 vars (``{secret: NAME}``, read on the deploying side at deploy time, never written in
@@ -30,46 +35,82 @@ from .interpolate import has_variables
 from .service import strings, why_invalid
 
 def volumes(ctx, target, value, data, key):
-    """Each compose volume as a deployer volume where it can be one (the module says which)."""
-    paths = []
+    """Each compose volume as a deployer volume where it can be one (the module says which),
+    of the driver of its named volumes where they all share one (``_driver``)."""
+    paths, named = [], {}  # named: key -> the named volume a path is
     for at, item in enumerate(value):
-        mount = _mount(ctx, target, f"{key}[{at}]", item)
+        mount, source = _mount(ctx, target, f"{key}[{at}]", item)
         if mount and mount.split(":")[0] in [p.split(":")[0] for p in paths]:
             ctx.drop(target, f"{key}[{at}]", f"a second volume at {mount.split(':')[0]}")
         elif mount:
             paths.append(mount)
+            named[f"{key}[{at}]"] = source
+    driver = _driver(ctx, target, named)
+    for at, path in zip(named, paths):
+        if named[at]:
+            _named_volume(ctx, target, at, named[at], path.split(":")[0], driver)
     if paths:
         target.keys["volumes"] = paths
+    if driver:
+        target.keys["volume_driver"] = driver[0]
+        target.keys.update({"volume_opts": dict(driver[1])} if driver[1] else {})
+
+
+def _driver(ctx, target, named):
+    """The (driver, options) of the service's volumes when each is a named volume of that
+    one driver (``_driver_of``), else None, dropping the drivers it cannot keep."""
+    drivers = {key: _driver_of(ctx, source) for key, source in named.items()}
+    if len(set(drivers.values())) == 1 and None not in drivers.values():
+        ctx.drivers.update(named.values())
+        return next(iter(drivers.values()))
+    for key, driver in drivers.items():
+        if driver:
+            ctx.drop(target, key, f"the volume driver {driver[0]} of {named[key]}: a template gives all of a "
+                                  "service's volumes one driver (volume_driver), and this service's other volumes "
+                                  "have none or another, so it is a directory of the host")
+    return None
+
+
+def _driver_of(ctx, source):
+    """(driver, options as sorted pairs) of a named volume the file defines with a driver
+    other than plain ``local`` (Docker's own default, which a host directory stands for), or
+    with driver_opts; None for any other."""
+    definition = ((ctx.top.get("volumes") or {}).get(source) if source else None) or {}
+    driver, options = definition.get("driver") or "local", definition.get("driver_opts") or {}
+    if driver == "local" and not options:
+        return None
+    return str(driver), tuple(sorted((str(k), str(v)) for k, v in options.items()))
 
 
 def _mount(ctx, target, key, item):
-    """The deployer volume (``/path`` or ``/path:ro``) of one compose volume, or None."""
+    """The deployer volume (``/path`` or ``/path:ro``) of one compose volume, or None; and
+    the named volume it is ("" for any other)."""
     kind, source, path, options = _parse(ctx, target, key, item)
     for option in sorted(options - {"ro", "rw", "read_only"}):
         ctx.drop(target, key, f"the option {option!r}: deployer's volumes are plain bind mounts")
     read_only = ":ro" if options & {"ro", "read_only"} else ""
     if kind not in ("volume", "bind"):
         ctx.drop(target, key, f"a {kind} mount at {path}: deployer's volumes are directories of the host")
-        return None
+        return None, ""
     if has_variables(path) or has_variables(source):
         ctx.drop(target, key, "its paths hold a compose variable: a deployer volume's path is fixed in the template")
-        return None
+        return None, ""
     try:
         volume_list([path + read_only])
     except Invalid as e:
         ctx.drop(target, key, why_invalid(path, e))
-        return None
+        return None, ""
     if kind == "bind" and not _bind_carried(ctx, target, key, source, path):
-        return None
-    where = f"the host's <volume_dir>/<instance>/{target.name}/ directory for {path}"
+        return None, ""
     if kind == "volume" and source:
-        _named_volume(ctx, target, key, source, where)
         target.comment("volumes", f"{path}: compose's volume {source}")
-    elif kind == "bind":
+        return path + read_only, source
+    if kind == "bind":
         target.comment("volumes", f"{path}: compose mounted {source} there")
-    elif kind == "volume":
-        ctx.note(target, key, f"an anonymous volume: its data lives in {where}, kept across deploys")
-    return path + read_only
+    else:
+        ctx.note(target, key, f"an anonymous volume: its data lives in the host's <volume_dir>/<instance>/"
+                              f"{target.name}/ directory for {path}, kept across deploys")
+    return path + read_only, ""
 
 
 def _parse(ctx, target, key, item):
@@ -111,18 +152,27 @@ def _bind_carried(ctx, target, key, source, path):
     return True
 
 
-def _named_volume(ctx, target, key, name, where):
+def _named_volume(ctx, target, key, name, path, driver):
+    """Where a named volume's data lives now: a host directory, or a volume of ``driver``."""
     if name not in (ctx.top.get("volumes") or {}):
         ctx.note(target, key, f"{name} is not among the file's volumes: taken as a named volume")
-    ctx.note(target, key, f"the named volume {name}: its data lives in {where} (it starts empty: Docker would "
-                          "have copied the image's files into a new named volume)")
+    if driver:
+        ctx.note(target, key, f"the named volume {name}: a volume <instance>_{target.name}_<path id> of the driver "
+                              f"{driver[0]} (volume_driver), made by Docker where the container runs")
+        return
+    ctx.note(target, key, f"the named volume {name}: its data lives in the host's <volume_dir>/<instance>/"
+                          f"{target.name}/ directory for {path} (it starts empty: Docker would have copied the image's "
+                          "files into a new named volume)")
 
 
 def top_level_volumes(ctx, definitions):
-    """Options of the file's named volumes: a deployer volume has none of them."""
+    """Options of the file's named volumes: a deployer volume has none of them, but the
+    driver and its options of a volume every service using it kept (``_driver``), or of
+    Docker's default (plain ``local``, which a directory stands for)."""
     for name, definition in (definitions or {}).items():
+        kept = {"name", "driver", "driver_opts"} if name in ctx.drivers or not _driver_of(ctx, name) else {"name"}
         for option in definition or {}:
-            if option != "name" and not str(option).startswith("x-"):
+            if option not in kept and not str(option).startswith("x-"):
                 ctx.drop(None, f"volumes.{name}.{option}", "a deployer volume is a directory on the host: "
                                                            "no driver, options, labels or external volume")
 

@@ -5,7 +5,7 @@ the template's service; every output is also validated as ``deployer validate`` 
 """
 
 import pytest
-from compose_helpers import data, dropped, import_text, validated
+from compose_helpers import data, dropped, import_text, noted, rendered, validated
 
 # compose service body -> (template service body, keys dropped)
 CASES = {
@@ -176,3 +176,50 @@ def test_a_service_named_like_a_setting_is_renamed_with_a_note(tmp_path):
 
     assert data(result) == {"web": {"image": "team/a"}, "web-2": {"image": "team/b"}}
     assert "a capitalised key is a template setting" in result.notes[0].note
+
+
+def test_named_volumes_of_one_driver_keep_it_and_a_service_mixing_drivers_keeps_none(tmp_path):
+    result = import_text(tmp_path, """\
+        services:
+          db:
+            image: team/pg
+            volumes: ['pg:/var/lib/postgresql/data', 'wal:/wal']
+          web:
+            image: team/site
+            volumes: ['media:/media', '/cache']
+          plain:
+            image: team/other
+            volumes: ['local:/data']
+        volumes:
+          pg: {driver: local, driver_opts: {type: nfs, o: 'addr=10.0.0.5,rw', device: ':/exports/pg'}, labels: [a]}
+          wal: {driver: local, driver_opts: {type: nfs, o: 'addr=10.0.0.5,rw', device: ':/exports/pg'}}
+          media: {driver: rexray/ebs}
+          local: {driver: local}
+        """)
+    template = data(result)
+
+    assert template["db"]["volume_driver"] == "local"
+    assert template["db"]["volume_opts"] == {"type": "nfs", "o": "addr=10.0.0.5,rw", "device": ":/exports/pg"}
+    assert template["db"]["volumes"] == ["/var/lib/postgresql/data", "/wal"]
+    assert "volume_driver" not in template["web"] and template["web"]["volumes"] == ["/media", "/cache"]
+    assert "volume_driver" not in template["plain"]
+    assert set(dropped(result)) == {"web.volumes[0]", "volumes.pg.labels", "volumes.media.driver"}
+    assert "rexray/ebs" in dropped(result)["web.volumes[0]"]
+    validated(result, tmp_path)
+
+
+def test_a_driver_kept_makes_the_service_s_volumes_named_volumes_of_it(tmp_path):
+    result = import_text(tmp_path, """\
+        services:
+          app:
+            image: team/web
+            volumes: ['files:/srv/files']
+        volumes:
+          files: {driver: org/plugin, driver_opts: {size: 10}}
+        """)
+
+    spec = rendered(result)["app"]
+
+    assert [(m.source, m.target, m.driver, m.options) for m in spec.mounts] == [
+        ("i_app_srv-files", "/srv/files", "org/plugin", (("size", "10"),))]
+    assert "org/plugin" in noted(result)["app.volumes[0]"]
