@@ -46,7 +46,10 @@ def instance(name):
 
 
 def script(boundary, body, uses=(), state_dir="", volume_dir="", verbose=False, docker_timeout=120):
-    """The whole script: framing, the library and the sources in ``uses``, then the body."""
+    """The whole script: framing, the library and the sources in ``uses``, then the body,
+    in a group reading nothing of stdin, and ``exit`` with its status: ``sh -s`` reads its
+    script from stdin, where the client may send more (a build's tar, a plan), which must
+    never be read as commands, whatever a step left unread."""
     parts = ["library", *(["verbose"] if verbose else []), *uses]
     constants = assign(B=boundary, cfg_state_dir=state_dir, cfg_volume_dir=volume_dir,
                        DPL_DOCKER_TIMEOUT=int(docker_timeout))
@@ -54,5 +57,5 @@ def script(boundary, body, uses=(), state_dir="", volume_dir="", verbose=False, 
         "exec 3<&0 4>&2\n{\n"
         f"{constants}\n"
         + "".join(source(name) for name in parts)
-        + f"{body}\n}} </dev/null\n"
+        + f"{body}\n}} </dev/null\nexit\n"
     )

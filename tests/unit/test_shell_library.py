@@ -3,10 +3,11 @@ written atomically, the instance's lock, one docker inspect, volume directories,
 and what -v notes."""
 
 import stat
+import subprocess
 
 import pytest
 
-from deployer.remote.scripts import call
+from deployer.remote.scripts import call, script
 from stubdocker import BOUNDARY
 
 HOSTILE = "it's \"quoted\" $(not run) `nor this`\nsecond line\\n, no final newline"
@@ -214,3 +215,12 @@ def test_without_v_nothing_is_noted(shell):
     ran = shell.run("docker ps")
 
     assert [kind for kind, *_ in ran.heard] == ["end"]
+
+
+def test_what_the_client_sends_after_the_script_is_never_run_as_commands(tmp_path):
+    marker = tmp_path / "ran"
+    sent = script(BOUNDARY, "true") + f"touch {marker}\n"  # a build's tar a step left unread, say
+
+    done = subprocess.run(["sh", "-s"], input=sent.encode(), capture_output=True, timeout=30)
+
+    assert done.returncode == 0 and not marker.exists()
