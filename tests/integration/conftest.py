@@ -51,16 +51,19 @@ def docker_engine():
 def busybox_image(docker_engine):
     with _failing():
         engine = engines.busybox_image()
-    before = set(_deployer_networks())
     yield engine
-    left = sorted(set(_deployer_networks()) - before)  # what the suite's instances left behind
-    assert not left, f"networks left after the suite: {left}"
+    left = sorted(name for name, instance in _deployer_networks() if instance.startswith(tuple(_GIVEN)))
+    assert not left, f"networks left after the suite by its instances: {left}"
+
+
+_GIVEN = set()  # the instance names unique_instance gave this run (another test run's share the engine)
 
 
 def _deployer_networks():
-    listed = subprocess.run(["docker", "network", "ls", "--filter", "label=deployer.instance", "--format", "{{.Name}}"],
-                            capture_output=True, text=True, timeout=60)
-    return listed.stdout.split()
+    """(name, instance) of each network labelled with an instance."""
+    listed = subprocess.run(["docker", "network", "ls", "--filter", "label=deployer.instance", "--format",
+                             '{{.Name}} {{.Label "deployer.instance"}}'], capture_output=True, text=True, timeout=60)
+    return [tuple(line.split(" ", 1)) for line in listed.stdout.splitlines() if " " in line]
 
 
 @pytest.fixture(scope="session")
@@ -257,6 +260,7 @@ def unique_instance(request):
     ``INSTANCE_PREFIX`` (whose instances are then told apart from other modules' on an
     engine shared with other test runs)."""
     name = f"{getattr(request.module, 'INSTANCE_PREFIX', 't')}{secrets.token_hex(4)}"
+    _GIVEN.add(name)  # its networks, and those of instances named after it (other_instance), are checked at the end
     yield name
     _remove_containers(name)
 
