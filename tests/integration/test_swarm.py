@@ -8,6 +8,8 @@ import hashlib
 import json
 import secrets
 import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from harness import sshd, swarm as swarm_harness
@@ -418,15 +420,21 @@ def test_releases_are_held_by_the_cluster_so_another_manager_answers_and_rolls_b
     assert status["release"] == 4
 
 
+def held_by(swarm, instance, node, pid):
+    """The instance's lock, as a deploy through ``node`` by process ``pid`` takes it."""
+    node_id = node.docker("info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
+    made = subprocess.run(["docker", "config", "create", lock_of(instance), "-"], env=swarm.manager.engine.env,
+                          text=True, input=f"{node_id} {pid} 1 ops@elsewhere since 2026-12-02T04:00:00Z",
+                          capture_output=True)
+    assert made.returncode == 0, made.stderr
+
+
 def test_the_lock_holds_across_the_cluster_and_a_gone_holder_s_lock_is_taken_over(swarm, swarm_cli, instance, template):
     manager = swarm.manager
     lock = lock_of(instance)
 
     def held_by(node, pid):
-        node_id = node.docker("info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
-        made = subprocess.run(["docker", "config", "create", lock, "-"], env=manager.engine.env, text=True,
-                              input=f"{node_id} {pid} 1 ops@elsewhere since 2026-12-02T04:00:00Z", capture_output=True)
-        assert made.returncode == 0, made.stderr
+        globals()["held_by"](swarm, instance, node, pid)
 
     held_by(swarm.worker, 1)  # a deploy in progress through another node
     waited = swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=hi", "--lock-wait", "1")
@@ -438,6 +446,29 @@ def test_the_lock_holds_across_the_cluster_and_a_gone_holder_s_lock_is_taken_ove
     swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=hi", "--lock-wait", "1", check=True)
 
     assert lock not in manager.docker("config", "ls", "--format", "{{.Name}}").stdout.split()  # released at the end
+
+
+def test_a_live_holder_beats_and_one_silent_for_30_s_on_another_live_manager_is_taken_over(
+        swarm, swarm_cli, instance, template):
+    slow = template.read_text().replace("  register: {8080: http}\n", "  register: {8080: http}\n  healthcheck: "
+                                        "{cmd: 'test -f /tmp/up || { sleep 8; touch /tmp/up; false; }', interval: 1s}\n")
+    template.write_text(slow)
+    configs = lambda: swarm.manager.docker("config", "ls", "--format", "{{.Name}}").stdout.split()  # noqa: E731
+    beats = lambda: [name for name in configs() if name.startswith(lock_of(instance) + "-")]  # noqa: E731
+
+    with ThreadPoolExecutor(1) as pool:
+        deploying = pool.submit(swarm_cli, "deploy", template, "--instance", instance, "--var", "greeting=hi")
+        assert wait_for(beats, "a beat of the deploy holding the lock", timeout=60, interval=0.5)
+        assert deploying.result().returncode == 0, deploying.result().stderr
+    assert lock_of(instance) not in configs()
+    assert wait_for(lambda: not beats(), "its beats gone with it", timeout=15, interval=1)
+
+    held_by(swarm, instance, swarm.worker, 1)  # a deploy through the worker, SIGKILLed: its lock never beats
+    waited = swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=ho", "--lock-wait", "1")
+    assert waited.returncode == 1 and "locked by ops@elsewhere" in waited.stderr  # young: its holder may be starting
+    time.sleep(31)
+    swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=ho", "--lock-wait", "1", check=True)
+    assert lock_of(instance) not in configs()
 
 
 def test_a_lost_node_s_tasks_move_status_says_where_and_the_next_deploy_changes_nothing(

@@ -3,6 +3,7 @@ docker: each step waits for Swarm's verdict and reports it as a one-host step do
 ``ok`` mark, or exit 1 and an error naming the service and why)."""
 
 import hashlib
+import re
 import time
 
 import pytest
@@ -140,9 +141,9 @@ def test_destroy_removes_services_then_networks_once_free_then_configs_and_secre
     ran = shell.run(f"DPL_HEALTH_TIMEOUT=5\n{call('dpl_swarm_destroy', 0, 'ops@laptop')}", USES)
 
     assert ran.exited == 0, ran.stderr
-    removed = [" ".join(c) for c in shell.docker.calls() if c[1:2] == ("rm",)]
-    assert removed == ["service rm s1 s2", "network rm n1", "network rm n1", "secret rm shop-key",
-                       f"config rm {LOCK}"]
+    removed = [" ".join(c) for c in unbeaten(shell.docker.calls()) if c[1:2] == ("rm",)]
+    assert removed[:-1] == ["service rm s1 s2", "network rm n1", "network rm n1", "secret rm shop-key"]
+    assert re.fullmatch(rf"config rm {LOCK} ({LOCK}-\d+)-0 \1-1", removed[-1])  # the lock and its beats
 
 
 def test_a_release_is_a_config_of_the_instance_and_only_the_newest_are_kept_with_what_runs(shell):
@@ -163,6 +164,11 @@ def test_a_release_is_a_config_of_the_instance_and_only_the_newest_are_kept_with
     assert [" ".join(c) for c in shell.docker.calls() if c[:2] == ("config", "rm")] == ["config rm c", "config rm d"]
 
 
+def unbeaten(calls):
+    """The calls but those of the lock's beats (dpl_swarm_beat: as often as the stub's sleep lets it)."""
+    return [c for c in calls if LOCK in c or not any(re.fullmatch(rf"{LOCK}-\d+-[01]", arg) for arg in c)]
+
+
 def lock(wait=2):
     """The lock taken as a manager's script takes it (its node id first)."""
     return "dpl_swarm_manager || exit 1\n" + call("dpl_swarm_lock", wait, "ops@laptop") + " || exit 1\necho held"
@@ -174,9 +180,9 @@ def test_the_lock_is_a_config_only_one_manager_can_create_removed_when_the_scrip
     ran = shell.run(lock(), USES)
 
     assert ran.exited == 0 and ran.stdout.endswith("held\n")
-    created, removed = [c for c in shell.docker.calls() if c[0] == "config"]
+    created, removed = [c for c in unbeaten(shell.docker.calls()) if c[0] == "config"]
     assert created[:5] == ("config", "create", "--label", "deployer.lock=c1", LOCK)
-    assert removed == ("config", "rm", LOCK)
+    assert removed[:3] == ("config", "rm", LOCK)  # and its beats, if any were made
 
 
 def test_a_lock_held_elsewhere_is_waited_for_then_named(shell):
@@ -184,6 +190,7 @@ def test_a_lock_held_elsewhere_is_waited_for_then_named(shell):
     shell.docker.fail(f"config create --label deployer.lock=c1 {LOCK} -", stderr="Error: config already exists\n")
     shell.docker.answer(f"config inspect --format * {LOCK}", "node-b 42 99 ci@runner since 2026-12-02T04:00:00Z")
     shell.docker.answer("node inspect --format {{.Status.State}} node-b", "ready\n")
+    shell.docker.answer(f"config inspect --format {{{{.CreatedAt.Unix}}}} {LOCK}", f"{int(time.time()) - 25}\n")
 
     ran = shell.run(lock(), USES)
 
@@ -202,9 +209,31 @@ def test_a_lock_whose_holder_is_gone_is_taken_over(shell):
     ran = shell.run(lock(), USES)
 
     assert ran.exited == 0 and ran.stdout.endswith("held\n") and ran.marks("waiting") == []
-    assert [c[:2] for c in shell.docker.calls() if c[0] == "config"] == [("config", "create"), ("config", "inspect"),
-                                                                          ("config", "rm"), ("config", "create"),
-                                                                          ("config", "rm")]
+    assert [c[:2] for c in unbeaten(shell.docker.calls()) if c[0] == "config"] == [
+        ("config", "create"), ("config", "inspect"), ("config", "ls"), ("config", "rm"), ("config", "create"),
+        ("config", "rm")]
+
+
+@pytest.mark.parametrize("lock_age, beat_age, taken", [(100, None, True), (100, 40, True), (100, 3, False),
+                                                       (10, None, False)])
+def test_a_holder_on_another_live_node_is_gone_once_neither_its_lock_nor_a_beat_is_30_s_young(
+        shell, lock_age, beat_age, taken):
+    now = int(time.time())
+    shell.docker.answer(MANAGER, "true node-a\n")
+    shell.docker.fail(f"config create --label deployer.lock=c1 {LOCK} -", stderr="Error: config already exists\n",
+                      nth=1)
+    shell.docker.answer(f"config inspect --format * {LOCK}", "node-b 42 99 ci@runner since then")
+    shell.docker.answer("node inspect --format {{.Status.State}} node-b", "ready\n")  # SIGKILLed, or still going
+    beat = f"{LOCK}-42-1"
+    shell.docker.answer(f"config ls -q --filter name={LOCK}-42-", f"{beat}\n" if beat_age else "")
+    shell.docker.answer(f"config inspect --format {{{{.CreatedAt.Unix}}}} {LOCK}{f' {beat}' * bool(beat_age)}",
+                        f"{now - lock_age}\n" + (f"{now - beat_age}\n" if beat_age else ""))
+
+    ran = shell.run(lock(wait=0), USES)
+
+    assert (ran.exited == 0 and ran.stdout.endswith("held\n")) is taken
+    removals = [c for c in shell.docker.calls() if c[:3] == ("config", "rm", LOCK)]
+    assert len(removals) == (2 if taken else 0)  # the stale lock, then its own at the end
 
 
 def test_a_host_that_is_no_manager_is_said_so(shell):

@@ -371,11 +371,13 @@ dpl_swarm_record() {
 }
 
 # dpl_swarm_lock WAIT WHO: hold instance $I's lock across the cluster until this script ends,
-# however it ends but SIGKILL: a config only one manager can create (deployer-lock-HASH),
-# saying who holds it (node, after dpl_swarm_manager; process, start time, WHO). A holder
-# that is gone (a process of this node that no longer runs, or a node that is down) leaves
-# a stale lock, taken over; a waiter waits up to WAIT seconds (a mark a second), then names
-# the holder
+# however it ends: a config only one manager can create (deployer-lock-HASH), saying who
+# holds it (node, after dpl_swarm_manager; process, start time, WHO), kept alive by beats
+# while the holder runs (dpl_swarm_beat). A holder that is gone (a process of this node that
+# no longer runs; a node that is down, or whose holder has not beaten for DPL_SWARM_STALE
+# seconds: SIGKILLed) leaves a stale lock, taken over; a waiter waits up to WAIT seconds (a
+# mark a second), then names the holder
+DPL_SWARM_BEAT=5 DPL_SWARM_STALE=30
 dpl_swarm_lock() {
   local name me err holder_node pid start holder waited=0 takeovers=0
   name="deployer-lock-$(printf '%s' "$I" | sha256sum | cut -c1-16)"
@@ -388,8 +390,9 @@ dpl_swarm_lock() {
     read -r holder_node pid start holder <<EOT
 $(docker config inspect --format '{{printf "%s" .Spec.Data}}' "$name" 2>/dev/null)
 EOT
-    if [ "$takeovers" -lt 3 ] && dpl_swarm_gone "$dpl_swarm_node" "$holder_node" "$pid" "$start"; then
-      docker config rm "$name" >/dev/null 2>&1
+    if [ "$takeovers" -lt 3 ] && dpl_swarm_gone "$name" "$holder_node" "$pid" "$start"; then
+      # shellcheck disable=SC2046 # one id a word
+      docker config rm "$name" $(docker config ls -q --filter "label=deployer.beat=$I") >/dev/null 2>&1
       takeovers=$((takeovers + 1))
       continue
     fi
@@ -402,17 +405,43 @@ EOT
     waited=$((waited + 1))
   done
   dpl_swarm_lock_name=$name
+  dpl_swarm_beat "$name-$$" "$(cut -d' ' -f22 /proc/$$/stat)"
   # shellcheck disable=SC2016 # expanded when the exit trap runs
-  dpl_at_exit 'docker config rm "$dpl_swarm_lock_name" >/dev/null 2>&1'
+  dpl_at_exit 'docker config rm "$dpl_swarm_lock_name" "$dpl_swarm_lock_name-$$-0" "$dpl_swarm_lock_name-$$-1" >/dev/null 2>&1'
 }
 
-# dpl_swarm_gone MYNODE NODE PID START: whether the holder of a lock is gone: on this node, its
-# process PID no longer runs since START; elsewhere, its node is down
+# dpl_swarm_beat NAME START: while this script's process (started at START) runs, a config
+# NAME-0 or NAME-1 every DPL_SWARM_BEAT seconds, made before the other is removed: a waiter
+# on another node reads when the holder last showed life. A process of its own (a subshell
+# would keep the shell's saved copies of the script's streams open) holding none of the
+# script's streams, so the script ends without waiting for it; once the script is gone it
+# removes its beats (the script did too, unless a beat was being made then)
+dpl_swarm_beat() {
+  # shellcheck disable=SC2016 # the beat's own script
+  sh -c 'n=0
+    while sleep "$1" && [ "$(cut -d" " -f22 "/proc/$2/stat" 2>/dev/null)" = "$3" ]; do
+      printf "%s" "$n" | docker config create --label "deployer.beat=$4" "$5-$((n % 2))" - >/dev/null 2>&1
+      docker config rm "$5-$(((n + 1) % 2))" >/dev/null 2>&1
+      n=$((n + 1))
+    done
+    if [ "$n" -gt 0 ]; then docker config rm "$5-0" "$5-1" >/dev/null 2>&1; fi' \
+    beat "$DPL_SWARM_BEAT" $$ "$2" "$I" "$1" </dev/null >/dev/null 2>&1 3<&- 4>&- &
+}
+
+# dpl_swarm_gone LOCK NODE PID START: whether the holder of a lock is gone: on this node, its
+# process PID no longer runs since START; elsewhere, its node is down, or neither the lock
+# nor a beat of it is younger than DPL_SWARM_STALE seconds
 dpl_swarm_gone() {
+  local newest
   if [ -z "$2" ]; then return 1; fi
-  if [ "$1" = "$2" ]; then
+  if [ "$dpl_swarm_node" = "$2" ]; then
     [ "$(cut -d' ' -f22 "/proc/$3/stat" 2>/dev/null)" != "$4" ]
+  elif [ "$(docker node inspect --format '{{.Status.State}}' "$2" 2>/dev/null)" = down ]; then
+    return 0
   else
-    [ "$(docker node inspect --format '{{.Status.State}}' "$2" 2>/dev/null)" = down ]
+    # shellcheck disable=SC2046 # one id a word
+    newest=$(docker config inspect --format '{{.CreatedAt.Unix}}' "$1" \
+      $(docker config ls -q --filter "name=$1-$3-") 2>/dev/null | sort -n | tail -n 1)
+    [ -n "$newest" ] && [ $(($(date +%s) - newest)) -gt "$DPL_SWARM_STALE" ]
   fi
 }
