@@ -19,6 +19,12 @@ image with no registry digest (built or loaded on the nodes, or not on the manag
 ``--pull`` pulls it there first) is not pinned: used by name. The same lines give each
 image's own entrypoint and cmd (``commands``), which a service with secrets runs behind the
 entrypoint that reads them (service.py).
+
+A deploy that uses discovery also learns the other instances' states (``others``): each
+one's newest release that says what runs, as one host reads its other instances' state
+files, in the same round trip (one ``docker config inspect`` of those configs), so that
+``expose`` of ``shop/db:sql`` finds shop's endpoint, and a ``wan`` endpoint's host port is
+none another instance publishes (model/discovery.py).
 """
 
 import dataclasses
@@ -64,7 +70,8 @@ class ServiceFacts:
             inspected = json.loads(out["services"] or "[]")
             tasks = _tasks(out.get("tasks", ""))
             recorded = state.services if state else {}
-            containers = tuple(c for s in inspected for c in self._containers(s, tasks.get(s["Spec"]["Name"], []), recorded))
+            containers = tuple(c for s in inspected
+                               for c in self._containers(s, tasks.get(s["Spec"]["Name"], []), recorded))
             found = images_of(out.get("images", ""))
             images, own = pinned(found, self.images), commands(found, self.images)
         except (ValueError, KeyError, TypeError) as e:

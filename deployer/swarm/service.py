@@ -6,7 +6,8 @@ The spec is the core's, the same one a host runs as a container, so one template
 to both: ``docker run`` options become their service equivalents here, and what a
 service cannot be (a privileged one) is an error naming the service; what a template
 cannot run on a swarm (``refused``: a git service without a registry, volumes neither
-pinned nor of a ``volume_driver``, a ``wan`` endpoint of replicas) is refused before anything changes, naming file and key.
+pinned nor of a ``volume_driver``, a ``wan`` endpoint of replicas) is refused before
+anything changes, naming file and key.
 Every service:
 
 - is ``<instance>_<service>``, on its instance's overlay network under the alias the spec

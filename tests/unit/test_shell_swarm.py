@@ -314,7 +314,8 @@ def test_an_image_without_bin_sh_is_an_error_naming_the_service_and_a_container_
 
 
 STATED = "config ls -q --filter label=deployer.state"
-AT = "config inspect --format {{index .Spec.Labels \"deployer.instance\"}} {{index .Spec.Labels \"deployer.at\"}} {{.ID}}"
+AT = ("config inspect --format {{index .Spec.Labels \"deployer.instance\"}} {{index .Spec.Labels \"deployer.at\"}} "
+      "{{.ID}}")
 
 
 def test_the_other_instances_newest_releases_that_say_what_runs_are_read_in_one_inspect(shell):

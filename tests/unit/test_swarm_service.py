@@ -753,7 +753,8 @@ def test_a_registering_service_joins_its_own_service_network_which_its_deploy_cr
 
 def test_a_service_s_network_as_the_swarm_names_it_is_a_dns_label_no_instance_s_network_can_be():
     assert service.overlay("deployer-shop.db") == "deployer_shop_db"
-    assert service.overlay("deployer-shop") == "deployer-shop" and service.overlay("deployer-router") == "deployer-router"
+    assert service.overlay("deployer-shop") == "deployer-shop"
+    assert service.overlay("deployer-router") == "deployer-router"
 
 
 def test_a_wan_endpoint_of_replicas_is_refused_naming_the_key_and_by_scale_naming_the_service(parse):
