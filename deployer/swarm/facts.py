@@ -19,6 +19,12 @@ image with no registry digest (built or loaded on the nodes, or not on the manag
 ``--pull`` pulls it there first) is not pinned: used by name. The same lines give each
 image's own entrypoint and cmd (``commands``), which a service with secrets runs behind the
 entrypoint that reads them (service.py).
+
+A deploy that uses discovery also learns the other instances' states (``others``): each
+one's newest release that says what runs, as one host reads its other instances' state
+files, in the same round trip (one ``docker config inspect`` of those configs), so that
+``expose`` of ``shop/db:sql`` finds shop's endpoint, and a ``wan`` endpoint's host port is
+none another instance publishes (model/discovery.py).
 """
 
 import dataclasses
@@ -42,15 +48,18 @@ SETTLED = ("", "completed", "rollback_completed")  # update states in which a se
 @dataclass(frozen=True)
 class ServiceFacts:
     """The facts of one instance's services (and the cluster's route table); ``networks``:
-    those asked about (which exist).
+    those asked about (which exist, as the swarm names them: service.overlay); with
+    ``discovery``, the other instances' states, whose endpoints it may expose (``others``).
     Run in a script that set I and D (scripts.instance)."""
 
     instance: str
     networks: tuple = ()
     images: tuple = ()
+    discovery: bool = False
 
     def script(self):
-        return call("dpl_swarm_facts", *self.images) + " || exit 1\ndpl_swarm_routes || exit 1\n"
+        others = "dpl_swarm_others || exit 1\n" if self.discovery else ""
+        return call("dpl_swarm_facts", *self.images) + f" || exit 1\n{others}dpl_swarm_routes || exit 1\n"
 
     def read(self, out, host):
         """Facts from the script's sections (``out``), on the manager ``host``."""
@@ -58,17 +67,20 @@ class ServiceFacts:
         where = f"{host}: the release config of {self.instance}"
         state = releases.state(out["stated"], where) if "stated" in out else None
         try:
-            services = json.loads(out["services"] or "[]")
+            inspected = json.loads(out["services"] or "[]")
             tasks = _tasks(out.get("tasks", ""))
             recorded = state.services if state else {}
-            containers = tuple(c for s in services for c in self._containers(s, tasks.get(s["Spec"]["Name"], []), recorded))
-            inspected = images_of(out.get("images", ""))
-            images, own = pinned(inspected, self.images), commands(inspected, self.images)
+            containers = tuple(c for s in inspected
+                               for c in self._containers(s, tasks.get(s["Spec"]["Name"], []), recorded))
+            found = images_of(out.get("images", ""))
+            images, own = pinned(found, self.images), commands(found, self.images)
         except (ValueError, KeyError, TypeError) as e:
             raise DeployerError(f"cannot read docker service inspect output: {e}", host=host) from None
-        present = frozenset(name for name in out["networks"].split() if name in self.networks)
+        listed = set(out["networks"].split())
+        present = frozenset(name for name in self.networks if services.overlay(name) in listed)
         table = router.moved(routes(out, host), self.instance, state, containers)
-        return Facts(roots, state, containers, images, networks=present, commands=own, routes=table)
+        return Facts(roots, state, containers, images, others(out, host), networks=present, commands=own,
+                     routes=table)
 
     def _containers(self, service, tasks, recorded):
         """A service as the plan and status see its containers: one, or a replica a task
@@ -111,6 +123,14 @@ class ServiceFacts:
             release=int(labels.get("deployer.release", 0) or 0),
             ports=ports,
         )
+
+
+def others(out, host):
+    """The other instances' states, each its newest release that says what runs
+    (sh/swarm.sh: dpl_swarm_others), as one host reads their state files: their endpoints,
+    which this instance may expose (model/discovery.py)."""
+    where = f"{host}: the release configs of other instances"
+    return tuple(releases.state(data, where) for _, _, data in releases.releases(out.get("others", "[]"), where))
 
 
 def routes(out, host):

@@ -15,7 +15,7 @@ manager as on one host and pushed to deployer.registry in the same script (``bui
 import dataclasses
 
 from ..errors import DeployerError, plural
-from ..model import network, route
+from ..model import route
 from ..model.plan import CREATE, KEEP, RECREATE, REMOVE, REPAIR, split
 from ..model.spec import ContainerSpec
 from ..remote.apply import Deploy, together, waves
@@ -31,8 +31,9 @@ ROUTER = "deployer.swarm:router"  # sh/router.sh
 
 def plan_script(instance_name, actions, recorded, limits, release, networks=(), images=None, deps=None,
                 commands=None, values=None):
-    """The shell lines creating the instance's overlay network if it is among the missing
-    ``networks`` (the only one its services join: service.py), asking which nodes lack the
+    """The shell lines creating the missing ``networks`` (the instance's own, network.missing:
+    its overlay network, its registering services' networks) as the swarm names them
+    (service.overlay), asking which nodes lack the
     images used by name that services start from anew (``dpl_swarm_probe``: a warning,
     not a failure), making sure the image of each changing service with secrets has the
     /bin/sh that reads them (``dpl_swarm_shell``: else an error before anything changes),
@@ -46,8 +47,8 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
     (``_secrets``)."""
     images, commands = images or {}, commands or {}
     steps = [about(instance_name)]
-    steps += [call("dpl_swarm_network", name, *network.create_args(name)) + " || exit 1"
-              for name in networks if name == network.of_instance(instance_name)]
+    steps += [call("dpl_swarm_network", services.overlay(name), *services.network_args(name)) + " || exit 1"
+              for name in networks]
     changing = [a for a in actions if a.kind not in (KEEP, REPAIR)]  # no retained containers on a swarm
     unpinned = [a.spec.image for a in changing if a.spec and a.spec.image not in images
                 and (a.service not in recorded or recorded[a.service].image != a.spec.image)]
@@ -75,13 +76,16 @@ def services_of(actions):
     """The plan's actions by the service they are a unit of (its one container, or a
     replica: ``web.2``), in the plan's order, for the services that change: a swarm runs a
     service's replicas as one service, changed in one step. Its replicas must be the same
-    service (service.whole): volumes not shared are refused (service.refused), also when
-    ``scale`` made them replicas."""
+    service (service.whole): volumes not shared, or a ``wan`` endpoint (a host port a
+    replica), are refused (service.refused), also when ``scale`` made them replicas."""
     grouped = {}
     for a in actions:
         grouped.setdefault(split(a.service)[0], []).append(a)
     for service, units in grouped.items():
-        if len({services.whole(a.spec).config_hash for a in units if a.spec}) > 1:
+        specs = [a.spec for a in units if a.spec]
+        if len({services.whole(spec).config_hash for spec in specs}) > 1:
+            if len({spec.ports for spec in specs}) > 1:
+                raise DeployerError(f"service {service}: {services.WAN_REPLICAS}")
             raise DeployerError(f"service {service}: its replicas would differ (volumes not shared), and a swarm runs "
                                 "them as one service: mark its volumes shared (/data:shared), or run one replica")
     return {service: units for service, units in grouped.items() if any(a.kind not in (KEEP, REPAIR) for a in units)}
@@ -204,7 +208,7 @@ class Manager(Host):
         return ()
 
     def _fact(self, instance, images, discovery, networks, routes=False):
-        return ServiceFacts(instance, tuple(networks), tuple(images))
+        return ServiceFacts(instance, tuple(networks), tuple(images), discovery)
 
     def _locking(self, lock_wait, who, discovery, routed=False):
         """The instance's lock across the cluster (no host ports are allocated on a swarm)."""
@@ -247,11 +251,16 @@ class Manager(Host):
         return super()._start(boundary, f"dpl_swarm_manager || exit 1\n{body}", uses, text)
 
     def destroy(self, instance, volumes, who, lock_wait, routes=()):
-        """Remove the instance's ``routes`` first (the table's text as read, and the table
+        """Refused, changing nothing, while services of other instances expose its
+        endpoints (``dpl_swarm_consumed``: they join its service networks; one host
+        disconnects them, but a swarm would update another instance's services under no
+        lock of theirs, and leave their recorded specs saying they are joined). Else
+        remove the instance's ``routes`` first (the table's text as read, and the table
         without them: every node's router stops serving them), then its services,
         networks, configs, secrets and state; False, having changed nothing but routes,
         when the swarm has none of them. The router stays, even with no route left."""
-        body = [about(instance), assign(DPL_HEALTH_TIMEOUT=int(self.settings.health_timeout))]
+        body = [about(instance), assign(DPL_HEALTH_TIMEOUT=int(self.settings.health_timeout)),
+                "dpl_swarm_consumed || exit 1"]
         if routes:
             where = f"{self.name}: the swarm's route table"
             body.append(router.load(route.read(routes[0], where), route.read(routes[1], where), self.settings.router,

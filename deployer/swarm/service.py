@@ -6,15 +6,18 @@ The spec is the core's, the same one a host runs as a container, so one template
 to both: ``docker run`` options become their service equivalents here, and what a
 service cannot be (a privileged one) is an error naming the service; what a template
 cannot run on a swarm (``refused``: a git service without a registry, volumes neither
-pinned nor of a ``volume_driver``) is refused before anything changes, naming file and key.
+pinned nor of a ``volume_driver``, a ``wan`` endpoint of replicas) is refused before
+anything changes, naming file and key.
 Every service:
 
 - is ``<instance>_<service>``, on its instance's overlay network under the alias the spec
   gives it (``<service>.<instance>``: ``expose`` gives the same address on both engines),
-  and on no other (but a routed service, on the router's too, under that alias:
-  router.py): Swarm names networks as DNS labels, without the dot of a service's own
-  network (network.of_service), which only other instances' consumers join, and those
-  are not found on a swarm yet;
+  and on the other networks the spec names as one host does (``overlay``): a service
+  registering endpoints also on its own service network (network.of_service), under the
+  same alias, and a consumer of another instance's endpoint on that service's network
+  alone, so it reaches that service and none of the other instance's (as on one host:
+  joining the other instance's network would reach them all); a routed service on the
+  router's network too, under that alias (router.py);
 - resolves to its tasks (``--endpoint-mode dnsrr``): no virtual IP, so no IPVS, which
   some kernels lack; ports are published in host mode on the nodes that run a task;
 - carries deployer's labels on the service and on its containers: a change of config hash
@@ -42,6 +45,7 @@ import re
 import shlex
 
 from ..errors import DeployerError, TemplateError
+from ..model import network
 from ..model.schema import PORT, pinned
 from ..model.spec import LABEL_CONFIG_HASH, LABEL_INSTANCE, LABEL_REPLICA, ContainerSpec
 from ..remote.host import logs_options
@@ -66,6 +70,11 @@ SEALED = "\0sealed:"  # a secret's value as a swarm's state holds it (no value h
 SECRET_NAME_MAX = 64  # characters of a Swarm secret's name
 SECRET_FILES = "/run/secrets"  # where a task finds its Swarm secrets (a target is a file name there)
 MIN_MONITOR = 5  # seconds a new task must keep running without a healthcheck
+# why a replicated service's wan endpoint is refused: one host gives each replica its own host port, and a swarm
+# runs the replicas as one service, whose tasks all publish the same ports
+WAN_REPLICAS = ("a wan endpoint of replicas is not done on a swarm: one host publishes each replica on a host port of "
+                "its own, and a swarm's replicas are one service, whose tasks all publish the same ports; reach it "
+                "through a route:, or run one replica")
 UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 
@@ -74,8 +83,9 @@ def refused(template, registry=""):
     anything changes): a ``git`` service when no ``registry`` is set (its image, built on
     the manager, would be on no other node: the setting deployer.registry is where it is
     pushed for them), volumes of a service no ``==`` placement constraint pins to the nodes
-    that hold them, and replicas of a service whose volumes are not ``shared`` (its tasks,
-    all on the node it is pinned to, would share them: one volume a replica is not done)."""
+    that hold them, replicas of a service whose volumes are not ``shared`` (its tasks,
+    all on the node it is pinned to, would share them: one volume a replica is not done),
+    and replicas of a service registering a ``wan`` endpoint (WAN_REPLICAS)."""
     for s in template.services:
         if "git" in s.options and not registry:
             raise TemplateError("an image built from git would be on the manager alone: set deployer.registry to a "
@@ -92,6 +102,8 @@ def refused(template, registry=""):
             raise TemplateError("the replicas of a service on a swarm share its volumes, on the node it is pinned "
                                 "to: mark them shared (/data:shared), or run one replica", file=template.path,
                                 key=f"{s.key}.volumes")
+        if s.options.get("replicas", 1) > 1 and any(r["wan"] for r in s.options.get("register", {}).values()):
+            raise TemplateError(WAN_REPLICAS, file=template.path, key=f"{s.key}.register")
 
 
 def name(instance, service):
@@ -317,13 +329,28 @@ def _preference(kind, value):
 
 
 def _networks(spec):
-    """The instance's network alone (the module docstring), and a routed service's router's
-    (router.py)."""
-    return [*spec.networks[:1], *router.joins(spec)]
+    """The spec's networks as the swarm names them (``overlay``), and a routed service's
+    router's (router.py)."""
+    return [*((overlay(net), alias) for net, alias in spec.networks), *router.joins(spec)]
 
 
-def _network(network, alias):
-    return f"name={network}" + (f",alias={alias}" if alias else "")
+def overlay(net):
+    """A network of the core's (model/network.py) as the swarm names it: a service's own
+    network, ``deployer-<instance>.<service>``, is ``deployer_<instance>_<service>``
+    (Swarm names networks as DNS labels, so without the dot; ``deployer_``, which no
+    instance's network, ``deployer-<instance>``, begins with); any other as it is."""
+    owner, dot, service = net[len(network.PREFIX):].partition(".")
+    return f"deployer_{name(owner, service)}" if net.startswith(network.PREFIX) and dot else net
+
+
+def network_args(net):
+    """``docker network create``'s arguments (the name last) making one of the core's
+    networks as the swarm names it (``overlay``), labelled with its instance."""
+    return [*network.create_args(net)[:-1], overlay(net)]
+
+
+def _network(net, alias):
+    return f"name={net}" + (f",alias={alias}" if alias else "")
 
 
 def _publish(spec, port):

@@ -8,8 +8,10 @@ import time
 
 import pytest
 
+from deployer.remote.framing import sections
 from deployer.remote.scripts import call
 from deployer.swarm.manager import SOURCE
+from stubdocker import BOUNDARY
 
 USES = (SOURCE,)
 RUNNING = "service ps --filter desired-state=running --format {{.CurrentState}} c1_web"
@@ -338,3 +340,53 @@ def test_an_image_without_bin_sh_is_an_error_naming_the_service_and_a_container_
     assert ("create", "--pull", "never", "--entrypoint", "/bin/sh", "team/app") in shell.docker.calls()
     assert [line for line in shell.docker.log() if line.startswith("cp")] == ["cp new1:/bin/sh -", "cp new2:/bin/sh -"]
     assert shell.docker.containers() == {}  # each made to ask, then removed; never started
+
+
+STATED = "config ls -q --filter label=deployer.state"
+AT = ("config inspect --format {{index .Spec.Labels \"deployer.instance\"}} {{index .Spec.Labels \"deployer.at\"}} "
+      "{{.ID}}")
+
+
+def test_the_other_instances_newest_releases_that_say_what_runs_are_read_in_one_inspect(shell):
+    shell.docker.answer(STATED, "a\nb\nc\nd\n")
+    shell.docker.answer(f"{AT} a b c d", "shop 10 a\nc1 40 b\nshop 30 c\nblog 20 d\n")  # c1: this instance
+    shell.docker.answer("config inspect d c", '[{"two": "configs"}]\n')
+
+    ran = shell.run("dpl_swarm_others || exit 1", USES)
+
+    assert ran.exited == 0, ran.stderr
+    assert sections(ran.stdout, BOUNDARY)["others"] == '[{"two": "configs"}]\n'
+    assert shell.docker.log()[-1] == "config inspect d c"  # blog's newest (d), shop's (c): not c1's, nor shop's older
+
+
+def test_no_other_instance_is_no_release(shell):
+    ran = shell.run("dpl_swarm_others || exit 1", USES)
+
+    assert ran.exited == 0 and sections(ran.stdout, BOUNDARY)["others"] == "[]\n"
+    assert shell.docker.log() == [STATED]
+
+
+NETWORKS = "network ls --no-trunc --filter label=deployer.instance=c1 --format {{.ID}} {{.Name}}"
+JOINED = "service inspect --format {{index .Spec.Labels \"deployer.instance\"}}/{{index .Spec.Labels " \
+         "\"deployer.service\"}} {{range .Spec.TaskTemplate.Networks}}{{.Target}} {{end}} s1 s2 s3 s4"
+
+
+def test_destroy_of_an_instance_whose_endpoints_others_expose_is_refused_naming_them_changing_nothing(shell):
+    shell.docker.answer(NETWORKS, "n1 deployer-c1\nn2 deployer_c1_db\n")
+    shell.docker.answer("service ls -q --filter label=deployer.instance", "s1\ns2\ns3\ns4\n")
+    shell.docker.answer(JOINED, "c1/web n1 n2 \nshop/app nshop n2 \nblog/web nblog \nblog/api n2 \n")
+
+    ran = shell.run(f"dpl_swarm_consumed || exit 1\n{call('dpl_swarm_destroy', 0, 'ops@laptop')}", USES)
+
+    assert ran.exited == 1 and ran.error.message == (
+        "the endpoints of c1 are exposed by other instances' services (blog/api, shop/app, as instance/service): "
+        "destroy them, or deploy them without those expose entries, first; nothing was changed")
+    assert not [c for c in shell.docker.calls() if c[1:2] == ("rm",)]
+
+
+def test_an_instance_whose_networks_no_other_instance_joins_is_not_consumed(shell):
+    shell.docker.answer(NETWORKS, "n1 deployer-c1\n")
+    shell.docker.answer("service ls -q --filter label=deployer.instance", "s1\ns2\ns3\ns4\n")
+    shell.docker.answer(JOINED, "c1/web n1 \nshop/app nshop \n")
+
+    assert shell.run("dpl_swarm_consumed || exit 1", USES).exited == 0

@@ -24,7 +24,7 @@ from deployer.ops.converge import Desired
 from deployer.remote.session import LocalRunner
 from deployer.settings import Settings
 from deployer.swarm.manager import Manager, plan_script
-from conftest import parse
+from conftest import parse, values_of
 
 WEB = """\
 web:
@@ -681,3 +681,90 @@ def test_logs_of_a_swarm_are_its_services_logs_each_service_once_from_every_node
     assert argv[:2] == ["sh", "-c"] and argv[2] == (
         "docker service logs --follow --tail 5 --no-task-ids c1_web 2>&1 & "
         "docker service logs --follow --tail 5 --no-task-ids c1_app 2>&1 & wait")
+
+
+# -- discovery across instances: another instance's endpoint, through its service's network
+
+CONSUMER = "app: {image: team/app, expose: {'shop/db:sql': DB}}\n"
+
+
+def release_config(state, at):
+    """A release config as ``docker config inspect`` gives it (releases.py), holding ``state``."""
+    data = json.dumps({"state": json.loads(state.to_json()), "entry": {}})
+    return {"Spec": {"Labels": {"deployer.instance": state.instance, "deployer.at": str(at)},
+                     "Data": base64.b64encode(data.encode()).decode()}}
+
+
+def facts_with_others(*states, networks=""):
+    """The facts of c1, its discovery asked for, on a swarm holding the other instances' ``states``."""
+    out = {"roots": "/s\n/v\n", "networks": networks, "services": "[]",
+           "others": json.dumps([release_config(s, n) for n, s in enumerate(states, 1)])}
+    asked = ("deployer-c1", "deployer-shop.db")
+    return ServiceFacts("c1", asked, discovery=True).read(out, "mgr")
+
+
+SHOP = InstanceState("shop", "db.yaml", 3, "", "", endpoints={"db:sql": {"address": "", "host_port": 0, "port": 5432,
+                                                                         "wan": False}})
+
+
+def test_the_facts_give_the_other_instances_states_and_the_networks_as_the_swarm_names_them():
+    facts = facts_with_others(SHOP, networks="deployer-c1\ndeployer_shop_db\ndeployer-shop\n")
+
+    assert [s.instance for s in facts.others] == ["shop"] and facts.others[0].endpoints == SHOP.endpoints
+    assert facts.networks == {"deployer-c1", "deployer-shop.db"}
+    assert "dpl_swarm_others" in ServiceFacts("c1", discovery=True).script()
+    assert "dpl_swarm_others" not in ServiceFacts("c1").script()  # read only when a deploy uses discovery
+
+
+def test_a_consumer_of_another_instance_s_endpoint_joins_that_service_s_network_alone_and_gets_its_name(parse):
+    template = parse(CONSUMER)
+    endpoints, others, _ = discovery.resolve(template, "c1", facts_with_others(SHOP), named=Manager.names_replicas)
+
+    (app,) = spec.render(template, "c1", "/v", plugins.installed(), {}, {**others, **endpoints})
+    args = service.create_args(app, 1)
+
+    assert dict(app.env)["DB"] == "db.shop:5432"
+    assert values_of(args, "--network") == ["name=deployer-c1,alias=app.c1", "name=deployer_shop_db"]
+
+
+def test_a_missing_provider_is_an_error_naming_the_endpoint_before_anything_changes(parse):
+    with pytest.raises(TemplateError) as error:
+        discovery.resolve(parse(CONSUMER), "c1", facts_with_others(), named=False)
+
+    assert str(error.value) == "app.yaml: app.expose: 'shop/db:sql' names no registered endpoint (known: none)"
+
+
+def on_a_swarm(text):
+    """The specs of a template's text, its endpoints allocated as a swarm allocates them, by unit."""
+    template = parse(text)
+    endpoints = discovery.allocate(template, {}, set(), "", "c1", named=Manager.names_replicas)
+    return {s.unit: s for s in spec.render(template, "c1", "/v", plugins.installed(), {}, endpoints)}
+
+
+def test_a_registering_service_joins_its_own_service_network_which_its_deploy_creates():
+    db = on_a_swarm("db: {image: pg, register: {5432: sql}}\n")["db"]
+
+    assert values_of(service.create_args(db, 1), "--network") == ["name=deployer-c1,alias=db.c1",
+                                                                   "name=deployer_c1_db,alias=db.c1"]
+    lines = plan_script("c1", [Action(CREATE, "db", "new", db)], {}, LIMITS, 1, ("deployer-c1", "deployer-c1.db"))
+    assert lines[1:3] == ["dpl_swarm_network deployer-c1 --label deployer.instance=c1 deployer-c1 || exit 1",
+                          "dpl_swarm_network deployer_c1_db --label deployer.instance=c1 deployer_c1_db || exit 1"]
+
+
+def test_a_service_s_network_as_the_swarm_names_it_is_a_dns_label_no_instance_s_network_can_be():
+    assert service.overlay("deployer-shop.db") == "deployer_shop_db"
+    assert service.overlay("deployer-shop") == "deployer-shop"
+    assert service.overlay("deployer-router") == "deployer-router"
+
+
+def test_a_wan_endpoint_of_replicas_is_refused_naming_the_key_and_by_scale_naming_the_service(parse):
+    text = "web: {image: team/web, replicas: 2, register: {8080: {name: http, wan: true}}}\n"
+    with pytest.raises(TemplateError) as error:
+        service.refused(parse(text))
+    assert error.value.key == "web.register" and "a wan endpoint of replicas is not done on a swarm" in str(error.value)
+    service.refused(parse(text.replace("replicas: 2", "replicas: 1")))
+
+    specs = on_a_swarm(text)  # as `scale` makes them
+    with pytest.raises(DeployerError) as error:
+        plan_script("c1", [Action(CREATE, unit, "new", s) for unit, s in specs.items()], {}, LIMITS, 1)
+    assert error.value.message.startswith("service web: a wan endpoint of replicas is not done on a swarm")

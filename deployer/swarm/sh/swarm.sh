@@ -47,6 +47,22 @@ dpl_swarm_facts() {
   return 0
 }
 
+# dpl_swarm_others: the newest release that says what runs of every instance but $I (whose
+# endpoints $I may expose), marked `others`, in one docker config inspect ([] when none)
+dpl_swarm_others() {
+  local ids newest=
+  ids=$(dpl_swarm_stated) || return 1
+  # shellcheck disable=SC2086 # one id a word
+  if [ -n "$ids" ]; then
+    newest=$(docker config inspect --format \
+      '{{index .Spec.Labels "deployer.instance"}} {{index .Spec.Labels "deployer.at"}} {{.ID}}' $ids |
+      sort -k1,1 -k2,2rn | awk -v me="$I" '$1 != me && !seen[$1]++ { print $3 }') || return 1
+  fi
+  dpl_mark others
+  # shellcheck disable=SC2086 # one id a word
+  if [ -n "$newest" ]; then docker config inspect $newest; else echo '[]'; fi
+}
+
 # dpl_swarm_network NAME ARG...: an overlay network of the instance (ARG: docker network
 # create's, the name last), unless it exists
 dpl_swarm_network() {
@@ -273,6 +289,27 @@ dpl_swarm_down() {
   t0=$(dpl_now)
   docker service rm "$2" >/dev/null || return 1
   dpl_mark ok "$1" "$t0" "$(dpl_now)"
+}
+
+# dpl_swarm_consumed: fails, naming them, while services of other instances than $I join one
+# of its networks (they expose its endpoints: a destroy would leave them nothing to reach)
+dpl_swarm_consumed() {
+  local networks ids consumers format
+  format='{{index .Spec.Labels "deployer.instance"}}/{{index .Spec.Labels "deployer.service"}}'
+  networks=$(docker network ls --no-trunc --filter "label=deployer.instance=$I" --format '{{.ID}} {{.Name}}') ||
+    return 1
+  ids=$(docker service ls -q --filter label=deployer.instance) || return 1
+  if [ -z "$networks" ] || [ -z "$ids" ]; then return 0; fi
+  # shellcheck disable=SC2086 # one id a word
+  consumers=$(docker service inspect --format "$format {{range .Spec.TaskTemplate.Networks}}{{.Target}} {{end}}" $ids |
+    awk -v me="$I" -v networks=" $(printf '%s\n' "$networks" | tr '\n' ' ') " '{ split($1, of, "/") }
+      of[1] != me { for (i = 2; i <= NF; i++) if (index(networks, " " $i " ")) { print $1; next } }' |
+    sort | tr '\n' ' ' | sed 's/ \(.\)/, \1/g') || return 1
+  if [ -n "$consumers" ]; then
+    echo "deployer: the endpoints of $I are exposed by other instances' services (${consumers% }, as" \
+      "instance/service): destroy them, or deploy them without those expose entries, first; nothing was changed" >&2
+    return 1
+  fi
 }
 
 # dpl_swarm_destroy WAIT WHO: holding instance $I's lock, remove its services, then (once
