@@ -107,6 +107,17 @@ dpl_swarm_wait() {
   return 1
 }
 
+# dpl_swarm_waited SERVICE T0 LIMIT CHECK ARG...: dpl_swarm_wait LIMIT CHECK ARG..., and the step
+# of SERVICE, begun at T0, marked done when it returns 0; its code
+dpl_swarm_waited() {
+  local service="$1" t0="$2" code
+  shift 2
+  dpl_swarm_wait "$@"
+  code=$?
+  if [ "$code" = 0 ]; then dpl_mark ok "$service" "$t0" "$(dpl_now)"; fi
+  return "$code"
+}
+
 # dpl_swarm_create SERVICE NAME LIMIT MONITOR ARG...: docker service create ARG..., then wait
 # until its task has run MONITOR seconds on end, LIMIT at most; a service whose task fails
 # is removed again, as a container that does not start is
@@ -116,12 +127,9 @@ dpl_swarm_create() {
   shift 4
   err=$(docker service create "$@" 2>&1 >/dev/null) || { echo "deployer: $service: $err" >&2; return 1; }
   dpl_swarm_runs=0
-  dpl_swarm_wait "$limit" dpl_swarm_steady "$service" "$name" "$monitor"
+  dpl_swarm_waited "$service" "$t0" "$limit" dpl_swarm_steady "$service" "$name" "$monitor"
   code=$?
-  if [ "$code" = 0 ]; then
-    dpl_mark ok "$service" "$t0" "$(dpl_now)"
-    return 0
-  fi
+  if [ "$code" = 0 ]; then return 0; fi
   if [ "$code" = 1 ]; then echo "deployer: $service: not running after $limit s" >&2; fi
   docker service rm "$name" >/dev/null 2>&1
   return 1
@@ -151,12 +159,9 @@ dpl_swarm_update() {
   shift 3
   err=$(docker service update "$@" 2>&1 >/dev/null) || { echo "deployer: $service: $err" >&2; return 1; }
   dpl_swarm_state=
-  dpl_swarm_wait "$limit" dpl_swarm_updated "$service" "$name" "${t0%%.*}"
+  dpl_swarm_waited "$service" "$t0" "$limit" dpl_swarm_updated "$service" "$name" "${t0%%.*}"
   code=$?
-  if [ "$code" = 0 ]; then
-    dpl_mark ok "$service" "$t0" "$(dpl_now)"
-    return 0
-  fi
+  if [ "$code" = 0 ]; then return 0; fi
   if [ "$code" = 1 ]; then
     echo "deployer: $service: the update did not end within $limit s (state: ${dpl_swarm_state:-not started})" >&2
   fi
@@ -191,10 +196,7 @@ dpl_swarm_scale() {
   t0=$(dpl_now)
   err=$(docker service update --detach --replicas "$to" "$name" 2>&1 >/dev/null) ||
     { echo "deployer: $service: $err" >&2; return 1; }
-  if dpl_swarm_wait "$limit" dpl_swarm_counted "$name" "$to"; then
-    dpl_mark ok "$service" "$t0" "$(dpl_now)"
-    return 0
-  fi
+  if dpl_swarm_waited "$service" "$t0" "$limit" dpl_swarm_counted "$name" "$to"; then return 0; fi
   echo "deployer: $service: $to tasks did not all run within $limit s$(dpl_swarm_task_error "$name" ": "); back to $from" >&2
   docker service update --detach --replicas "$from" "$name" >/dev/null 2>&1
   return 1
@@ -225,11 +227,8 @@ EOT
     err=$(docker service update --detach --replicas 0 --label-add "deployer.stopped=$count" "$name" 2>&1 >/dev/null) ||
       { echo "deployer: $service: $err" >&2; return 1; }
   fi
-  if ! dpl_swarm_wait "$limit" dpl_swarm_idle "$name"; then
-    echo "deployer: $service: its tasks still run after $limit s" >&2
-    return 1
-  fi
-  dpl_mark ok "$service" "$t0" "$(dpl_now)"
+  dpl_swarm_waited "$service" "$t0" "$limit" dpl_swarm_idle "$name" ||
+    { echo "deployer: $service: its tasks still run after $limit s" >&2; return 1; }
 }
 
 # dpl_swarm_idle NAME: a check (dpl_swarm_wait) that no task of service NAME runs (a stopped
@@ -264,12 +263,9 @@ dpl_swarm_start() {
   err=$(docker service update --detach --replicas "$count" --label-rm deployer.stopped "$@" 2>&1 >/dev/null) ||
     { echo "deployer: $service: $err" >&2; return 1; }
   dpl_swarm_runs=0
-  dpl_swarm_wait "$limit" dpl_swarm_steady "$service" "$name" "$monitor"
+  dpl_swarm_waited "$service" "$t0" "$limit" dpl_swarm_steady "$service" "$name" "$monitor"
   code=$?
-  if [ "$code" = 0 ]; then
-    dpl_mark ok "$service" "$t0" "$(dpl_now)"
-    return 0
-  fi
+  if [ "$code" = 0 ]; then return 0; fi
   if [ "$code" = 1 ]; then
     echo "deployer: $service: $count tasks did not all run within $limit s$(dpl_swarm_task_error "$name" ": ")" >&2
   fi
