@@ -1,11 +1,13 @@
 """stop, start, restart and exec on a real two-node swarm (harness/swarm.py, the fixtures of
 test_swarm.py), through the deployer command over SSH to the manager: stop scales a service
 to no task and the cluster keeps its count, which status shows and start brings back;
-restart replaces every task and leaves nothing for a deploy to do; exec runs a command in a
-task on the manager, its output and exit code passed through, and says where the tasks are
-when none runs there."""
+restart replaces every task, a routed service answering every request meanwhile, and leaves
+nothing for a deploy to do; exec runs a command in a task on the manager, its output and
+exit code passed through, and says where the tasks are when none runs there."""
 
+from test_router import Client, failed, router_image, steady  # noqa: F401 (router_image: a fixture)
 from test_swarm import instance, services, swarm_cli, tasks  # noqa: F401 (fixtures)
+from test_swarm_routes import ca_of, router, shop  # noqa: F401 (router: a fixture)
 
 TEMPLATE = """\
 web:
@@ -64,6 +66,25 @@ def test_restart_replaces_every_task_and_the_deploy_after_it_changes_nothing(swa
     assert len(after) == 3 and not set(after) & set(before), (before, after)
     again = swarm_cli("deploy", template, "--instance", instance, "--var", "word=hi", check=True)
     assert again.stdout.count("unchanged") == 3 and "nothing was changed" in again.stdout, again.stdout
+
+
+def test_restart_of_a_routed_service_answers_every_request_on_every_node_meanwhile(swarm, swarm_cli, router, instance,
+                                                                                    tmp_path):
+    domain = f"{instance}.shop.test"
+    template = shop(tmp_path, instance, "1", domain)
+    try:
+        swarm_cli("deploy", template, "--instance", instance, env=router, check=True)
+        before = tasks(swarm, instance)
+
+        with steady(Client(router, ca_of(swarm.manager), domain, swarm.manager.address)) as on_manager, \
+                steady(Client(router, ca_of(swarm.worker), domain, swarm.worker.address)) as on_worker:
+            swarm_cli("restart", instance, env=router, check=True)
+
+        assert len(tasks(swarm, instance)) == 1 and not set(tasks(swarm, instance)) & set(before)
+        for seen in (on_manager, on_worker):
+            assert len(seen) > 20 and not failed(seen), (len(seen), failed(seen)[:5])
+    finally:
+        swarm_cli("destroy", instance, "--yes", env=router)
 
 
 def test_exec_runs_in_a_task_on_the_manager_passing_output_stdin_and_exit_code(swarm, swarm_cli, instance, tmp_path):
