@@ -10,6 +10,9 @@ any manager reads the same state and history, and the lock is a config too
 ended (sh/swarm.sh): the service's task runs, its update completed, or it was rolled
 back, which fails the deploy naming why. A ``git`` service's image is built on the
 manager as on one host and pushed to deployer.registry in the same script (``build``).
+``stop``/``start``/``restart`` act on services under the lock (``controlled``: a stopped
+service keeps its count in a label, facts.py says it is stopped, a deploy starts it), and
+``exec`` enters a task's container on the manager, the one node its docker reaches.
 """
 
 import dataclasses
