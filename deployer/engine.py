@@ -112,7 +112,9 @@ class Engine(Protocol):
 
     def prune(self, instance, who, lock_wait) -> tuple: ...
 
-    def control(self, instance, verb, names, who, lock_wait): ...
+    def control(self, instance, verb, specs, who, lock_wait):
+        """Stop, start or restart the specs' containers (a swarm: their services), holding
+        the instance's lock."""
 
     def destroy(self, instance, volumes, who, lock_wait, routes=()) -> bool: ...
 
@@ -130,6 +132,10 @@ class Engine(Protocol):
         each line prefixed with where it comes from; the exit code."""
 
     def attach(self, argv, tty, hidden=None, instance=None) -> int: ...
+
+    def exec(self, instance, spec, flags, words, tty, stdin=None) -> int:
+        """Run ``words`` inside a running container of the spec (a swarm: a task of its
+        service), attached as ``attach`` is (``flags``: -it, -i or none); the exit code."""
 
     def conceal(self, values): ...
 

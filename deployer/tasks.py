@@ -233,8 +233,7 @@ def _one_off(spec, tty, words):
                                                 "command": "the command, as one string, or after -- (default: sh)"})
 def exec_in(c, instance, service, command=None):
     """Run a command inside the service's running container (default: a shell)."""
-    _attached(c, instance, service, command,
-              lambda spec, tty, words: (["docker", "exec", *tty, spec.name, *(words or ["sh"])], ()))
+    _attached(c, instance, service, command, None)
 
 
 def _attached(c, instance, service, command, argv, one_off=False):
@@ -242,7 +241,8 @@ def _attached(c, instance, service, command, argv, one_off=False):
     container to create first: Host.attach's ``created``) for one service with the user's terminal,
     or with the pipe or file given as stdin (``psql < dump.sql``); its exit code is ours.
     ``one_off``: a new container of the service (run): its secrets reach it on SECRETS_FD,
-    and the volumes it mounts are checked first (Host.attach)."""
+    and the volumes it mounts are checked first (Host.attach). No ``argv``: the command runs
+    inside the service's running container, as the engine reaches it (Engine.exec)."""
     with user_errors(c) as settings:
         host = _host(c, settings)
         spec = instances.service_specs(host, instance, service)[0]  # a replicated service: its first replica
@@ -253,8 +253,11 @@ def _attached(c, instance, service, command, argv, one_off=False):
         words = shlex.split(command or "")  # given after ``--``: as the user quoted it (classic.py)
         volumes = spec.host_dirs if one_off else ()
         flags = ["-it"] if tty else ["-i"] if stdin else []
-        command, created = argv(spec, flags, words)
-        _exit(host.attach(command, tty, hidden, instance, volumes, stdin=stdin, created=created))
+        if argv is None:
+            _exit(host.exec(instance, spec, flags, words, tty, stdin))
+        else:
+            command, created = argv(spec, flags, words)
+            _exit(host.attach(command, tty, hidden, instance, volumes, stdin=stdin, created=created))
 
 
 def _control(verb, doc):

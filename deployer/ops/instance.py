@@ -104,12 +104,11 @@ def service_specs(host, instance, service=None):
 
 
 def control(host, instance, verb, service=None, lock_wait=None):
-    """docker stop/start/restart of the instance's service containers, under the lock."""
+    """Stop, start or restart the instance's service containers (a swarm: its services),
+    under the lock; the containers' names."""
     specs = service_specs(host, instance, service)
-    volumes = [d for spec in specs for d in spec.host_dirs]
-    names = [spec.name for spec in specs]
-    host.control(instance, verb, names, who(), waiting(host, lock_wait), volumes)
-    return names
+    host.control(instance, verb, specs, who(), waiting(host, lock_wait))
+    return [spec.name for spec in specs]
 
 
 def endpoints(host, instance):

@@ -129,6 +129,12 @@ class Host:
         with piping(self.context):
             return self.context.run(command, warn=True, in_stream=stdin).exited
 
+    def exec(self, instance, spec, flags, words, tty, stdin=None):
+        """``docker exec`` of ``words`` (none: ``sh``) in the spec's container, with the user's
+        terminal (``flags``: docker exec's -it or -i) or the piped ``stdin`` (attach); its
+        exit code."""
+        return self.attach(exec_args(flags, spec.name, words), tty, instance=instance, stdin=stdin)
+
     def check(self, template):
         """A placement has no meaning to one Docker engine: said, not refused, so that one
         template deploys to a host and to a swarm."""
@@ -272,9 +278,10 @@ class Host:
         out = self._script(f"{about(instance)}\n{_locked(lock_wait, who)}\ndpl_prune || exit 1", instance, ("instance",))
         return out["pruned"].split(), out["images"].split()
 
-    def control(self, instance, verb, names, who, lock_wait, volumes=()):
-        """``docker stop|start|restart`` of the named containers, holding the instance's lock
-        (a start first checks the ``volumes`` they mount, guard.sh)."""
+    def control(self, instance, verb, specs, who, lock_wait):
+        """``docker stop|start|restart`` of the specs' containers, holding the instance's lock
+        (a start first checks the volume directories they mount, guard.sh)."""
+        names, volumes = [spec.name for spec in specs], [d for spec in specs for d in spec.host_dirs]
         guard = f"{_guarded(volumes)} || exit 1\n" if volumes and verb != "stop" else ""
         body = f"{about(instance)}\n{_locked(lock_wait, who)}\n{guard}docker {q(verb)} {join(names)} >/dev/null || exit 1"
         self._script(body, instance, ("guard",))
@@ -365,6 +372,11 @@ def _guarded(volumes):
 def _locked(lock_wait, who):
     """The line taking the instance's lock (in a script that set D)."""
     return f'dpl_lock "$D" {int(lock_wait)} {q(who)} || exit 1'
+
+
+def exec_args(flags, container, words):
+    """``docker exec`` of ``words`` (none: ``sh``) in ``container`` (a name or an id)."""
+    return ["docker", "exec", *flags, container, *(words or ["sh"])]
 
 
 def logs_options(follow, tail):

@@ -33,7 +33,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from ..engine import Facts, Roots
-from ..errors import DeployerError
+from ..errors import DeployerError, plural
 from ..model import route
 from ..model.plan import split
 from ..model.schema import unit
@@ -43,6 +43,13 @@ from ..remote.scripts import call
 from . import releases, router, service as services
 
 SETTLED = ("", "completed", "rollback_completed")  # update states in which a service's running tasks are its own
+STOPPED = "stopped"  # the status of a service ``stop`` stopped (and of its replicas)
+LABEL_STOPPED = "deployer.stopped"  # its label: the count of tasks it ran (sh/swarm.sh: dpl_swarm_stop)
+
+
+def stopped_services(containers):
+    """The services of the ``containers`` (facts) that ``stop`` stopped: a deploy starts them."""
+    return {c.service for c in containers if c.status.startswith(STOPPED)}
 
 
 @dataclass(frozen=True)
@@ -84,17 +91,22 @@ class ServiceFacts:
 
     def _containers(self, service, tasks, recorded):
         """A service as the plan and status see its containers: one, or a replica a task
-        (``tasks``: ``(slot, node, state)`` of those meant to run)."""
+        (``tasks``: ``(slot, node, state)`` of those meant to run). A service ``stop`` stopped
+        is as many containers as it ran, each stopped (``STOPPED``), none running: a deploy
+        starts it again, as it recreates a stopped container on one host."""
         spec = service["Spec"]
         nodes = [node for _, node, state in tasks if state.startswith("Running")]
-        wanted = ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", len(nodes))
-        whole = self._container(service, nodes, wanted)
+        stopped = int((spec.get("Labels") or {}).get(LABEL_STOPPED) or 0)
+        wanted = stopped or ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", len(nodes))
+        whole = self._container(service, nodes, wanted, stopped)
         if wanted <= 1:
             return [whole]
         update = _update(service)
         known = [ContainerSpec.from_dict(s.spec) for unit, s in recorded.items() if split(unit)[0] == whole.service]
         runs = next((spec for spec in known if services.whole(spec).config_hash == whole.config_hash), None)
         ordered = sorted(tasks, key=lambda task: int(task[0]) if task[0].isdigit() else 0)[:wanted]
+        if stopped:
+            ordered = [("", "", STOPPED)] * wanted
         return [dataclasses.replace(
             whole, name=container_name(self.instance, unit(whole.service, n)), replica=n,
             running=state.startswith("Running") and update in SETTLED,
@@ -102,19 +114,22 @@ class ServiceFacts:
             config_hash=services.replica(runs, n).config_hash if runs else whole.config_hash,
         ) for n, (_, node, state) in enumerate(ordered, 1)]
 
-    def _container(self, service, nodes, wanted):
-        """A service as the plan and status see a container: running when every task wanted runs."""
+    def _container(self, service, nodes, wanted, stopped=0):
+        """A service as the plan and status see a container: running when every task wanted
+        runs; ``stopped``: the count of tasks ``stop`` kept (0: not stopped)."""
         spec = service["Spec"]
         labels = spec.get("Labels") or {}
         where = f" on {', '.join(sorted(set(nodes)))}" if nodes else ""
         update = _update(service)
         status = f"{len(nodes)}/{wanted} running{where}" + _said(update)
+        if stopped:
+            status = f"{STOPPED} ({plural(stopped, 'task')} when started)"
         ports = tuple(f"*:{p['PublishedPort']}->{p['TargetPort']}/{p['Protocol']}"
                       for p in (spec.get("EndpointSpec") or {}).get("Ports") or () if p.get("PublishedPort"))
         return Container(
             name=container_name(self.instance, labels.get(LABEL_SERVICE, "")),
             service=labels.get(LABEL_SERVICE, ""),
-            running=len(nodes) == wanted and update in SETTLED,
+            running=len(nodes) == wanted and update in SETTLED and not stopped,
             status=status,
             image=spec["TaskTemplate"]["ContainerSpec"]["Image"],
             image_id=normal_ref(spec["TaskTemplate"]["ContainerSpec"]["Image"]),  # as pinned, or the name

@@ -10,6 +10,9 @@ any manager reads the same state and history, and the lock is a config too
 ended (sh/swarm.sh): the service's task runs, its update completed, or it was rolled
 back, which fails the deploy naming why. A ``git`` service's image is built on the
 manager as on one host and pushed to deployer.registry in the same script (``build``).
+``stop``/``start``/``restart`` act on services under the lock (``controlled``: a stopped
+service keeps its count in a label, facts.py says it is stopped, a deploy starts it), and
+``exec`` enters a task's container on the manager, the one node its docker reaches.
 """
 
 import dataclasses
@@ -20,17 +23,17 @@ from ..model.plan import CREATE, KEEP, RECREATE, REMOVE, REPAIR, split
 from ..model.spec import ContainerSpec
 from ..remote.apply import Deploy, together, waves
 from ..remote.framing import marked
-from ..remote.host import Host
+from ..remote.host import Host, exec_args
 from ..remote.scripts import assign, call, instance as about
 from . import releases, router, service as services
-from .facts import ServiceFacts, images_of, pinned
+from .facts import ServiceFacts, images_of, pinned, stopped_services
 
 SOURCE = "deployer.swarm:swarm"  # sh/swarm.sh
 ROUTER = "deployer.swarm:router"  # sh/router.sh
 
 
 def plan_script(instance_name, actions, recorded, limits, release, networks=(), images=None, deps=None,
-                commands=None, values=None):
+                commands=None, values=None, stopped=()):
     """The shell lines creating the missing ``networks`` (the instance's own, network.missing:
     its overlay network, its registering services' networks) as the swarm names them
     (service.overlay), asking which nodes lack the
@@ -44,7 +47,8 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
     from); ``images``: the references pinned by digest (facts.pinned); ``commands``: the
     images' own entrypoint and cmd (facts.commands), which a service with secrets runs
     (service.py); ``values``: the secrets' values this deploy was given, by their seals
-    (``_secrets``)."""
+    (``_secrets``); ``stopped``: the services ``stop`` stopped (facts.stopped_services), which start
+    again at the deploy's spec and count."""
     images, commands = images or {}, commands or {}
     steps = [about(instance_name)]
     steps += [call("dpl_swarm_network", services.overlay(name), *services.network_args(name)) + " || exit 1"
@@ -62,7 +66,7 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
     steps += _secrets(changing, values or {})
     creates, number = {}, waves(changing, deps or {})
     for service, units in services_of(actions).items():
-        lines = _step(instance_name, service, units, recorded, limits, release, images, commands)
+        lines = _step(instance_name, service, units, recorded, limits, release, images, commands, service in stopped)
         if all(a.kind == CREATE for a in units):
             creates.setdefault(number[units[0].service], []).extend(line + ' & pids="$pids $!"' for line in lines)
         else:
@@ -91,24 +95,27 @@ def services_of(actions):
     return {service: units for service, units in grouped.items() if any(a.kind not in (KEEP, REPAIR) for a in units)}
 
 
-def _step(instance_name, service, units, recorded, limits, release, images, commands):
+def _step(instance_name, service, units, recorded, limits, release, images, commands, stopped=False):
     """The calls of one changing service (``units``: its actions, one a unit): removed,
     created with as many tasks as it has units, made anew when the state has none of its
-    units, updated from the spec the state recorded when its spec changed or a unit is not
-    as it should be, else only scaled to its new count (Swarm starts or stops tasks, and
-    no other restarts)."""
+    units, started at its spec and new count when ``stop`` ``stopped`` it (its tasks were
+    removed: one update makes them anew, waited for as a new service's), updated from the
+    spec the state recorded when its spec changed or a unit is not as it should be, else
+    only scaled to its new count (Swarm starts or stops tasks, and no other restarts)."""
     name, specs = services.name(instance_name, service), [a.spec for a in units if a.spec]
     known = [unit for unit in recorded if split(unit)[0] == service]
     lines = [call("dpl_swarm_down", service, name)] if not specs or (not known and any(a.kind != CREATE for a in units)) else []
     if not specs:
         return lines
     spec, count, image, command = specs[0], len(specs), images.get(specs[0].image), commands.get(specs[0].image)
-    rounds = -(-count // (limits.batch or count))  # Swarm's update of ``batch`` tasks at a time, and its rollback
-    limit = rounds * (int(limits.health_timeout) + 2 * services.monitor(spec))
+    limit = waited(spec, count, limits.batch, limits.health_timeout)
     if not known:
         return lines + [call("dpl_swarm_create", service, name, limit, services.monitor(spec),
                              *services.create_args(spec, release, image, command, count, limits.batch))]
     old = recorded[known[0]].spec
+    if stopped:
+        return [call("dpl_swarm_start", service, name, limit, services.monitor(spec), count,
+                     *services.update_args(old, spec, release, image, command, count, limits.batch))]
     before = sum(a.kind != CREATE for a in units)  # the units it runs now (kept, recreated or scaled away)
     resized = any(a.kind in (CREATE, REMOVE) for a in units)
     if any(a.kind == RECREATE for a in units) or services.whole(ContainerSpec.from_dict(old)).config_hash != \
@@ -116,6 +123,33 @@ def _step(instance_name, service, units, recorded, limits, release, images, comm
         return [call("dpl_swarm_update", service, name, limit,
                      *services.update_args(old, spec, release, image, command, count, limits.batch, resized))]
     return [call("dpl_swarm_scale", service, name, limit, before, count)]
+
+
+def controlled(instance, verb, specs, settings):
+    """The lines stopping, starting or restarting the specs' services (a service once,
+    whichever of its replicas are given), each waiting for Swarm's verdict: ``stop`` scales
+    it to 0 tasks, keeping its count in a label (dpl_swarm_stop), which ``start`` runs again
+    (dpl_swarm_start); ``restart`` replaces every task as a rolling update does
+    (dpl_swarm_restart: start-first where the service allows it)."""
+    first, lines = {}, []
+    for spec in specs:
+        first.setdefault(spec.service, spec)
+    for service, spec in first.items():
+        count = sum(s.service == service for s in specs)
+        if verb == "stop":
+            args = [int(settings.health_timeout) + services.grace(spec)]
+        else:
+            args = [waited(spec, count, settings.rolling_batch, settings.health_timeout), services.monitor(spec)]
+        lines.append(call(f"dpl_swarm_{verb}", service, services.name(instance, service), *args) + " || exit 1")
+    return lines
+
+
+def waited(spec, count, batch, health_timeout):
+    """Seconds a step of ``count`` tasks of the spec's service may take: Swarm's update of
+    ``batch`` tasks at a time (0: all), and its rollback, each task given ``health_timeout``
+    to start and two monitor periods."""
+    rounds = -(-count // (batch or count))
+    return rounds * (int(health_timeout) + 2 * services.monitor(spec))
 
 
 def _secrets(changing, values):
@@ -170,7 +204,7 @@ class Rollout(Deploy):
         try:
             self.units = {service: [a.service for a in units] for service, units in services_of(actions).items()}
             steps = plan_script(self.instance, actions, recorded, limits, release, networks, self.facts.images, deps,
-                                self.facts.commands, self.host.values)
+                                self.facts.commands, self.host.values, stopped_services(self.facts.containers))
         except DeployerError as e:
             raise e.where(host=self.host.name, instance=self.instance) from None
         before, after = router.lines(routing.moves, routing.router, limits.health_timeout) if routing else ([], [])
@@ -314,15 +348,45 @@ class Manager(Host):
         """Nothing is retained on a swarm (Swarm keeps a service's previous spec itself)."""
         return [], []
 
-    def control(self, instance, verb, names, who, lock_wait, volumes=()):
-        raise self._unsupported(verb, instance)
+    def control(self, instance, verb, specs, who, lock_wait):
+        """Stop, start or restart the specs' services, holding the instance's lock, each
+        waited for as a deploy's step is (controlled). A replica alone cannot be: a
+        service's tasks are stopped, started and restarted together."""
+        replicas = [spec for spec in specs if spec.replica]
+        if len(replicas) == 1:
+            service = replicas[0].service
+            raise DeployerError(f"{verb} of one replica ({replicas[0].unit}) is not done on a swarm, which "
+                                f"{verb}s a service's tasks together: name the service ({service})",
+                                host=self.name, instance=instance)
+        lines = controlled(instance, verb, specs, self.settings)
+        self._script("\n".join([about(instance), *self._locking(lock_wait, who, False), *lines]), instance, self.FACTS)
 
     def logs(self, instance, specs, follow=False, tail=None):
         """The log lines of the specs' services, from every node (services.logs_command)."""
         return super().attach(services.logs_command(instance, specs, follow, tail), tty=False, reads_stdin=False)
 
     def attach(self, argv, tty, hidden=None, instance=None, volumes=(), reads_stdin=True, stdin=None):
-        raise self._unsupported("attaching to a service's container (run, exec)", instance)
+        raise self._unsupported("a one-off container of a service (run)", instance)
+
+    def exec(self, instance, spec, flags, words, tty, stdin=None):
+        """``docker exec`` into a container of a task of the spec's service (whichever of its
+        replicas was named) running on the manager, found by one script first
+        (dpl_swarm_task), then attached as on one host. The manager's docker reaches the
+        containers of its own node alone: when no task runs there, an error naming the
+        nodes its tasks run on, where ``docker exec`` reaches them."""
+        name = services.name(instance, spec.service)
+        out = self._script(f"{about(instance)}\n{call('dpl_swarm_task', name)} || exit 1", instance, self.FACTS)
+        if "container" in out:
+            return super().attach(exec_args(flags, out["container"].strip(), words), tty, instance=instance,
+                                  stdin=stdin)
+        nodes = out.get("nodes", "").split()
+        if not nodes:
+            raise DeployerError(f"exec {spec.service}: no task of {name} runs (status says why; a stopped service "
+                                "runs again with start)", host=self.name, instance=instance)
+        raise DeployerError(f"exec {spec.service}: no task of {name} runs on this manager, whose docker reaches its "
+                            f"own node's containers alone; its tasks run on {', '.join(nodes)}: run docker exec there "
+                            f"(docker ps --filter label=com.docker.swarm.service.name={name} names the container)",
+                            host=self.name, instance=instance)
 
     def _unsupported(self, what, instance):
         return DeployerError(f"{what} is not done on a swarm yet (deployer.engine swarm)", host=self.name,

@@ -289,6 +289,11 @@ def monitor(spec):
     return max(MIN_MONITOR, int(_seconds(options.get("--health-start-period", "0s")) + interval * retries + 1))
 
 
+def grace(spec):
+    """Seconds Swarm gives a task to stop before it kills it (the spec's stop_timeout)."""
+    return int(_seconds(dict(_options(spec)).get("--stop-grace-period", RESET["--stop-grace-period"])))
+
+
 def _policy(spec, replicas=1, batch=1):
     """How Swarm rolls an update and its rollback; several tasks ``batch`` at a time (0: all
     at once, as deployer.rolling.batch and --update-parallelism both mean; one task is rolled

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from deployer.remote.framing import sections
+from deployer.remote.framing import sections as framed
 from deployer.remote.scripts import call
 from deployer.swarm.manager import SOURCE
 from stubdocker import BOUNDARY
@@ -355,14 +355,14 @@ def test_the_other_instances_newest_releases_that_say_what_runs_are_read_in_one_
     ran = shell.run("dpl_swarm_others || exit 1", USES)
 
     assert ran.exited == 0, ran.stderr
-    assert sections(ran.stdout, BOUNDARY)["others"] == '[{"two": "configs"}]\n'
+    assert sections(ran.stdout)["others"] == '[{"two": "configs"}]\n'
     assert shell.docker.log()[-1] == "config inspect d c"  # blog's newest (d), shop's (c): not c1's, nor shop's older
 
 
 def test_no_other_instance_is_no_release(shell):
     ran = shell.run("dpl_swarm_others || exit 1", USES)
 
-    assert ran.exited == 0 and sections(ran.stdout, BOUNDARY)["others"] == "[]\n"
+    assert ran.exited == 0 and sections(ran.stdout)["others"] == "[]\n"
     assert shell.docker.log() == [STATED]
 
 
@@ -390,3 +390,132 @@ def test_an_instance_whose_networks_no_other_instance_joins_is_not_consumed(shel
     shell.docker.answer(JOINED, "c1/web n1 \nshop/app nshop \n")
 
     assert shell.run("dpl_swarm_consumed || exit 1", USES).exited == 0
+
+
+COUNTS = 'service inspect --format {{.Spec.Mode.Replicated.Replicas}} {{index .Spec.Labels "deployer.stopped"}} c1_web'
+KEPT = 'service inspect --format {{index .Spec.Labels "deployer.stopped"}} c1_web'
+EVERY_STATE = "service ps --format {{.CurrentState}} c1_web"
+
+
+def control(verb, *args):
+    return call(f"dpl_swarm_{verb}", "web", "c1_web", 10, *args)
+
+
+def test_stop_scales_a_service_to_no_task_keeping_its_count_in_a_label_and_waits_until_none_runs(shell):
+    shell.docker.answer(COUNTS, "3 \n")
+    shell.docker.answer(EVERY_STATE, "Running 1 second ago\nShutdown 1 second ago\n", nth=1)  # stopping still
+
+    ran = shell.run(control("stop"), USES)
+
+    assert ran.exited == 0 and ran.done == ["web"]
+    assert shell.docker.log() == [COUNTS, "service update --detach --replicas 0 --label-add deployer.stopped=3 c1_web",
+                                  EVERY_STATE, EVERY_STATE]
+
+
+def test_stop_of_a_stopped_service_keeps_the_count_it_had(shell):
+    shell.docker.answer(COUNTS, "0 3\n")
+
+    ran = shell.run(control("stop"), USES)
+
+    assert ran.exited == 0 and ran.done == ["web"]
+    assert [line for line in shell.docker.log() if line.startswith("service update")] == []
+
+
+def test_stop_whose_tasks_go_on_running_fails_naming_the_service(shell):
+    shell.docker.answer(COUNTS, "1 \n")
+    shell.docker.answer(EVERY_STATE, "Running 1 second ago\n")
+
+    ran = shell.run(call("dpl_swarm_stop", "web", "c1_web", 2), USES)
+
+    assert ran.exited == 1 and ran.error.message == "web: its tasks still run after 2 s"
+
+
+def test_stop_of_a_service_the_swarm_lacks_names_it(shell):
+    shell.docker.fail("service inspect *", stderr="Status: Error: no such service: c1_web, Code: 1\n")
+
+    ran = shell.run(control("stop"), USES)
+
+    assert ran.exited == 1 and ran.error.message == "web: Status: Error: no such service: c1_web, Code: 1"
+
+
+def test_start_runs_the_count_stop_kept_again_and_is_done_once_they_ran_the_monitor_period(shell):
+    shell.docker.answer(KEPT, "3\n")
+    shell.docker.answer(RUNNING, "Running 1 second ago\n" * 3)
+
+    ran = shell.run(control("start", 2), USES)
+
+    assert ran.exited == 0 and ran.done == ["web"]
+    assert shell.docker.log()[:2] == [KEPT, "service update --detach --replicas 3 --label-rm deployer.stopped c1_web"]
+    assert shell.docker.log().count(RUNNING) == 3
+
+
+def test_start_of_a_service_that_runs_changes_nothing(shell):
+    ran = shell.run(control("start", 2), USES)
+
+    assert ran.exited == 0 and ran.done == ["web"] and shell.docker.log() == [KEPT]
+
+
+def test_a_deploy_starts_a_stopped_service_at_its_own_count_and_spec_in_one_update(shell):
+    shell.docker.answer(KEPT, "3\n")
+    shell.docker.answer(RUNNING, "Running 1 second ago\n" * 5)
+
+    ran = shell.run(control("start", 2, 5, "--detach", "--env-add", "A=1", "c1_web"), USES)
+
+    assert ran.exited == 0 and ran.done == ["web"]
+    assert shell.docker.log()[1] == ("service update --detach --replicas 5 --label-rm deployer.stopped --detach "
+                                     "--env-add A=1 c1_web")
+
+
+def test_start_whose_tasks_fail_stops_the_service_again_keeping_its_count_and_says_why(shell):
+    shell.docker.answer(KEPT, "3\n")
+    shell.docker.answer(ERRORS, "task: non-zero exit (3)\n")
+
+    ran = shell.run(control("start", 2), USES)
+
+    assert ran.exited == 1 and ran.done == []
+    assert ran.error.message == "web: its task failed: task: non-zero exit (3) | web: stopped again"
+    assert shell.docker.log()[-1] == "service update --detach --replicas 0 --label-add deployer.stopped=3 c1_web"
+
+
+def test_restart_replaces_every_task_as_an_update_waited_for_until_swarm_says_it_completed(shell):
+    shell.docker.answer(UPDATE_STATUS, f"{int(time.time()) + 100} completed \n")
+
+    ran = shell.run(control("restart", 2), USES)
+
+    assert ran.exited == 0 and ran.done == ["web"]
+    assert shell.docker.log()[:2] == [KEPT, "service update --detach --force c1_web"]
+
+
+def test_restart_of_a_stopped_service_starts_it(shell):
+    shell.docker.answer(KEPT, "2\n")
+    shell.docker.answer(RUNNING, "Running 1 second ago\n" * 2)
+
+    ran = shell.run(control("restart", 2), USES)
+
+    assert ran.exited == 0 and ran.done == ["web"]
+    assert "service update --detach --replicas 2 --label-rm deployer.stopped c1_web" in shell.docker.log()
+    assert "service update --detach --force c1_web" not in shell.docker.log()
+
+
+OWN = "ps -q --filter label=com.docker.swarm.service.name=c1_web --filter status=running"
+NODES = "service ps --filter desired-state=running --format {{.Node}} {{.CurrentState}} c1_web"
+
+
+def test_a_task_on_the_manager_is_found_by_its_container(shell):
+    shell.docker.answer(OWN, "abc123\ndef456\n")
+
+    ran = shell.run(call("dpl_swarm_task", "c1_web"), USES)
+
+    assert ran.exited == 0 and sections(ran.stdout) == {"container": "abc123\n"}
+
+
+def test_without_a_task_on_the_manager_the_nodes_its_running_tasks_are_on_are_named_once_each(shell):
+    shell.docker.answer(NODES, "node-b Running 1 minute ago\nnode-c Starting now\nnode-b Running 2 minutes ago\n")
+
+    ran = shell.run(call("dpl_swarm_task", "c1_web"), USES)
+
+    assert ran.exited == 0 and sections(ran.stdout) == {"nodes": "node-b\n"}
+
+
+def sections(stdout):
+    return {name: text for name, text in framed(stdout, BOUNDARY).items() if name != "_marks"}

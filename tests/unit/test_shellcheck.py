@@ -107,7 +107,7 @@ def test_the_build_scripts_are_clean(tmp_path):
     assert check(tmp_path / "scripts", {"builds": script(BOUNDARY, "\n".join(bodies), builds.USES)}) == ""
 
 
-def test_the_scripts_of_every_other_operation_are_clean(shell, tmp_path, monkeypatch):
+def test_the_scripts_of_every_other_operation_are_clean(shell, tmp_path, monkeypatch, render):
     bodies, uses = [], {}
 
     def recorded(boundary, body, sources=(), *args, **kwargs):
@@ -123,7 +123,7 @@ def test_the_scripts_of_every_other_operation_are_clean(shell, tmp_path, monkeyp
     with pytest.raises(DeployerError):
         operations.stored("c1")  # none there
     operations.prune("c1", "ops@laptop", 0)
-    operations.control("c1", "restart", ["c1.web"], "ops@laptop", 0)
+    operations.control("c1", "restart", [render("web: {image: team/web}\n")["web"]], "ops@laptop", 0)
     operations.write_state("c1", InstanceState("c1", "app.yaml", 1, "", ""),
                            {"release": 1, "template_sha256": "t", "template_text": "web: {}"}, history=3)
     operations.destroy("c1", True, "ops@laptop", 0)

@@ -19,11 +19,11 @@ from deployer.model import discovery, spec
 from deployer.model.state import Container, InstanceState, ServiceState
 from deployer.remote.apply import Limits
 from deployer.swarm import releases, service
-from deployer.swarm.facts import ServiceFacts
+from deployer.swarm.facts import ServiceFacts, stopped_services
 from deployer.ops.converge import Desired
 from deployer.remote.session import LocalRunner
 from deployer.settings import Settings
-from deployer.swarm.manager import Manager, plan_script
+from deployer.swarm.manager import Manager, controlled, plan_script
 from conftest import parse, values_of
 
 WEB = """\
@@ -768,3 +768,58 @@ def test_a_wan_endpoint_of_replicas_is_refused_naming_the_key_and_by_scale_namin
     with pytest.raises(DeployerError) as error:
         plan_script("c1", [Action(CREATE, unit, "new", s) for unit, s in specs.items()], {}, LIMITS, 1)
     assert error.value.message.startswith("service web: a wan endpoint of replicas is not done on a swarm")
+
+
+def stopped_facts(specs, count):
+    """The facts of c1_web that ``stop`` stopped when it ran ``count`` tasks of the state's spec (``specs``)."""
+    state = InstanceState("c1", "app.yaml", 2, "", "", services={u: ServiceState.of(s, "") for u, s in specs.items()})
+    stated = json.dumps({"state": json.loads(state.to_json()), "entry": {}})
+    web = inspected("c1_web", "web", service.whole(next(iter(specs.values()))).config_hash, 0)
+    web["Spec"]["Labels"]["deployer.stopped"] = str(count)
+    out = {"roots": "/s\n/v\n", "networks": "", "services": json.dumps([web]), "tasks": "", "stated": stated}
+    return ServiceFacts("c1").read(out, "mgr")
+
+
+def test_a_stopped_service_is_its_replicas_each_stopped_not_missing_and_a_deploy_starts_it(render):
+    specs = render_specs(REPLICATED)
+
+    facts = stopped_facts(specs, 3)
+
+    assert [(c.unit, c.running, c.status) for c in facts.containers] == [
+        ("web.1", False, "stopped"), ("web.2", False, "stopped"), ("web.3", False, "stopped")]
+    assert [c.config_hash for c in facts.containers] == [s.config_hash for s in specs.values()]  # not drifted
+    actions = plan(list(specs.values()), facts.state, facts.containers, {})
+    assert {(a.kind, a.reason) for a in actions} == {(RECREATE, "container stopped")}
+    line, = plan_script("c1", actions, facts.state.services, Limits(60, 1, 5, batch=2), 3,
+                        stopped=stopped_services(facts.containers))[1:]
+    words = shlex.split(line)
+    assert words[:6] == ["dpl_swarm_start", "web", "c1_web", "140", "5", "3"]  # its count in the template
+    assert words[6] == "--detach" and "--replicas" not in words and words[-4:] == ["c1_web", "||", "exit", "1"]
+
+
+def test_a_stopped_service_of_one_task_says_how_many_start_brings_back(render):
+    facts = stopped_facts(render_specs(WEB), 1)
+
+    (web,) = facts.containers
+    assert (web.name, web.running, web.status) == ("c1.web", False, "stopped (1 task when started)")
+    assert stopped_services(facts.containers) == {"web"}
+
+
+def test_stop_start_and_restart_are_one_step_a_service_each_waiting_for_swarm(render):
+    specs = list(render_specs(REPLICATED + "db: {image: pg, stop_timeout: 30}\n").values())
+    settings = Settings(health_timeout=60, rolling_batch=2)
+
+    assert controlled("c1", "stop", specs, settings) == ["dpl_swarm_stop web c1_web 70 || exit 1",
+                                                         "dpl_swarm_stop db c1_db 90 || exit 1"]
+    assert controlled("c1", "start", specs[:3], settings) == ["dpl_swarm_start web c1_web 140 5 || exit 1"]
+    assert controlled("c1", "restart", specs[3:], settings) == ["dpl_swarm_restart db c1_db 70 5 || exit 1"]
+
+
+def test_one_replica_alone_is_not_stopped_on_a_swarm_and_the_error_names_its_service(render):
+    manager = Manager(LocalRunner(), Settings())
+
+    with pytest.raises(DeployerError) as error:
+        manager.control("c1", "stop", [render_specs(REPLICATED)["web.2"]], "ops@laptop", 0)
+
+    assert str(error.value) == ("host local: instance c1: stop of one replica (web.2) is not done on a swarm, which "
+                                "stops a service's tasks together: name the service (web)")

@@ -123,6 +123,17 @@ dpl_swarm_wait() {
   return 1
 }
 
+# dpl_swarm_waited SERVICE T0 LIMIT CHECK ARG...: dpl_swarm_wait LIMIT CHECK ARG..., and the step
+# of SERVICE, begun at T0, marked done when it returns 0; its code
+dpl_swarm_waited() {
+  local service="$1" t0="$2" code
+  shift 2
+  dpl_swarm_wait "$@"
+  code=$?
+  if [ "$code" = 0 ]; then dpl_mark ok "$service" "$t0" "$(dpl_now)"; fi
+  return "$code"
+}
+
 # dpl_swarm_create SERVICE NAME LIMIT MONITOR ARG...: docker service create ARG..., then wait
 # until its task has run MONITOR seconds on end, LIMIT at most; a service whose task fails
 # is removed again, as a container that does not start is
@@ -132,12 +143,9 @@ dpl_swarm_create() {
   shift 4
   err=$(docker service create "$@" 2>&1 >/dev/null) || { echo "deployer: $service: $err" >&2; return 1; }
   dpl_swarm_runs=0
-  dpl_swarm_wait "$limit" dpl_swarm_steady "$service" "$name" "$monitor"
+  dpl_swarm_waited "$service" "$t0" "$limit" dpl_swarm_steady "$service" "$name" "$monitor"
   code=$?
-  if [ "$code" = 0 ]; then
-    dpl_mark ok "$service" "$t0" "$(dpl_now)"
-    return 0
-  fi
+  if [ "$code" = 0 ]; then return 0; fi
   if [ "$code" = 1 ]; then echo "deployer: $service: not running after $limit s" >&2; fi
   docker service rm "$name" >/dev/null 2>&1
   return 1
@@ -167,12 +175,9 @@ dpl_swarm_update() {
   shift 3
   err=$(docker service update "$@" 2>&1 >/dev/null) || { echo "deployer: $service: $err" >&2; return 1; }
   dpl_swarm_state=
-  dpl_swarm_wait "$limit" dpl_swarm_updated "$service" "$name" "${t0%%.*}"
+  dpl_swarm_waited "$service" "$t0" "$limit" dpl_swarm_updated "$service" "$name" "${t0%%.*}"
   code=$?
-  if [ "$code" = 0 ]; then
-    dpl_mark ok "$service" "$t0" "$(dpl_now)"
-    return 0
-  fi
+  if [ "$code" = 0 ]; then return 0; fi
   if [ "$code" = 1 ]; then
     echo "deployer: $service: the update did not end within $limit s (state: ${dpl_swarm_state:-not started})" >&2
   fi
@@ -207,10 +212,7 @@ dpl_swarm_scale() {
   t0=$(dpl_now)
   err=$(docker service update --detach --replicas "$to" "$name" 2>&1 >/dev/null) ||
     { echo "deployer: $service: $err" >&2; return 1; }
-  if dpl_swarm_wait "$limit" dpl_swarm_counted "$name" "$to"; then
-    dpl_mark ok "$service" "$t0" "$(dpl_now)"
-    return 0
-  fi
+  if dpl_swarm_waited "$service" "$t0" "$limit" dpl_swarm_counted "$name" "$to"; then return 0; fi
   echo "deployer: $service: $to tasks did not all run within $limit s$(dpl_swarm_task_error "$name" ": "); back to $from" >&2
   docker service update --detach --replicas "$from" "$name" >/dev/null 2>&1
   return 1
@@ -222,6 +224,101 @@ dpl_swarm_counted() {
   local states
   states=$(docker service ps --filter desired-state=running --format '{{.CurrentState}}' "$1") || return 2
   [ "$(printf '%s\n' "$states" | grep -c '^Running')" = "$2" ] && [ "$(printf '%s\n' "$states" | grep -c .)" = "$2" ]
+}
+
+# dpl_swarm_stop SERVICE NAME LIMIT: its tasks stopped (docker service update --replicas 0), the
+# count it ran kept in its label deployer.stopped, which any manager reads (start runs as many
+# again; the facts say the service is stopped), then wait until none of its tasks runs, LIMIT
+# seconds at most. A service stopped already keeps the count it had
+dpl_swarm_stop() {
+  local service="$1" name="$2" limit="$3" t0 counts count stopped err
+  t0=$(dpl_now)
+  counts=$(docker service inspect --format \
+    '{{.Spec.Mode.Replicated.Replicas}} {{index .Spec.Labels "deployer.stopped"}}' "$name" 2>&1) ||
+    { echo "deployer: $service: $counts" >&2; return 1; }
+  read -r count stopped <<EOT
+$counts
+EOT
+  if [ -z "$stopped" ]; then
+    err=$(docker service update --detach --replicas 0 --label-add "deployer.stopped=$count" "$name" 2>&1 >/dev/null) ||
+      { echo "deployer: $service: $err" >&2; return 1; }
+  fi
+  dpl_swarm_waited "$service" "$t0" "$limit" dpl_swarm_idle "$name" ||
+    { echo "deployer: $service: its tasks still run after $limit s" >&2; return 1; }
+}
+
+# dpl_swarm_idle NAME: a check (dpl_swarm_wait) that no task of service NAME runs (a stopped
+# task's container runs until its stop grace period is over)
+dpl_swarm_idle() {
+  local states
+  states=$(docker service ps --format '{{.CurrentState}}' "$1") || return 2
+  ! printf '%s\n' "$states" | grep -q '^Running'
+}
+
+# dpl_swarm_start SERVICE NAME LIMIT MONITOR [COUNT ARG...]: a service dpl_swarm_stop stopped runs
+# the count its label kept again (docker service update --replicas, the label removed), or
+# with COUNT COUNT tasks updated by ARG... (docker service update's, NAME last: a deploy of a
+# stopped service); then wait until they have run MONITOR seconds on end, LIMIT at most, else
+# stop it again (keeping that count) and fail saying why. Without COUNT a service that runs
+# is left as it is
+dpl_swarm_start() {
+  local service="$1" name="$2" limit="$3" monitor="$4" t0 count err code
+  t0=$(dpl_now)
+  shift 4
+  count=$(docker service inspect --format '{{index .Spec.Labels "deployer.stopped"}}' "$name" 2>&1) ||
+    { echo "deployer: $service: $count" >&2; return 1; }
+  if [ "$#" -gt 0 ]; then
+    count=$1
+    shift
+  elif [ -z "$count" ]; then
+    dpl_mark ok "$service" "$t0" "$(dpl_now)"
+    return 0
+  else
+    set -- "$name"
+  fi
+  err=$(docker service update --detach --replicas "$count" --label-rm deployer.stopped "$@" 2>&1 >/dev/null) ||
+    { echo "deployer: $service: $err" >&2; return 1; }
+  dpl_swarm_runs=0
+  dpl_swarm_waited "$service" "$t0" "$limit" dpl_swarm_steady "$service" "$name" "$monitor"
+  code=$?
+  if [ "$code" = 0 ]; then return 0; fi
+  if [ "$code" = 1 ]; then
+    echo "deployer: $service: $count tasks did not all run within $limit s$(dpl_swarm_task_error "$name" ": ")" >&2
+  fi
+  echo "deployer: $service: stopped again" >&2
+  docker service update --detach --replicas 0 --label-add "deployer.stopped=$count" "$name" >/dev/null 2>&1
+  return 1
+}
+
+# dpl_swarm_restart SERVICE NAME LIMIT MONITOR: every task of the service replaced (docker
+# service update --force: a rolling update, in the order and batches the service has, waited
+# for as an update is); a stopped service is started (dpl_swarm_start), as docker restart
+# starts a stopped container
+dpl_swarm_restart() {
+  local stopped
+  stopped=$(docker service inspect --format '{{index .Spec.Labels "deployer.stopped"}}' "$2" 2>&1) ||
+    { echo "deployer: $1: $stopped" >&2; return 1; }
+  if [ -n "$stopped" ]; then
+    dpl_swarm_start "$@"
+  else
+    dpl_swarm_update "$1" "$2" "$3" --detach --force "$2"
+  fi
+}
+
+# dpl_swarm_task NAME: the id of a running container of service NAME on this node (the manager,
+# whose docker exec reaches its own containers alone), marked `container`; else the nodes its
+# tasks run on, marked `nodes`, a name a line
+dpl_swarm_task() {
+  local id
+  id=$(docker ps -q --filter "label=com.docker.swarm.service.name=$1" --filter status=running | head -n 1)
+  if [ -n "$id" ]; then
+    dpl_mark container
+    printf '%s\n' "$id"
+    return 0
+  fi
+  dpl_mark nodes
+  docker service ps --filter desired-state=running --format '{{.Node}} {{.CurrentState}}' "$1" |
+    sed -n 's/^\([^ ][^ ]*\) Running.*/\1/p' | sort -u
 }
 
 # dpl_swarm_task_error NAME [PREFIX]: the newest error of a task of NAME, after PREFIX
