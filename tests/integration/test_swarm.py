@@ -126,6 +126,20 @@ def test_a_failing_update_rolls_back_by_itself_and_the_deploy_says_why(swarm, sw
     assert fetch_from(swarm, instance, "app", "WEB") == "hello\n"
 
 
+@pytest.mark.parametrize("dies", ["exit 3", "sleep 2; exit 3"])
+def test_a_new_service_whose_task_dies_within_the_monitor_period_fails_the_deploy_naming_it_and_is_removed(
+        swarm, swarm_cli, instance, tmp_path, dies):
+    app = tmp_path / "dies.yaml"
+    app.write_text(f"up: {{image: local/busybox, cmd: sleep 3600}}\ndies: {{image: local/busybox, cmd: [sh, -c, '{dies}']}}\n")
+
+    failed = swarm_cli("deploy", app, "--instance", instance, check=False)
+
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert "deploy stopped at service 'dies' (create): dies: its task failed: " in failed.stderr, failed.stderr
+    assert "non-zero exit (3)" in failed.stderr
+    assert list(services(swarm, instance)) == [f"{instance}_up"]  # the one that runs is left as it ran
+
+
 def test_status_says_how_many_tasks_run_and_where_and_destroy_leaves_nothing(swarm, swarm_cli, instance, template):
     swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=hello", check=True)
     forced = swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=hello", "--force", check=True)

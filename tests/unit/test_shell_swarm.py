@@ -13,6 +13,7 @@ from deployer.swarm.manager import SOURCE
 USES = (SOURCE,)
 RUNNING = "service ps --filter desired-state=running --format {{.CurrentState}} c1_web"
 ERRORS = "service ps --no-trunc --format {{.Error}} c1_web"
+TASKS = "service ps --no-trunc --format {{.ID}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}} c1_web"
 UPDATE_STATUS = "service inspect --format {{with .UpdateStatus}}* c1_web"
 MANAGER = "info --format {{.Swarm.ControlAvailable}} {{.Swarm.NodeID}}"
 LOCK = "deployer-lock-" + hashlib.sha256(b"c1").hexdigest()[:16]
@@ -26,18 +27,42 @@ def update():
     return call("dpl_swarm_update", "web", "c1_web", 10, "--env-add", "A=1", "c1_web")
 
 
+def ticking(shell):
+    """A stub ``date`` whose every call is a second after the last (as +%s%N and +%s.%N):
+    the checks' clock, which the stub sleep leaves standing."""
+    clock = shell.docker.bin / "date"
+    clock.write_text('#!/bin/sh\nn=$(($(cat "$0.now" 2>/dev/null || echo 0) + 1))\necho "$n" >"$0.now"\n'
+                     'case "$1" in +%s%N) echo "${n}000000000" ;; *) echo "$n.000000000" ;; esac\n')
+    clock.chmod(0o755)
+
+
 def test_a_new_service_is_done_once_its_task_has_run_for_the_monitor_period(shell):
-    shell.docker.answer(RUNNING, "Running 1 second ago\n")
+    ticking(shell)
+    shell.docker.answer(TASKS, "t1|Running|Running 1 second ago|\n")
+    shell.docker.answer(TASKS, "t1|Running|Starting 1 second ago|\n", nth=1)
 
     ran = shell.run(create(), USES)
 
     assert ran.exited == 0 and ran.done == ["web"] and all(ran.marks("ok")[0])  # with the step's times
     assert shell.docker.log()[0] == "service create --name c1_web team/web"
-    assert shell.docker.log().count(RUNNING) == 3  # two polls running on end, and one more
+    assert shell.docker.log().count(TASKS) == 4  # starting, then running: first seen, 1 s, 2 s on end
+
+
+def test_a_task_replaced_while_it_is_watched_starts_the_monitor_period_anew(shell):
+    ticking(shell)
+    shell.docker.answer(TASKS, "t2|Running|Running 1 second ago|\nt1|Shutdown|Complete 1 second ago|\n")
+    shell.docker.answer(TASKS, "t1|Running|Running 1 second ago|\n", nth=1)
+    shell.docker.answer(TASKS, "t1|Running|Running 2 seconds ago|\n", nth=2)
+
+    ran = shell.run(create(), USES)
+
+    assert ran.exited == 0 and ran.done == ["web"]
+    assert shell.docker.log().count(TASKS) == 5  # t1 seen twice, then t2: first seen, 1 s, 2 s on end
 
 
 def test_a_new_service_whose_task_fails_is_removed_naming_the_task_s_error(shell):
-    shell.docker.answer(ERRORS, "No such image: team/web:latest\n")
+    shell.docker.answer(TASKS, "t2|Running|Starting 1 second ago|\n"
+                               "t1|Shutdown|Failed 1 second ago|No such image: team/web:latest\n")
 
     ran = shell.run(create(), USES)
 
@@ -55,7 +80,7 @@ def test_a_new_service_that_never_runs_fails_after_its_limit(shell):
 
 def test_hostile_values_reach_docker_as_they_are(shell):
     hostile = """A=$(touch /tmp/pwned)'"; rm -rf / `id`\nB"""
-    shell.docker.answer(RUNNING, "Running now\n")
+    shell.docker.answer(TASKS, "t1|Running|Running now|\n")
 
     shell.run(create("--env", hostile), USES)
 

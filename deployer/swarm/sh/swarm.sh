@@ -92,17 +92,19 @@ dpl_swarm_ended() {
     END { for (node in seen) if (!(node in ended)) exit 1 }'
 }
 
-# dpl_swarm_wait LIMIT CHECK ARG...: CHECK ARG... once a second until it returns 0 (done) or
-# 2 (failed, having said why), LIMIT times at most; 1 when time ran out
+# dpl_swarm_wait LIMIT CHECK ARG...: CHECK ARG... four times a second until it returns 0 (done)
+# or 2 (failed, having said why), for LIMIT seconds of pauses at most; 1 when time ran out.
+# A quarter of a second: a step is seen done that much after Swarm says so (a second was
+# half a second on average, of every new service's wait), at one docker call a check
 dpl_swarm_wait() {
-  local limit="$1" tries=0 code
+  local tries=$(($1 * 4)) code
   shift
-  while [ "$tries" -lt "$limit" ]; do
+  while [ "$tries" -gt 0 ]; do
     "$@"
     code=$?
     if [ "$code" != 1 ]; then return "$code"; fi
-    sleep 1
-    tries=$((tries + 1))
+    sleep 0.25
+    tries=$((tries - 1))
   done
   return 1
 }
@@ -115,7 +117,7 @@ dpl_swarm_create() {
   t0=$(dpl_now)
   shift 4
   err=$(docker service create "$@" 2>&1 >/dev/null) || { echo "deployer: $service: $err" >&2; return 1; }
-  dpl_swarm_runs=0
+  dpl_swarm_seen='' dpl_swarm_since=0
   dpl_swarm_wait "$limit" dpl_swarm_steady "$service" "$name" "$monitor"
   code=$?
   if [ "$code" = 0 ]; then
@@ -127,13 +129,23 @@ dpl_swarm_create() {
   return 1
 }
 
-# dpl_swarm_steady SERVICE NAME MONITOR: a check (dpl_swarm_wait) that the new service's task
-# has run MONITOR polls on end (counted in dpl_swarm_runs), or failed
+# dpl_swarm_steady SERVICE NAME MONITOR: a check (dpl_swarm_wait) that the new service's tasks
+# have run MONITOR seconds on end, or one failed, in one docker service ps: the same tasks
+# (their ids in dpl_swarm_seen) meant to run and running in every check since the manager
+# first saw them so (dpl_swarm_since, in ms: a lower bound of their time up, whatever the
+# nodes' clocks say); a task replaced (it ended, even well) starts the count anew
 dpl_swarm_steady() {
-  local error
-  if error=$(dpl_swarm_task_error "$2"); then echo "deployer: $1: its task failed: $error" >&2; return 2; fi
-  if dpl_swarm_up "$2"; then dpl_swarm_runs=$((dpl_swarm_runs + 1)); else dpl_swarm_runs=0; fi
-  [ "$dpl_swarm_runs" -gt "$3" ]
+  local tasks error up now
+  tasks=$(docker service ps --no-trunc --format '{{.ID}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}' "$2") ||
+    return 1
+  error=$(printf '%s\n' "$tasks" | awk -F'|' '$4 != "" { sub(/^[^|]*\|[^|]*\|[^|]*\|/, ""); print; exit }')
+  if [ -n "$error" ]; then echo "deployer: $1: its task failed: $error" >&2; return 2; fi
+  up=$(printf '%s\n' "$tasks" | awk -F'|' '$2 == "Running" { ids = ids " " $1; if ($3 !~ /^Running/) down = 1 }
+    END { if (!down) print ids }')
+  now=$(date +%s%N)
+  now=$((now / 1000000))
+  if [ -z "$up" ] || [ "$up" != "$dpl_swarm_seen" ]; then dpl_swarm_seen=$up dpl_swarm_since=$now; return 1; fi
+  [ $((now - dpl_swarm_since)) -ge $(($3 * 1000)) ]
 }
 
 # dpl_swarm_up NAME: every task of service NAME that is meant to run runs
