@@ -34,8 +34,9 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
     """The shell lines creating the instance's overlay network if it is among the missing
     ``networks`` (the only one its services join: service.py), asking which nodes lack the
     images used by name that services start from anew (``dpl_swarm_probe``: a warning,
-    not a failure), making sure the image of each changing service with secrets has the
-    /bin/sh that reads them (``dpl_swarm_shell``: else an error before anything changes),
+    not a failure, beside the first new services when there are some: ``_beside``),
+    making sure the image of each changing service with secrets has the /bin/sh that
+    reads them (``dpl_swarm_shell``: else an error before anything changes),
     then running the plan's changing services in order (``services_of``: a service's
     replicas are one step), each waiting for Swarm's verdict, new services last, at once in
     waves as on one host (each after the services it exposes, ``deps``; ``parallel_starts``
@@ -51,24 +52,32 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
     changing = [a for a in actions if a.kind not in (KEEP, REPAIR)]  # no retained containers on a swarm
     unpinned = [a.spec.image for a in changing if a.spec and a.spec.image not in images
                 and (a.service not in recorded or recorded[a.service].image != a.spec.image)]
-    if unpinned:
-        steps.append(call("dpl_swarm_probe", int(limits.health_timeout), *dict.fromkeys(unpinned)))
+    probe = [call("dpl_swarm_probe", int(limits.health_timeout), *dict.fromkeys(unpinned))] if unpinned else []
     shells = {}  # image -> the first changing service with secrets it runs: asked once an image
     for a in changing:
         if a.spec and services.secrets(a.spec):
             shells.setdefault(images.get(a.spec.image, a.spec.image), a.spec.service)
     steps += [call("dpl_swarm_shell", service, image) + " || exit 1" for image, service in shells.items()]
     steps += _secrets(changing, values or {})
-    creates, number = {}, waves(changing, deps or {})
+    creates, number, changes = {}, waves(changing, deps or {}), []
     for service, units in services_of(actions).items():
         lines = _step(instance_name, service, units, recorded, limits, release, images, commands)
         if all(a.kind == CREATE for a in units):
             creates.setdefault(number[units[0].service], []).extend(line + ' & pids="$pids $!"' for line in lines)
         else:
-            steps += [line + " || exit 1" for line in lines]
+            changes += [line + " || exit 1" for line in lines]
+    steps += ([] if creates else probe) + changes
     for wave in sorted(creates):
-        steps += together(creates[wave], limits.parallel_starts)
+        steps += _beside(together(creates[wave], limits.parallel_starts), probe if wave == min(creates) else [])
     return steps + _unused(changing, recorded, limits.retain)
+
+
+def _beside(lines, jobs):
+    """``together``'s ``lines`` with ``jobs`` (lines) started with their first batch, and
+    waited for with it, taking no place of a batch: the probe, which waits a second or so
+    for its tasks to end and only warns, runs while the first new services start instead
+    of before them."""
+    return [lines[0], *(job + ' & pids="$pids $!"' for job in jobs), *lines[1:]]
 
 
 def services_of(actions):
