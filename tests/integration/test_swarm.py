@@ -10,7 +10,7 @@ import secrets
 import subprocess
 
 import pytest
-from harness import sshd, swarm as swarm_harness
+from harness import registry as registry_harness, sshd, swarm as swarm_harness
 from harness.poll import wait_for
 from support import GET
 
@@ -130,7 +130,8 @@ def test_a_failing_update_rolls_back_by_itself_and_the_deploy_says_why(swarm, sw
 def test_a_new_service_whose_task_dies_within_the_monitor_period_fails_the_deploy_naming_it_and_is_removed(
         swarm, swarm_cli, instance, tmp_path, dies):
     app = tmp_path / "dies.yaml"
-    app.write_text(f"up: {{image: local/busybox, cmd: sleep 3600}}\ndies: {{image: local/busybox, cmd: [sh, -c, '{dies}']}}\n")
+    app.write_text("up: {image: local/busybox, cmd: sleep 3600}\n"
+                   f"dies: {{image: local/busybox, cmd: [sh, -c, '{dies}']}}\n")
 
     failed = swarm_cli("deploy", app, "--instance", instance, check=False)
 
@@ -268,6 +269,48 @@ def test_an_image_from_a_registry_runs_pinned_by_digest_a_tag_that_moved_updates
     swarm_cli("rollback", instance, check=True)  # to release 1: its digest, though the tag moved since
 
     assert running() == f"{image}@{first.split('@')[1]}"
+
+
+def test_an_image_of_a_registry_that_wants_a_login_is_pulled_by_every_node_with_the_manager_s_login(
+        swarm, cli_on, instance, tmp_path):
+    """A ``docker login`` on the manager, by the user deployer's sessions run as, is all a
+    worker needs to pull a private image: services are created and updated with it."""
+    manager, config = swarm.manager, tmp_path / "docker-config"  # the sessions' docker client's
+
+    def docker(*argv, stdin=None, client="pusher"):
+        env = {**manager.engine.env, "DOCKER_CONFIG": str(tmp_path / client), "DOCKER_BUILDKIT": "0"}
+        done = subprocess.run(["docker", *argv], input=stdin, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+
+    with registry_harness.running(swarm.host, login=("shop", "s3cret")) as registry, \
+            sshd.running(tmp_path / "sshd", {"DOCKER_HOST": manager.engine.url, "DOCKER_CONFIG": str(config)}) as host:
+        image = f"{registry}/private"
+
+        def pushed(tag):
+            docker("build", "-q", "-t", f"{image}:{tag}", "-", stdin=f"FROM local/busybox\nLABEL r={tag}\n")
+            docker("push", f"{image}:{tag}")
+
+        def deployed(tag):
+            app = tmp_path / "app.yaml"  # on the worker, which has the image only from the registry
+            app.write_text(f"app: {{image: '{image}:{tag}', cmd: sleep 3600,\n"
+                           "      placement: {constraints: ['node.role == worker']}}\n")
+            return cli_on(host)("--engine", "swarm", "deploy", app, "--instance", instance)
+
+        docker("login", "-u", "shop", "--password-stdin", registry, stdin="s3cret")
+        pushed(1)
+        denied = deployed(1)  # no login on the manager yet: the worker cannot pull it
+        assert denied.returncode == 1 and "its task failed" in denied.stderr, denied.stderr
+        docker("login", "-u", "shop", "--password-stdin", registry, stdin="s3cret", client=config.name)
+
+        created = deployed(1)
+        pushed(2)
+        updated = deployed(2)  # a new digest, which the worker pulls again
+
+        assert created.returncode == 0 and updated.returncode == 0, created.stderr + updated.stderr
+        rows = json.loads(cli_on(host)("--engine", "swarm", "status", instance, "--json", check=True).stdout)
+        assert rows["services"][0]["state"] == f"1/1 running on {swarm.worker.name}"
+        assert f"{image}:2@sha256:" in services(swarm, instance)[f"{instance}_app"]["Spec"]["TaskTemplate"][
+            "ContainerSpec"]["Image"]
 
 
 REPLICATED = TEMPLATE.split("app:")[0].replace("  register: {8080: http}\n", "  replicas: 4\n")

@@ -257,8 +257,8 @@ def test_a_probe_names_each_node_that_lacks_an_image_used_by_name_and_leaves_not
     polls = [c[-1] for c in shell.docker.calls() if c[:3] == ("service", "ps", "--format") and "{{.Node}}" in c[3]]
     assert polls.count(created[0][-4]) == 3  # until a task of each node had ended
     assert [c[-1] for c in created] == ["local/app", "team/web:2"]
-    assert created[0][2:-1] == ("--detach", "--quiet", "--no-resolve-image", "--mode", "global-job",
-                                "--label", "deployer.instance=c1", "--name", created[0][-4],
+    assert created[0][2:-1] == ("--detach", "--quiet", "--no-resolve-image", "--with-registry-auth",
+                                "--mode", "global-job", "--label", "deployer.instance=c1", "--name", created[0][-4],
                                 "--entrypoint", "/deployer-probe")
     assert [c[-1] for c in shell.docker.calls() if c[:2] == ("service", "rm")] == [c[-4] for c in created]
 

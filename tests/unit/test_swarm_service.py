@@ -48,7 +48,8 @@ def test_a_service_is_created_with_its_instance_s_name_labels_network_and_rollba
     web = render(WEB)["web"]
 
     assert service.create_args(web, 3) == [
-        "--detach", "--no-resolve-image", "--name", "c1_web", "--replicas", "1", "--endpoint-mode", "dnsrr",
+        "--detach", "--no-resolve-image", "--with-registry-auth", "--name", "c1_web", "--replicas", "1",
+        "--endpoint-mode", "dnsrr",
         *labels(web, "--label", 3), *labels(web, "--container-label"),
         "--env", "GREETING=hello",
         "--publish", "mode=host,target=8080,published=80,protocol=tcp",
@@ -63,7 +64,7 @@ def test_an_update_changes_only_what_differs_and_labels_the_new_release(render):
     new = render(WEB.replace("hello", "hi").replace("team/web:2", "team/web:3") + "  user: app\n")["web"]
 
     assert service.update_args(old.to_dict(), new, 4) == [
-        "--detach", "--no-resolve-image", "--image", "team/web:3",
+        "--detach", "--no-resolve-image", "--with-registry-auth", "--image", "team/web:3",
         "--label-add", f"deployer.config-hash={new.config_hash}", "--label-add", "deployer.release=4",
         "--container-label-add", f"deployer.config-hash={new.config_hash}",
         "--env-add", "GREETING=hi",
@@ -319,7 +320,8 @@ def test_a_replica_s_spec_is_its_service_s_whatever_its_number_and_hashes_as_one
     assert {service.whole(s) for s in three.values()} == {one}
     assert [service.replica(one, n) for n in (1, 2, 3)] == list(three.values())
     assert service.create_args(three["web.2"], 1, replicas=3, batch=2) == [
-        "--detach", "--no-resolve-image", "--name", "c1_web", "--replicas", "3", "--endpoint-mode", "dnsrr",
+        "--detach", "--no-resolve-image", "--with-registry-auth", "--name", "c1_web", "--replicas", "3",
+        "--endpoint-mode", "dnsrr",
         *labels(one, "--label", 1), *labels(one, "--container-label"), "--network", "name=deployer-c1,alias=web.c1",
         "--restart-condition", "any", "--init", "--update-order", "start-first", "--update-failure-action", "rollback",
         "--update-monitor", "5s", "--update-parallelism", "2", "--rollback-parallelism", "2",

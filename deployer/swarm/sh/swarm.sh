@@ -62,15 +62,17 @@ dpl_swarm_network() {
 # instance's, so destroy removes one left behind) whose entrypoint no image has, so that
 # its task fails at once where the image is and is rejected ("No such image") where it is
 # not, removed once each node's task has ended (Swarm would start it again and again);
-# the jobs of all IMAGEs run at once, each waited for LIMIT seconds at most. Only a
+# the jobs of all IMAGEs run at once, each waited for LIMIT seconds at most, each given the
+# manager's registry login as services are (a node that can pull an image lacks none). Only a
 # warning: a probe that cannot run says nothing
 dpl_swarm_probe() {
   local limit="$1" image name probes=''
   shift
   for image; do
     name="deployer-probe-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
-    docker service create --detach --quiet --no-resolve-image --mode global-job --label "deployer.instance=$I" \
-      --name "$name" --entrypoint /deployer-probe "$image" >/dev/null 2>&1 && probes="$probes $name=$image"
+    docker service create --detach --quiet --no-resolve-image --with-registry-auth --mode global-job \
+      --label "deployer.instance=$I" --name "$name" --entrypoint /deployer-probe "$image" >/dev/null 2>&1 &&
+      probes="$probes $name=$image"
   done
   for name in $probes; do  # (an image reference holds no blank and no =)
     image=${name#*=} name=${name%%=*}
