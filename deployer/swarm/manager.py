@@ -258,15 +258,28 @@ class Manager(Host):
     def destroy(self, instance, volumes, who, lock_wait, routes=()):
         """Remove the instance's ``routes`` first (the table's text as read, and the table
         without them: every node's router stops serving them), then its services,
-        networks, configs, secrets and state; False, having changed nothing but routes,
-        when the swarm has none of them. The router stays, even with no route left."""
+        networks, configs, secrets and state, and with ``volumes`` its volumes the
+        manager's engine has; False, having changed nothing but routes, when the swarm has
+        none of them. The router stays, even with no route left. A manager's engine
+        reaches no other node's volumes (Swarm has no call removing one, and a task given
+        its node's docker socket is more power than a destroy should hand out): those of
+        the nodes its tasks ran on are named in an error, once all else is gone."""
         body = [about(instance), assign(DPL_HEALTH_TIMEOUT=int(self.settings.health_timeout))]
         if routes:
             where = f"{self.name}: the swarm's route table"
             body.append(router.load(route.read(routes[0], where), route.read(routes[1], where), self.settings.router,
                                     self.settings.health_timeout))
-        body.append(f"{call('dpl_swarm_destroy', int(lock_wait), who)} || exit 1")
-        return "missing" not in self._script("\n".join(body), instance, self.FACTS)
+        body.append(f"{call('dpl_swarm_destroy', int(bool(volumes)), int(lock_wait), who)} || exit 1")
+        out = self._script("\n".join(body), instance, self.FACTS)
+        kept = {}
+        for node, volume in (mark.split()[1:] for mark in out if mark.startswith("kept ")):
+            kept.setdefault(node, []).append(volume)
+        if kept:
+            raise DeployerError("destroyed, but its volumes on other nodes are kept (a manager removes its own node's "
+                                "alone): " + "; ".join(f"on {node}: {', '.join(sorted(names))}"
+                                                       for node, names in sorted(kept.items())) +
+                                " (docker volume rm them there)", host=self.name, instance=instance)
+        return "missing" not in out
 
     # -- routes: the cluster's table, every node's router (router.py) ----------------------
 

@@ -211,6 +211,34 @@ def test_volumes_of_a_service_pinned_to_a_node_are_a_named_volume_there_kept_acr
                  volume not in swarm.worker.docker("volume", "ls", "-q").stdout.split(), "the volume removed", 60)
 
 
+def test_destroy_volumes_removes_the_manager_s_and_names_those_it_cannot_reach_on_other_nodes(
+        swarm, swarm_cli, instance, tmp_path):
+    manager, worker = swarm.manager, swarm.worker
+    app = tmp_path / "two.yaml"
+    app.write_text("".join(f"{name}:\n  image: local/busybox\n  cmd: [sh, -c, 'echo kept >/data/f; exec sleep 3600']\n"
+                           f"  volumes: [/data]\n  placement: {{constraints: ['node.hostname == {node.name}']}}\n"
+                           for name, node in (("here", manager), ("there", worker))))
+    here, there = f"{instance}_here_data", f"{instance}_there_data"
+    try:
+        swarm_cli("deploy", app, "--instance", instance, check=True)
+        assert manager.docker("volume", "inspect", here).returncode == 0
+        assert worker.docker("volume", "inspect", there).returncode == 0
+
+        destroyed = swarm_cli("destroy", instance, "--volumes", "--yes", check=False)
+
+        assert destroyed.returncode == 1 and "Traceback" not in destroyed.stderr
+        assert (f"instance {instance}: destroyed, but its volumes on other nodes are kept (a manager removes its "
+                f"own node's alone): on {worker.name}: {there} (docker volume rm them there)") in destroyed.stderr
+        assert services(swarm, instance) == {}
+        assert manager.docker("volume", "inspect", here).returncode != 0  # the manager's: removed
+        assert worker.docker("volume", "inspect", there).returncode == 0  # kept, as said
+    finally:
+        swarm_cli("destroy", instance, "--yes")
+        wait_for(lambda: worker.docker("volume", "rm", there).returncode == 0 or
+                 there not in worker.docker("volume", "ls", "-q").stdout.split(), "the volume removed", 60)
+        manager.docker("volume", "rm", here)
+
+
 def test_volumes_of_a_volume_driver_need_no_pin_and_keep_their_data_across_an_update(swarm, swarm_cli, instance,
                                                                                      tmp_path):
     app = tmp_path / "db.yaml"

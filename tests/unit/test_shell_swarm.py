@@ -7,8 +7,11 @@ import time
 
 import pytest
 
+from deployer.errors import DeployerError
 from deployer.remote.scripts import call
-from deployer.swarm.manager import SOURCE
+from deployer.remote.session import LocalRunner
+from deployer.settings import Settings
+from deployer.swarm.manager import SOURCE, Manager
 
 USES = (SOURCE,)
 RUNNING = "service ps --filter desired-state=running --format {{.CurrentState}} c1_web"
@@ -147,7 +150,7 @@ def test_an_update_that_never_ends_fails_after_its_limit(shell):
 
 
 def test_destroy_of_an_instance_the_swarm_does_not_have_changes_nothing(shell):
-    ran = shell.run(call("dpl_swarm_destroy", 0, "ops@laptop"), USES)
+    ran = shell.run(call("dpl_swarm_destroy", 0, 0, "ops@laptop"), USES)
 
     assert ran.exited == 0 and ("missing",) in ran.heard
     assert not shell.instance_dir.exists()
@@ -162,7 +165,7 @@ def test_destroy_removes_services_then_networks_once_free_then_configs_and_secre
     shell.docker.answer(f"secret ls {label} --format {{{{.Name}}}}", "shop-key\n")
     shell.docker.fail("network rm n1", nth=1)  # its services' tasks are still going
 
-    ran = shell.run(f"DPL_HEALTH_TIMEOUT=5\n{call('dpl_swarm_destroy', 0, 'ops@laptop')}", USES)
+    ran = shell.run(f"DPL_HEALTH_TIMEOUT=5\n{call('dpl_swarm_destroy', 0, 0, 'ops@laptop')}", USES)
 
     assert ran.exited == 0, ran.stderr
     removed = [" ".join(c) for c in shell.docker.calls() if c[1:2] == ("rm",)]
@@ -334,3 +337,41 @@ def test_an_image_without_bin_sh_is_an_error_naming_the_service_and_a_container_
     assert ("create", "--pull", "never", "--entrypoint", "/bin/sh", "team/app") in shell.docker.calls()
     assert [line for line in shell.docker.log() if line.startswith("cp")] == ["cp new1:/bin/sh -", "cp new2:/bin/sh -"]
     assert shell.docker.containers() == {}  # each made to ask, then removed; never started
+
+
+def volumes_on_two_nodes(shell):
+    """A swarm whose instance c1 has a service with a local volume whose tasks ran on this
+    manager (mgr) and the worker (wrk), and one whose volume is a driver's."""
+    label = "--filter label=deployer.instance=c1"
+    shell.docker.answer(MANAGER, "true node-a\n")
+    shell.docker.answer(f"service ls -q {label}", "s1\ns2\n")
+    for nth in (1, 2):  # asked first, then removed (gone the next time)
+        shell.docker.answer(f"volume ls -q {label}", "c1_db_data\n", nth=nth)
+    shell.docker.answer("service inspect --format * s1", "c1_db_data= ")
+    shell.docker.answer("service inspect --format * s2", "c1_files_data=nfs ")
+    shell.docker.answer("service ps --format {{.Node}} s1", "wrk\nmgr\nwrk\n")
+    shell.docker.answer("service ps --format {{.Node}} s2", "wrk\n")
+    shell.docker.answer("info --format {{.Name}}", "mgr\n")
+
+
+def test_destroy_with_volumes_removes_the_manager_s_and_marks_those_of_its_own_on_other_nodes_kept(shell):
+    volumes_on_two_nodes(shell)
+
+    ran = shell.run(f"DPL_HEALTH_TIMEOUT=5\n{call('dpl_swarm_destroy', 1, 0, 'ops@laptop')}", USES)
+
+    assert ran.exited == 0, ran.stderr
+    assert ran.marks("kept") == [("wrk", "c1_db_data")]  # not the driver's: removed with the manager's
+    removed = [line for line in shell.docker.log() if " rm " in f" {line} "]
+    assert removed[:2] == ["service rm s1 s2", "volume rm c1_db_data"]
+
+
+def test_destroy_with_volumes_of_other_nodes_is_an_error_naming_each_node_and_volume_once_all_else_is_gone(shell):
+    volumes_on_two_nodes(shell)
+    manager = Manager(LocalRunner(), Settings(state_dir=str(shell.state_dir)))
+
+    with pytest.raises(DeployerError) as error:
+        manager.destroy("c1", True, "ops@laptop", 0)
+
+    assert str(error.value).endswith("instance c1: destroyed, but its volumes on other nodes are kept (a manager "
+                                     "removes its own node's alone): on wrk: c1_db_data (docker volume rm them there)")
+    assert "service rm s1 s2" in shell.docker.log()

@@ -289,17 +289,23 @@ dpl_swarm_down() {
   dpl_mark ok "$1" "$t0" "$(dpl_now)"
 }
 
-# dpl_swarm_destroy WAIT WHO: holding instance $I's lock, remove its services, then (once
-# their tasks are gone) its networks, configs and secrets, the lock last (at the end);
-# marks `missing`, changing nothing, when it has none of them
+# dpl_swarm_destroy VOLUMES WAIT WHO: holding instance $I's lock, remove its services, then
+# (once their tasks are gone) its networks, configs and secrets, and with VOLUMES (1) its
+# volumes this node's engine has (a manager reaches no other node's engine), marking `kept
+# NODE VOLUME` for each volume of a node's own (no driver but local) on another node its
+# tasks ran on; the lock last (at the end); marks `missing`, changing nothing, when it has
+# none of them (nor, with VOLUMES, a volume here: those an earlier destroy kept can go)
 dpl_swarm_destroy() {
-  local services networks others kind name
+  local services networks others volumes='' placed='' kind name
   services=$(docker service ls -q --filter "label=deployer.instance=$I") || return 1
   networks=$(docker network ls -q --filter "label=deployer.instance=$I") || return 1
   others=$(docker config ls -q --filter "label=deployer.instance=$I") || return 1
   others="$others$(docker secret ls -q --filter "label=deployer.instance=$I")" || return 1
-  if [ -z "$services$networks$others" ]; then dpl_mark missing; return 0; fi
-  dpl_swarm_lock "$1" "$2" || return 1
+  if [ "$1" = 1 ]; then volumes=$(docker volume ls -q --filter "label=deployer.instance=$I") || return 1; fi
+  if [ -z "$services$networks$others$volumes" ]; then dpl_mark missing; return 0; fi
+  dpl_swarm_lock "$2" "$3" || return 1
+  # shellcheck disable=SC2086 # one id a word
+  if [ "$1" = 1 ] && [ -n "$services" ]; then placed=$(dpl_swarm_placed $services) || return 1; fi
   # shellcheck disable=SC2086 # one id a word
   if [ -n "$services" ]; then docker service rm $services >/dev/null || return 1; fi
   if ! dpl_swarm_wait "$DPL_HEALTH_TIMEOUT" dpl_swarm_unnetworked; then
@@ -311,6 +317,50 @@ dpl_swarm_destroy() {
       if [ "$name" != "$dpl_swarm_lock_name" ]; then docker "$kind" rm "$name" >/dev/null || return 1; fi
     done
   done
+  if [ "$1" = 1 ]; then dpl_swarm_unvolumed "$placed" || return 1; fi
+}
+
+# dpl_swarm_placed ID...: where the volumes of services ID... are, a line each: NODE VOLUME,
+# for each node a task of the service ran on (as long as Swarm remembers it) and each named
+# volume of a node's own (of no driver but local) it mounts
+dpl_swarm_placed() {
+  local id mounts volumes node volume
+  for id; do
+    mounts=$(docker service inspect --format '{{range .Spec.TaskTemplate.ContainerSpec.Mounts}}{{if eq .Type "volume"}}
+      {{- .Source}}={{with .VolumeOptions}}{{with .DriverConfig}}{{.Name}}{{end}}{{end}} {{end}}{{end}}' "$id") || return 1
+    volumes=$(printf '%s' "$mounts" | tr ' ' '\n' | sed -n 's/=\(local\)\{0,1\}$//p')
+    if [ -z "$volumes" ]; then continue; fi
+    for node in $(docker service ps --format '{{.Node}}' "$id" | sort -u); do
+      for volume in $volumes; do printf '%s %s\n' "$node" "$volume"; done
+    done
+  done
+}
+
+# dpl_swarm_unvolumed PLACED: remove instance $I's volumes this node's engine has, waiting for
+# its tasks' containers to go (a volume is in use until then, DPL_HEALTH_TIMEOUT seconds at
+# most), then mark `kept NODE VOLUME` for each line of PLACED (dpl_swarm_placed) on another node
+dpl_swarm_unvolumed() {
+  local here
+  if ! dpl_swarm_wait "$DPL_HEALTH_TIMEOUT" dpl_swarm_unmounted; then
+    echo "deployer: the volumes of $I are still in use after $DPL_HEALTH_TIMEOUT s:" \
+      "$(docker volume ls -q --filter "label=deployer.instance=$I" | tr '\n' ' ')" >&2
+    return 1
+  fi
+  here=$(docker info --format '{{.Name}}') || return 1
+  printf '%s\n' "$1" | sort -u | while read -r node volume; do
+    if [ -n "$node" ] && [ "$node" != "$here" ]; then dpl_mark kept "$node" "$volume"; fi
+  done
+}
+
+# dpl_swarm_unmounted: a check (dpl_swarm_wait) that this node's engine has no volume of
+# instance $I left, after removing those it has
+dpl_swarm_unmounted() {
+  local volumes
+  volumes=$(docker volume ls -q --filter "label=deployer.instance=$I") || return 2
+  if [ -z "$volumes" ]; then return 0; fi
+  # shellcheck disable=SC2086 # one name a word
+  docker volume rm $volumes >/dev/null 2>&1
+  return 1
 }
 
 # dpl_swarm_unnetworked: a check (dpl_swarm_wait) that instance $I has no network left, after
