@@ -308,7 +308,7 @@ dpl_swarm_destroy() {
   if [ "$1" = 1 ] && [ -n "$services" ]; then placed=$(dpl_swarm_placed $services) || return 1; fi
   # shellcheck disable=SC2086 # one id a word
   if [ -n "$services" ]; then docker service rm $services >/dev/null || return 1; fi
-  if ! dpl_swarm_wait "$DPL_HEALTH_TIMEOUT" dpl_swarm_unnetworked; then
+  if ! dpl_swarm_wait "$DPL_HEALTH_TIMEOUT" dpl_swarm_emptied network; then
     echo "deployer: the networks of $I are still in use after $DPL_HEALTH_TIMEOUT s" >&2
     return 1
   fi
@@ -341,7 +341,7 @@ dpl_swarm_placed() {
 # most), then mark `kept NODE VOLUME` for each line of PLACED (dpl_swarm_placed) on another node
 dpl_swarm_unvolumed() {
   local here
-  if ! dpl_swarm_wait "$DPL_HEALTH_TIMEOUT" dpl_swarm_unmounted; then
+  if ! dpl_swarm_wait "$DPL_HEALTH_TIMEOUT" dpl_swarm_emptied volume; then
     echo "deployer: the volumes of $I are still in use after $DPL_HEALTH_TIMEOUT s:" \
       "$(docker volume ls -q --filter "label=deployer.instance=$I" | tr '\n' ' ')" >&2
     return 1
@@ -352,26 +352,16 @@ dpl_swarm_unvolumed() {
   done
 }
 
-# dpl_swarm_unmounted: a check (dpl_swarm_wait) that this node's engine has no volume of
-# instance $I left, after removing those it has
-dpl_swarm_unmounted() {
-  local volumes
-  volumes=$(docker volume ls -q --filter "label=deployer.instance=$I") || return 2
-  if [ -z "$volumes" ]; then return 0; fi
-  # shellcheck disable=SC2086 # one name a word
-  docker volume rm $volumes >/dev/null 2>&1
-  return 1
-}
-
-# dpl_swarm_unnetworked: a check (dpl_swarm_wait) that instance $I has no network left, after
-# removing those it has: one is in use until the tasks of its services are gone, on every
-# node, and listed until the manager's own tasks are
-dpl_swarm_unnetworked() {
-  local networks
-  networks=$(docker network ls -q --filter "label=deployer.instance=$I") || return 2
-  if [ -z "$networks" ]; then return 0; fi
-  # shellcheck disable=SC2086 # one id a word
-  docker network rm $networks >/dev/null 2>&1
+# dpl_swarm_emptied KIND: a check (dpl_swarm_wait) that this node's engine lists no KIND
+# (network, volume) of instance $I, after removing those it lists: a network is in use until
+# the tasks of its services are gone, on every node, and listed until the manager's own tasks
+# are; a volume is in use until the containers of this node's tasks are gone
+dpl_swarm_emptied() {
+  local ids
+  ids=$(docker "$1" ls -q --filter "label=deployer.instance=$I") || return 2
+  if [ -z "$ids" ]; then return 0; fi
+  # shellcheck disable=SC2086 # one a word
+  docker "$1" rm $ids >/dev/null 2>&1
   return 1
 }
 
