@@ -38,8 +38,9 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
     its overlay network, its registering services' networks) as the swarm names them
     (service.overlay), asking which nodes lack the
     images used by name that services start from anew (``dpl_swarm_probe``: a warning,
-    not a failure), making sure the image of each changing service with secrets has the
-    /bin/sh that reads them (``dpl_swarm_shell``: else an error before anything changes),
+    not a failure, beside the first new services when there are some: ``_beside``),
+    making sure the image of each changing service with secrets has the /bin/sh that
+    reads them (``dpl_swarm_shell``: else an error before anything changes),
     then running the plan's changing services in order (``services_of``: a service's
     replicas are one step), each waiting for Swarm's verdict, new services last, at once in
     waves as on one host (each after the services it exposes, ``deps``; ``parallel_starts``
@@ -56,24 +57,32 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
     changing = [a for a in actions if a.kind not in (KEEP, REPAIR)]  # no retained containers on a swarm
     unpinned = [a.spec.image for a in changing if a.spec and a.spec.image not in images
                 and (a.service not in recorded or recorded[a.service].image != a.spec.image)]
-    if unpinned:
-        steps.append(call("dpl_swarm_probe", int(limits.health_timeout), *dict.fromkeys(unpinned)))
+    probe = [call("dpl_swarm_probe", int(limits.health_timeout), *dict.fromkeys(unpinned))] if unpinned else []
     shells = {}  # image -> the first changing service with secrets it runs: asked once an image
     for a in changing:
         if a.spec and services.secrets(a.spec):
             shells.setdefault(images.get(a.spec.image, a.spec.image), a.spec.service)
     steps += [call("dpl_swarm_shell", service, image) + " || exit 1" for image, service in shells.items()]
     steps += _secrets(changing, values or {})
-    creates, number = {}, waves(changing, deps or {})
+    creates, number, changes = {}, waves(changing, deps or {}), []
     for service, units in services_of(actions).items():
         lines = _step(instance_name, service, units, recorded, limits, release, images, commands, service in stopped)
         if all(a.kind == CREATE for a in units):
             creates.setdefault(number[units[0].service], []).extend(line + ' & pids="$pids $!"' for line in lines)
         else:
-            steps += [line + " || exit 1" for line in lines]
+            changes += [line + " || exit 1" for line in lines]
+    steps += ([] if creates else probe) + changes
     for wave in sorted(creates):
-        steps += together(creates[wave], limits.parallel_starts)
+        steps += _beside(together(creates[wave], limits.parallel_starts), probe if wave == min(creates) else [])
     return steps + _unused(changing, recorded, limits.retain)
+
+
+def _beside(lines, jobs):
+    """``together``'s ``lines`` with ``jobs`` (lines) started with their first batch, and
+    waited for with it, taking no place of a batch: the probe, which waits a second or so
+    for its tasks to end and only warns, runs while the first new services start instead
+    of before them."""
+    return [lines[0], *(job + ' & pids="$pids $!"' for job in jobs), *lines[1:]]
 
 
 def services_of(actions):
@@ -291,16 +300,29 @@ class Manager(Host):
         lock of theirs, and leave their recorded specs saying they are joined). Else
         remove the instance's ``routes`` first (the table's text as read, and the table
         without them: every node's router stops serving them), then its services,
-        networks, configs, secrets and state; False, having changed nothing but routes,
-        when the swarm has none of them. The router stays, even with no route left."""
+        networks, configs, secrets and state, and with ``volumes`` its volumes the
+        manager's engine has; False, having changed nothing but routes, when the swarm has
+        none of them. The router stays, even with no route left. A manager's engine
+        reaches no other node's volumes (Swarm has no call removing one, and a task given
+        its node's docker socket is more power than a destroy should hand out): those of
+        the nodes its tasks ran on are named in an error, once all else is gone."""
         body = [about(instance), assign(DPL_HEALTH_TIMEOUT=int(self.settings.health_timeout)),
                 "dpl_swarm_consumed || exit 1"]
         if routes:
             where = f"{self.name}: the swarm's route table"
             body.append(router.load(route.read(routes[0], where), route.read(routes[1], where), self.settings.router,
                                     self.settings.health_timeout))
-        body.append(f"{call('dpl_swarm_destroy', int(lock_wait), who)} || exit 1")
-        return "missing" not in self._script("\n".join(body), instance, self.FACTS)
+        body.append(f"{call('dpl_swarm_destroy', int(bool(volumes)), int(lock_wait), who)} || exit 1")
+        out = self._script("\n".join(body), instance, self.FACTS)
+        kept = {}
+        for node, volume in (mark.split()[1:] for mark in out if mark.startswith("kept ")):
+            kept.setdefault(node, []).append(volume)
+        if kept:
+            raise DeployerError("destroyed, but its volumes on other nodes are kept (a manager removes its own node's "
+                                "alone): " + "; ".join(f"on {node}: {', '.join(sorted(names))}"
+                                                       for node, names in sorted(kept.items())) +
+                                " (docker volume rm them there)", host=self.name, instance=instance)
+        return "missing" not in out
 
     # -- routes: the cluster's table, every node's router (router.py) ----------------------
 

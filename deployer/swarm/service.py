@@ -75,6 +75,11 @@ MIN_MONITOR = 5  # seconds a new task must keep running without a healthcheck
 WAN_REPLICAS = ("a wan endpoint of replicas is not done on a swarm: one host publishes each replica on a host port of "
                 "its own, and a swarm's replicas are one service, whose tasks all publish the same ports; reach it "
                 "through a route:, or run one replica")
+# how every create and update is sent: waited for by sh/swarm.sh, not by docker; the image as
+# given (pinned by digest where the manager knows one: facts.pinned); with the registry login
+# of the manager's docker client (its ~/.docker/config.json), which Swarm hands the nodes
+# that run a task, so that they pull from a registry needing it (none: an empty one, harmless)
+SENT = ("--detach", "--no-resolve-image", "--with-registry-auth")
 UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 
@@ -134,8 +139,7 @@ def create_args(spec, release, image=None, command=None, replicas=1, batch=1):
     ``batch`` at a time; ``command``: the image's own (entrypoint, cmd), which a service
     with secrets needs (``_entry``)."""
     spec = whole(spec)
-    args = ["--detach", "--no-resolve-image", "--name", name(spec.instance, spec.service), "--replicas", str(replicas),
-            "--endpoint-mode", "dnsrr"]
+    args = [*SENT, "--name", name(spec.instance, spec.service), "--replicas", str(replicas), "--endpoint-mode", "dnsrr"]
     args += _pairs("--label", _labels(spec, release)) + _pairs("--container-label", _labels(spec))
     args += [arg for key, value in _plain_env(spec).items() for arg in ("--env", f"{key}={value}")]
     args += [arg for source, target in secrets(spec).items() for arg in ("--secret", f"source={source},target={target}")]
@@ -157,7 +161,7 @@ def update_args(recorded, spec, release, image=None, command=None, replicas=1, b
     ``command``, as create_args) and its ``replicas`` tasks, rolled ``batch`` at a time when
     several; to that many tasks if ``scaled`` (it ran another count)."""
     old, spec = whole(ContainerSpec.from_dict(recorded)), whole(spec)
-    args = ["--detach", "--no-resolve-image", "--image", image or spec.image, *_command_update(old, spec, command)]
+    args = [*SENT, "--image", image or spec.image, *_command_update(old, spec, command)]
     args += ["--force"] if old.config_hash == spec.config_hash else []  # a task anew (--force, not running)
     args += _changed("--label", _labels(old), _labels(spec, release))
     args += _changed("--container-label", _labels(old), _labels(spec))

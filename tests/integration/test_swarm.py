@@ -12,7 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from harness import sshd, swarm as swarm_harness
+from harness import registry as registry_harness, sshd, swarm as swarm_harness
 from harness.poll import wait_for
 from support import GET
 
@@ -128,6 +128,21 @@ def test_a_failing_update_rolls_back_by_itself_and_the_deploy_says_why(swarm, sw
     assert fetch_from(swarm, instance, "app", "WEB") == "hello\n"
 
 
+@pytest.mark.parametrize("dies", ["exit 3", "sleep 2; exit 3"])
+def test_a_new_service_whose_task_dies_within_the_monitor_period_fails_the_deploy_naming_it_and_is_removed(
+        swarm, swarm_cli, instance, tmp_path, dies):
+    app = tmp_path / "dies.yaml"
+    app.write_text("up: {image: local/busybox, cmd: sleep 3600}\n"
+                   f"dies: {{image: local/busybox, cmd: [sh, -c, '{dies}']}}\n")
+
+    failed = swarm_cli("deploy", app, "--instance", instance, check=False)
+
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert "deploy stopped at service 'dies' (create): dies: its task failed: " in failed.stderr, failed.stderr
+    assert "non-zero exit (3)" in failed.stderr
+    assert list(services(swarm, instance)) == [f"{instance}_up"]  # the one that runs is left as it ran
+
+
 def test_status_says_how_many_tasks_run_and_where_and_destroy_leaves_nothing(swarm, swarm_cli, instance, template):
     swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=hello", check=True)
     forced = swarm_cli("deploy", template, "--instance", instance, "--var", "greeting=hello", "--force", check=True)
@@ -198,6 +213,34 @@ def test_volumes_of_a_service_pinned_to_a_node_are_a_named_volume_there_kept_acr
                  volume not in swarm.worker.docker("volume", "ls", "-q").stdout.split(), "the volume removed", 60)
 
 
+def test_destroy_volumes_removes_the_manager_s_and_names_those_it_cannot_reach_on_other_nodes(
+        swarm, swarm_cli, instance, tmp_path):
+    manager, worker = swarm.manager, swarm.worker
+    app = tmp_path / "two.yaml"
+    app.write_text("".join(f"{name}:\n  image: local/busybox\n  cmd: [sh, -c, 'echo kept >/data/f; exec sleep 3600']\n"
+                           f"  volumes: [/data]\n  placement: {{constraints: ['node.hostname == {node.name}']}}\n"
+                           for name, node in (("here", manager), ("there", worker))))
+    here, there = f"{instance}_here_data", f"{instance}_there_data"
+    try:
+        swarm_cli("deploy", app, "--instance", instance, check=True)
+        assert manager.docker("volume", "inspect", here).returncode == 0
+        assert worker.docker("volume", "inspect", there).returncode == 0
+
+        destroyed = swarm_cli("destroy", instance, "--volumes", "--yes", check=False)
+
+        assert destroyed.returncode == 1 and "Traceback" not in destroyed.stderr
+        assert (f"instance {instance}: destroyed, but its volumes on other nodes are kept (a manager removes its "
+                f"own node's alone): on {worker.name}: {there} (docker volume rm them there)") in destroyed.stderr
+        assert services(swarm, instance) == {}
+        assert manager.docker("volume", "inspect", here).returncode != 0  # the manager's: removed
+        assert worker.docker("volume", "inspect", there).returncode == 0  # kept, as said
+    finally:
+        swarm_cli("destroy", instance, "--yes")
+        wait_for(lambda: worker.docker("volume", "rm", there).returncode == 0 or
+                 there not in worker.docker("volume", "ls", "-q").stdout.split(), "the volume removed", 60)
+        manager.docker("volume", "rm", here)
+
+
 def test_volumes_of_a_volume_driver_need_no_pin_and_keep_their_data_across_an_update(swarm, swarm_cli, instance,
                                                                                      tmp_path):
     app = tmp_path / "db.yaml"
@@ -256,6 +299,48 @@ def test_an_image_from_a_registry_runs_pinned_by_digest_a_tag_that_moved_updates
     swarm_cli("rollback", instance, check=True)  # to release 1: its digest, though the tag moved since
 
     assert running() == f"{image}@{first.split('@')[1]}"
+
+
+def test_an_image_of_a_registry_that_wants_a_login_is_pulled_by_every_node_with_the_manager_s_login(
+        swarm, cli_on, instance, tmp_path):
+    """A ``docker login`` on the manager, by the user deployer's sessions run as, is all a
+    worker needs to pull a private image: services are created and updated with it."""
+    manager, config = swarm.manager, tmp_path / "docker-config"  # the sessions' docker client's
+
+    def docker(*argv, stdin=None, client="pusher"):
+        env = {**manager.engine.env, "DOCKER_CONFIG": str(tmp_path / client), "DOCKER_BUILDKIT": "0"}
+        done = subprocess.run(["docker", *argv], input=stdin, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+
+    with registry_harness.running(swarm.host, login=("shop", "s3cret")) as registry, \
+            sshd.running(tmp_path / "sshd", {"DOCKER_HOST": manager.engine.url, "DOCKER_CONFIG": str(config)}) as host:
+        image = f"{registry}/private"
+
+        def pushed(tag):
+            docker("build", "-q", "-t", f"{image}:{tag}", "-", stdin=f"FROM local/busybox\nLABEL r={tag}\n")
+            docker("push", f"{image}:{tag}")
+
+        def deployed(tag):
+            app = tmp_path / "app.yaml"  # on the worker, which has the image only from the registry
+            app.write_text(f"app: {{image: '{image}:{tag}', cmd: sleep 3600,\n"
+                           "      placement: {constraints: ['node.role == worker']}}\n")
+            return cli_on(host)("--engine", "swarm", "deploy", app, "--instance", instance)
+
+        docker("login", "-u", "shop", "--password-stdin", registry, stdin="s3cret")
+        pushed(1)
+        denied = deployed(1)  # no login on the manager yet: the worker cannot pull it
+        assert denied.returncode == 1 and "its task failed" in denied.stderr, denied.stderr
+        docker("login", "-u", "shop", "--password-stdin", registry, stdin="s3cret", client=config.name)
+
+        created = deployed(1)
+        pushed(2)
+        updated = deployed(2)  # a new digest, which the worker pulls again
+
+        assert created.returncode == 0 and updated.returncode == 0, created.stderr + updated.stderr
+        rows = json.loads(cli_on(host)("--engine", "swarm", "status", instance, "--json", check=True).stdout)
+        assert rows["services"][0]["state"] == f"1/1 running on {swarm.worker.name}"
+        assert f"{image}:2@sha256:" in services(swarm, instance)[f"{instance}_app"]["Spec"]["TaskTemplate"][
+            "ContainerSpec"]["Image"]
 
 
 REPLICATED = TEMPLATE.split("app:")[0].replace("  register: {8080: http}\n", "  replicas: 4\n")

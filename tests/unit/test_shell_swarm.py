@@ -8,14 +8,18 @@ import time
 
 import pytest
 
+from deployer.errors import DeployerError
 from deployer.remote.framing import sections as framed
 from deployer.remote.scripts import call
-from deployer.swarm.manager import SOURCE
+from deployer.remote.session import LocalRunner
+from deployer.settings import Settings
+from deployer.swarm.manager import SOURCE, Manager
 from stubdocker import BOUNDARY
 
 USES = (SOURCE,)
 RUNNING = "service ps --filter desired-state=running --format {{.CurrentState}} c1_web"
 ERRORS = "service ps --no-trunc --format {{.Error}} c1_web"
+TASKS = "service ps --no-trunc --format {{.ID}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}} c1_web"
 UPDATE_STATUS = "service inspect --format {{with .UpdateStatus}}* c1_web"
 MANAGER = "info --format {{.Swarm.ControlAvailable}} {{.Swarm.NodeID}}"
 LOCK = "deployer-lock-" + hashlib.sha256(b"c1").hexdigest()[:16]
@@ -29,18 +33,42 @@ def update():
     return call("dpl_swarm_update", "web", "c1_web", 10, "--env-add", "A=1", "c1_web")
 
 
+def ticking(shell):
+    """A stub ``date`` whose every call is a second after the last (as +%s%N and +%s.%N):
+    the checks' clock, which the stub sleep leaves standing."""
+    clock = shell.docker.bin / "date"
+    clock.write_text('#!/bin/sh\nn=$(($(cat "$0.now" 2>/dev/null || echo 0) + 1))\necho "$n" >"$0.now"\n'
+                     'case "$1" in +%s%N) echo "${n}000000000" ;; *) echo "$n.000000000" ;; esac\n')
+    clock.chmod(0o755)
+
+
 def test_a_new_service_is_done_once_its_task_has_run_for_the_monitor_period(shell):
-    shell.docker.answer(RUNNING, "Running 1 second ago\n")
+    ticking(shell)
+    shell.docker.answer(TASKS, "t1|Running|Running 1 second ago|\n")
+    shell.docker.answer(TASKS, "t1|Running|Starting 1 second ago|\n", nth=1)
 
     ran = shell.run(create(), USES)
 
     assert ran.exited == 0 and ran.done == ["web"] and all(ran.marks("ok")[0])  # with the step's times
     assert shell.docker.log()[0] == "service create --name c1_web team/web"
-    assert shell.docker.log().count(RUNNING) == 3  # two polls running on end, and one more
+    assert shell.docker.log().count(TASKS) == 4  # starting, then running: first seen, 1 s, 2 s on end
+
+
+def test_a_task_replaced_while_it_is_watched_starts_the_monitor_period_anew(shell):
+    ticking(shell)
+    shell.docker.answer(TASKS, "t2|Running|Running 1 second ago|\nt1|Shutdown|Complete 1 second ago|\n")
+    shell.docker.answer(TASKS, "t1|Running|Running 1 second ago|\n", nth=1)
+    shell.docker.answer(TASKS, "t1|Running|Running 2 seconds ago|\n", nth=2)
+
+    ran = shell.run(create(), USES)
+
+    assert ran.exited == 0 and ran.done == ["web"]
+    assert shell.docker.log().count(TASKS) == 5  # t1 seen twice, then t2: first seen, 1 s, 2 s on end
 
 
 def test_a_new_service_whose_task_fails_is_removed_naming_the_task_s_error(shell):
-    shell.docker.answer(ERRORS, "No such image: team/web:latest\n")
+    shell.docker.answer(TASKS, "t2|Running|Starting 1 second ago|\n"
+                               "t1|Shutdown|Failed 1 second ago|No such image: team/web:latest\n")
 
     ran = shell.run(create(), USES)
 
@@ -58,7 +86,7 @@ def test_a_new_service_that_never_runs_fails_after_its_limit(shell):
 
 def test_hostile_values_reach_docker_as_they_are(shell):
     hostile = """A=$(touch /tmp/pwned)'"; rm -rf / `id`\nB"""
-    shell.docker.answer(RUNNING, "Running now\n")
+    shell.docker.answer(TASKS, "t1|Running|Running now|\n")
 
     shell.run(create("--env", hostile), USES)
 
@@ -125,7 +153,7 @@ def test_an_update_that_never_ends_fails_after_its_limit(shell):
 
 
 def test_destroy_of_an_instance_the_swarm_does_not_have_changes_nothing(shell):
-    ran = shell.run(call("dpl_swarm_destroy", 0, "ops@laptop"), USES)
+    ran = shell.run(call("dpl_swarm_destroy", 0, 0, "ops@laptop"), USES)
 
     assert ran.exited == 0 and ("missing",) in ran.heard
     assert not shell.instance_dir.exists()
@@ -140,7 +168,7 @@ def test_destroy_removes_services_then_networks_once_free_then_configs_and_secre
     shell.docker.answer(f"secret ls {label} --format {{{{.Name}}}}", "shop-key\n")
     shell.docker.fail("network rm n1", nth=1)  # its services' tasks are still going
 
-    ran = shell.run(f"DPL_HEALTH_TIMEOUT=5\n{call('dpl_swarm_destroy', 0, 'ops@laptop')}", USES)
+    ran = shell.run(f"DPL_HEALTH_TIMEOUT=5\n{call('dpl_swarm_destroy', 0, 0, 'ops@laptop')}", USES)
 
     assert ran.exited == 0, ran.stderr
     removed = [" ".join(c) for c in unbeaten(shell.docker.calls()) if c[1:2] == ("rm",)]
@@ -263,8 +291,8 @@ def test_a_probe_names_each_node_that_lacks_an_image_used_by_name_and_leaves_not
     polls = [c[-1] for c in shell.docker.calls() if c[:3] == ("service", "ps", "--format") and "{{.Node}}" in c[3]]
     assert polls.count(created[0][-4]) == 3  # until a task of each node had ended
     assert [c[-1] for c in created] == ["local/app", "team/web:2"]
-    assert created[0][2:-1] == ("--detach", "--quiet", "--no-resolve-image", "--mode", "global-job",
-                                "--label", "deployer.instance=c1", "--name", created[0][-4],
+    assert created[0][2:-1] == ("--detach", "--quiet", "--no-resolve-image", "--with-registry-auth",
+                                "--mode", "global-job", "--label", "deployer.instance=c1", "--name", created[0][-4],
                                 "--entrypoint", "/deployer-probe")
     assert [c[-1] for c in shell.docker.calls() if c[:2] == ("service", "rm")] == [c[-4] for c in created]
 
@@ -439,14 +467,15 @@ def test_stop_of_a_service_the_swarm_lacks_names_it(shell):
 
 
 def test_start_runs_the_count_stop_kept_again_and_is_done_once_they_ran_the_monitor_period(shell):
+    ticking(shell)
     shell.docker.answer(KEPT, "3\n")
-    shell.docker.answer(RUNNING, "Running 1 second ago\n" * 3)
+    shell.docker.answer(TASKS, "t1|Running|Running 1 second ago|\nt2|Running|Running 1 second ago|\nt3|Running|Running 1 second ago|\n")
 
     ran = shell.run(control("start", 2), USES)
 
     assert ran.exited == 0 and ran.done == ["web"]
     assert shell.docker.log()[:2] == [KEPT, "service update --detach --replicas 3 --label-rm deployer.stopped c1_web"]
-    assert shell.docker.log().count(RUNNING) == 3
+    assert shell.docker.log().count(TASKS) == 3  # first seen, 1 s, 2 s on end
 
 
 def test_start_of_a_service_that_runs_changes_nothing(shell):
@@ -456,8 +485,9 @@ def test_start_of_a_service_that_runs_changes_nothing(shell):
 
 
 def test_a_deploy_starts_a_stopped_service_at_its_own_count_and_spec_in_one_update(shell):
+    ticking(shell)
     shell.docker.answer(KEPT, "3\n")
-    shell.docker.answer(RUNNING, "Running 1 second ago\n" * 5)
+    shell.docker.answer(TASKS, "t1|Running|Running 1 second ago|\nt2|Running|Running 1 second ago|\nt3|Running|Running 1 second ago|\nt4|Running|Running 1 second ago|\nt5|Running|Running 1 second ago|\n")
 
     ran = shell.run(control("start", 2, 5, "--detach", "--env-add", "A=1", "c1_web"), USES)
 
@@ -468,7 +498,7 @@ def test_a_deploy_starts_a_stopped_service_at_its_own_count_and_spec_in_one_upda
 
 def test_start_whose_tasks_fail_stops_the_service_again_keeping_its_count_and_says_why(shell):
     shell.docker.answer(KEPT, "3\n")
-    shell.docker.answer(ERRORS, "task: non-zero exit (3)\n")
+    shell.docker.answer(TASKS, "t1|Shutdown|Failed 1 second ago|task: non-zero exit (3)\n")
 
     ran = shell.run(control("start", 2), USES)
 
@@ -487,8 +517,9 @@ def test_restart_replaces_every_task_as_an_update_waited_for_until_swarm_says_it
 
 
 def test_restart_of_a_stopped_service_starts_it(shell):
+    ticking(shell)
     shell.docker.answer(KEPT, "2\n")
-    shell.docker.answer(RUNNING, "Running 1 second ago\n" * 2)
+    shell.docker.answer(TASKS, "t1|Running|Running 1 second ago|\nt2|Running|Running 1 second ago|\n")
 
     ran = shell.run(control("restart", 2), USES)
 
@@ -519,3 +550,41 @@ def test_without_a_task_on_the_manager_the_nodes_its_running_tasks_are_on_are_na
 
 def sections(stdout):
     return {name: text for name, text in framed(stdout, BOUNDARY).items() if name != "_marks"}
+
+
+def volumes_on_two_nodes(shell):
+    """A swarm whose instance c1 has a service with a local volume whose tasks ran on this
+    manager (mgr) and the worker (wrk), and one whose volume is a driver's."""
+    label = "--filter label=deployer.instance=c1"
+    shell.docker.answer(MANAGER, "true node-a\n")
+    shell.docker.answer(f"service ls -q {label}", "s1\ns2\n")
+    for nth in (1, 2):  # asked first, then removed (gone the next time)
+        shell.docker.answer(f"volume ls -q {label}", "c1_db_data\n", nth=nth)
+    shell.docker.answer("service inspect --format * s1", "c1_db_data= ")
+    shell.docker.answer("service inspect --format * s2", "c1_files_data=nfs ")
+    shell.docker.answer("service ps --format {{.Node}} s1", "wrk\nmgr\nwrk\n")
+    shell.docker.answer("service ps --format {{.Node}} s2", "wrk\n")
+    shell.docker.answer("info --format {{.Name}}", "mgr\n")
+
+
+def test_destroy_with_volumes_removes_the_manager_s_and_marks_those_of_its_own_on_other_nodes_kept(shell):
+    volumes_on_two_nodes(shell)
+
+    ran = shell.run(f"DPL_HEALTH_TIMEOUT=5\n{call('dpl_swarm_destroy', 1, 0, 'ops@laptop')}", USES)
+
+    assert ran.exited == 0, ran.stderr
+    assert ran.marks("kept") == [("wrk", "c1_db_data")]  # not the driver's: removed with the manager's
+    removed = [line for line in shell.docker.log() if " rm " in f" {line} " and f"{LOCK}-" not in line]  # no beat
+    assert removed[:2] == ["service rm s1 s2", "volume rm c1_db_data"]
+
+
+def test_destroy_with_volumes_of_other_nodes_is_an_error_naming_each_node_and_volume_once_all_else_is_gone(shell):
+    volumes_on_two_nodes(shell)
+    manager = Manager(LocalRunner(), Settings(state_dir=str(shell.state_dir)))
+
+    with pytest.raises(DeployerError) as error:
+        manager.destroy("c1", True, "ops@laptop", 0)
+
+    assert str(error.value).endswith("instance c1: destroyed, but its volumes on other nodes are kept (a manager "
+                                     "removes its own node's alone): on wrk: c1_db_data (docker volume rm them there)")
+    assert "service rm s1 s2" in shell.docker.log()

@@ -143,6 +143,6 @@ def test_the_swarm_engine_s_scripts_are_clean(tmp_path, render):
     plan += manager.plan_script("c1", replicas, {"web.1": ServiceState.of(replica(old, 1), "")}, Limits(60, 1, 5), 2,
                                 images={"team/web": "team/web"})[1:]  # scaled
     body = [instance("c1"), ServiceFacts("c1", images=("team/web",)).script(), *plan,
-            call("dpl_swarm_destroy", 60, "ops@laptop")]
+            call("dpl_swarm_destroy", 0, 60, "ops@laptop")]
 
     assert check(tmp_path / "scripts", {"swarm": script(BOUNDARY, "\n".join(body), manager.Manager.FACTS)}) == ""

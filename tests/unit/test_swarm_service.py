@@ -48,7 +48,8 @@ def test_a_service_is_created_with_its_instance_s_name_labels_network_and_rollba
     web = render(WEB)["web"]
 
     assert service.create_args(web, 3) == [
-        "--detach", "--no-resolve-image", "--name", "c1_web", "--replicas", "1", "--endpoint-mode", "dnsrr",
+        "--detach", "--no-resolve-image", "--with-registry-auth", "--name", "c1_web", "--replicas", "1",
+        "--endpoint-mode", "dnsrr",
         *labels(web, "--label", 3), *labels(web, "--container-label"),
         "--env", "GREETING=hello",
         "--publish", "mode=host,target=8080,published=80,protocol=tcp",
@@ -63,7 +64,7 @@ def test_an_update_changes_only_what_differs_and_labels_the_new_release(render):
     new = render(WEB.replace("hello", "hi").replace("team/web:2", "team/web:3") + "  user: app\n")["web"]
 
     assert service.update_args(old.to_dict(), new, 4) == [
-        "--detach", "--no-resolve-image", "--image", "team/web:3",
+        "--detach", "--no-resolve-image", "--with-registry-auth", "--image", "team/web:3",
         "--label-add", f"deployer.config-hash={new.config_hash}", "--label-add", "deployer.release=4",
         "--container-label-add", f"deployer.config-hash={new.config_hash}",
         "--env-add", "GREETING=hi",
@@ -136,12 +137,13 @@ def test_a_plan_compiles_to_service_commands_each_waiting_for_swarm(render):
 
     lines = plan_script("c1", actions, recorded, LIMITS, 2, networks=("deployer-c1",))
 
-    assert [line.split()[0] for line in lines] == ["I=c1;", "dpl_swarm_network", "dpl_swarm_probe", "dpl_swarm_down",
-                                                   "dpl_swarm_update", "pids=", "dpl_swarm_create", "failed=0;"]
+    assert [line.split()[0] for line in lines] == ["I=c1;", "dpl_swarm_network", "dpl_swarm_down", "dpl_swarm_update",
+                                                   "pids=", "dpl_swarm_probe", "dpl_swarm_create", "failed=0;"]
     assert lines[1] == "dpl_swarm_network deployer-c1 --label deployer.instance=c1 deployer-c1 || exit 1"
-    assert lines[2] == "dpl_swarm_probe 60 team/new"  # a new service's image used by name; a warning only
-    assert lines[3] == "dpl_swarm_down gone c1_gone || exit 1"
-    assert lines[4].startswith("dpl_swarm_update web c1_web 70 --detach") and lines[4].endswith(" c1_web || exit 1")
+    assert lines[2] == "dpl_swarm_down gone c1_gone || exit 1"
+    assert lines[3].startswith("dpl_swarm_update web c1_web 70 --detach") and lines[3].endswith(" c1_web || exit 1")
+    # a new service's image used by name: a warning only, asked while the new services start
+    assert lines[5] == 'dpl_swarm_probe 60 team/new & pids="$pids $!"'
     assert lines[6].startswith("dpl_swarm_create new c1_new 70 5 --detach") and lines[6].endswith(' & pids="$pids $!"')
     assert lines[7] == 'failed=0; for p in $pids; do wait "$p" || failed=1; done; [ "$failed" = 0 ] || exit 1'
 
@@ -153,8 +155,9 @@ def test_new_services_start_at_once_in_waves_each_after_those_it_exposes_as_on_o
 
     lines = plan_script("c1", actions, {}, limits, 1, deps={"app": {"db", "cache"}, "worker": {"app"}})
 
-    started = [line.split()[1] if line.startswith("dpl_swarm_create") else line.split()[0] for line in lines[2:]]
-    assert started == ["pids=", "db", "cache", "failed=0;", "pids=", "app", "failed=0;", "pids=", "worker", "failed=0;"]
+    started = [line.split()[1] if line.startswith("dpl_swarm_create") else line.split()[0] for line in lines[1:]]
+    assert started == ["pids=", "dpl_swarm_probe", "db", "cache", "failed=0;", "pids=", "app", "failed=0;",
+                       "pids=", "worker", "failed=0;"]  # the probe beside the first batch, in none of its places
 
 
 def test_a_service_the_state_does_not_know_is_made_anew_from_its_image_pinned_by_digest(render):
@@ -179,6 +182,9 @@ def test_an_update_runs_the_image_pinned_by_digest_and_probes_an_image_used_by_n
 
     assert [line.split()[0] for line in by_name[1:]] == ["dpl_swarm_update"]  # the same image: no probe
     assert "--image team/web:2 " in by_name[1] and f"--image {pinned} " in by_digest[1]
+    moved = plan_script("c1", [Action(RECREATE, "web", "image", render(WEB.replace("web:2", "web:3"))["web"])],
+                        recorded, LIMITS, 2)
+    assert moved[1:] == ["dpl_swarm_probe 60 team/web:3", moved[2]]  # no new service to start beside: before it
 
 
 def test_placement_becomes_constraints_and_a_spread_preference_and_an_update_moves_only_what_changed(render):
@@ -314,7 +320,8 @@ def test_a_replica_s_spec_is_its_service_s_whatever_its_number_and_hashes_as_one
     assert {service.whole(s) for s in three.values()} == {one}
     assert [service.replica(one, n) for n in (1, 2, 3)] == list(three.values())
     assert service.create_args(three["web.2"], 1, replicas=3, batch=2) == [
-        "--detach", "--no-resolve-image", "--name", "c1_web", "--replicas", "3", "--endpoint-mode", "dnsrr",
+        "--detach", "--no-resolve-image", "--with-registry-auth", "--name", "c1_web", "--replicas", "3",
+        "--endpoint-mode", "dnsrr",
         *labels(one, "--label", 1), *labels(one, "--container-label"), "--network", "name=deployer-c1,alias=web.c1",
         "--restart-condition", "any", "--init", "--update-order", "start-first", "--update-failure-action", "rollback",
         "--update-monitor", "5s", "--update-parallelism", "2", "--rollback-parallelism", "2",

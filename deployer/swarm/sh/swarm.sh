@@ -78,15 +78,17 @@ dpl_swarm_network() {
 # instance's, so destroy removes one left behind) whose entrypoint no image has, so that
 # its task fails at once where the image is and is rejected ("No such image") where it is
 # not, removed once each node's task has ended (Swarm would start it again and again);
-# the jobs of all IMAGEs run at once, each waited for LIMIT seconds at most. Only a
+# the jobs of all IMAGEs run at once, each waited for LIMIT seconds at most, each given the
+# manager's registry login as services are (a node that can pull an image lacks none). Only a
 # warning: a probe that cannot run says nothing
 dpl_swarm_probe() {
   local limit="$1" image name probes=''
   shift
   for image; do
     name="deployer-probe-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
-    docker service create --detach --quiet --no-resolve-image --mode global-job --label "deployer.instance=$I" \
-      --name "$name" --entrypoint /deployer-probe "$image" >/dev/null 2>&1 && probes="$probes $name=$image"
+    docker service create --detach --quiet --no-resolve-image --with-registry-auth --mode global-job \
+      --label "deployer.instance=$I" --name "$name" --entrypoint /deployer-probe "$image" >/dev/null 2>&1 &&
+      probes="$probes $name=$image"
   done
   for name in $probes; do  # (an image reference holds no blank and no =)
     image=${name#*=} name=${name%%=*}
@@ -108,17 +110,19 @@ dpl_swarm_ended() {
     END { for (node in seen) if (!(node in ended)) exit 1 }'
 }
 
-# dpl_swarm_wait LIMIT CHECK ARG...: CHECK ARG... once a second until it returns 0 (done) or
-# 2 (failed, having said why), LIMIT times at most; 1 when time ran out
+# dpl_swarm_wait LIMIT CHECK ARG...: CHECK ARG... four times a second until it returns 0 (done)
+# or 2 (failed, having said why), for LIMIT seconds of pauses at most; 1 when time ran out.
+# A quarter of a second: a step is seen done that much after Swarm says so (a second was
+# half a second on average, of every new service's wait), at one docker call a check
 dpl_swarm_wait() {
-  local limit="$1" tries=0 code
+  local tries=$(($1 * 4)) code
   shift
-  while [ "$tries" -lt "$limit" ]; do
+  while [ "$tries" -gt 0 ]; do
     "$@"
     code=$?
     if [ "$code" != 1 ]; then return "$code"; fi
-    sleep 1
-    tries=$((tries + 1))
+    sleep 0.25
+    tries=$((tries - 1))
   done
   return 1
 }
@@ -142,7 +146,7 @@ dpl_swarm_create() {
   t0=$(dpl_now)
   shift 4
   err=$(docker service create "$@" 2>&1 >/dev/null) || { echo "deployer: $service: $err" >&2; return 1; }
-  dpl_swarm_runs=0
+  dpl_swarm_seen='' dpl_swarm_since=0
   dpl_swarm_waited "$service" "$t0" "$limit" dpl_swarm_steady "$service" "$name" "$monitor"
   code=$?
   if [ "$code" = 0 ]; then return 0; fi
@@ -151,13 +155,23 @@ dpl_swarm_create() {
   return 1
 }
 
-# dpl_swarm_steady SERVICE NAME MONITOR: a check (dpl_swarm_wait) that the new service's task
-# has run MONITOR polls on end (counted in dpl_swarm_runs), or failed
+# dpl_swarm_steady SERVICE NAME MONITOR: a check (dpl_swarm_wait) that the new service's tasks
+# have run MONITOR seconds on end, or one failed, in one docker service ps: the same tasks
+# (their ids in dpl_swarm_seen) meant to run and running in every check since the manager
+# first saw them so (dpl_swarm_since, in ms: a lower bound of their time up, whatever the
+# nodes' clocks say); a task replaced (it ended, even well) starts the count anew
 dpl_swarm_steady() {
-  local error
-  if error=$(dpl_swarm_task_error "$2"); then echo "deployer: $1: its task failed: $error" >&2; return 2; fi
-  if dpl_swarm_up "$2"; then dpl_swarm_runs=$((dpl_swarm_runs + 1)); else dpl_swarm_runs=0; fi
-  [ "$dpl_swarm_runs" -gt "$3" ]
+  local tasks error up now
+  tasks=$(docker service ps --no-trunc --format '{{.ID}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}' "$2") ||
+    return 1
+  error=$(printf '%s\n' "$tasks" | awk -F'|' '$4 != "" { sub(/^[^|]*\|[^|]*\|[^|]*\|/, ""); print; exit }')
+  if [ -n "$error" ]; then echo "deployer: $1: its task failed: $error" >&2; return 2; fi
+  up=$(printf '%s\n' "$tasks" | awk -F'|' '$2 == "Running" { ids = ids " " $1; if ($3 !~ /^Running/) down = 1 }
+    END { if (!down) print ids }')
+  now=$(date +%s%N)
+  now=$((now / 1000000))
+  if [ -z "$up" ] || [ "$up" != "$dpl_swarm_seen" ]; then dpl_swarm_seen=$up dpl_swarm_since=$now; return 1; fi
+  [ $((now - dpl_swarm_since)) -ge $(($3 * 1000)) ]
 }
 
 # dpl_swarm_up NAME: every task of service NAME that is meant to run runs
@@ -278,7 +292,7 @@ dpl_swarm_start() {
   fi
   err=$(docker service update --detach --replicas "$count" --label-rm deployer.stopped "$@" 2>&1 >/dev/null) ||
     { echo "deployer: $service: $err" >&2; return 1; }
-  dpl_swarm_runs=0
+  dpl_swarm_seen='' dpl_swarm_since=0
   dpl_swarm_waited "$service" "$t0" "$limit" dpl_swarm_steady "$service" "$name" "$monitor"
   code=$?
   if [ "$code" = 0 ]; then return 0; fi
@@ -409,20 +423,26 @@ dpl_swarm_consumed() {
   fi
 }
 
-# dpl_swarm_destroy WAIT WHO: holding instance $I's lock, remove its services, then (once
-# their tasks are gone) its networks, configs and secrets, the lock last (at the end);
-# marks `missing`, changing nothing, when it has none of them
+# dpl_swarm_destroy VOLUMES WAIT WHO: holding instance $I's lock, remove its services, then
+# (once their tasks are gone) its networks, configs and secrets, and with VOLUMES (1) its
+# volumes this node's engine has (a manager reaches no other node's engine), marking `kept
+# NODE VOLUME` for each volume of a node's own (no driver but local) on another node its
+# tasks ran on; the lock last (at the end); marks `missing`, changing nothing, when it has
+# none of them (nor, with VOLUMES, a volume here: those an earlier destroy kept can go)
 dpl_swarm_destroy() {
-  local services networks others kind name
+  local services networks others volumes='' placed='' kind name
   services=$(docker service ls -q --filter "label=deployer.instance=$I") || return 1
   networks=$(docker network ls -q --filter "label=deployer.instance=$I") || return 1
   others=$(docker config ls -q --filter "label=deployer.instance=$I") || return 1
   others="$others$(docker secret ls -q --filter "label=deployer.instance=$I")" || return 1
-  if [ -z "$services$networks$others" ]; then dpl_mark missing; return 0; fi
-  dpl_swarm_lock "$1" "$2" || return 1
+  if [ "$1" = 1 ]; then volumes=$(docker volume ls -q --filter "label=deployer.instance=$I") || return 1; fi
+  if [ -z "$services$networks$others$volumes" ]; then dpl_mark missing; return 0; fi
+  dpl_swarm_lock "$2" "$3" || return 1
+  # shellcheck disable=SC2086 # one id a word
+  if [ "$1" = 1 ] && [ -n "$services" ]; then placed=$(dpl_swarm_placed $services) || return 1; fi
   # shellcheck disable=SC2086 # one id a word
   if [ -n "$services" ]; then docker service rm $services >/dev/null || return 1; fi
-  if ! dpl_swarm_wait "$DPL_HEALTH_TIMEOUT" dpl_swarm_unnetworked; then
+  if ! dpl_swarm_wait "$DPL_HEALTH_TIMEOUT" dpl_swarm_emptied network; then
     echo "deployer: the networks of $I are still in use after $DPL_HEALTH_TIMEOUT s" >&2
     return 1
   fi
@@ -431,17 +451,51 @@ dpl_swarm_destroy() {
       if [ "$name" != "$dpl_swarm_lock_name" ]; then docker "$kind" rm "$name" >/dev/null || return 1; fi
     done
   done
+  if [ "$1" = 1 ]; then dpl_swarm_unvolumed "$placed" || return 1; fi
 }
 
-# dpl_swarm_unnetworked: a check (dpl_swarm_wait) that instance $I has no network left, after
-# removing those it has: one is in use until the tasks of its services are gone, on every
-# node, and listed until the manager's own tasks are
-dpl_swarm_unnetworked() {
-  local networks
-  networks=$(docker network ls -q --filter "label=deployer.instance=$I") || return 2
-  if [ -z "$networks" ]; then return 0; fi
-  # shellcheck disable=SC2086 # one id a word
-  docker network rm $networks >/dev/null 2>&1
+# dpl_swarm_placed ID...: where the volumes of services ID... are, a line each: NODE VOLUME,
+# for each node a task of the service ran on (as long as Swarm remembers it) and each named
+# volume of a node's own (of no driver but local) it mounts
+dpl_swarm_placed() {
+  local id mounts volumes node volume
+  for id; do
+    mounts=$(docker service inspect --format '{{range .Spec.TaskTemplate.ContainerSpec.Mounts}}{{if eq .Type "volume"}}
+      {{- .Source}}={{with .VolumeOptions}}{{with .DriverConfig}}{{.Name}}{{end}}{{end}} {{end}}{{end}}' "$id") || return 1
+    volumes=$(printf '%s' "$mounts" | tr ' ' '\n' | sed -n 's/=\(local\)\{0,1\}$//p')
+    if [ -z "$volumes" ]; then continue; fi
+    for node in $(docker service ps --format '{{.Node}}' "$id" | sort -u); do
+      for volume in $volumes; do printf '%s %s\n' "$node" "$volume"; done
+    done
+  done
+}
+
+# dpl_swarm_unvolumed PLACED: remove instance $I's volumes this node's engine has, waiting for
+# its tasks' containers to go (a volume is in use until then, DPL_HEALTH_TIMEOUT seconds at
+# most), then mark `kept NODE VOLUME` for each line of PLACED (dpl_swarm_placed) on another node
+dpl_swarm_unvolumed() {
+  local here
+  if ! dpl_swarm_wait "$DPL_HEALTH_TIMEOUT" dpl_swarm_emptied volume; then
+    echo "deployer: the volumes of $I are still in use after $DPL_HEALTH_TIMEOUT s:" \
+      "$(docker volume ls -q --filter "label=deployer.instance=$I" | tr '\n' ' ')" >&2
+    return 1
+  fi
+  here=$(docker info --format '{{.Name}}') || return 1
+  printf '%s\n' "$1" | sort -u | while read -r node volume; do
+    if [ -n "$node" ] && [ "$node" != "$here" ]; then dpl_mark kept "$node" "$volume"; fi
+  done
+}
+
+# dpl_swarm_emptied KIND: a check (dpl_swarm_wait) that this node's engine lists no KIND
+# (network, volume) of instance $I, after removing those it lists: a network is in use until
+# the tasks of its services are gone, on every node, and listed until the manager's own tasks
+# are; a volume is in use until the containers of this node's tasks are gone
+dpl_swarm_emptied() {
+  local ids
+  ids=$(docker "$1" ls -q --filter "label=deployer.instance=$I") || return 2
+  if [ -z "$ids" ]; then return 0; fi
+  # shellcheck disable=SC2086 # one a word
+  docker "$1" rm $ids >/dev/null 2>&1
   return 1
 }
 
