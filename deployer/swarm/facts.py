@@ -61,7 +61,8 @@ class ServiceFacts:
             services = json.loads(out["services"] or "[]")
             tasks = _tasks(out.get("tasks", ""))
             recorded = state.services if state else {}
-            containers = tuple(c for s in services for c in self._containers(s, tasks.get(s["Spec"]["Name"], []), recorded))
+            containers = tuple(c for s in services if LABEL_SERVICE in (s["Spec"].get("Labels") or {})  # not a one-off
+                               for c in self._containers(s, tasks.get(s["Spec"]["Name"], []), recorded))
             inspected = images_of(out.get("images", ""))
             images, own = pinned(inspected, self.images), commands(inspected, self.images)
         except (ValueError, KeyError, TypeError) as e:

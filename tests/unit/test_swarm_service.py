@@ -681,3 +681,45 @@ def test_logs_of_a_swarm_are_its_services_logs_each_service_once_from_every_node
     assert argv[:2] == ["sh", "-c"] and argv[2] == (
         "docker service logs --follow --tail 5 --no-task-ids c1_web 2>&1 & "
         "docker service logs --follow --tail 5 --no-task-ids c1_app 2>&1 & wait")
+
+
+def test_a_one_off_is_a_job_of_one_task_of_the_service_s_spec_never_restarted_without_ports_alias_or_healthcheck(
+        render):
+    text = WEB + ("  restart: on-failure:3\n  user: app\n  volumes: ['/data']\n  placement: {constraints: "
+                  "['node.hostname == db1']}\n  healthcheck: {cmd: 'wget -q localhost', retries: 2}\n")
+    web = render(text)["web"]
+
+    args = service.job_args(web, ["migrate", "--all"], "team/web:2@sha256:abc")
+
+    assert args == [
+        "--detach", "--no-resolve-image", "--mode", "replicated-job", "--restart-condition", "none",
+        "--endpoint-mode", "dnsrr", "--label", "deployer.instance=c1", "--label", "deployer.one-off=c1",
+        "--container-label", "deployer.one-off=c1", "--env", "GREETING=hello", "--network", "name=deployer-c1",
+        "--init", "--user", "app", "--no-healthcheck",
+        "--mount", "type=volume,source=c1_web_data,target=/data,volume-label=deployer.instance=c1",
+        "--constraint", "node.hostname == db1", "team/web:2@sha256:abc", "migrate", "--all"]
+    assert service.job_args(web, [])[-5:] == ["team/web:2", "httpd", "-f", "-p", "8080"]  # no command: the service's
+
+
+def test_a_one_off_of_a_service_with_secrets_reads_them_then_runs_its_command_behind_the_image_s_entrypoint():
+    web = with_secrets(SECRET, TOKEN="t", KEY="k")["web"]
+
+    args = service.job_args(web, ["migrate"], command=(("entry",), ("default",)))
+
+    assert [args[i + 1].split(",")[1] for i, a in enumerate(args) if a == "--secret"] == ["target=KEY", "target=TOKEN"]
+    assert args[args.index("--entrypoint") + 1].startswith("/bin/sh -c ")
+    assert args[-3:] == ["team/web:2", "entry", "migrate"]
+
+
+def test_a_one_off_s_name_fits_what_swarm_takes_with_the_suffix_the_script_adds():
+    assert service.job_name("c1", "web", "release") == "c1_web_release"
+    assert len(service.job_name("i" * 40, "s" * 40, "run")) + len("_0123abcd") == 63
+
+
+def test_a_one_off_left_behind_is_not_one_of_the_instance_s_services():
+    job = {"Spec": {"Name": "c1_web_release_0123abcd", "Labels": {"deployer.instance": "c1", "deployer.one-off": "c1"},
+                    "Mode": {"ReplicatedJob": {}}, "TaskTemplate": {"ContainerSpec": {"Image": "team/web:2"}}}}
+    out = {"roots": "/s\n/v\n", "networks": "", "services": json.dumps([inspected("c1_web", "web", "abc", 1), job]),
+           "tasks": "c1_web.1 node-b Running 3 minutes ago\n"}
+
+    assert [c.name for c in ServiceFacts("c1").read(out, "mgr").containers] == ["c1.web"]
