@@ -26,11 +26,12 @@ from . import releases, router, service as services
 from .facts import ServiceFacts, images_of, pinned
 
 SOURCE = "deployer.swarm:swarm"  # sh/swarm.sh
+JOB = "deployer.swarm:job"  # sh/job.sh: one-offs (release commands, run) and the waits of every step
 ROUTER = "deployer.swarm:router"  # sh/router.sh
 
 
 def plan_script(instance_name, actions, recorded, limits, release, networks=(), images=None, deps=None,
-                commands=None, values=None):
+                commands=None, values=None, releases=None):
     """The shell lines creating the instance's overlay network if it is among the missing
     ``networks`` (the only one its services join: service.py), asking which nodes lack the
     images used by name that services start from anew (``dpl_swarm_probe``: a warning,
@@ -43,7 +44,9 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
     from); ``images``: the references pinned by digest (facts.pinned); ``commands``: the
     images' own entrypoint and cmd (facts.commands), which a service with secrets runs
     (service.py); ``values``: the secrets' values this deploy was given, by their seals
-    (``_secrets``)."""
+    (``_secrets``); ``releases``: the release command of each service (of its first unit)
+    that runs one, right before its step (``_release``): a new one's before its wave, as on
+    one host, so that the services it exposes run (a migration needs its database)."""
     images, commands = images or {}, commands or {}
     steps = [about(instance_name)]
     steps += [call("dpl_swarm_network", name, *network.create_args(name)) + " || exit 1"
@@ -59,15 +62,18 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
             shells.setdefault(images.get(a.spec.image, a.spec.image), a.spec.service)
     steps += [call("dpl_swarm_shell", service, image) + " || exit 1" for image, service in shells.items()]
     steps += _secrets(changing, values or {})
-    creates, number = {}, waves(changing, deps or {})
+    creates, first, number = {}, {}, waves(changing, deps or {})
     for service, units in services_of(actions).items():
         lines = _step(instance_name, service, units, recorded, limits, release, images, commands)
+        before = [line + " || exit 1" for line in _release(instance_name, units, releases or {}, limits, images,
+                                                             commands)]
         if all(a.kind == CREATE for a in units):
+            first.setdefault(number[units[0].service], []).extend(before)
             creates.setdefault(number[units[0].service], []).extend(line + ' & pids="$pids $!"' for line in lines)
         else:
-            steps += [line + " || exit 1" for line in lines]
+            steps += before + [line + " || exit 1" for line in lines]
     for wave in sorted(creates):
-        steps += together(creates[wave], limits.parallel_starts)
+        steps += first[wave] + together(creates[wave], limits.parallel_starts)
     return steps + _unused(changing, recorded, limits.retain)
 
 
@@ -114,6 +120,19 @@ def _step(instance_name, service, units, recorded, limits, release, images, comm
     return [call("dpl_swarm_scale", service, name, limit, before, count)]
 
 
+def _release(instance_name, units, releases, limits, images, commands):
+    """The line running the release command of a service's step (``units``) if it has one: a
+    job of the service's new spec (service.job_args, its image pinned as its step's),
+    stopped after deployer.release_timeout (sh/swarm.sh, dpl_swarm_release)."""
+    command = next((releases[a.service] for a in units if a.service in releases), None)
+    if command is None:
+        return []
+    spec = next(a.spec for a in units if a.spec)
+    return [call("dpl_swarm_release", spec.service, services.job_name(instance_name, spec.service, "release"),
+                 int(limits.release_timeout),
+                 *services.job_args(spec, command, images.get(spec.image), commands.get(spec.image)))]
+
+
 def _secrets(changing, values):
     """The lines creating the Swarm secrets the changing services use, where missing: the
     value of each seal (``values``) in the script's body, a shell function's argument,
@@ -154,19 +173,18 @@ class Rollout(Deploy):
         return {unit for service in done for unit in self.units.get(service, [service])}
 
     def recording(self, state, entry, template_text, history, released=False):
-        return [releases.record(state, entry, history)]
+        return [releases.record(state, entry, history, released)]
 
     def plan(self, actions, limits, release, deps, networks, releases_=None, routing=None):
-        """The plan's lines, moving routes as ``routing`` says (router.py); a spec no service
-        can be is an error naming the manager (as is a release command: not done on a swarm
-        yet). Its steps are services: each marks the units of its service done (``units``)."""
-        if releases_:
-            raise self.host._unsupported("a release command", self.instance)
+        """The plan's lines, moving routes as ``routing`` says (router.py), each service's
+        release command in ``releases_`` before its step; a spec no service can be is an
+        error naming the manager. Its steps are services: each marks the units of its
+        service done (``units``)."""
         recorded = self.facts.state.services if self.facts.state else {}
         try:
             self.units = {service: [a.service for a in units] for service, units in services_of(actions).items()}
             steps = plan_script(self.instance, actions, recorded, limits, release, networks, self.facts.images, deps,
-                                self.facts.commands, self.host.values)
+                                self.facts.commands, self.host.values, releases_)
         except DeployerError as e:
             raise e.where(host=self.host.name, instance=self.instance) from None
         before, after = router.lines(routing.moves, routing.router, limits.health_timeout) if routing else ([], [])
@@ -176,7 +194,7 @@ class Rollout(Deploy):
 class Manager(Host):
     """A swarm, through one of its managers."""
 
-    FACTS = (SOURCE, ROUTER)
+    FACTS = (SOURCE, JOB, ROUTER)
     APPLY = ()
     Applying = Rollout
     names_replicas = False  # a task has no name of its own: its service's resolves to them all (dnsrr)
@@ -243,7 +261,7 @@ class Manager(Host):
 
     def _start(self, boundary, body, uses=(), text=None):
         """Every script first makes sure the host is a swarm manager: else one clear error."""
-        uses = tuple(dict.fromkeys((SOURCE, *uses)))
+        uses = tuple(dict.fromkeys((SOURCE, JOB, *uses)))
         return super()._start(boundary, f"dpl_swarm_manager || exit 1\n{body}", uses, text)
 
     def destroy(self, instance, volumes, who, lock_wait, routes=()):

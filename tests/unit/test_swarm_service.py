@@ -723,3 +723,32 @@ def test_a_one_off_left_behind_is_not_one_of_the_instance_s_services():
            "tasks": "c1_web.1 node-b Running 3 minutes ago\n"}
 
     assert [c.name for c in ServiceFacts("c1").read(out, "mgr").containers] == ["c1.web"]
+
+
+def test_a_release_command_runs_right_before_its_service_s_step_and_a_new_one_s_before_its_wave(render):
+    specs = render(WEB + "db: {image: pg}\napp: {image: team/app}\n")
+    old = render(WEB.replace("hello", "hi"))["web"]
+    actions = [Action(RECREATE, "web", "env changed", specs["web"]), Action(CREATE, "db", "new", specs["db"]),
+               Action(CREATE, "app", "new", specs["app"])]
+    limits = dataclasses.replace(LIMITS, release_timeout=30)
+
+    lines = plan_script("c1", actions, {"web": ServiceState.of(old, "")}, limits, 2, images={"team/web:2": "team/web@x"},
+                        deps={"app": {"db"}}, releases={"web": ["migrate"], "app": ["seed", "it's"]})
+
+    assert [line.split()[0] if line.startswith(("pids", "failed")) else " ".join(line.split()[:2])
+            for line in lines[2:]] == [
+        "dpl_swarm_release web", "dpl_swarm_update web", "pids=", "dpl_swarm_create db", "failed=0;",
+        "dpl_swarm_release app", "pids=", "dpl_swarm_create app", "failed=0;"]
+    assert lines[2] == shlex.join(["dpl_swarm_release", "web", "c1_web_release", "30",
+                                   *service.job_args(specs["web"], ["migrate"], "team/web@x")]) + " || exit 1"
+    assert shlex.split(lines[7])[-6:] == ["team/app", "seed", "it's", "||", "exit", "1"]
+
+
+def test_a_release_config_records_the_release_commands_the_script_ran():
+    line = releases.record(None, {"release": 0, "at": "now"}, released=True)
+
+    ran = subprocess.run(["sh", "-c", f'dpl_swarm_record() {{ printf %s "$3"; }}\n{line}'], capture_output=True,
+                         text=True, env={"dpl_released": '{"service":"web","exit_code":0,"seconds":1.5}'})
+
+    assert json.loads(ran.stdout) == {"state": None, "entry": {
+        "releases": [{"service": "web", "exit_code": 0, "seconds": 1.5}], "release": 0, "at": "now"}}
