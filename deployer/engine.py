@@ -131,6 +131,11 @@ class Engine(Protocol):
 
     def attach(self, argv, tty, hidden=None, instance=None) -> int: ...
 
+    def one_off(self, instance, spec, words, tty, stdin=None) -> int:
+        """Run a one-off of the service's ``spec`` (``run``) running ``words`` (else its cmd),
+        its output printed, ``tty``: with the user's terminal, ``stdin``: given that pipe or
+        file; its exit code (a container on one host, a job on a swarm)."""
+
     def conceal(self, values): ...
 
 

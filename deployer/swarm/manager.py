@@ -21,7 +21,7 @@ from ..model.spec import ContainerSpec
 from ..remote.apply import Deploy, together, waves
 from ..remote.framing import marked
 from ..remote.host import Host
-from ..remote.scripts import assign, call, instance as about
+from ..remote.scripts import assign, call, instance as about, source
 from . import releases, router, service as services
 from .facts import ServiceFacts, images_of, pinned
 
@@ -331,7 +331,33 @@ class Manager(Host):
         return super().attach(services.logs_command(instance, specs, follow, tail), tty=False, reads_stdin=False)
 
     def attach(self, argv, tty, hidden=None, instance=None, volumes=(), reads_stdin=True, stdin=None):
-        raise self._unsupported("attaching to a service's container (run, exec)", instance)
+        raise self._unsupported("attaching to a service's container (exec)", instance)
+
+    def one_off(self, instance, spec, words, tty, stdin=None):
+        """``run`` on a swarm: a job of one task of the service's spec (service.job_args)
+        running ``words`` (else its cmd), its image pinned as the state records the
+        service's; its output printed as its task's node logged it, stdout on stdout and
+        stderr on stderr, line by line (bytes that are no text do not survive a log), its
+        exit code ours; the job removed once it ended, or when the client goes or is
+        interrupted (sh/job.sh, dpl_swarm_run, which the command carries). A job's task
+        cannot be attached, so a terminal or piped input is refused, saying what to do
+        instead. Two round trips: the facts (the pinned image, the image's own command
+        that a service with secrets runs behind them), then the job."""
+        if tty or stdin is not None:
+            given = "a terminal" if tty else "input"
+            raise DeployerError(f"run on a swarm is a job, whose task cannot be given {given}: run the command with no "
+                                "input (< /dev/null), and its output is printed and its exit code passed on",
+                                host=self.name, instance=instance)
+        facts = self.facts(instance, (spec.image,))
+        recorded = facts.state.services.get(spec.unit) if facts.state else None
+        try:
+            args = services.job_args(spec, words, recorded.image_id if recorded else None,
+                                     facts.commands.get(spec.image))
+        except DeployerError as e:
+            raise e.where(host=self.name, instance=instance) from None
+        name = services.job_name(instance, spec.service, "run")
+        return super().attach(["sh", "-c", f'{source(JOB)}dpl_swarm_run "$@"', "dpl_swarm_run", name, *args],
+                              tty=False, reads_stdin=False)
 
     def _unsupported(self, what, instance):
         return DeployerError(f"{what} is not done on a swarm yet (deployer.engine swarm)", host=self.name,
