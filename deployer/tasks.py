@@ -237,8 +237,9 @@ def _attached(c, instance, service, command, argv):
         words = shlex.split(command or "")  # given after ``--``: as the user quoted it (classic.py)
         if argv is None:
             _exit(host.one_off(instance, spec, words, tty, stdin))
-        flags = ["-it"] if tty else ["-i"] if stdin else []
-        _exit(host.attach(argv(spec, flags, words), tty, instance=instance, stdin=stdin))
+        else:
+            flags = ["-it"] if tty else ["-i"] if stdin else []
+            _exit(host.attach(argv(spec, flags, words), tty, instance=instance, stdin=stdin))
 
 
 def _control(verb, doc):
