@@ -7,6 +7,9 @@ the history; a failing one leaves the service as it was and the deploy exits 1 n
 import json
 import subprocess
 
+from conftest import _command
+from harness import REPO_ROOT
+from harness.poll import wait_for
 from test_swarm import instance, services, swarm_cli  # noqa: F401 (fixtures)
 
 TEMPLATE = """\
@@ -114,3 +117,21 @@ def test_run_is_a_job_of_the_service_printing_its_output_and_passing_its_exit_co
     piped = swarm_cli("run", instance, "web", "--", "cat", input="some input", check=False)
     assert piped.returncode == 1 and "Traceback" not in piped.stderr
     assert "cannot be given input" in piped.stderr, piped.stderr
+
+
+def test_a_killed_client_takes_its_run_s_job_along(swarm, swarm_host, swarm_cli, instance, tmp_path):
+    app = tmp_path / "app.yaml"
+    app.write_text(TEMPLATE)
+    swarm_cli("deploy", app, "--instance", instance, "--var", "version=1", check=True)
+    cmd, env = _command("deployer", swarm_host, {}, ["--engine", "swarm", "run", instance, "web", "--", "sleep", "300"],
+                        True, None)
+    client = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    jobs = lambda: swarm.manager.docker("service", "ls", "-q", "--filter", f"label=deployer.one-off={instance}")  # noqa: E731
+    try:
+        wait_for(lambda: jobs().stdout.split(), "the run's job to start", timeout=60)
+    finally:
+        client.kill()
+        client.communicate()
+
+    wait_for(lambda: jobs().returncode == 0 and not jobs().stdout.split(), "the run's job to go", timeout=30)
