@@ -752,3 +752,16 @@ def test_a_release_config_records_the_release_commands_the_script_ran():
 
     assert json.loads(ran.stdout) == {"state": None, "entry": {
         "releases": [{"service": "web", "exit_code": 0, "seconds": 1.5}], "release": 0, "at": "now"}}
+
+
+@pytest.mark.parametrize("tty, stdin, said", [(True, None, "a terminal"), (False, object(), "input")])
+def test_run_on_a_swarm_with_a_terminal_or_piped_input_is_refused_saying_what_to_do_before_asking_the_manager(
+        render, tty, stdin, said):
+    runner = LocalRunner()
+    runner.start = None  # any script would fail the test
+
+    with pytest.raises(DeployerError) as error:
+        Manager(runner, Settings()).one_off("c1", render(WEB)["web"], ["sh"], tty, stdin)
+
+    assert f"run on a swarm is a job, whose task cannot be given {said}: run the command with no input " \
+        "(< /dev/null)" in str(error.value) and error.value.instance == "c1"

@@ -22,8 +22,8 @@ dpl_swarm_wait() {
 # dpl_swarm_job NAME LIMIT SHOW ARG...: a one-off as a job of one task, docker service create
 # ARG... named NAME_<hex> (in dpl_swarm_one_off until it is removed, for an exit trap), its
 # output shown as it comes (SHOW: a function and its words, called with the job's name once a
-# second: dpl_swarm_shown), until its task ended, LIMIT seconds at most (0: no limit); then
-# removed. 0: it ended, its exit code in dpl_swarm_code; 1: its task could not run (why in
+# second: dpl_swarm_shown), until its task ended, LIMIT polls at most (a second apart: LIMIT
+# seconds, a little more for docker's answers; 0: no limit); then removed. 0: it ended, its exit code in dpl_swarm_code; 1: its task could not run (why in
 # dpl_swarm_error: no such image, no node suits); 2: stopped at LIMIT (dpl_swarm_code 124, as
 # timeout(1) says). A job is what Swarm runs to its end once: a task of a service would be
 # started again
