@@ -33,7 +33,8 @@ web:
     - sh
     - -c
     - 'echo "migrating to $VERSION"; wget -q -O - "http://$DB/cgi-bin/mark?release-$VERSION" || exit 9;
-       if [ "$VERSION" = bad ]; then echo "the migration broke" >&2; exit 3; fi'
+       if [ "$VERSION" = bad ]; then echo "the migration broke" >&2; exit 3; fi;
+       if [ "$VERSION" = slow ]; then exec sleep 300; fi'
 """
 
 
@@ -98,6 +99,14 @@ def test_a_failing_release_command_leaves_its_service_as_it_was_and_the_deploy_s
     assert sorted(services(swarm, instance)) == [f"{instance}_db", f"{instance}_web"]  # no job left
     history = json.loads(swarm_cli("history", instance, "--json", check=True).stdout)["releases"]
     assert [r["exit_code"] for r in history[-1]["releases"]] == [3]
+
+    hung = swarm_cli("deploy", app, "--instance", instance, "--var", "version=slow",
+                     env={"FABRIC_DEPLOYER_RELEASE_TIMEOUT": "3"}, check=False)
+
+    assert hung.returncode == 1 and "the release command of web did not end within 3 s " \
+        "(deployer.release_timeout): stopped" in hung.stderr, hung.stderr
+    assert env(swarm, instance, "web")["VERSION"] == "1" and marks(swarm, instance)[-1] == "release-slow"
+    assert sorted(services(swarm, instance)) == [f"{instance}_db", f"{instance}_web"]  # its job is gone
 
 
 def test_run_is_a_job_of_the_service_printing_its_output_and_passing_its_exit_code(swarm, swarm_cli, instance,
