@@ -133,9 +133,15 @@ class Engine(Protocol):
 
     def attach(self, argv, tty, hidden=None, instance=None) -> int: ...
 
-    def exec(self, instance, spec, flags, words, tty, stdin=None) -> int:
+    def exec(self, instance, spec, words, tty, stdin=None) -> int:
         """Run ``words`` inside a running container of the spec (a swarm: a task of its
-        service), attached as ``attach`` is (``flags``: -it, -i or none); the exit code."""
+        service), attached as ``attach`` is (``tty``: the user's terminal, else ``stdin``);
+        the exit code."""
+
+    def one_off(self, instance, spec, words, tty, stdin=None) -> int:
+        """Run a one-off of the service's ``spec`` (``run``) running ``words`` (else its cmd),
+        its output printed, ``tty``: with the user's terminal, ``stdin``: given that pipe or
+        file; its exit code (a container on one host, a job on a swarm)."""
 
     def conceal(self, values): ...
 

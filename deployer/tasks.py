@@ -14,7 +14,6 @@ Settings are read with fallbacks, so tasks imported flat (without this module's
 collection and its defaults) still work.
 """
 
-import secrets
 import shlex
 import sys
 from contextlib import contextmanager
@@ -28,7 +27,6 @@ from .errors import EXIT_USAGE, DeployerError
 from .model import route
 from .model.variables import assignments, load_vars_file, secrets_source
 from .ops import deploy as deploying, hooks, instance as instances
-from .remote.apply import SECRETS_FD
 from .remote.host import logs_options
 from .remote.piped import piped
 from .settings import Settings, declared
@@ -214,18 +212,7 @@ def logs(c, instance, service=None, follow=False, tail=None):
                                                "command": "the command, as one string, or after --"})
 def run_once(c, instance, service, command=None):
     """Run a one-off container of a service (its image, env, volumes); exit code passes through."""
-    _attached(c, instance, service, command, _one_off, True)
-
-
-def _one_off(spec, tty, words):
-    """(argv, created) of a one-off: ``docker run``; or, when it joins networks besides its
-    instance's (another instance's service it exposes), created under a name of its own,
-    joined to them, then ``docker start``-ed attached: it never runs without them."""
-    args = [*tty, *spec.one_off_args(words, SECRETS_FD)]
-    if not spec.one_off_joins:
-        return ["docker", "run", *args], ()
-    name = f"{spec.name}.run-{secrets.token_hex(3)}"
-    return ["docker", "start", "-a", *(["-i"] if tty else []), name], [*spec.one_off_joins, "--name", name, *args]
+    _attached(c, instance, service, command, one_off=True)
 
 
 @classic.after_dashes("command")
@@ -233,31 +220,23 @@ def _one_off(spec, tty, words):
                                                 "command": "the command, as one string, or after -- (default: sh)"})
 def exec_in(c, instance, service, command=None):
     """Run a command inside the service's running container (default: a shell)."""
-    _attached(c, instance, service, command, None)
+    _attached(c, instance, service, command)
 
 
-def _attached(c, instance, service, command, argv, one_off=False):
-    """Run ``argv(spec, tty_flags, command_words)`` (the command, and the arguments of a
-    container to create first: Host.attach's ``created``) for one service with the user's terminal,
-    or with the pipe or file given as stdin (``psql < dump.sql``); its exit code is ours.
-    ``one_off``: a new container of the service (run): its secrets reach it on SECRETS_FD,
-    and the volumes it mounts are checked first (Host.attach). No ``argv``: the command runs
-    inside the service's running container, as the engine reaches it (Engine.exec)."""
+def _attached(c, instance, service, command, one_off=False):
+    """Run the command for one service with the user's terminal, or with the pipe or file
+    given as stdin (``psql < dump.sql``); its exit code is ours. ``one_off``: in a one-off of
+    the service (the engine's ``one_off``: a container on one host, a job on a swarm), else
+    inside its running container (the engine's ``exec``)."""
     with user_errors(c) as settings:
         host = _host(c, settings)
         spec = instances.service_specs(host, instance, service)[0]  # a replicated service: its first replica
         tty = sys.stdin.isatty() and sys.stdout.isatty()
         stdin = sys.stdin if not tty and piped(sys.stdin) else None  # the command reads it, as with docker -i
-        hidden = spec.hidden_env() if one_off else {}
         host.conceal(value for name, value in spec.env if name in spec.secrets)
         words = shlex.split(command or "")  # given after ``--``: as the user quoted it (classic.py)
-        volumes = spec.host_dirs if one_off else ()
-        flags = ["-it"] if tty else ["-i"] if stdin else []
-        if argv is None:
-            _exit(host.exec(instance, spec, flags, words, tty, stdin))
-        else:
-            command, created = argv(spec, flags, words)
-            _exit(host.attach(command, tty, hidden, instance, volumes, stdin=stdin, created=created))
+        run = host.one_off if one_off else host.exec
+        _exit(run(instance, spec, words, tty, stdin))
 
 
 def _control(verb, doc):

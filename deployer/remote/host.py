@@ -41,7 +41,7 @@ from ..settings import Settings
 from ..model import route
 from ..model.state import InstanceState
 from . import apply, builds, facts as facts_
-from .apply import SECRETS, Deploy, env_file
+from .apply import SECRETS, SECRETS_FD, Deploy, env_file
 from .framing import Watch, boundary as new_boundary, sections
 from .piped import piping
 from .scripts import assign, call, instance as about, join, q, script, source
@@ -129,11 +129,26 @@ class Host:
         with piping(self.context):
             return self.context.run(command, warn=True, in_stream=stdin).exited
 
-    def exec(self, instance, spec, flags, words, tty, stdin=None):
+    def exec(self, instance, spec, words, tty, stdin=None):
         """``docker exec`` of ``words`` (none: ``sh``) in the spec's container, with the user's
-        terminal (``flags``: docker exec's -it or -i) or the piped ``stdin`` (attach); its
-        exit code."""
-        return self.attach(exec_args(flags, spec.name, words), tty, instance=instance, stdin=stdin)
+        terminal or the piped ``stdin`` (attach); its exit code."""
+        return self.attach(exec_args(tty, stdin, spec.name, words), tty, instance=instance, stdin=stdin)
+
+    def one_off(self, instance, spec, words, tty, stdin=None):
+        """Run a one-off container of the service's ``spec`` (run) running ``words`` (else its
+        cmd), attached (``attach``: the user's terminal, else ``stdin``); its exit code. Its
+        secrets reach it on SECRETS_FD, the volumes it mounts are checked first. ``docker
+        run``; or, when it joins networks besides its instance's (another instance's service
+        it exposes), created under a name of its own, joined to them, then ``docker
+        start``-ed attached: it never runs without them."""
+        flags = attached(tty, stdin)
+        args = [*flags, *spec.one_off_args(words, SECRETS_FD)]
+        argv, created = ["docker", "run", *args], ()
+        if spec.one_off_joins:
+            name = f"{spec.name}.run-{secrets.token_hex(3)}"
+            argv, created = ["docker", "start", "-a", *(["-i"] if flags else []), name], [*spec.one_off_joins,
+                                                                                          "--name", name, *args]
+        return self.attach(argv, tty, spec.hidden_env(), instance, spec.host_dirs, stdin=stdin, created=created)
 
     def check(self, template):
         """A placement has no meaning to one Docker engine: said, not refused, so that one
@@ -374,9 +389,15 @@ def _locked(lock_wait, who):
     return f'dpl_lock "$D" {int(lock_wait)} {q(who)} || exit 1'
 
 
-def exec_args(flags, container, words):
-    """``docker exec`` of ``words`` (none: ``sh``) in ``container`` (a name or an id)."""
-    return ["docker", "exec", *flags, container, *(words or ["sh"])]
+def attached(tty, stdin):
+    """docker's flags attaching the user's terminal (``tty``), else the piped ``stdin``, if any."""
+    return ["-it"] if tty else ["-i"] if stdin else []
+
+
+def exec_args(tty, stdin, container, words):
+    """``docker exec`` of ``words`` (none: ``sh``) in ``container`` (a name or an id),
+    attached (``attached``)."""
+    return ["docker", "exec", *attached(tty, stdin), container, *(words or ["sh"])]
 
 
 def logs_options(follow, tail):

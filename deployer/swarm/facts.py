@@ -77,7 +77,7 @@ class ServiceFacts:
             inspected = json.loads(out["services"] or "[]")
             tasks = _tasks(out.get("tasks", ""))
             recorded = state.services if state else {}
-            containers = tuple(c for s in inspected
+            containers = tuple(c for s in inspected if LABEL_SERVICE in (s["Spec"].get("Labels") or {})  # no one-off
                                for c in self._containers(s, tasks.get(s["Spec"]["Name"], []), recorded))
             found = images_of(out.get("images", ""))
             images, own = pinned(found, self.images), commands(found, self.images)

@@ -24,16 +24,17 @@ from ..model.spec import ContainerSpec
 from ..remote.apply import Deploy, together, waves
 from ..remote.framing import marked
 from ..remote.host import Host, exec_args
-from ..remote.scripts import assign, call, instance as about
+from ..remote.scripts import assign, call, instance as about, source
 from . import releases, router, service as services
 from .facts import ServiceFacts, images_of, pinned, stopped_services
 
 SOURCE = "deployer.swarm:swarm"  # sh/swarm.sh
+JOB = "deployer.swarm:job"  # sh/job.sh: one-offs (release commands, run) and the waits of every step
 ROUTER = "deployer.swarm:router"  # sh/router.sh
 
 
 def plan_script(instance_name, actions, recorded, limits, release, networks=(), images=None, deps=None,
-                commands=None, values=None, stopped=()):
+                commands=None, values=None, stopped=(), releases=None):
     """The shell lines creating the missing ``networks`` (the instance's own, network.missing:
     its overlay network, its registering services' networks) as the swarm names them
     (service.overlay), asking which nodes lack the
@@ -49,7 +50,9 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
     images' own entrypoint and cmd (facts.commands), which a service with secrets runs
     (service.py); ``values``: the secrets' values this deploy was given, by their seals
     (``_secrets``); ``stopped``: the services ``stop`` stopped (facts.stopped_services), which start
-    again at the deploy's spec and count."""
+    again at the deploy's spec and count; ``releases``: the release command of each service (of its first unit)
+    that runs one, right before its step (``_release``): a new one's before its wave, as on
+    one host, so that the services it exposes run (a migration needs its database)."""
     images, commands = images or {}, commands or {}
     steps = [about(instance_name)]
     steps += [call("dpl_swarm_network", services.overlay(name), *services.network_args(name)) + " || exit 1"
@@ -64,16 +67,20 @@ def plan_script(instance_name, actions, recorded, limits, release, networks=(), 
             shells.setdefault(images.get(a.spec.image, a.spec.image), a.spec.service)
     steps += [call("dpl_swarm_shell", service, image) + " || exit 1" for image, service in shells.items()]
     steps += _secrets(changing, values or {})
-    creates, number, changes = {}, waves(changing, deps or {}), []
+    creates, first, number, changes = {}, {}, waves(changing, deps or {}), []
     for service, units in services_of(actions).items():
         lines = _step(instance_name, service, units, recorded, limits, release, images, commands, service in stopped)
+        before = [line + " || exit 1" for line in _release(instance_name, units, releases or {}, limits, images,
+                                                             commands)]
         if all(a.kind == CREATE for a in units):
+            first.setdefault(number[units[0].service], []).extend(before)
             creates.setdefault(number[units[0].service], []).extend(line + ' & pids="$pids $!"' for line in lines)
         else:
-            changes += [line + " || exit 1" for line in lines]
+            changes += before + [line + " || exit 1" for line in lines]
     steps += ([] if creates else probe) + changes
     for wave in sorted(creates):
-        steps += _beside(together(creates[wave], limits.parallel_starts), probe if wave == min(creates) else [])
+        steps += first[wave] + _beside(together(creates[wave], limits.parallel_starts),
+                                       probe if wave == min(creates) else [])
     return steps + _unused(changing, recorded, limits.retain)
 
 
@@ -161,6 +168,19 @@ def waited(spec, count, batch, health_timeout):
     return rounds * (int(health_timeout) + 2 * services.monitor(spec))
 
 
+def _release(instance_name, units, releases, limits, images, commands):
+    """The line running the release command of a service's step (``units``) if it has one: a
+    job of the service's new spec (service.job_args, its image pinned as its step's),
+    stopped after deployer.release_timeout (sh/swarm.sh, dpl_swarm_release)."""
+    command = next((releases[a.service] for a in units if a.service in releases), None)
+    if command is None:
+        return []
+    spec = next(a.spec for a in units if a.spec)
+    return [call("dpl_swarm_release", spec.service, services.job_name(instance_name, spec.service, "release"),
+                 int(limits.release_timeout),
+                 *services.job_args(spec, command, images.get(spec.image), commands.get(spec.image)))]
+
+
 def _secrets(changing, values):
     """The lines creating the Swarm secrets the changing services use, where missing: the
     value of each seal (``values``) in the script's body, a shell function's argument,
@@ -201,19 +221,19 @@ class Rollout(Deploy):
         return {unit for service in done for unit in self.units.get(service, [service])}
 
     def recording(self, state, entry, template_text, history, released=False):
-        return [releases.record(state, entry, history)]
+        return [releases.record(state, entry, history, released)]
 
     def plan(self, actions, limits, release, deps, networks, releases_=None, routing=None):
-        """The plan's lines, moving routes as ``routing`` says (router.py); a spec no service
-        can be is an error naming the manager (as is a release command: not done on a swarm
-        yet). Its steps are services: each marks the units of its service done (``units``)."""
-        if releases_:
-            raise self.host._unsupported("a release command", self.instance)
+        """The plan's lines, moving routes as ``routing`` says (router.py), each service's
+        release command in ``releases_`` before its step; a spec no service can be is an
+        error naming the manager. Its steps are services: each marks the units of its
+        service done (``units``)."""
         recorded = self.facts.state.services if self.facts.state else {}
         try:
             self.units = {service: [a.service for a in units] for service, units in services_of(actions).items()}
             steps = plan_script(self.instance, actions, recorded, limits, release, networks, self.facts.images, deps,
-                                self.facts.commands, self.host.values, stopped_services(self.facts.containers))
+                                self.facts.commands, self.host.values, stopped_services(self.facts.containers),
+                                releases_)
         except DeployerError as e:
             raise e.where(host=self.host.name, instance=self.instance) from None
         before, after = router.lines(routing.moves, routing.router, limits.health_timeout) if routing else ([], [])
@@ -223,7 +243,7 @@ class Rollout(Deploy):
 class Manager(Host):
     """A swarm, through one of its managers."""
 
-    FACTS = (SOURCE, ROUTER)
+    FACTS = (SOURCE, JOB, ROUTER)
     APPLY = ()
     Applying = Rollout
     names_replicas = False  # a task has no name of its own: its service's resolves to them all (dnsrr)
@@ -290,7 +310,7 @@ class Manager(Host):
 
     def _start(self, boundary, body, uses=(), text=None):
         """Every script first makes sure the host is a swarm manager: else one clear error."""
-        uses = tuple(dict.fromkeys((SOURCE, *uses)))
+        uses = tuple(dict.fromkeys((SOURCE, JOB, *uses)))
         return super()._start(boundary, f"dpl_swarm_manager || exit 1\n{body}", uses, text)
 
     def destroy(self, instance, volumes, who, lock_wait, routes=()):
@@ -385,12 +405,9 @@ class Manager(Host):
 
     def logs(self, instance, specs, follow=False, tail=None):
         """The log lines of the specs' services, from every node (services.logs_command)."""
-        return super().attach(services.logs_command(instance, specs, follow, tail), tty=False, reads_stdin=False)
+        return self.attach(services.logs_command(instance, specs, follow, tail), tty=False, reads_stdin=False)
 
-    def attach(self, argv, tty, hidden=None, instance=None, volumes=(), reads_stdin=True, stdin=None):
-        raise self._unsupported("a one-off container of a service (run)", instance)
-
-    def exec(self, instance, spec, flags, words, tty, stdin=None):
+    def exec(self, instance, spec, words, tty, stdin=None):
         """``docker exec`` into a container of a task of the spec's service (whichever of its
         replicas was named) running on the manager, found by one script first
         (dpl_swarm_task), then attached as on one host. The manager's docker reaches the
@@ -399,8 +416,8 @@ class Manager(Host):
         name = services.name(instance, spec.service)
         out = self._script(f"{about(instance)}\n{call('dpl_swarm_task', name)} || exit 1", instance, self.FACTS)
         if "container" in out:
-            return super().attach(exec_args(flags, out["container"].strip(), words), tty, instance=instance,
-                                  stdin=stdin)
+            return self.attach(exec_args(tty, stdin, out["container"].strip(), words), tty, instance=instance,
+                               stdin=stdin)
         nodes = out.get("nodes", "").split()
         if not nodes:
             raise DeployerError(f"exec {spec.service}: no task of {name} runs (status says why; a stopped service "
@@ -410,6 +427,28 @@ class Manager(Host):
                             f"(docker ps --filter label=com.docker.swarm.service.name={name} names the container)",
                             host=self.name, instance=instance)
 
-    def _unsupported(self, what, instance):
-        return DeployerError(f"{what} is not done on a swarm yet (deployer.engine swarm)", host=self.name,
-                             instance=instance)
+    def one_off(self, instance, spec, words, tty, stdin=None):
+        """``run`` on a swarm: a job of one task of the service's spec (service.job_args)
+        running ``words`` (else its cmd), its image pinned as the state records the
+        service's; its output printed as its task's node logged it, stdout on stdout and
+        stderr on stderr, line by line (bytes that are no text do not survive a log), its
+        exit code ours; the job removed once it ended, or when the client goes or is
+        interrupted (sh/job.sh, dpl_swarm_run, which the command carries). A job's task
+        cannot be attached, so a terminal or piped input is refused, saying what to do
+        instead. Two round trips: the facts (the pinned image, the image's own command
+        that a service with secrets runs behind them), then the job."""
+        if tty or stdin is not None:
+            given = "a terminal" if tty else "input"
+            raise DeployerError(f"run on a swarm is a job, whose task cannot be given {given}: run the command with no "
+                                "input (< /dev/null), and its output is printed and its exit code passed on",
+                                host=self.name, instance=instance)
+        facts = self.facts(instance, (spec.image,))
+        recorded = facts.state.services.get(spec.unit) if facts.state else None
+        try:
+            args = services.job_args(spec, words, recorded.image_id if recorded else None,
+                                     facts.commands.get(spec.image))
+        except DeployerError as e:
+            raise e.where(host=self.name, instance=instance) from None
+        name = services.job_name(instance, spec.service, "run")
+        return super().attach(["sh", "-c", f'{source(JOB)}dpl_swarm_run "$@"', "dpl_swarm_run", name, *args],
+                              tty=False, reads_stdin=False)

@@ -13,14 +13,19 @@ import json
 
 from ..errors import DeployerError
 from ..model.state import InstanceState
-from ..remote.scripts import call
+from ..remote.scripts import call, q
 
 
-def record(state, entry, history=0):
+def record(state, entry, history=0, released=False):
     """The line keeping a release (``state`` None: only the entry, an attempt), and only the
-    newest ``history`` releases (0: all)."""
+    newest ``history`` releases (0: all). With ``released``, the entry's ``releases`` are
+    what the script's release commands reported (dpl_released), as on one host (apply.record)."""
     data = json.dumps({"state": json.loads(state.to_json()) if state else None, "entry": entry}, sort_keys=True)
-    return call("dpl_swarm_record", int(state is not None), int(history), data) + " || exit 1"
+    word = q(data)
+    if released:  # {"entry": {"releases": [...], <the entry's keys>}, "state": ...}: the keys sorted, entry first
+        head = '{"entry": {'
+        word = f'"{{\\"entry\\": {{\\"releases\\": [$dpl_released], "{q(data[len(head):])}'
+    return f"{call('dpl_swarm_record', int(state is not None), int(history))} {word} || exit 1"
 
 
 def state(text, where):

@@ -69,6 +69,9 @@ RESET = {
 SEALED = "\0sealed:"  # a secret's value as a swarm's state holds it (no value holds a NUL: schema.text)
 SECRET_NAME_MAX = 64  # characters of a Swarm secret's name
 SECRET_FILES = "/run/secrets"  # where a task finds its Swarm secrets (a target is a file name there)
+JOB_NAME_MAX = 63  # characters of a Swarm service's name (a job's: job_name)
+UNHEEDED = ("--restart", "--health", "--no-healthcheck")  # service options a one-off goes without (job_args)
+LABEL_ONE_OFF = "deployer.one-off"  # a one-off's label, as on one host (spec.one_off_args)
 MIN_MONITOR = 5  # seconds a new task must keep running without a healthcheck
 # why a replicated service's wan endpoint is refused: one host gives each replica its own host port, and a swarm
 # runs the replicas as one service, whose tasks all publish the same ports
@@ -140,19 +143,59 @@ def create_args(spec, release, image=None, command=None, replicas=1, batch=1):
     with secrets needs (``_entry``)."""
     spec = whole(spec)
     args = [*SENT, "--name", name(spec.instance, spec.service), "--replicas", str(replicas), "--endpoint-mode", "dnsrr"]
-    args += _pairs("--label", _labels(spec, release)) + _pairs("--container-label", _labels(spec))
-    args += [arg for key, value in _plain_env(spec).items() for arg in ("--env", f"{key}={value}")]
-    args += [arg for source, target in secrets(spec).items() for arg in ("--secret", f"source={source},target={target}")]
+    args += _pairs("--label", _labels(spec, release)) + _pairs("--container-label", _labels(spec)) + _env_args(spec)
     args += [arg for port in spec.ports for arg in ("--publish", _publish(spec, port))]
     args += [arg for net in _networks(spec) for arg in ("--network", _network(*net))]
     args += [arg for option in _options(spec) for arg in option if arg is not None]
-    args += [arg for mount in spec.mounts for arg in ("--mount", _mount(spec, mount))]
-    args += [arg for kind, value in spec.placement for arg in (PLACEMENT[kind], _preference(kind, value))]
-    args += _policy(spec, replicas, batch)
+    return [*args, *_placed_args(spec), *_policy(spec, replicas, batch), *_command_args(spec, image, command)]
+
+
+def job_name(instance, service, kind):
+    """The start of the name of a one-off of a service (``kind``: release, run), to which
+    the script adds a random suffix (sh/swarm.sh, dpl_swarm_job): a service's name has 63
+    characters at most, no dot."""
+    return f"{name(instance, service)}_{kind}"[:JOB_NAME_MAX - 9]
+
+
+def job_args(spec, argv, image=None, command=None):
+    """``docker service create`` ARGS (but ``--name``: the script names each job) of a
+    one-off of the spec's service (a release command, ``run``): a job of one task
+    (``replicated-job``), never restarted, running ``argv`` (else the service's cmd) as a
+    task of the service would (``image`` and ``command`` as in create_args): its env,
+    secrets, volumes, placement (the node its volumes are on) and options, on its
+    networks (its instance's, and those of other instances' services it exposes) without the service's alias (a one-off must not answer for it), no
+    ports, as one host's one-off (spec.one_off_args). No healthcheck either, the image's
+    included: Swarm stops a task it finds unhealthy, and a one-off on one host is never
+    stopped by its health. Labelled with its instance (destroy removes one a killed script
+    left) and as a one-off (deployer.one-off), which facts.py does not count as a service."""
+    spec = dataclasses.replace(whole(spec), cmd=tuple(argv) or spec.cmd)
+    one_off = {LABEL_ONE_OFF: spec.instance}
+    args = [*SENT, "--mode", "replicated-job", "--restart-condition", "none",
+            "--endpoint-mode", "dnsrr", *_pairs("--label", {LABEL_INSTANCE: spec.instance, **one_off})]
+    args += _pairs("--container-label", one_off) + _env_args(spec)
+    args += [arg for net, _ in spec.networks for arg in ("--network", _network(overlay(net), None))]
+    args += [arg for option in _options(spec) if not option[0].startswith(UNHEEDED) for arg in option
+             if arg is not None]
+    return [*args, "--no-healthcheck", *_placed_args(spec), *_command_args(spec, image, command)]
+
+
+def _env_args(spec):
+    """The spec's env vars (``--env``) and secrets (``--secret``: a file each, ``secrets``)."""
+    args = [arg for key, value in _plain_env(spec).items() for arg in ("--env", f"{key}={value}")]
+    return args + [arg for source, target in secrets(spec).items()
+                   for arg in ("--secret", f"source={source},target={target}")]
+
+
+def _placed_args(spec):
+    """The spec's volumes (``--mount``) and where its tasks may run (its placement)."""
+    args = [arg for mount in spec.mounts for arg in ("--mount", _mount(spec, mount))]
+    return args + [arg for kind, value in spec.placement for arg in (PLACEMENT[kind], _preference(kind, value))]
+
+
+def _command_args(spec, image, command):
+    """The end of a ``docker service create``: the entrypoint, the image and the args (_entry)."""
     entrypoint, argv = _entry(spec, command)
-    if entrypoint is not None:
-        args += ["--entrypoint", entrypoint]
-    return [*args, image or spec.image, *argv]
+    return [*(["--entrypoint", entrypoint] if entrypoint is not None else []), image or spec.image, *argv]
 
 
 def update_args(recorded, spec, release, image=None, command=None, replicas=1, batch=1, scaled=False):

@@ -13,10 +13,10 @@ from deployer.remote.framing import sections as framed
 from deployer.remote.scripts import call
 from deployer.remote.session import LocalRunner
 from deployer.settings import Settings
-from deployer.swarm.manager import SOURCE, Manager
+from deployer.swarm.manager import JOB, SOURCE, Manager
 from stubdocker import BOUNDARY
 
-USES = (SOURCE,)
+USES = (SOURCE, JOB)
 RUNNING = "service ps --filter desired-state=running --format {{.CurrentState}} c1_web"
 ERRORS = "service ps --no-trunc --format {{.Error}} c1_web"
 TASKS = "service ps --no-trunc --format {{.ID}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}} c1_web"
@@ -588,3 +588,83 @@ def test_destroy_with_volumes_of_other_nodes_is_an_error_naming_each_node_and_vo
     assert str(error.value).endswith("instance c1: destroyed, but its volumes on other nodes are kept (a manager "
                                      "removes its own node's alone): on wrk: c1_db_data (docker volume rm them there)")
     assert "service rm s1 s2" in shell.docker.log()
+
+
+JOB_PS = "service ps --no-trunc --format {{.ID}}|{{.CurrentState}}|{{.Error}} c1_web_release_*"
+JOB_LOGS = "service logs --raw c1_web_release_*"
+EXIT_CODE = "inspect --type task --format {{.Status.ContainerStatus.ExitCode}} t1"
+
+
+def release(limit=600):
+    return call("dpl_swarm_release", "web", "c1_web_release", limit, "--mode", "replicated-job", "team/web",
+                "migrate", "--all")
+
+
+def test_a_release_is_a_job_whose_lines_reach_the_client_as_they_come_its_end_marked_and_the_job_removed(shell):
+    shell.docker.answer(JOB_PS, "t1|Complete 1 second ago|\n")
+    shell.docker.answer(JOB_PS, "t1|Running 1 second ago|\n", nth=1)
+    shell.docker.answer(JOB_LOGS, "one\ntwo, no newline")
+    shell.docker.answer(JOB_LOGS, "one\n", nth=1)
+    shell.docker.answer(EXIT_CODE, "0\n")
+
+    ran = shell.run(release(), USES)
+
+    assert ran.exited == 0
+    assert ran.marks("release") == [("web", "one"), ("web", "two, no newline")]  # each line once, in order
+    ((service, code, *stamps),) = ran.marks("released")
+    assert (service, code, len(stamps)) == ("web", "0", 2)
+    created, *_, removed = [c for c in shell.docker.calls() if c[:2] in (("service", "create"), ("service", "rm"))]
+    assert created[:3] == ("service", "create", "--name") and created[4:] == (
+        "--mode", "replicated-job", "team/web", "migrate", "--all")
+    assert created[3].startswith("c1_web_release_") and len(created[3]) == len("c1_web_release_") + 8
+    assert removed == ("service", "rm", created[3])
+
+
+def test_a_failing_release_fails_its_step_saying_its_exit_code_and_last_lines(shell):
+    shell.docker.answer(JOB_PS, 't1|Failed 1 second ago|"task: non-zero exit (3)"\n')
+    shell.docker.answer(JOB_LOGS, "".join(f"migrating {n}\n" for n in range(1, 13)))
+    shell.docker.answer(EXIT_CODE, "3\n")
+
+    ran = shell.run(release(), USES)
+
+    assert ran.exited == 1 and ran.marks("released")[0][:2] == ("web", "3")
+    assert ran.error.message == "the release command of web failed (exit code 3): its service was not changed"
+    assert ran.error.details == [f"migrating {n}" for n in range(3, 13)]
+    assert shell.docker.log()[-1].startswith("service rm c1_web_release_")
+
+
+def test_a_release_whose_task_cannot_run_says_why_and_is_no_release(shell):
+    shell.docker.answer(JOB_PS, 't1|Rejected 1 second ago|"No such image: team/web:latest"\n')
+
+    ran = shell.run(release(), USES)
+
+    assert ran.exited == 1 and ran.marks("released") == []
+    assert ran.error.message == "the release command of web could not start: No such image: team/web:latest"
+    assert shell.docker.log()[-1].startswith("service rm c1_web_release_")
+
+
+def test_a_release_that_does_not_end_is_stopped_after_its_limit(shell):
+    shell.docker.answer(JOB_PS, "t1|Running 1 second ago|\n")
+
+    ran = shell.run(release(limit=3), USES)
+
+    assert ran.exited == 1 and ran.marks("released")[0][:2] == ("web", "124")
+    assert "the release command of web did not end within 3 s (deployer.release_timeout): stopped" in ran.stderr
+    assert shell.docker.log().count(JOB_PS.replace("*", "") + shell.docker.log()[-1][-8:]) == 12  # 4 a second
+    assert shell.docker.log()[-1].startswith("service rm c1_web_release_")
+
+
+def test_a_one_off_prints_its_task_s_stdout_and_stderr_apart_and_exits_with_its_exit_code(shell):
+    ps = JOB_PS.replace("release", "run")
+    shell.docker.answer(ps, 't1|Failed 1 second ago|"task: non-zero exit (7)"\n')
+    shell.docker.answer(ps, "t1|Running 1 second ago|\n", nth=1)
+    shell.docker.answer("service logs --raw c1_web_run_*", stdout="out 1\nout 2\n", stderr="err 1\n")
+    shell.docker.answer("service logs --raw c1_web_run_*", stdout="out 1\n", nth=1)
+    shell.docker.answer(EXIT_CODE, "7\n")
+
+    ran = shell.run(call("dpl_swarm_run", "c1_web_run", "--mode", "replicated-job", "team/web", "false"), (JOB,))
+
+    assert ran.exited == 7
+    assert ran.stdout.endswith("out 1\nout 2\n") and ran.stdout.count("out 1") == 1
+    assert ran.stderr == "err 1\n"
+    assert shell.docker.log()[-1].startswith("service rm c1_web_run_")

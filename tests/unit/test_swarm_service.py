@@ -830,3 +830,88 @@ def test_one_replica_alone_is_not_stopped_on_a_swarm_and_the_error_names_its_ser
 
     assert str(error.value) == ("host local: instance c1: stop of one replica (web.2) is not done on a swarm, which "
                                 "stops a service's tasks together: name the service (web)")
+
+
+def test_a_one_off_is_a_job_of_one_task_of_the_service_s_spec_never_restarted_without_ports_alias_or_healthcheck(
+        render):
+    text = WEB + ("  restart: on-failure:3\n  user: app\n  volumes: ['/data']\n  placement: {constraints: "
+                  "['node.hostname == db1']}\n  healthcheck: {cmd: 'wget -q localhost', retries: 2}\n")
+    web = render(text)["web"]
+
+    args = service.job_args(web, ["migrate", "--all"], "team/web:2@sha256:abc")
+
+    assert args == [
+        "--detach", "--no-resolve-image", "--with-registry-auth", "--mode", "replicated-job", "--restart-condition",
+        "none",
+        "--endpoint-mode", "dnsrr", "--label", "deployer.instance=c1", "--label", "deployer.one-off=c1",
+        "--container-label", "deployer.one-off=c1", "--env", "GREETING=hello", "--network", "name=deployer-c1",
+        "--init", "--user", "app", "--no-healthcheck",
+        "--mount", "type=volume,source=c1_web_data,target=/data,volume-label=deployer.instance=c1",
+        "--constraint", "node.hostname == db1", "team/web:2@sha256:abc", "migrate", "--all"]
+    assert service.job_args(web, [])[-5:] == ["team/web:2", "httpd", "-f", "-p", "8080"]  # no command: the service's
+
+
+def test_a_one_off_of_a_service_with_secrets_reads_them_then_runs_its_command_behind_the_image_s_entrypoint():
+    web = with_secrets(SECRET, TOKEN="t", KEY="k")["web"]
+
+    args = service.job_args(web, ["migrate"], command=(("entry",), ("default",)))
+
+    assert [args[i + 1].split(",")[1] for i, a in enumerate(args) if a == "--secret"] == ["target=KEY", "target=TOKEN"]
+    assert args[args.index("--entrypoint") + 1].startswith("/bin/sh -c ")
+    assert args[-3:] == ["team/web:2", "entry", "migrate"]
+
+
+def test_a_one_off_s_name_fits_what_swarm_takes_with_the_suffix_the_script_adds():
+    assert service.job_name("c1", "web", "release") == "c1_web_release"
+    assert len(service.job_name("i" * 40, "s" * 40, "run")) + len("_0123abcd") == 63
+
+
+def test_a_one_off_left_behind_is_not_one_of_the_instance_s_services():
+    job = {"Spec": {"Name": "c1_web_release_0123abcd", "Labels": {"deployer.instance": "c1", "deployer.one-off": "c1"},
+                    "Mode": {"ReplicatedJob": {}}, "TaskTemplate": {"ContainerSpec": {"Image": "team/web:2"}}}}
+    out = {"roots": "/s\n/v\n", "networks": "", "services": json.dumps([inspected("c1_web", "web", "abc", 1), job]),
+           "tasks": "c1_web.1 node-b Running 3 minutes ago\n"}
+
+    assert [c.name for c in ServiceFacts("c1").read(out, "mgr").containers] == ["c1.web"]
+
+
+def test_a_release_command_runs_right_before_its_service_s_step_and_a_new_one_s_before_its_wave(render):
+    specs = render(WEB + "db: {image: pg}\napp: {image: team/app}\n")
+    old = render(WEB.replace("hello", "hi"))["web"]
+    actions = [Action(RECREATE, "web", "env changed", specs["web"]), Action(CREATE, "db", "new", specs["db"]),
+               Action(CREATE, "app", "new", specs["app"])]
+    limits = dataclasses.replace(LIMITS, release_timeout=30)
+
+    lines = plan_script("c1", actions, {"web": ServiceState.of(old, "")}, limits, 2, images={"team/web:2": "team/web@x"},
+                        deps={"app": {"db"}}, releases={"web": ["migrate"], "app": ["seed", "it's"]})
+
+    assert [line.split()[0] if line.startswith(("pids", "failed")) else " ".join(line.split()[:2])
+            for line in lines[1:]] == [
+        "dpl_swarm_release web", "dpl_swarm_update web", "pids=", "dpl_swarm_probe 60", "dpl_swarm_create db",
+        "failed=0;", "dpl_swarm_release app", "pids=", "dpl_swarm_create app", "failed=0;"]
+    assert lines[1] == shlex.join(["dpl_swarm_release", "web", "c1_web_release", "30",
+                                   *service.job_args(specs["web"], ["migrate"], "team/web@x")]) + " || exit 1"
+    assert shlex.split(lines[7])[-6:] == ["team/app", "seed", "it's", "||", "exit", "1"]
+
+
+def test_a_release_config_records_the_release_commands_the_script_ran():
+    line = releases.record(None, {"release": 0, "at": "now"}, released=True)
+
+    ran = subprocess.run(["sh", "-c", f'dpl_swarm_record() {{ printf %s "$3"; }}\n{line}'], capture_output=True,
+                         text=True, env={"dpl_released": '{"service":"web","exit_code":0,"seconds":1.5}'})
+
+    assert json.loads(ran.stdout) == {"state": None, "entry": {
+        "releases": [{"service": "web", "exit_code": 0, "seconds": 1.5}], "release": 0, "at": "now"}}
+
+
+@pytest.mark.parametrize("tty, stdin, said", [(True, None, "a terminal"), (False, object(), "input")])
+def test_run_on_a_swarm_with_a_terminal_or_piped_input_is_refused_saying_what_to_do_before_asking_the_manager(
+        render, tty, stdin, said):
+    runner = LocalRunner()
+    runner.start = None  # any script would fail the test
+
+    with pytest.raises(DeployerError) as error:
+        Manager(runner, Settings()).one_off("c1", render(WEB)["web"], ["sh"], tty, stdin)
+
+    assert f"run on a swarm is a job, whose task cannot be given {said}: run the command with no input " \
+        "(< /dev/null)" in str(error.value) and error.value.instance == "c1"

@@ -21,6 +21,9 @@ dpl_note() {
 # dpl_now: a timestamp for the step marks
 dpl_now() { date +%s.%N; }
 
+# dpl_seconds T0 T1: the seconds between two dpl_now stamps, as a JSON number
+dpl_seconds() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
 # dpl_trace KIND FIELD...: with -v a note (verbose.sh), else nothing
 dpl_trace() { :; }
 

@@ -304,6 +304,3 @@ dpl_relay() {
   done
   printf '%s' "$last" | tail -n 10
 }
-
-# dpl_seconds T0 T1: the seconds between two dpl_now stamps, as a JSON number
-dpl_seconds() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }

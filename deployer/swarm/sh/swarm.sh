@@ -110,23 +110,6 @@ dpl_swarm_ended() {
     END { for (node in seen) if (!(node in ended)) exit 1 }'
 }
 
-# dpl_swarm_wait LIMIT CHECK ARG...: CHECK ARG... four times a second until it returns 0 (done)
-# or 2 (failed, having said why), for LIMIT seconds of pauses at most; 1 when time ran out.
-# A quarter of a second: a step is seen done that much after Swarm says so (a second was
-# half a second on average, of every new service's wait), at one docker call a check
-dpl_swarm_wait() {
-  local tries=$(($1 * 4)) code
-  shift
-  while [ "$tries" -gt 0 ]; do
-    "$@"
-    code=$?
-    if [ "$code" != 1 ]; then return "$code"; fi
-    sleep 0.25
-    tries=$((tries - 1))
-  done
-  return 1
-}
-
 # dpl_swarm_waited SERVICE T0 LIMIT CHECK ARG...: dpl_swarm_wait LIMIT CHECK ARG..., and the step
 # of SERVICE, begun at T0, marked done when it returns 0; its code
 dpl_swarm_waited() {
@@ -146,7 +129,7 @@ dpl_swarm_create() {
   t0=$(dpl_now)
   shift 4
   err=$(docker service create "$@" 2>&1 >/dev/null) || { echo "deployer: $service: $err" >&2; return 1; }
-  dpl_swarm_seen='' dpl_swarm_since=0
+  dpl_swarm_steady_ids='' dpl_swarm_steady_since=0
   dpl_swarm_waited "$service" "$t0" "$limit" dpl_swarm_steady "$service" "$name" "$monitor"
   code=$?
   if [ "$code" = 0 ]; then return 0; fi
@@ -157,8 +140,8 @@ dpl_swarm_create() {
 
 # dpl_swarm_steady SERVICE NAME MONITOR: a check (dpl_swarm_wait) that the new service's tasks
 # have run MONITOR seconds on end, or one failed, in one docker service ps: the same tasks
-# (their ids in dpl_swarm_seen) meant to run and running in every check since the manager
-# first saw them so (dpl_swarm_since, in ms: a lower bound of their time up, whatever the
+# (their ids in dpl_swarm_steady_ids) meant to run and running in every check since the manager
+# first saw them so (dpl_swarm_steady_since, in ms: a lower bound of their time up, whatever the
 # nodes' clocks say); a task replaced (it ended, even well) starts the count anew
 dpl_swarm_steady() {
   local tasks error up now
@@ -170,8 +153,8 @@ dpl_swarm_steady() {
     END { if (!down) print ids }')
   now=$(date +%s%N)
   now=$((now / 1000000))
-  if [ -z "$up" ] || [ "$up" != "$dpl_swarm_seen" ]; then dpl_swarm_seen=$up dpl_swarm_since=$now; return 1; fi
-  [ $((now - dpl_swarm_since)) -ge $(($3 * 1000)) ]
+  if [ -z "$up" ] || [ "$up" != "$dpl_swarm_steady_ids" ]; then dpl_swarm_steady_ids=$up dpl_swarm_steady_since=$now; return 1; fi
+  [ $((now - dpl_swarm_steady_since)) -ge $(($3 * 1000)) ]
 }
 
 # dpl_swarm_up NAME: every task of service NAME that is meant to run runs
@@ -292,7 +275,7 @@ dpl_swarm_start() {
   fi
   err=$(docker service update --detach --replicas "$count" --label-rm deployer.stopped "$@" 2>&1 >/dev/null) ||
     { echo "deployer: $service: $err" >&2; return 1; }
-  dpl_swarm_seen='' dpl_swarm_since=0
+  dpl_swarm_steady_ids='' dpl_swarm_steady_since=0
   dpl_swarm_waited "$service" "$t0" "$limit" dpl_swarm_steady "$service" "$name" "$monitor"
   code=$?
   if [ "$code" = 0 ]; then return 0; fi
@@ -340,6 +323,52 @@ dpl_swarm_task_error() {
   local error
   error=$(docker service ps --no-trunc --format '{{.Error}}' "$1" 2>/dev/null | grep -m 1 .) &&
     printf '%s%s' "$2" "$error"
+}
+
+# dpl_swarm_release SERVICE NAME LIMIT ARG...: the service's release command (a migration), a
+# job of its new spec (dpl_swarm_job, named NAME_<hex>; ARG: service.job_args), before its step
+# changes it, as one host runs one (replace.sh, dpl_release): each line it prints reaches the
+# client as it comes (a note `release SERVICE LINE`, within a second); its end is marked
+# `released SERVICE EXIT T0 T1` and added to dpl_released (the history's record of it). After
+# LIMIT seconds (0: no limit) it is stopped (exit code 124). A non-zero exit fails the step,
+# saying the exit code, with the last lines as `log:` lines; the job is removed in any case
+# shellcheck disable=SC2154 # dpl_swarm_error, _code, _output: dpl_swarm_job's (job.sh)
+dpl_swarm_release() {
+  local service="$1" name="$2" limit="$3" t0 t1 code
+  shift 3
+  t0=$(dpl_now)
+  # shellcheck disable=SC2016 # expanded when the exit trap runs
+  dpl_at_exit 'if [ -n "$dpl_swarm_one_off" ]; then docker service rm "$dpl_swarm_one_off" >/dev/null 2>&1; fi'
+  dpl_swarm_job "$name" "$limit" "dpl_swarm_relayed $service" "$@"
+  code=$?
+  t1=$(dpl_now)
+  if [ "$code" = 1 ]; then
+    echo "deployer: the release command of $service could not start: $dpl_swarm_error" >&2
+    return 1
+  fi
+  if [ "$code" = 2 ]; then
+    echo "deployer: the release command of $service did not end within $limit s (deployer.release_timeout): stopped" >&2
+  fi
+  dpl_mark released "$service" "$dpl_swarm_code" "$t0" "$t1"
+  dpl_released="$dpl_released${dpl_released:+,}{\"service\":\"$service\",\"exit_code\":$dpl_swarm_code,\"seconds\":$(dpl_seconds "$t0" "$t1")}"
+  [ "$dpl_swarm_code" = 0 ] && return 0
+  echo "deployer: the release command of $service failed (exit code $dpl_swarm_code): its service was not changed" >&2
+  printf '%s\n' "$dpl_swarm_output" | tail -n 10 | sed 's/^/log: /' >&2
+  return 1
+}
+
+# dpl_swarm_relayed SERVICE NAME: the lines job NAME printed that were not relayed yet (in
+# dpl_swarm_seen), each to the client (a note `release SERVICE LINE`)
+# shellcheck disable=SC2154 # dpl_swarm_lines: dpl_swarm_shown's (job.sh)
+dpl_swarm_relayed() {
+  dpl_swarm_shown all "$2" "$dpl_swarm_seen" dpl_swarm_noted "$1"
+  dpl_swarm_seen=$dpl_swarm_lines
+}
+
+# dpl_swarm_noted SERVICE: each line of stdin to the client, a note `release SERVICE LINE`
+dpl_swarm_noted() {
+  local line
+  while IFS= read -r line || [ -n "$line" ]; do dpl_note release "$1" "$line"; done
 }
 
 # dpl_swarm_shell SERVICE IMAGE: whether IMAGE has the /bin/sh that reads SERVICE's secrets into
