@@ -7,7 +7,6 @@ the history; a failing one leaves the service as it was and the deploy exits 1 n
 import json
 import subprocess
 
-import pytest
 from conftest import _command
 from harness import REPO_ROOT
 from harness.poll import wait_for
@@ -129,8 +128,6 @@ def test_run_is_a_job_of_the_service_printing_its_output_and_passing_its_exit_co
     assert "cannot be given input" in piped.stderr, piped.stderr
 
 
-@pytest.mark.xfail(reason="passes as a session's first test, fails after any other: the remote shell of the run "
-                          "never gets tied.sh's TERM (not understood yet)", strict=False)
 def test_a_killed_client_takes_its_run_s_job_along(swarm, swarm_host, swarm_cli, instance, tmp_path):
     app = tmp_path / "app.yaml"
     app.write_text(TEMPLATE)

@@ -116,6 +116,7 @@ dpl_swarm_run() {
   trap 'exit 129' HUP
   trap 'exit 130' INT
   trap 'exit 143' TERM
+  trap 'exit 141' PIPE  # a write to the gone client's channel, which may come before tied.sh's TERM
   if ! dpl_swarm_job "$name" 0 dpl_swarm_printed "$@"; then
     echo "deployer: the one-off could not run: $dpl_swarm_error" >&2
     exit 125
