@@ -425,6 +425,11 @@ KEPT = 'service inspect --format {{index .Spec.Labels "deployer.stopped"}} c1_we
 EVERY_STATE = "service ps --format {{.CurrentState}} c1_web"
 
 
+def running(count):
+    """``count`` tasks running, as the steady check (TASKS) reads them."""
+    return "".join(f"t{n}|Running|Running 1 second ago|\n" for n in range(1, count + 1))
+
+
 def control(verb, *args):
     return call(f"dpl_swarm_{verb}", "web", "c1_web", 10, *args)
 
@@ -469,7 +474,7 @@ def test_stop_of_a_service_the_swarm_lacks_names_it(shell):
 def test_start_runs_the_count_stop_kept_again_and_is_done_once_they_ran_the_monitor_period(shell):
     ticking(shell)
     shell.docker.answer(KEPT, "3\n")
-    shell.docker.answer(TASKS, "t1|Running|Running 1 second ago|\nt2|Running|Running 1 second ago|\nt3|Running|Running 1 second ago|\n")
+    shell.docker.answer(TASKS, running(3))
 
     ran = shell.run(control("start", 2), USES)
 
@@ -487,7 +492,7 @@ def test_start_of_a_service_that_runs_changes_nothing(shell):
 def test_a_deploy_starts_a_stopped_service_at_its_own_count_and_spec_in_one_update(shell):
     ticking(shell)
     shell.docker.answer(KEPT, "3\n")
-    shell.docker.answer(TASKS, "t1|Running|Running 1 second ago|\nt2|Running|Running 1 second ago|\nt3|Running|Running 1 second ago|\nt4|Running|Running 1 second ago|\nt5|Running|Running 1 second ago|\n")
+    shell.docker.answer(TASKS, running(5))
 
     ran = shell.run(control("start", 2, 5, "--detach", "--env-add", "A=1", "c1_web"), USES)
 
@@ -519,7 +524,7 @@ def test_restart_replaces_every_task_as_an_update_waited_for_until_swarm_says_it
 def test_restart_of_a_stopped_service_starts_it(shell):
     ticking(shell)
     shell.docker.answer(KEPT, "2\n")
-    shell.docker.answer(TASKS, "t1|Running|Running 1 second ago|\nt2|Running|Running 1 second ago|\n")
+    shell.docker.answer(TASKS, running(2))
 
     ran = shell.run(control("restart", 2), USES)
 
